@@ -1,0 +1,109 @@
+# Declarations of the compiled routing core: every typed field and cdef method.
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
+
+cdef enum:
+    NCH = 6           # channels
+    NLEV = 10         # proficiency levels 1..10
+    NTIER = 5         # agent tiers 1..5
+    MAXSK = 8         # required / preferred skills per interaction
+    MAXSTEP = 16      # relaxation steps
+    MAXESC = 16       # escalation levels with their own minimum tier
+
+
+cdef struct HeapItem:
+    double due        # when the interaction's next relaxation step starts
+    int64_t seq       # the interaction's arrival number; a mismatch marks the entry stale
+    int32_t slot
+
+
+cdef class Core:
+    cdef readonly object params
+    # policy, flattened
+    cdef double w_skill, w_pref, w_tier, w_idle, w_aht, w_sticky, w_urgency
+    cdef double idle_cap, aht_ref, aging_rate, aging_cap, esc_bonus
+    cdef int n_relax
+    cdef double relax_after[MAXSTEP]
+    cdef int relax_drop[MAXSTEP]
+    cdef bint relax_drop_pref[MAXSTEP]
+    cdef int n_esc
+    cdef int esc_min_tier[MAXESC]
+    cdef bint exclusive[NCH]
+    cdef double aht_seed[NCH]
+    cdef int joint_limit
+
+    # --- agents: slot-indexed arrays; bitsets have one bit per slot
+    cdef int a_cap, a_words, a_hi, n_agents
+    cdef dict agent_index          # id -> slot
+    cdef list slot_agent            # slot -> id (None when free)
+    cdef list agent_skills         # slot -> tuple of (skill, level)
+    cdef list agent_free           # free slots
+    cdef uint8_t* a_state
+    cdef uint8_t* a_tier
+    cdef uint8_t* a_capacity       # slot * NCH + channel
+    cdef uint8_t* a_load           # slot * NCH + channel
+    cdef double* a_idle
+    cdef double* a_aht             # slot * NCH + channel; 0 = unknown
+    cdef uint64_t* a_avail[NCH]    # AVAILABLE with room on the channel
+    cdef uint64_t* a_tier_ge[NTIER + 1]   # [t]: tier >= t
+    cdef uint64_t* a_scratch
+
+    # --- per skill, grown as skill ids appear
+    cdef int n_skills
+    cdef uint8_t** prof            # [s][slot] proficiency, 0 = none
+    cdef uint64_t** has            # [s * NLEV + l - 1]: agents with proficiency >= l
+    cdef double** aht_skill        # [s][slot * NCH + channel]; 0 = unknown
+    cdef uint64_t** need           # [s * NLEV + p]: waiting interactions needing > p in s
+    cdef int32_t* demand           # [s * (NLEV + 1) + level]: waiting count by effective level
+    cdef uint8_t* max_need         # [s]: highest effective level any waiting one needs
+
+    # --- waiting interactions
+    cdef int i_cap, i_words, i_hi, n_waiting
+    cdef int64_t next_seq
+    cdef double clock              # latest time relaxation has been applied up to
+    cdef dict inter_index
+    cdef list slot_inter
+    cdef list inter_excluded       # slot -> set of agent ids, or None
+    cdef list inter_pref_agent     # slot -> preferred agent id ("" for none)
+    cdef list inter_free           # free slots
+    cdef uint8_t* i_channel
+    cdef uint8_t* i_nreq
+    cdef uint8_t* i_npref
+    cdef uint8_t* i_min_tier
+    cdef uint8_t* i_target_tier
+    cdef uint8_t* i_step           # relaxation step reflected in the `need` bitsets
+    cdef int32_t* i_req_skill      # slot * MAXSK + k
+    cdef uint8_t* i_req_level
+    cdef int32_t* i_pref_skill
+    cdef double* i_base
+    cdef double* i_sla
+    cdef double* i_enq
+    cdef int64_t* i_seq
+    cdef uint64_t* i_waiting_ch[NCH]
+    cdef uint64_t* i_need_tier[NTIER + 1]   # [t]: waiting ones that need a tier above t
+    cdef uint64_t* i_scratch
+
+    cdef HeapItem* heap
+    cdef int heap_n, heap_cap
+
+    # internals
+    cdef void _grow_agents(self) except *
+    cdef void _grow_interactions(self) except *
+    cdef void _ensure_skill(self, int s) except *
+    cdef void _refresh_avail(self, int a)
+    cdef void _set_agent_skills(self, int a, tuple skills, bint on)
+    cdef int _agent_slot(self, str agent_id) except -1
+    cdef int _inter_slot(self, str interaction_id) except -1
+    cdef int _take_inter_slot(self) except -1
+    cdef int _step_at(self, int i, double now)
+    cdef int _min_level(self, int i, int k, int step)
+    cdef void _index_needs(self, int i, int step, bint on)
+    cdef void _advance(self, double now) except *
+    cdef void _heap_push(self, double due, int64_t seq, int slot) except *
+    cdef void _heap_pop(self)
+    cdef int _eligibility(self, int i, int a, double now)
+    cdef bint _can_take(self, int a, int ch)
+    cdef double _score(self, int i, int a, double now, int step, int pref_slot, double* terms)
+    cdef double _urgency(self, int i, double now)
+    cdef int _eligible_agents(self, int i, double now) except -1
+    cdef int _best_agent(self, int i, double now) except -2
+    cdef int _best_interaction(self, int a, double now) except -2

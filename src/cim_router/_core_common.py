@@ -1,0 +1,140 @@
+"""Constants and policy unpacking shared by the compiled core and its pure-Python twin."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+N_CHANNELS = 6
+MAX_LEVEL = 10
+MAX_TIER = 5
+
+# Agent states, as in cim_router.domain.AgentState.
+STATE_AVAILABLE = 1
+
+# Why an agent is not eligible for an interaction; checked in this order.
+ELIGIBLE = 0
+NOT_AVAILABLE = 1  # agent state is not AVAILABLE
+NO_CAPACITY = 2  # channel full, or blocked by an exclusive channel
+SKILL_MISSING = 3
+SKILL_LEVEL = 4  # has the skill, below the (relaxed) minimum level
+TIER = 5  # below the tier the escalation level requires
+EXCLUDED = 6  # excluded for this interaction (rejected or missed it before)
+REASONS = (
+    "eligible",
+    "not_available",
+    "no_capacity",
+    "skill_missing",
+    "skill_level",
+    "tier",
+    "excluded",
+)
+
+
+class _RelaxationLike(Protocol):
+    @property
+    def after_seconds(self) -> float: ...
+    @property
+    def level_drop(self) -> int: ...
+    @property
+    def drop_preferred(self) -> bool: ...
+
+
+class _WeightsLike(Protocol):
+    @property
+    def skill(self) -> float: ...
+    @property
+    def preferred_skill(self) -> float: ...
+    @property
+    def tier(self) -> float: ...
+    @property
+    def idle(self) -> float: ...
+    @property
+    def handle_time(self) -> float: ...
+    @property
+    def sticky(self) -> float: ...
+    @property
+    def urgency(self) -> float: ...
+
+
+class PolicyLike(Protocol):
+    """The parts of cim_router.domain.Policy the core reads."""
+
+    @property
+    def weights(self) -> _WeightsLike: ...
+    @property
+    def idle_cap_seconds(self) -> float: ...
+    @property
+    def handle_time_reference_seconds(self) -> float: ...
+    @property
+    def aging_rate(self) -> float: ...
+    @property
+    def aging_cap(self) -> float: ...
+    @property
+    def relaxation(self) -> tuple[_RelaxationLike, ...]: ...
+    @property
+    def escalation_min_tier(self) -> tuple[int, ...]: ...
+    @property
+    def escalation_bonus(self) -> float: ...
+    @property
+    def exclusive_channels(self) -> frozenset[int]: ...
+    @property
+    def handle_time_seconds(self) -> object: ...
+    @property
+    def joint_batch_limit(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class CoreParams:
+    """The policy flattened into plain numbers, in the form both cores consume."""
+
+    w_skill: float
+    w_pref: float
+    w_tier: float
+    w_idle: float
+    w_aht: float
+    w_sticky: float
+    w_urgency: float
+    idle_cap: float
+    aht_ref: float
+    aging_rate: float
+    aging_cap: float
+    # Step k (1-based) is in effect once now >= enqueued_at + relax_after[k-1].
+    relax_after: tuple[float, ...]
+    relax_drop: tuple[int, ...]
+    # Cumulative: once preferred skills stop counting, they stay off.
+    relax_drop_pref: tuple[bool, ...]
+    esc_min_tier: tuple[int, ...]
+    esc_bonus: float
+    exclusive: tuple[bool, ...]  # per channel
+    aht_seed: tuple[float, ...]  # per channel
+    joint_limit: int
+
+    @classmethod
+    def from_policy(cls, policy: PolicyLike) -> CoreParams:
+        w = policy.weights
+        seeds = policy.handle_time_seconds
+        drop_pref: list[bool] = []
+        for step in policy.relaxation:
+            drop_pref.append(step.drop_preferred or (bool(drop_pref) and drop_pref[-1]))
+        return cls(
+            w_skill=w.skill,
+            w_pref=w.preferred_skill,
+            w_tier=w.tier,
+            w_idle=w.idle,
+            w_aht=w.handle_time,
+            w_sticky=w.sticky,
+            w_urgency=w.urgency,
+            idle_cap=policy.idle_cap_seconds,
+            aht_ref=policy.handle_time_reference_seconds,
+            aging_rate=policy.aging_rate,
+            aging_cap=policy.aging_cap,
+            relax_after=tuple(s.after_seconds for s in policy.relaxation),
+            relax_drop=tuple(s.level_drop for s in policy.relaxation),
+            relax_drop_pref=tuple(drop_pref),
+            esc_min_tier=tuple(policy.escalation_min_tier) or (1,),
+            esc_bonus=policy.escalation_bonus,
+            exclusive=tuple(c in policy.exclusive_channels for c in range(N_CHANNELS)),
+            aht_seed=tuple(float(seeds[c]) for c in range(N_CHANNELS)),  # type: ignore[index]
+            joint_limit=policy.joint_batch_limit,
+        )

@@ -1,0 +1,401 @@
+"""Pure-Python twin of the compiled routing core: same API, same decisions.
+
+It is the reference semantics, written for clarity: every decision is a plain scan over
+agents or waiting interactions using `eligibility()` and `score_terms()`. The compiled core
+(`_core.pyx`) reaches the same answers through per-skill bitsets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from cim_router._core_common import (
+    ELIGIBLE,
+    EXCLUDED,
+    MAX_LEVEL,
+    N_CHANNELS,
+    NO_CAPACITY,
+    NOT_AVAILABLE,
+    SKILL_LEVEL,
+    SKILL_MISSING,
+    STATE_AVAILABLE,
+    TIER,
+    CoreParams,
+    PolicyLike,
+)
+
+IMPLEMENTATION = "python"
+
+
+@dataclass
+class _Agent:
+    id: str
+    tier: int
+    skills: dict[int, int]
+    capacity: list[int]
+    state: int
+    load: list[int]
+    idle_since: float
+    aht_channel: list[float] = field(default_factory=lambda: [0.0] * N_CHANNELS)
+    aht_skill: dict[tuple[int, int], float] = field(default_factory=dict)
+
+
+@dataclass
+class _Interaction:
+    id: str
+    seq: int
+    channel: int
+    required: tuple[tuple[int, int], ...]
+    preferred: tuple[tuple[int, int], ...]
+    base: float  # priority + customer-tier bonus + escalation bonus
+    target_tier: int
+    min_tier: int
+    sla: float
+    enqueued_at: float
+    preferred_agent: str
+    excluded: set[str]
+
+
+def _check_channel(channel: int) -> None:
+    if not 0 <= channel < N_CHANNELS:
+        raise ValueError(f"channel must be 0..{N_CHANNELS - 1}, got {channel}")
+
+
+def _check_skills(what: str, skills: Sequence[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    out = tuple((int(s), int(level)) for s, level in skills)
+    for s, level in out:
+        if s < 0 or not 1 <= level <= MAX_LEVEL:
+            raise ValueError(f"{what}: skill ids are >= 0 and levels 1..{MAX_LEVEL}")
+    if len({s for s, _ in out}) != len(out):
+        raise ValueError(f"{what}: a skill is listed twice")
+    return out
+
+
+class Core:
+    """Index of one tenant's agents and waiting interactions, and the routing decisions."""
+
+    def __init__(self, policy: PolicyLike) -> None:
+        self.params = CoreParams.from_policy(policy)
+        self._agents: dict[str, _Agent] = {}
+        self._waiting: dict[str, _Interaction] = {}
+        self._seq = 0
+
+    # --- agents ---------------------------------------------------------------------------
+
+    def upsert_agent(
+        self,
+        agent_id: str,
+        tier: int,
+        skills: Sequence[tuple[int, int]],
+        capacity: Sequence[int],
+        state: int,
+        load: Sequence[int],
+        idle_since: float,
+    ) -> None:
+        """Insert or replace an agent; predicted handle times survive a replace."""
+        if not 1 <= tier <= 5:
+            raise ValueError(f"tier must be 1..5, got {tier}")
+        if len(capacity) != N_CHANNELS or len(load) != N_CHANNELS:
+            raise ValueError(f"capacity and load need {N_CHANNELS} values")
+        if any(not 0 <= int(x) <= 255 for x in (*capacity, *load)):
+            raise ValueError("capacity and load must be 0..255")
+        old = self._agents.get(agent_id)
+        agent = _Agent(
+            agent_id,
+            tier,
+            dict(_check_skills("skills", skills)),
+            [int(x) for x in capacity],
+            int(state),
+            [int(x) for x in load],
+            float(idle_since),
+        )
+        if old is not None:
+            agent.aht_channel, agent.aht_skill = old.aht_channel, old.aht_skill
+        self._agents[agent_id] = agent
+
+    def remove_agent(self, agent_id: str) -> bool:
+        return self._agents.pop(agent_id, None) is not None
+
+    def set_agent_state(self, agent_id: str, state: int, idle_since: float) -> None:
+        a = self._agent(agent_id)
+        a.state, a.idle_since = int(state), float(idle_since)
+
+    def set_agent_load(self, agent_id: str, channel: int, load: int) -> None:
+        _check_channel(channel)
+        if not 0 <= load <= 255:
+            raise ValueError("load must be 0..255")
+        self._agent(agent_id).load[channel] = int(load)
+
+    def set_handle_time(self, agent_id: str, channel: int, skill: int, seconds: float) -> None:
+        """Set the predicted handle time for a channel (skill -1) or a skill on a channel."""
+        _check_channel(channel)
+        if not seconds > 0:
+            raise ValueError("seconds must be > 0")
+        a = self._agent(agent_id)
+        if skill < 0:
+            a.aht_channel[channel] = float(seconds)
+        else:
+            a.aht_skill[(skill, channel)] = float(seconds)
+
+    def has_agent(self, agent_id: str) -> bool:
+        return agent_id in self._agents
+
+    def agent_count(self) -> int:
+        return len(self._agents)
+
+    def agent_ids(self) -> list[str]:
+        return list(self._agents)
+
+    def agent_idle_since(self, agent_id: str) -> float:
+        return self._agent(agent_id).idle_since
+
+    def _agent(self, agent_id: str) -> _Agent:
+        try:
+            return self._agents[agent_id]
+        except KeyError:
+            raise KeyError(agent_id) from None
+
+    # --- interactions ---------------------------------------------------------------------
+
+    def add_interaction(
+        self,
+        interaction_id: str,
+        channel: int,
+        required: Sequence[tuple[int, int]],
+        preferred: Sequence[tuple[int, int]],
+        priority: float,
+        tier_bonus: float,
+        target_tier: int,
+        escalation: int,
+        sla_seconds: float,
+        enqueued_at: float,
+        preferred_agent: str = "",
+        excluded: Iterable[str] = (),
+    ) -> None:
+        """Put an interaction in the waiting set (replacing one with the same id)."""
+        _check_channel(channel)
+        if not sla_seconds > 0:
+            raise ValueError("sla_seconds must be > 0")
+        if not 1 <= target_tier <= 5 or escalation < 0:
+            raise ValueError("target_tier must be 1..5 and escalation >= 0")
+        req = _check_skills("required", required)
+        pref = _check_skills("preferred", preferred)
+        if len(req) > 8 or len(pref) > 8:
+            raise ValueError("at most 8 required and 8 preferred skills")
+        p = self.params
+        min_tier = p.esc_min_tier[min(escalation, len(p.esc_min_tier) - 1)]
+        self._waiting.pop(interaction_id, None)
+        self._seq += 1
+        self._waiting[interaction_id] = _Interaction(
+            interaction_id,
+            self._seq,
+            channel,
+            req,
+            pref,
+            float(priority) + float(tier_bonus) + p.esc_bonus * escalation,
+            max(int(target_tier), min_tier),
+            min_tier,
+            float(sla_seconds),
+            float(enqueued_at),
+            preferred_agent,
+            set(excluded),
+        )
+
+    def remove_interaction(self, interaction_id: str) -> bool:
+        return self._waiting.pop(interaction_id, None) is not None
+
+    def reserve(self, interaction_id: str, agent_id: str) -> None:
+        """Take a waiting interaction out of the queue and count it in the agent's load."""
+        i, a = self._interaction(interaction_id), self._agent(agent_id)
+        if a.load[i.channel] >= 255:
+            raise ValueError("load must be 0..255")
+        a.load[i.channel] += 1
+        del self._waiting[interaction_id]
+
+    def exclude_agent(self, interaction_id: str, agent_id: str) -> None:
+        self._interaction(interaction_id).excluded.add(agent_id)
+
+    def waiting_count(self) -> int:
+        return len(self._waiting)
+
+    def is_waiting(self, interaction_id: str) -> bool:
+        return interaction_id in self._waiting
+
+    def _interaction(self, interaction_id: str) -> _Interaction:
+        try:
+            return self._waiting[interaction_id]
+        except KeyError:
+            raise KeyError(interaction_id) from None
+
+    # --- the rules ------------------------------------------------------------------------
+
+    def _step(self, i: _Interaction, now: float) -> int:
+        step = 0
+        for after in self.params.relax_after:
+            if now >= i.enqueued_at + after:
+                step += 1
+        return step
+
+    def _can_take(self, a: _Agent, channel: int) -> bool:
+        if a.load[channel] >= a.capacity[channel]:
+            return False
+        excl = self.params.exclusive
+        if excl[channel]:
+            return sum(a.load) == 0
+        return all(a.load[c] == 0 for c in range(N_CHANNELS) if excl[c])
+
+    def _eligibility(self, i: _Interaction, a: _Agent, now: float) -> int:
+        if a.state != STATE_AVAILABLE:
+            return NOT_AVAILABLE
+        if not self._can_take(a, i.channel):
+            return NO_CAPACITY
+        step = self._step(i, now)
+        drop = self.params.relax_drop[step - 1] if step else 0
+        for s, level in i.required:
+            have = a.skills.get(s, 0)
+            if have == 0:
+                return SKILL_MISSING
+            if have < max(1, level - drop):
+                return SKILL_LEVEL
+        if a.tier < i.min_tier:
+            return TIER
+        if a.id in i.excluded:
+            return EXCLUDED
+        return ELIGIBLE
+
+    def _terms(self, i: _Interaction, a: _Agent, now: float) -> tuple[float, ...]:
+        p = self.params
+        skill = 0.0
+        for s, _level in i.required:
+            skill += a.skills.get(s, 0)
+        skill = skill / (MAX_LEVEL * len(i.required)) if i.required else 1.0
+        pref = 0.0
+        step = self._step(i, now)
+        if i.preferred and not (step and p.relax_drop_pref[step - 1]):
+            for s, _level in i.preferred:
+                pref += a.skills.get(s, 0)
+            pref = pref / (MAX_LEVEL * len(i.preferred))
+        tier = 1.0 - abs(a.tier - i.target_tier) / 4.0
+        idle = (now - a.idle_since) / p.idle_cap
+        idle = 0.0 if idle < 0.0 else (1.0 if idle > 1.0 else idle)
+        h = 0.0
+        if i.required:
+            h = a.aht_skill.get((i.required[0][0], i.channel), 0.0)
+        if h <= 0.0:
+            h = a.aht_channel[i.channel]
+        if h <= 0.0:
+            h = p.aht_seed[i.channel]
+        aht = p.aht_ref / (p.aht_ref + h)
+        sticky = 1.0 if i.preferred_agent and i.preferred_agent == a.id else 0.0
+        total = (
+            p.w_skill * skill
+            + p.w_pref * pref
+            + p.w_tier * tier
+            + p.w_idle * idle
+            + p.w_aht * aht
+            + p.w_sticky * sticky
+        )
+        return (skill, pref, tier, idle, aht, sticky, total)
+
+    def _urgency(self, i: _Interaction, now: float) -> float:
+        p = self.params
+        wait = now - i.enqueued_at
+        if wait < 0.0:
+            wait = 0.0
+        aging = p.aging_rate * wait / i.sla
+        if aging > p.aging_cap:
+            aging = p.aging_cap
+        return i.base + aging
+
+    def eligibility(self, interaction_id: str, agent_id: str, now: float) -> int:
+        """0 if the agent may take the interaction now, else the first failing rule's code."""
+        return self._eligibility(self._interaction(interaction_id), self._agent(agent_id), now)
+
+    def score_terms(self, interaction_id: str, agent_id: str, now: float) -> tuple[float, ...]:
+        """(skill, preferred, tier, idle, handle_time, sticky, total) for one pair."""
+        return self._terms(self._interaction(interaction_id), self._agent(agent_id), now)
+
+    def urgency(self, interaction_id: str, now: float) -> float:
+        return self._urgency(self._interaction(interaction_id), now)
+
+    def relaxation_step(self, interaction_id: str, now: float) -> int:
+        return self._step(self._interaction(interaction_id), now)
+
+    # --- decisions ------------------------------------------------------------------------
+
+    def best_agent(self, interaction_id: str, now: float) -> str | None:
+        """The eligible agent with the highest score; ties: longest idle, then lowest id."""
+        i = self._interaction(interaction_id)
+        best: _Agent | None = None
+        best_key = (0.0, 0.0)
+        for a in self._agents.values():
+            if self._eligibility(i, a, now) != ELIGIBLE:
+                continue
+            key = (self._terms(i, a, now)[-1], -a.idle_since)
+            if best is None or key > best_key or (key == best_key and a.id < best.id):
+                best, best_key = a, key
+        return None if best is None else best.id
+
+    def best_interaction(self, agent_id: str, now: float) -> str | None:
+        """The first waiting interaction, in service order, that the agent may take."""
+        a = self._agent(agent_id)
+        best: _Interaction | None = None
+        best_key = (0.0, 0.0, 0)
+        for i in self._waiting.values():
+            if self._eligibility(i, a, now) != ELIGIBLE:
+                continue
+            key = (self._urgency(i, now), -i.enqueued_at, -i.seq)
+            if best is None or key > best_key:
+                best, best_key = i, key
+        return None if best is None else best.id
+
+    def queue_order(self, now: float) -> list[str]:
+        """Waiting interaction ids in service order: urgency, then enqueue time, then arrival."""
+        items = sorted(
+            self._waiting.values(), key=lambda i: (-self._urgency(i, now), i.enqueued_at, i.seq)
+        )
+        return [i.id for i in items]
+
+    def pair_value(self, interaction_id: str, agent_id: str, now: float) -> float:
+        """What joint matching maximises for a pair: 0 if ineligible, else > 1."""
+        i, a = self._interaction(interaction_id), self._agent(agent_id)
+        if self._eligibility(i, a, now) != ELIGIBLE:
+            return 0.0
+        urgency = self.params.w_urgency * self._urgency(i, now) / 100.0
+        return 1.0 + self._terms(i, a, now)[-1] + urgency
+
+    def score_matrix(
+        self, interaction_ids: Sequence[str], agent_ids: Sequence[str], now: float
+    ) -> npt.NDArray[np.float64]:
+        """Pair values for joint matching, rows = interactions, columns = agents."""
+        out = np.zeros((len(interaction_ids), len(agent_ids)), dtype=np.float64)
+        for r, iid in enumerate(interaction_ids):
+            for c, aid in enumerate(agent_ids):
+                out[r, c] = self.pair_value(iid, aid, now)
+        return out
+
+    def joint_candidates(self, now: float) -> tuple[list[str], list[str]]:
+        """The interactions (first in service order, up to the batch limit) and the agents
+        with spare capacity that joint matching considers."""
+        iids = self.queue_order(now)[: self.params.joint_limit]
+        aids = sorted(
+            a.id
+            for a in self._agents.values()
+            if a.state == STATE_AVAILABLE and any(self._can_take(a, c) for c in range(N_CHANNELS))
+        )
+        return iids, aids
+
+    def assign_joint(self, now: float) -> list[tuple[str, str]]:
+        """A maximum-total-value set of (interaction, agent) pairs, one per agent."""
+        from cim_router._lsap_py import solve
+
+        iids, aids = self.joint_candidates(now)
+        if not iids or not aids:
+            return []
+        matrix = self.score_matrix(iids, aids, now)
+        rows, cols = solve(matrix)
+        return [(iids[r], aids[c]) for r, c in zip(rows, cols, strict=True) if matrix[r, c] > 0.0]

@@ -1,0 +1,331 @@
+"""The routing policy: a TOML file, validated at start, every error naming its key."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from cim_router.domain.agent import MAX_TIER, MIN_TIER
+from cim_router.domain.channel import Channel
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+T = TypeVar("T")
+
+
+class PolicyError(ValueError):
+    """A policy that cannot be used; the message names the key and the reason."""
+
+    def __init__(self, key: str, reason: str, source: str = "policy") -> None:
+        super().__init__(f"{source}: {key}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Weights of the score terms; each term lies in [0, 1]."""
+
+    skill: float = 1.0
+    preferred_skill: float = 0.5
+    tier: float = 0.5
+    idle: float = 0.5
+    handle_time: float = 0.25
+    sticky: float = 1.0
+    urgency: float = 1.0  # joint matching: how much the interaction's urgency counts
+
+
+@dataclass(frozen=True)
+class RelaxationStep:
+    """After `after_seconds` waiting, minimum levels drop by `level_drop` (never below 1)."""
+
+    after_seconds: float
+    level_drop: int = 0
+    drop_preferred: bool = False
+
+
+@dataclass(frozen=True)
+class CustomerTier:
+    bonus: float = 0.0  # urgency points
+    target_agent_tier: int = 1
+
+
+def _per_channel(values: Mapping[str, float]) -> dict[Channel, float]:
+    return {Channel.parse(k): float(v) for k, v in values.items()}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Every tunable of routing; the defaults suit a mixed voice and digital centre."""
+
+    matching: str = "greedy"
+    joint_batch_limit: int = 1000
+    offer_timeout_seconds: float = 15.0
+    max_missed_offers: int = 2
+    sticky_agent_seconds: float = 7 * 24 * 3600.0
+    exclusive_channels: frozenset[Channel] = frozenset({Channel.VOICE, Channel.VIDEO})
+    weights: Weights = Weights()
+    idle_cap_seconds: float = 600.0
+    handle_time_reference_seconds: float = 300.0
+    handle_time_alpha: float = 0.2
+    aging_rate: float = 20.0
+    aging_cap: float = 40.0
+    relaxation: tuple[RelaxationStep, ...] = (
+        RelaxationStep(30.0, 1),
+        RelaxationStep(90.0, 2, drop_preferred=True),
+    )
+    escalation_min_tier: tuple[int, ...] = (1, 3, 5)
+    escalation_bonus: float = 15.0
+    customer_tiers: Mapping[str, CustomerTier] = field(
+        default_factory=lambda: {
+            "standard": CustomerTier(0.0, 1),
+            "gold": CustomerTier(10.0, 2),
+            "vip": CustomerTier(20.0, 3),
+        }
+    )
+    sla_seconds: Mapping[Channel, float] = field(
+        default_factory=lambda: _per_channel(
+            {"voice": 20, "video": 20, "chat": 60, "sms": 300, "social": 600, "email": 3600}
+        )
+    )
+    wrap_up_seconds: Mapping[Channel, float] = field(
+        default_factory=lambda: _per_channel(
+            {"voice": 30, "video": 30, "chat": 5, "sms": 5, "social": 5, "email": 10}
+        )
+    )
+    handle_time_seconds: Mapping[Channel, float] = field(
+        default_factory=lambda: _per_channel(
+            {"voice": 300, "video": 420, "chat": 600, "sms": 900, "social": 900, "email": 1200}
+        )
+    )
+
+    def min_tier_for(self, escalation_level: int) -> int:
+        """The lowest agent tier allowed to take an interaction at this escalation level."""
+        steps = self.escalation_min_tier
+        return steps[min(escalation_level, len(steps) - 1)]
+
+    def customer_tier(self, name: str) -> CustomerTier:
+        return (
+            self.customer_tiers.get(name) or self.customer_tiers.get("standard") or (CustomerTier())
+        )
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
+class _Reader:
+    """Walks one TOML table, remembering which keys were used so leftovers are errors."""
+
+    def __init__(self, table: Mapping[str, Any], prefix: str, source: str) -> None:
+        self.table = table
+        self.prefix = prefix
+        self.source = source
+        self.used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    def fail(self, name: str, reason: str) -> PolicyError:
+        return PolicyError(self.key(name), reason, self.source)
+
+    def get(self, name: str, default: T, check: Callable[[Any], T]) -> T:
+        self.used.add(name)
+        if name not in self.table:
+            return default
+        try:
+            return check(self.table[name])
+        except (TypeError, ValueError) as exc:
+            raise self.fail(name, str(exc)) from None
+
+    def sub(self, name: str) -> _Reader:
+        self.used.add(name)
+        value = self.table.get(name, {})
+        if not isinstance(value, Mapping):
+            raise self.fail(name, "must be a table")
+        return _Reader(value, f"{self.key(name)}.", self.source)
+
+    def finish(self) -> None:
+        for name in self.table:
+            if name not in self.used:
+                raise self.fail(name, "unknown key")
+
+
+def _number(
+    lo: float | None = None, hi: float | None = None, *, above: float | None = None
+) -> Callable[[Any], float]:
+    def check(v: Any) -> float:
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise TypeError(f"must be a number, got {type(v).__name__}")
+        f = float(v)
+        if f != f or f in (float("inf"), float("-inf")):
+            raise ValueError("must be finite")
+        if lo is not None and f < lo:
+            raise ValueError(f"must be >= {lo:g}, got {f:g}")
+        if hi is not None and f > hi:
+            raise ValueError(f"must be <= {hi:g}, got {f:g}")
+        if above is not None and f <= above:
+            raise ValueError(f"must be > {above:g}, got {f:g}")
+        return f
+
+    return check
+
+
+def _integer(lo: int, hi: int) -> Callable[[Any], int]:
+    def check(v: Any) -> int:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError(f"must be an integer, got {type(v).__name__}")
+        if not lo <= v <= hi:
+            raise ValueError(f"must be {lo}..{hi}, got {v}")
+        return v
+
+    return check
+
+
+def _boolean(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise TypeError(f"must be true or false, got {type(v).__name__}")
+    return v
+
+
+def _choice(*options: str) -> Callable[[Any], str]:
+    def check(v: Any) -> str:
+        if v not in options:
+            raise ValueError(f"must be one of {', '.join(options)}, got {v!r}")
+        return str(v)
+
+    return check
+
+
+def _channel_set(v: Any) -> frozenset[Channel]:
+    if not isinstance(v, list):
+        raise TypeError("must be a list of channel names")
+    return frozenset(Channel.parse(x) for x in v)
+
+
+def _channel_table(
+    r: _Reader, name: str, default: Mapping[Channel, float], check: Callable[[Any], float]
+) -> dict[Channel, float]:
+    sub = r.sub(name)
+    out = dict(default)
+    for channel in Channel:
+        out[channel] = sub.get(channel.name.lower(), default[channel], check)
+    sub.finish()
+    return out
+
+
+def _relaxation(r: _Reader, default: tuple[RelaxationStep, ...]) -> tuple[RelaxationStep, ...]:
+    r.used.add("relaxation")
+    if "relaxation" not in r.table:
+        return default
+    raw = r.table["relaxation"]
+    if not isinstance(raw, list):
+        raise r.fail("relaxation", "must be an array of tables ([[relaxation]])")
+    steps: list[RelaxationStep] = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, Mapping):
+            raise r.fail(f"relaxation[{i}]", "must be a table")
+        s = _Reader(item, f"{r.key('relaxation')}[{i}].", r.source)
+        after = s.get("after_seconds", -1.0, _number(0.0))
+        if after < 0:
+            raise s.fail("after_seconds", "is required")
+        step = RelaxationStep(
+            after, s.get("level_drop", 0, _integer(0, 9)), s.get("drop_preferred", False, _boolean)
+        )
+        s.finish()
+        if steps and step.after_seconds <= steps[-1].after_seconds:
+            raise s.fail("after_seconds", "steps must be in increasing order of after_seconds")
+        if steps and step.level_drop < steps[-1].level_drop:
+            raise s.fail("level_drop", "must not be smaller than the previous step's")
+        steps.append(step)
+    return tuple(steps)
+
+
+def _customer_tiers(r: _Reader, default: Mapping[str, CustomerTier]) -> dict[str, CustomerTier]:
+    sub = r.sub("customer_tiers")
+    if not sub.table:
+        return dict(default)
+    out: dict[str, CustomerTier] = {}
+    for name in sub.table:
+        t = sub.sub(name)
+        out[name] = CustomerTier(
+            t.get("bonus", 0.0, _number(0.0, 1000.0)),
+            t.get("target_agent_tier", 1, _integer(MIN_TIER, MAX_TIER)),
+        )
+        t.finish()
+    if "standard" not in out:
+        raise sub.fail("standard", "a 'standard' customer tier is required")
+    return out
+
+
+def policy_from_mapping(data: Mapping[str, Any], source: str = "policy") -> Policy:
+    """Build a Policy from parsed TOML, raising PolicyError on the first bad key."""
+    d = Policy()
+    r = _Reader(data, "", source)
+    w = r.sub("weights")
+    dw = d.weights
+    nonneg = _number(0.0, 1000.0)
+    weights = Weights(**{k: w.get(k, getattr(dw, k), nonneg) for k in vars(dw)})
+    w.finish()
+    esc = r.sub("escalation")
+    min_tier = esc.get("min_agent_tier", list(d.escalation_min_tier), _tier_list)
+    esc_bonus = esc.get("priority_bonus", d.escalation_bonus, _number(0.0, 1000.0))
+    esc.finish()
+    policy = Policy(
+        matching=r.get("matching", d.matching, _choice("greedy", "joint")),
+        joint_batch_limit=r.get("joint_batch_limit", d.joint_batch_limit, _integer(1, 100_000)),
+        offer_timeout_seconds=r.get(
+            "offer_timeout_seconds", d.offer_timeout_seconds, _number(above=0.0)
+        ),
+        max_missed_offers=r.get("max_missed_offers", d.max_missed_offers, _integer(1, 1000)),
+        sticky_agent_seconds=r.get("sticky_agent_seconds", d.sticky_agent_seconds, _number(0.0)),
+        exclusive_channels=r.get("exclusive_channels", d.exclusive_channels, _channel_set),
+        weights=weights,
+        idle_cap_seconds=r.get("idle_cap_seconds", d.idle_cap_seconds, _number(above=0.0)),
+        handle_time_reference_seconds=r.get(
+            "handle_time_reference_seconds", d.handle_time_reference_seconds, _number(above=0.0)
+        ),
+        handle_time_alpha=r.get("handle_time_alpha", d.handle_time_alpha, _number(0.0, 1.0)),
+        aging_rate=r.get("aging_rate", d.aging_rate, _number(0.0, 1000.0)),
+        aging_cap=r.get("aging_cap", d.aging_cap, _number(0.0, 1000.0)),
+        relaxation=_relaxation(r, d.relaxation),
+        escalation_min_tier=tuple(min_tier),
+        escalation_bonus=esc_bonus,
+        customer_tiers=_customer_tiers(r, d.customer_tiers),
+        sla_seconds=_channel_table(r, "sla_seconds", d.sla_seconds, _number(above=0.0)),
+        wrap_up_seconds=_channel_table(r, "wrap_up_seconds", d.wrap_up_seconds, _number(0.0)),
+        handle_time_seconds=_channel_table(
+            r, "handle_time_seconds", d.handle_time_seconds, _number(above=0.0)
+        ),
+    )
+    r.finish()
+    return policy
+
+
+def _tier_list(v: Any) -> list[int]:
+    if not isinstance(v, list) or not v:
+        raise TypeError("must be a non-empty array of agent tiers")
+    tiers = [_integer(MIN_TIER, MAX_TIER)(x) for x in v]
+    if any(b < a for a, b in itertools.pairwise(tiers)):
+        raise ValueError("must not decrease with the escalation level")
+    return tiers
+
+
+def load_policy(path: str | Path | None = None) -> Policy:
+    """Read and validate a policy file; no path gives the defaults."""
+    if path is None:
+        return Policy()
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PolicyError("(file)", f"cannot read: {exc.strerror}", str(p)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError("(syntax)", str(exc), str(p)) from None
+    return policy_from_mapping(data, str(p))

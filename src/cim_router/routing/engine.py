@@ -1,0 +1,114 @@
+"""One tenant's router: domain objects in, decisions out, the core underneath."""
+
+from __future__ import annotations
+
+from cim_router.core import Core
+from cim_router.domain.agent import Agent, AgentState
+from cim_router.domain.channel import CHANNELS, Channel
+from cim_router.domain.interaction import Interaction
+from cim_router.domain.policy import Policy
+from cim_router.routing.explain import Explanation, explain
+from cim_router.routing.skills import SkillRegistry
+
+
+class Engine:
+    """Translates agents and interactions into the core's numbers and runs decisions.
+
+    The engine keeps no copies of agents or interactions: the core holds the routing index,
+    the caller (the service, backed by the store) holds the truth.
+    """
+
+    def __init__(self, policy: Policy | None = None) -> None:
+        self.policy = policy or Policy()
+        self.core = Core(self.policy)
+        self.skills = SkillRegistry()
+
+    # --- agents ---------------------------------------------------------------------------
+
+    def upsert_agent(self, agent: Agent) -> None:
+        self.core.upsert_agent(
+            agent.id,
+            agent.tier,
+            [(self.skills.id(name), level) for name, level in agent.skills.items()],
+            [agent.capacity_of(c) for c in CHANNELS],
+            int(agent.state),
+            [agent.load_of(c) for c in CHANNELS],
+            agent.idle_since,
+        )
+        for (skill, channel), seconds in agent.handle_time.items():
+            self.set_handle_time(agent.id, channel, skill, seconds)
+
+    def remove_agent(self, agent_id: str) -> bool:
+        return self.core.remove_agent(agent_id)
+
+    def set_agent_state(self, agent_id: str, state: AgentState, idle_since: float) -> None:
+        self.core.set_agent_state(agent_id, int(state), idle_since)
+
+    def set_agent_load(self, agent_id: str, channel: Channel, load: int) -> None:
+        self.core.set_agent_load(agent_id, int(channel), load)
+
+    def set_handle_time(self, agent_id: str, channel: Channel, skill: str, seconds: float) -> None:
+        """Predicted handle time for a skill on a channel; skill "" means the whole channel."""
+        self.core.set_handle_time(
+            agent_id, int(channel), self.skills.id(skill) if skill else -1, seconds
+        )
+
+    # --- interactions ---------------------------------------------------------------------
+
+    def enqueue(self, interaction: Interaction) -> None:
+        """Index a waiting interaction (again, after a reject, with its original enqueue time)."""
+        policy = self.policy
+        tier = policy.customer_tier(interaction.customer_tier)
+        sla = interaction.sla_seconds or policy.sla_seconds[interaction.channel]
+        self.core.add_interaction(
+            interaction.id,
+            int(interaction.channel),
+            self.skills.requirements(interaction.required),
+            self.skills.requirements(interaction.preferred),
+            float(interaction.priority),
+            tier.bonus,
+            tier.target_agent_tier,
+            interaction.escalation_level,
+            sla,
+            interaction.enqueued_at,
+            interaction.preferred_agent,
+            interaction.excluded_agents,
+        )
+
+    def remove(self, interaction_id: str) -> bool:
+        return self.core.remove_interaction(interaction_id)
+
+    def exclude(self, interaction_id: str, agent_id: str) -> None:
+        self.core.exclude_agent(interaction_id, agent_id)
+
+    # --- decisions ------------------------------------------------------------------------
+
+    def best_agent(self, interaction_id: str, now: float) -> str | None:
+        return self.core.best_agent(interaction_id, now)
+
+    def best_interaction(self, agent_id: str, now: float) -> str | None:
+        return self.core.best_interaction(agent_id, now)
+
+    def match_waiting(self, now: float) -> list[tuple[str, str]]:
+        """Match waiting interactions to agents with room, and reserve each pair in the index.
+
+        Greedy mode serves interactions in queue order, each to its best agent; joint mode
+        maximises the total pair value in one assignment (one interaction per agent per call).
+        Each returned pair is already out of the queue and counted in the agent's load; the
+        caller offers it, or puts it back (`enqueue` and `set_agent_load`) if it cannot.
+        """
+        if self.policy.matching == "joint":
+            pairs = self.core.assign_joint(now)
+            for interaction_id, agent_id in pairs:
+                self.core.reserve(interaction_id, agent_id)
+            return pairs
+        pairs = []
+        for interaction_id in self.core.queue_order(now):
+            best = self.core.best_agent(interaction_id, now)
+            if best is not None:
+                self.core.reserve(interaction_id, best)
+                pairs.append((interaction_id, best))
+        return pairs
+
+    def explain(self, interaction_id: str, now: float) -> Explanation:
+        return explain(self.core, interaction_id, now)

@@ -1,0 +1,68 @@
+"""Why a decision came out as it did: candidates, exclusions, and the winning score terms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cim_router._core_common import ELIGIBLE, REASONS
+from cim_router.core import Core
+
+TERM_NAMES = ("skill", "preferred_skill", "tier", "idle", "handle_time", "sticky")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    agent_id: str
+    score: float
+    terms: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Explanation:
+    interaction_id: str
+    at: float
+    relaxation_step: int
+    urgency: float
+    agents_considered: int
+    eligible: int
+    exclusions: dict[str, int] = field(default_factory=dict)
+    winner: Candidate | None = None
+    runner_up: Candidate | None = None
+
+
+def explain(core: Core, interaction_id: str, now: float) -> Explanation:
+    """Explain the arrival decision for a waiting interaction, as `best_agent` makes it.
+
+    A full scan over the tenant's agents: fine for an operator's question, not a hot path.
+    """
+    exclusions: dict[str, int] = {}
+    ranked: list[tuple[float, float, str]] = []
+    agents = core.agent_ids()
+    for agent_id in agents:
+        reason = core.eligibility(interaction_id, agent_id, now)
+        if reason != ELIGIBLE:
+            exclusions[REASONS[reason]] = exclusions.get(REASONS[reason], 0) + 1
+            continue
+        total = core.score_terms(interaction_id, agent_id, now)[-1]
+        idle_since = core.agent_idle_since(agent_id)
+        ranked.append((-total, idle_since, agent_id))
+    ranked.sort()
+
+    def candidate(k: int) -> Candidate | None:
+        if k >= len(ranked):
+            return None
+        agent_id = ranked[k][2]
+        terms = core.score_terms(interaction_id, agent_id, now)
+        return Candidate(agent_id, terms[-1], dict(zip(TERM_NAMES, terms[:-1], strict=True)))
+
+    return Explanation(
+        interaction_id=interaction_id,
+        at=now,
+        relaxation_step=core.relaxation_step(interaction_id, now),
+        urgency=core.urgency(interaction_id, now),
+        agents_considered=len(agents),
+        eligible=len(ranked),
+        exclusions=exclusions,
+        winner=candidate(0),
+        runner_up=candidate(1),
+    )

@@ -1,0 +1,35 @@
+"""Skill names to the small dense integer ids the core indexes by."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from cim_router.domain.interaction import SkillRequirement
+
+
+class SkillRegistry:
+    """Assigns ids in first-seen order; an id is never reused or renumbered."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, int] = {}
+        self._names: list[str] = []
+
+    def id(self, name: str) -> int:
+        found = self._ids.get(name)
+        if found is None:
+            found = self._ids[name] = len(self._names)
+            self._names.append(name)
+        return found
+
+    def lookup(self, name: str) -> int | None:
+        """The id of a known skill, without registering a new one."""
+        return self._ids.get(name)
+
+    def name(self, skill_id: int) -> str:
+        return self._names[skill_id]
+
+    def requirements(self, reqs: Iterable[SkillRequirement]) -> list[tuple[int, int]]:
+        return [(self.id(r.skill), r.min_level) for r in reqs]
+
+    def __len__(self) -> int:
+        return len(self._names)
