@@ -42,7 +42,7 @@ cdef class Core:
     cdef uint8_t* a_capacity       # slot * NCH + channel
     cdef uint8_t* a_load           # slot * NCH + channel
     cdef double* a_idle
-    cdef double* a_aht             # slot * NCH + channel; 0 = unknown
+    cdef double* a_aht             # slot * NCH + channel: handle-time term ref / (ref + s)
     cdef uint64_t* a_avail[NCH]    # AVAILABLE with room on the channel
     cdef uint64_t* a_tier_ge[NTIER + 1]   # [t]: tier >= t
     cdef uint64_t* a_scratch
@@ -51,10 +51,11 @@ cdef class Core:
     cdef int n_skills
     cdef uint8_t** prof            # [s][slot] proficiency, 0 = none
     cdef uint64_t** has            # [s * NLEV + l - 1]: agents with proficiency >= l
-    cdef double** aht_skill        # [s][slot * NCH + channel]; 0 = unknown
+    cdef double** aht_skill        # [s][slot * NCH + channel]: term as a_aht; 0 = unknown
     cdef uint64_t** need           # [s * NLEV + p]: waiting interactions needing > p in s
     cdef int32_t* demand           # [s * (NLEV + 1) + level]: waiting count by effective level
     cdef uint8_t* max_need         # [s]: highest effective level any waiting one needs
+    cdef uint64_t** block_buf      # scratch: the need bitsets one decision masks with
 
     # --- waiting interactions
     cdef int i_cap, i_words, i_hi, n_waiting
@@ -75,7 +76,7 @@ cdef class Core:
     cdef uint8_t* i_req_level
     cdef int32_t* i_pref_skill
     cdef double* i_base
-    cdef double* i_sla
+    cdef double* i_sla             # aging_rate / SLA seconds: aging points per second
     cdef double* i_enq
     cdef int64_t* i_seq
     cdef uint64_t* i_waiting_ch[NCH]

@@ -115,6 +115,7 @@ cdef class Core:
         self.i_seq = <int64_t*>_xrealloc(NULL, 0, self.i_cap * sizeof(int64_t))
         self.heap_cap = 64
         self.heap = <HeapItem*>_xrealloc(NULL, 0, self.heap_cap * sizeof(HeapItem))
+        self.block_buf = <uint64_t**>_xrealloc(NULL, 0, sizeof(void*))
 
     def __init__(self, policy):
         cdef int k
@@ -149,7 +150,7 @@ cdef class Core:
             free(self.prof[k])
             free(self.aht_skill[k])
         free(self.prof); free(self.has); free(self.aht_skill); free(self.need)
-        free(self.demand); free(self.max_need)
+        free(self.demand); free(self.max_need); free(self.block_buf)
         for k in range(NCH):
             free(self.a_avail[k]); free(self.i_waiting_ch[k])
         for k in range(NTIER + 1):
@@ -237,6 +238,8 @@ cdef class Core:
             self.need, old * NLEV * sizeof(void*), new * NLEV * sizeof(void*))
         self.demand = <int32_t*>_xrealloc(self.demand, old * (NLEV + 1) * 4, new * (NLEV + 1) * 4)
         self.max_need = <uint8_t*>_xrealloc(self.max_need, old, new)
+        self.block_buf = <uint64_t**>_xrealloc(
+            self.block_buf, (old + 1) * sizeof(void*), (new + 1) * sizeof(void*))
         for k in range(old, new):
             self.prof[k] = <uint8_t*>_xrealloc(NULL, 0, self.a_cap)
             for lv in range(NLEV):
@@ -279,7 +282,7 @@ cdef class Core:
             self.slot_agent[a] = agent_id
             self.n_agents += 1
             for ch in range(NCH):
-                self.a_aht[a * NCH + ch] = 0.0
+                self.a_aht[a * NCH + ch] = self.aht_ref / (self.aht_ref + self.aht_seed[ch])
             for k in range(self.n_skills):
                 if self.aht_skill[k] != NULL:
                     for ch in range(NCH):
@@ -348,12 +351,12 @@ cdef class Core:
         if not seconds > 0:
             raise ValueError("seconds must be > 0")
         if skill < 0:
-            self.a_aht[a * NCH + channel] = seconds
+            self.a_aht[a * NCH + channel] = self.aht_ref / (self.aht_ref + seconds)
             return
         self._ensure_skill(skill)
         if self.aht_skill[skill] == NULL:
             self.aht_skill[skill] = <double*>_xrealloc(NULL, 0, self.a_cap * NCH * 8)
-        self.aht_skill[skill][a * NCH + channel] = seconds
+        self.aht_skill[skill][a * NCH + channel] = self.aht_ref / (self.aht_ref + seconds)
 
     def has_agent(self, str agent_id):
         return agent_id in self.agent_index
@@ -440,7 +443,8 @@ cdef class Core:
         self.i_min_tier[i] = min_tier
         self.i_target_tier[i] = max(target_tier, min_tier)
         self.i_base[i] = priority + tier_bonus + self.esc_bonus * escalation
-        self.i_sla[i] = sla_seconds
+        # Stored as aging points per second waited, so ordering needs no division.
+        self.i_sla[i] = self.aging_rate / sla_seconds
         self.i_enq[i] = enqueued_at
         step = self._step_at(i, self.clock)
         self.i_step[i] = step
@@ -631,7 +635,7 @@ cdef class Core:
     cdef double _score(self, int i, int a, double now, int step, int pref_slot, double* terms):
         cdef int k, n, ch = self.i_channel[i]
         cdef int32_t* sk
-        cdef double skill = 0.0, pref = 0.0, tier, idle, h = 0.0, aht, sticky, total
+        cdef double skill = 0.0, pref = 0.0, tier, idle, aht = 0.0, sticky, total
         cdef double* hs
         n = self.i_nreq[i]
         sk = self.i_req_skill + i * MAXSK
@@ -650,15 +654,14 @@ cdef class Core:
             idle = 0.0
         elif idle > 1.0:
             idle = 1.0
+        # Handle-time terms are cached as ref / (ref + seconds): the skill's on this
+        # channel if known, else the channel's (its policy seed until work is recorded).
         if self.i_nreq[i]:
             hs = self.aht_skill[self.i_req_skill[i * MAXSK]]
             if hs != NULL:
-                h = hs[a * NCH + ch]
-        if h <= 0.0:
-            h = self.a_aht[a * NCH + ch]
-        if h <= 0.0:
-            h = self.aht_seed[ch]
-        aht = self.aht_ref / (self.aht_ref + h)
+                aht = hs[a * NCH + ch]
+        if aht <= 0.0:
+            aht = self.a_aht[a * NCH + ch]
         sticky = 1.0 if a == pref_slot else 0.0
         total = (self.w_skill * skill + self.w_pref * pref + self.w_tier * tier
                  + self.w_idle * idle + self.w_aht * aht + self.w_sticky * sticky)
@@ -671,7 +674,7 @@ cdef class Core:
         cdef double wait = now - self.i_enq[i], aging
         if wait < 0.0:
             wait = 0.0
-        aging = self.aging_rate * wait / self.i_sla[i]
+        aging = self.i_sla[i] * wait
         if aging > self.aging_cap:
             aging = self.aging_cap
         return self.i_base[i] + aging
@@ -755,39 +758,44 @@ cdef class Core:
         return None if a < 0 else self.slot_agent[a]
 
     cdef int _best_interaction(self, int a, double now) except -2:
-        cdef int ch, w, s, p, i, best = -1, nw = (self.i_hi + 63) >> 6, any_ch = 0, t
+        cdef int ch, w, s, p, i, k, best = -1, nw = (self.i_hi + 63) >> 6, nb = 0, nc = 0
         cdef uint64_t* out = self.i_scratch
-        cdef uint64_t* blk
+        cdef uint64_t** blocks = self.block_buf
+        cdef uint64_t* chans[NCH]
         cdef uint64_t x
         cdef double u, best_u = 0.0
         self._advance(now)
-        for w in range(nw):
-            out[w] = 0
         for ch in range(NCH):
             if _test_bit(self.a_avail[ch], a):
-                any_ch = 1
-                blk = self.i_waiting_ch[ch]
-                for w in range(nw):
-                    out[w] |= blk[w]
-        if not any_ch:
+                chans[nc] = self.i_waiting_ch[ch]
+                nc += 1
+        if not nc:
             return -1
-        t = self.a_tier[a]
-        if t < NTIER:
-            blk = self.i_need_tier[t]
-            for w in range(nw):
-                out[w] &= ~blk[w]
+        # "Needs more than this agent has": one bitset per skill the agent falls short in.
+        if self.a_tier[a] < NTIER:
+            blocks[nb] = self.i_need_tier[self.a_tier[a]]
+            nb += 1
         for s in range(self.n_skills):
             p = self.prof[s][a]
-            if p >= self.max_need[s]:
-                continue
-            blk = self.need[s * NLEV + p]
-            for w in range(nw):
-                out[w] &= ~blk[w]
+            if p < self.max_need[s]:
+                blocks[nb] = self.need[s * NLEV + p]
+                nb += 1
+        for w in range(nw):
+            x = chans[0][w]
+            for k in range(1, nc):
+                x |= chans[k][w]
+            k = 0
+            while x and k < nb:
+                x &= ~blocks[k][w]
+                k += 1
+            out[w] = x
         for w in range(nw):
             x = out[w]
             while x:
                 i = (w << 6) + cim_ctz(x)
                 x &= x - 1
+                if self.i_base[i] + self.aging_cap < best_u:
+                    continue  # cannot win even with full aging
                 u = self._urgency(i, now)
                 if best >= 0 and (u < best_u or (u == best_u and (
                         self.i_enq[i] > self.i_enq[best]

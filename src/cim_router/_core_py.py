@@ -54,7 +54,7 @@ class _Interaction:
     base: float  # priority + customer-tier bonus + escalation bonus
     target_tier: int
     min_tier: int
-    sla: float
+    aging_per_second: float  # aging_rate / SLA seconds
     enqueued_at: float
     preferred_agent: str
     excluded: set[str]
@@ -199,7 +199,7 @@ class Core:
             float(priority) + float(tier_bonus) + p.esc_bonus * escalation,
             max(int(target_tier), min_tier),
             min_tier,
-            float(sla_seconds),
+            p.aging_rate / sla_seconds,
             float(enqueued_at),
             preferred_agent,
             set(excluded),
@@ -306,7 +306,7 @@ class Core:
         wait = now - i.enqueued_at
         if wait < 0.0:
             wait = 0.0
-        aging = p.aging_rate * wait / i.sla
+        aging = i.aging_per_second * wait
         if aging > p.aging_cap:
             aging = p.aging_cap
         return i.base + aging

@@ -1,0 +1,16 @@
+# Build the wheel (with the compiled core) in one stage, run it as a non-root user in another.
+FROM python:3.12-slim AS build
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY pyproject.toml setup.py README.md ./
+COPY src ./src
+RUN python -m pip wheel --no-cache-dir --wheel-dir /wheels .
+
+FROM python:3.12-slim
+RUN useradd --create-home --uid 10001 cim
+COPY --from=build /wheels /wheels
+RUN python -m pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+USER cim
+WORKDIR /home/cim
+RUN python -c "import cim_router.core as c; assert c.IMPLEMENTATION == 'compiled'"
