@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Any
 
 from cim_router._core_common import N_CHANNELS
 
@@ -70,16 +71,21 @@ def interactions(n: int, seed: int = 2) -> list[InteractionSpec]:
     ]
 
 
-class _CoreLike:
-    def upsert_agent(self, *args: object) -> None: ...
-    def add_interaction(self, *args: object) -> None: ...
-
-
-def load(core: _CoreLike, agent_specs: list[AgentSpec], inter_specs: list[InteractionSpec]) -> None:
+def load(core: Any, agent_specs: list[AgentSpec], inter_specs: list[InteractionSpec]) -> None:
     for a in agent_specs:
-        core.upsert_agent(a.id, a.tier, a.skills, CAPACITY, a.state, (0,) * N_CHANNELS, a.idle_since)
+        core.upsert_agent(
+            a.id, a.tier, a.skills, CAPACITY, a.state, (0,) * N_CHANNELS, a.idle_since
+        )
     for i in inter_specs:
         core.add_interaction(
-            i.id, i.channel, i.required, i.preferred, i.priority, i.tier_bonus, i.target_tier,
-            i.escalation, i.sla, i.enqueued_at,
+            i.id,
+            i.channel,
+            i.required,
+            i.preferred,
+            i.priority,
+            i.tier_bonus,
+            i.target_tier,
+            i.escalation,
+            i.sla,
+            i.enqueued_at,
         )

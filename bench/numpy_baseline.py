@@ -16,8 +16,9 @@ F64 = npt.NDArray[np.float64]
 
 
 class NumpyScorer:
-    def __init__(self, params: CoreParams, agents: list[AgentSpec],
-                 interactions: list[InteractionSpec]) -> None:
+    def __init__(
+        self, params: CoreParams, agents: list[AgentSpec], interactions: list[InteractionSpec]
+    ) -> None:
         self.p = params
         self.agent_ids = [a.id for a in agents]
         na = len(agents)
@@ -45,12 +46,14 @@ class NumpyScorer:
         self.aging_per_second = np.array([params.aging_rate / i.sla for i in interactions])
         esc = params.esc_min_tier
         self.min_tier = np.array([esc[min(i.escalation, len(esc) - 1)] for i in interactions])
-        self.base = np.array([i.priority + i.tier_bonus + params.esc_bonus * i.escalation
-                              for i in interactions])
+        self.base = np.array(
+            [i.priority + i.tier_bonus + params.esc_bonus * i.escalation for i in interactions]
+        )
         self.specs = interactions
 
-    def _relaxed_need(self, need: npt.NDArray[np.int16], enq: F64 | float, now: float
-                      ) -> npt.NDArray[np.int16]:
+    def _relaxed_need(
+        self, need: npt.NDArray[np.int16], enq: F64 | float, now: float
+    ) -> npt.NDArray[np.int16]:
         drop = np.zeros(np.shape(enq), dtype=np.int16)
         for after, d in zip(self.p.relax_after, self.p.relax_drop, strict=True):
             drop = np.where(now >= np.asarray(enq) + after, np.int16(d), drop)
@@ -58,10 +61,14 @@ class NumpyScorer:
         return np.where(need > 0, relaxed, 0).astype(np.int16)
 
     def _room(self, channel: int) -> npt.NDArray[np.bool_]:
-        room = self.load[:, channel] < self.capacity[:, channel]
-        if self.exclusive[channel]:
-            return room & (self.load.sum(axis=1) == 0)
-        return room & (self.load[:, self.exclusive].sum(axis=1) == 0)
+        room: npt.NDArray[np.bool_] = self.load[:, channel] < self.capacity[:, channel]
+        busy = (
+            self.load.sum(axis=1)
+            if self.exclusive[channel]
+            else (self.load[:, self.exclusive].sum(axis=1))
+        )
+        out: npt.NDArray[np.bool_] = room & (busy == 0)
+        return out
 
     def best_agent(self, interaction_id: str, now: float) -> str | None:
         k = self.by_id[interaction_id]
@@ -86,11 +93,12 @@ class NumpyScorer:
         tier = 1.0 - np.abs(self.tier[idx] - spec.target_tier) / 4.0
         idle = np.clip((now - self.idle_since[idx]) / p.idle_cap, 0.0, 1.0)
         aht = p.aht_ref / (p.aht_ref + self.aht[idx, ch])
-        total = (p.w_skill * skill + p.w_pref * pref + p.w_tier * tier + p.w_idle * idle
-                 + p.w_aht * aht)
+        total = (
+            p.w_skill * skill + p.w_pref * pref + p.w_tier * tier + p.w_idle * idle + p.w_aht * aht
+        )
         # Highest score, then longest idle, then lowest id (ids sort like their index here).
         order = np.lexsort((idx, self.idle_since[idx], -total))
-        return self.agent_ids[idx[order[0]]]
+        return self.agent_ids[int(idx[order[0]])]
 
     def best_interaction(self, agent_index: int, now: float) -> str | None:
         room = np.array([self._room(c)[agent_index] for c in range(N_CHANNELS)])
@@ -106,4 +114,4 @@ class NumpyScorer:
         aging = np.minimum(self.aging_per_second[idx] * wait, self.p.aging_cap)
         urgency = self.base[idx] + aging
         order = np.lexsort((idx, self.enq[idx], -urgency))
-        return self.inter_ids[idx[order[0]]]
+        return self.inter_ids[int(idx[order[0]])]

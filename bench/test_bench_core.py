@@ -30,8 +30,9 @@ IMPLS = {"compiled": _core.Core, "python": _core_py.Core}
 
 def _rounds(impl: str) -> dict[str, Any]:
     # The twin is slow enough that a few rounds give a stable median.
-    return {"rounds": 5, "iterations": 1} if impl == "python" else {"rounds": 2000,
-                                                                     "iterations": 10}
+    return (
+        {"rounds": 5, "iterations": 1} if impl == "python" else {"rounds": 2000, "iterations": 10}
+    )
 
 
 def _cycle(items: list[str]) -> Callable[[], str]:

@@ -42,8 +42,9 @@ def _total(matrix: npt.NDArray[np.float64], rows: Any, cols: Any) -> float:
 
 
 @pytest.mark.parametrize("solver", ["cim_router", "scipy"])
-def test_joint_solve(benchmark: Any, case: tuple[str, Any, npt.NDArray[np.float64]],
-                     solver: str) -> None:
+def test_joint_solve(
+    benchmark: Any, case: tuple[str, Any, npt.NDArray[np.float64]], solver: str
+) -> None:
     shape, _core_obj, matrix = case
     benchmark.group = f"c: joint assignment {shape}"
     assert 0.05 < np.count_nonzero(matrix) / matrix.size < 0.95  # a real mix of eligibility
@@ -55,10 +56,9 @@ def test_joint_solve(benchmark: Any, case: tuple[str, Any, npt.NDArray[np.float6
         benchmark.pedantic(lambda: _lsap.solve(matrix), rounds=15)
 
 
-def test_joint_end_to_end(benchmark: Any, case: tuple[str, Any, npt.NDArray[np.float64]]
-                          ) -> None:
+def test_joint_end_to_end(benchmark: Any, case: tuple[str, Any, npt.NDArray[np.float64]]) -> None:
     """Candidates, score matrix and solve together, as `assign_joint` runs them."""
-    shape, core, matrix = case
+    shape, core, _matrix = case
     benchmark.group = f"c: joint assignment {shape}"
     pairs = core.assign_joint(instances.NOW)
     assert len(pairs) == len({a for _, a in pairs}) > 0

@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: language_level=3
 """Compiled routing core: the index of agents and waiting interactions, and the decisions.
 
 Agents and waiting interactions live in slot-indexed C arrays. Decisions never scan every
