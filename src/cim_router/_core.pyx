@@ -12,7 +12,7 @@ The semantics are those of the pure-Python twin `_core_py.py`; floating-point te
 computed in the same order so that both make identical decisions.
 """
 
-from libc.math cimport fabs
+from libc.math cimport INFINITY, fabs
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memset
@@ -20,7 +20,9 @@ from libc.string cimport memset
 import numpy as np
 
 
-from cim_router._core_common import CoreParams
+from cim_router._core_common import MAX_ESCALATION as _MAX_ESCALATION
+from cim_router._core_common import MAX_SKILL_ID as _MAX_SKILL_ID
+from cim_router._core_common import MAX_STATE, CoreParams
 
 IMPLEMENTATION = "compiled"
 
@@ -44,6 +46,15 @@ cdef enum:
     TIER = 5
     EXCLUDED = 6
     STATE_AVAILABLE = 1
+
+
+cdef int MAX_SKILL_ID = _MAX_SKILL_ID
+cdef int MAX_ESCALATION = _MAX_ESCALATION
+
+
+def _check_state(int state):
+    if not 0 <= state <= MAX_STATE:
+        raise ValueError(f"state must be 0..{MAX_STATE}, got {state}")
 
 
 cdef void* _xrealloc(void* p, size_t old_bytes, size_t new_bytes) except NULL:
@@ -116,6 +127,7 @@ cdef class Core:
         self.heap_cap = 64
         self.heap = <HeapItem*>_xrealloc(NULL, 0, self.heap_cap * sizeof(HeapItem))
         self.block_buf = <uint64_t**>_xrealloc(NULL, 0, sizeof(void*))
+        self.clock = -INFINITY  # no relaxation applied yet, whatever epoch `now` uses
 
     def __init__(self, policy):
         cdef int k
@@ -226,7 +238,7 @@ cdef class Core:
         cdef int old = self.n_skills, new, k, lv
         if s < old:
             return
-        if s > 1_000_000:
+        if s > MAX_SKILL_ID:
             raise ValueError(f"skill id {s} is too large")
         new = max(s + 1, old * 2, 16)
         self.prof = <uint8_t**>_xrealloc(self.prof, old * sizeof(void*), new * sizeof(void*))
@@ -255,6 +267,7 @@ cdef class Core:
         cdef int a, k, ch
         if not 1 <= tier <= NTIER:
             raise ValueError(f"tier must be 1..5, got {tier}")
+        _check_state(state)
         if len(capacity) != NCH or len(load) != NCH:
             raise ValueError(f"capacity and load need {NCH} values")
         caps = [int(x) for x in capacity]
@@ -330,6 +343,7 @@ cdef class Core:
 
     def set_agent_state(self, str agent_id, int state, double idle_since):
         cdef int a = self._agent_slot(agent_id)
+        _check_state(state)
         self.a_state[a] = state
         self.a_idle[a] = idle_since
         self._refresh_avail(a)
@@ -408,8 +422,8 @@ cdef class Core:
             raise ValueError(f"channel must be 0..{NCH - 1}, got {channel}")
         if not sla_seconds > 0:
             raise ValueError("sla_seconds must be > 0")
-        if not 1 <= target_tier <= NTIER or escalation < 0:
-            raise ValueError("target_tier must be 1..5 and escalation >= 0")
+        if not 1 <= target_tier <= NTIER or not 0 <= escalation <= MAX_ESCALATION:
+            raise ValueError(f"target_tier must be 1..5 and escalation 0..{MAX_ESCALATION}")
         req = tuple((int(s), int(lv)) for s, lv in required)
         pref = tuple((int(s), int(lv)) for s, lv in preferred)
         for what, group in (("required", req), ("preferred", pref)):
@@ -794,7 +808,7 @@ cdef class Core:
             while x:
                 i = (w << 6) + cim_ctz(x)
                 x &= x - 1
-                if self.i_base[i] + self.aging_cap < best_u:
+                if best >= 0 and self.i_base[i] + self.aging_cap < best_u:
                     continue  # cannot win even with full aging
                 u = self._urgency(i, now)
                 if best >= 0 and (u < best_u or (u == best_u and (

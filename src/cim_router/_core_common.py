@@ -9,8 +9,12 @@ N_CHANNELS = 6
 MAX_LEVEL = 10
 MAX_TIER = 5
 
+MAX_SKILL_ID = 1_000_000
+MAX_ESCALATION = 1000
+
 # Agent states, as in cim_router.domain.AgentState.
 STATE_AVAILABLE = 1
+MAX_STATE = 3
 
 # Why an agent is not eligible for an interaction; checked in this order.
 ELIGIBLE = 0

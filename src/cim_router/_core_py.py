@@ -16,7 +16,10 @@ import numpy.typing as npt
 from cim_router._core_common import (
     ELIGIBLE,
     EXCLUDED,
+    MAX_ESCALATION,
     MAX_LEVEL,
+    MAX_SKILL_ID,
+    MAX_STATE,
     N_CHANNELS,
     NO_CAPACITY,
     NOT_AVAILABLE,
@@ -60,6 +63,11 @@ class _Interaction:
     excluded: set[str]
 
 
+def _check_state(state: int) -> None:
+    if not 0 <= state <= MAX_STATE:
+        raise ValueError(f"state must be 0..{MAX_STATE}, got {state}")
+
+
 def _check_channel(channel: int) -> None:
     if not 0 <= channel < N_CHANNELS:
         raise ValueError(f"channel must be 0..{N_CHANNELS - 1}, got {channel}")
@@ -68,6 +76,8 @@ def _check_channel(channel: int) -> None:
 def _check_skills(what: str, skills: Sequence[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
     out = tuple((int(s), int(level)) for s, level in skills)
     for s, level in out:
+        if s > MAX_SKILL_ID:
+            raise ValueError(f"skill id {s} is too large")
         if s < 0 or not 1 <= level <= MAX_LEVEL:
             raise ValueError(f"{what}: skill ids are >= 0 and levels 1..{MAX_LEVEL}")
     if len({s for s, _ in out}) != len(out):
@@ -99,6 +109,7 @@ class Core:
         """Insert or replace an agent; predicted handle times survive a replace."""
         if not 1 <= tier <= 5:
             raise ValueError(f"tier must be 1..5, got {tier}")
+        _check_state(state)
         if len(capacity) != N_CHANNELS or len(load) != N_CHANNELS:
             raise ValueError(f"capacity and load need {N_CHANNELS} values")
         if any(not 0 <= int(x) <= 255 for x in (*capacity, *load)):
@@ -122,6 +133,7 @@ class Core:
 
     def set_agent_state(self, agent_id: str, state: int, idle_since: float) -> None:
         a = self._agent(agent_id)
+        _check_state(state)
         a.state, a.idle_since = int(state), float(idle_since)
 
     def set_agent_load(self, agent_id: str, channel: int, load: int) -> None:
@@ -180,8 +192,8 @@ class Core:
         _check_channel(channel)
         if not sla_seconds > 0:
             raise ValueError("sla_seconds must be > 0")
-        if not 1 <= target_tier <= 5 or escalation < 0:
-            raise ValueError("target_tier must be 1..5 and escalation >= 0")
+        if not 1 <= target_tier <= 5 or not 0 <= escalation <= MAX_ESCALATION:
+            raise ValueError(f"target_tier must be 1..5 and escalation 0..{MAX_ESCALATION}")
         req = _check_skills("required", required)
         pref = _check_skills("preferred", preferred)
         if len(req) > 8 or len(pref) > 8:
