@@ -83,15 +83,18 @@ class NumpyScorer:
             return None
         p = self.p
         prof = self.prof[idx]
-        skill = prof[:, req].sum(axis=1) / (10.0 * len(req)) if len(req) else np.ones(idx.size)
+        if len(req):
+            skill = prof[:, req].sum(axis=1) * (1.0 / (10.0 * len(req)))
+        else:
+            skill = np.ones(idx.size)
         pref_skills = [s for s, _ in spec.preferred]
         step = sum(now >= spec.enqueued_at + a for a in p.relax_after)
         if pref_skills and not (step and p.relax_drop_pref[step - 1]):
-            pref = prof[:, pref_skills].sum(axis=1) / (10.0 * len(pref_skills))
+            pref = prof[:, pref_skills].sum(axis=1) * (1.0 / (10.0 * len(pref_skills)))
         else:
             pref = np.zeros(idx.size)
         tier = 1.0 - np.abs(self.tier[idx] - spec.target_tier) / 4.0
-        idle = np.clip((now - self.idle_since[idx]) / p.idle_cap, 0.0, 1.0)
+        idle = np.clip((now - self.idle_since[idx]) * (1.0 / p.idle_cap), 0.0, 1.0)
         aht = p.aht_ref / (p.aht_ref + self.aht[idx, ch])
         total = (
             p.w_skill * skill + p.w_pref * pref + p.w_tier * tier + p.w_idle * idle + p.w_aht * aht

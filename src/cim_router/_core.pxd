@@ -1,4 +1,5 @@
 # Declarations of the compiled routing core: every typed field and cdef method.
+cimport cython
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 
 cdef enum:
@@ -16,11 +17,20 @@ cdef struct HeapItem:
     int32_t slot
 
 
+cdef struct AgentHot:
+    # What scoring reads for each candidate, kept on one cache line.
+    double idle                    # idle since (seconds)
+    double aht[NCH]                # handle-time term ref / (ref + seconds) per channel
+    uint8_t tier
+
+
+@cython.final
 cdef class Core:
     cdef readonly object params
     # policy, flattened
     cdef double w_skill, w_pref, w_tier, w_idle, w_aht, w_sticky, w_urgency
-    cdef double idle_cap, aht_ref, aging_rate, aging_cap, esc_bonus
+    cdef double idle_cap, aht_ref, aging_rate, aging_cap, esc_bonus, inv_idle_cap
+    cdef double inv_mean[MAXSK + 1]   # 1 / (10 n): mean proficiency over n skills
     cdef int n_relax
     cdef double relax_after[MAXSTEP]
     cdef int relax_drop[MAXSTEP]
@@ -38,11 +48,9 @@ cdef class Core:
     cdef list agent_skills         # slot -> tuple of (skill, level)
     cdef list agent_free           # free slots
     cdef uint8_t* a_state
-    cdef uint8_t* a_tier
     cdef uint8_t* a_capacity       # slot * NCH + channel
     cdef uint8_t* a_load           # slot * NCH + channel
-    cdef double* a_idle
-    cdef double* a_aht             # slot * NCH + channel: handle-time term ref / (ref + s)
+    cdef AgentHot* a_hot
     cdef uint64_t* a_avail[NCH]    # AVAILABLE with room on the channel
     cdef uint64_t* a_tier_ge[NTIER + 1]   # [t]: tier >= t
     cdef uint64_t* a_scratch
@@ -51,7 +59,7 @@ cdef class Core:
     cdef int n_skills
     cdef uint8_t** prof            # [s][slot] proficiency, 0 = none
     cdef uint64_t** has            # [s * NLEV + l - 1]: agents with proficiency >= l
-    cdef double** aht_skill        # [s][slot * NCH + channel]: term as a_aht; 0 = unknown
+    cdef double** aht_skill        # [s][slot * NCH + channel]: term as AgentHot.aht; 0 = unknown
     cdef uint64_t** need           # [s * NLEV + p]: waiting interactions needing > p in s
     cdef int32_t* demand           # [s * (NLEV + 1) + level]: waiting count by effective level
     cdef uint8_t* max_need         # [s]: highest effective level any waiting one needs
@@ -90,21 +98,21 @@ cdef class Core:
     cdef void _grow_agents(self) except *
     cdef void _grow_interactions(self) except *
     cdef void _ensure_skill(self, int s) except *
-    cdef void _refresh_avail(self, int a)
+    cdef void _refresh_avail(self, int a) noexcept
     cdef void _set_agent_skills(self, int a, tuple skills, bint on)
     cdef int _agent_slot(self, str agent_id) except -1
     cdef int _inter_slot(self, str interaction_id) except -1
     cdef int _take_inter_slot(self) except -1
-    cdef int _step_at(self, int i, double now)
-    cdef int _min_level(self, int i, int k, int step)
-    cdef void _index_needs(self, int i, int step, bint on)
+    cdef int _step_at(self, int i, double now) noexcept
+    cdef int _min_level(self, int i, int k, int step) noexcept
+    cdef void _index_needs(self, int i, int step, bint on) noexcept
     cdef void _advance(self, double now) except *
     cdef void _heap_push(self, double due, int64_t seq, int slot) except *
-    cdef void _heap_pop(self)
+    cdef void _heap_pop(self) noexcept
     cdef int _eligibility(self, int i, int a, double now)
-    cdef bint _can_take(self, int a, int ch)
-    cdef double _score(self, int i, int a, double now, int step, int pref_slot, double* terms)
-    cdef double _urgency(self, int i, double now)
+    cdef bint _can_take(self, int a, int ch) noexcept
+    cdef double _score(self, int i, int a, double now, int step, int pref_slot, double* terms) noexcept
+    cdef double _urgency(self, int i, double now) noexcept
     cdef int _eligible_agents(self, int i, double now) except -1
     cdef int _best_agent(self, int i, double now) except -2
     cdef int _best_interaction(self, int a, double now) except -2

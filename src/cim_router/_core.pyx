@@ -98,11 +98,9 @@ cdef class Core:
         self.inter_pref_agent = [""] * self.i_cap
         self.inter_free = []
         self.a_state = <uint8_t*>_xrealloc(NULL, 0, self.a_cap)
-        self.a_tier = <uint8_t*>_xrealloc(NULL, 0, self.a_cap)
         self.a_capacity = <uint8_t*>_xrealloc(NULL, 0, self.a_cap * NCH)
         self.a_load = <uint8_t*>_xrealloc(NULL, 0, self.a_cap * NCH)
-        self.a_idle = <double*>_xrealloc(NULL, 0, self.a_cap * sizeof(double))
-        self.a_aht = <double*>_xrealloc(NULL, 0, self.a_cap * NCH * sizeof(double))
+        self.a_hot = <AgentHot*>_xrealloc(NULL, 0, self.a_cap * sizeof(AgentHot))
         for k in range(NCH):
             self.a_avail[k] = <uint64_t*>_xrealloc(NULL, 0, 8)
             self.i_waiting_ch[k] = <uint64_t*>_xrealloc(NULL, 0, 8)
@@ -137,6 +135,10 @@ cdef class Core:
         self.w_idle, self.w_aht, self.w_sticky = p.w_idle, p.w_aht, p.w_sticky
         self.w_urgency = p.w_urgency
         self.idle_cap, self.aht_ref = p.idle_cap, p.aht_ref
+        # Reciprocals, so the scoring loop multiplies instead of dividing (the twin does too).
+        self.inv_idle_cap = 1.0 / p.idle_cap
+        for k in range(1, MAXSK + 1):
+            self.inv_mean[k] = 1.0 / (10.0 * k)
         self.aging_rate, self.aging_cap, self.esc_bonus = p.aging_rate, p.aging_cap, p.esc_bonus
         if len(p.relax_after) > MAXSTEP or len(p.esc_min_tier) > MAXESC:
             raise ValueError(f"at most {MAXSTEP} relaxation steps and {MAXESC} escalation tiers")
@@ -168,8 +170,8 @@ cdef class Core:
         for k in range(NTIER + 1):
             free(self.a_tier_ge[k]); free(self.i_need_tier[k])
         free(self.a_scratch); free(self.i_scratch)
-        free(self.a_state); free(self.a_tier); free(self.a_capacity); free(self.a_load)
-        free(self.a_idle); free(self.a_aht)
+        free(self.a_state); free(self.a_capacity); free(self.a_load)
+        free(self.a_hot)
         free(self.i_channel); free(self.i_nreq); free(self.i_npref); free(self.i_min_tier)
         free(self.i_target_tier); free(self.i_step); free(self.i_req_skill)
         free(self.i_req_level); free(self.i_pref_skill); free(self.i_base); free(self.i_sla)
@@ -181,11 +183,10 @@ cdef class Core:
         cdef int old = self.a_cap, new = old * 2, k, lv
         cdef size_t ow = self.a_words * 8, nw = (new // 64) * 8
         self.a_state = <uint8_t*>_xrealloc(self.a_state, old, new)
-        self.a_tier = <uint8_t*>_xrealloc(self.a_tier, old, new)
         self.a_capacity = <uint8_t*>_xrealloc(self.a_capacity, old * NCH, new * NCH)
         self.a_load = <uint8_t*>_xrealloc(self.a_load, old * NCH, new * NCH)
-        self.a_idle = <double*>_xrealloc(self.a_idle, old * 8, new * 8)
-        self.a_aht = <double*>_xrealloc(self.a_aht, old * NCH * 8, new * NCH * 8)
+        self.a_hot = <AgentHot*>_xrealloc(
+            self.a_hot, old * sizeof(AgentHot), new * sizeof(AgentHot))
         for k in range(NCH):
             self.a_avail[k] = <uint64_t*>_xrealloc(self.a_avail[k], ow, nw)
         for k in range(NTIER + 1):
@@ -295,14 +296,14 @@ cdef class Core:
             self.slot_agent[a] = agent_id
             self.n_agents += 1
             for ch in range(NCH):
-                self.a_aht[a * NCH + ch] = self.aht_ref / (self.aht_ref + self.aht_seed[ch])
+                self.a_hot[a].aht[ch] = self.aht_ref / (self.aht_ref + self.aht_seed[ch])
             for k in range(self.n_skills):
                 if self.aht_skill[k] != NULL:
                     for ch in range(NCH):
                         self.aht_skill[k][a * NCH + ch] = 0.0
         else:
             self._set_agent_skills(a, self.agent_skills[a], False)
-        self.a_tier[a] = tier
+        self.a_hot[a].tier = tier
         for k in range(1, tier + 1):
             _set_bit(self.a_tier_ge[k], a)
         for k in range(tier + 1, NTIER + 1):
@@ -313,7 +314,7 @@ cdef class Core:
             self.a_capacity[a * NCH + ch] = caps[ch]
             self.a_load[a * NCH + ch] = loads[ch]
         self.a_state[a] = state
-        self.a_idle[a] = idle_since
+        self.a_hot[a].idle = idle_since
         self._refresh_avail(a)
 
     cdef void _set_agent_skills(self, int a, tuple skills, bint on):
@@ -345,7 +346,7 @@ cdef class Core:
         cdef int a = self._agent_slot(agent_id)
         _check_state(state)
         self.a_state[a] = state
-        self.a_idle[a] = idle_since
+        self.a_hot[a].idle = idle_since
         self._refresh_avail(a)
 
     def set_agent_load(self, str agent_id, int channel, int load):
@@ -365,7 +366,7 @@ cdef class Core:
         if not seconds > 0:
             raise ValueError("seconds must be > 0")
         if skill < 0:
-            self.a_aht[a * NCH + channel] = self.aht_ref / (self.aht_ref + seconds)
+            self.a_hot[a].aht[channel] = self.aht_ref / (self.aht_ref + seconds)
             return
         self._ensure_skill(skill)
         if self.aht_skill[skill] == NULL:
@@ -382,7 +383,7 @@ cdef class Core:
         return [x for x in self.slot_agent[:self.a_hi] if x is not None]
 
     def agent_idle_since(self, str agent_id):
-        return self.a_idle[self._agent_slot(agent_id)]
+        return self.a_hot[self._agent_slot(agent_id)].idle
 
     cdef int _agent_slot(self, str agent_id) except -1:
         cdef object a = self.agent_index.get(agent_id)
@@ -390,7 +391,7 @@ cdef class Core:
             raise KeyError(agent_id)
         return a
 
-    cdef bint _can_take(self, int a, int ch):
+    cdef bint _can_take(self, int a, int ch) noexcept:
         cdef int c, total = 0, excl = 0
         cdef uint8_t* load = self.a_load + a * NCH
         if load[ch] >= self.a_capacity[a * NCH + ch]:
@@ -401,7 +402,7 @@ cdef class Core:
                 excl += load[c]
         return total == 0 if self.exclusive[ch] else excl == 0
 
-    cdef void _refresh_avail(self, int a):
+    cdef void _refresh_avail(self, int a) noexcept:
         cdef int ch
         cdef bint up = self.a_state[a] == STATE_AVAILABLE
         for ch in range(NCH):
@@ -526,20 +527,20 @@ cdef class Core:
 
     # --- relaxation over time -----------------------------------------------------------
 
-    cdef int _step_at(self, int i, double now):
+    cdef int _step_at(self, int i, double now) noexcept:
         cdef int step = 0, k
         for k in range(self.n_relax):
             if now >= self.i_enq[i] + self.relax_after[k]:
                 step += 1
         return step
 
-    cdef int _min_level(self, int i, int k, int step):
+    cdef int _min_level(self, int i, int k, int step) noexcept:
         cdef int lv = self.i_req_level[i * MAXSK + k]
         if step:
             lv -= self.relax_drop[step - 1]
         return lv if lv > 1 else 1
 
-    cdef void _index_needs(self, int i, int step, bint on):
+    cdef void _index_needs(self, int i, int step, bint on) noexcept:
         """Add or remove interaction `i`'s skill needs, at relaxation `step`, to the index."""
         cdef int k, s, lv, p
         cdef int32_t* dem
@@ -583,7 +584,7 @@ cdef class Core:
             j = parent
         self.heap[j] = item
 
-    cdef void _heap_pop(self):
+    cdef void _heap_pop(self) noexcept:
         cdef int j = 0, child
         cdef HeapItem last
         self.heap_n -= 1
@@ -639,14 +640,14 @@ cdef class Core:
                 return SKILL_MISSING
             if have < self._min_level(i, k, step):
                 return SKILL_LEVEL
-        if self.a_tier[a] < self.i_min_tier[i]:
+        if self.a_hot[a].tier < self.i_min_tier[i]:
             return TIER
         excl = self.inter_excluded[i]
         if excl is not None and self.slot_agent[a] in excl:
             return EXCLUDED
         return ELIGIBLE
 
-    cdef double _score(self, int i, int a, double now, int step, int pref_slot, double* terms):
+    cdef double _score(self, int i, int a, double now, int step, int pref_slot, double* terms) noexcept:
         cdef int k, n, ch = self.i_channel[i]
         cdef int32_t* sk
         cdef double skill = 0.0, pref = 0.0, tier, idle, aht = 0.0, sticky, total
@@ -655,15 +656,15 @@ cdef class Core:
         sk = self.i_req_skill + i * MAXSK
         for k in range(n):
             skill += self.prof[sk[k]][a]
-        skill = skill / (10.0 * n) if n else 1.0
+        skill = skill * self.inv_mean[n] if n else 1.0
         n = self.i_npref[i]
         if n and not (step and self.relax_drop_pref[step - 1]):
             sk = self.i_pref_skill + i * MAXSK
             for k in range(n):
                 pref += self.prof[sk[k]][a]
-            pref = pref / (10.0 * n)
-        tier = 1.0 - fabs(<double>(<int>self.a_tier[a] - <int>self.i_target_tier[i])) / 4.0
-        idle = (now - self.a_idle[a]) / self.idle_cap
+            pref = pref * self.inv_mean[n]
+        tier = 1.0 - fabs(<double>(<int>self.a_hot[a].tier - <int>self.i_target_tier[i])) / 4.0
+        idle = (now - self.a_hot[a].idle) * self.inv_idle_cap
         if idle < 0.0:
             idle = 0.0
         elif idle > 1.0:
@@ -675,7 +676,7 @@ cdef class Core:
             if hs != NULL:
                 aht = hs[a * NCH + ch]
         if aht <= 0.0:
-            aht = self.a_aht[a * NCH + ch]
+            aht = self.a_hot[a].aht[ch]
         sticky = 1.0 if a == pref_slot else 0.0
         total = (self.w_skill * skill + self.w_pref * pref + self.w_tier * tier
                  + self.w_idle * idle + self.w_aht * aht + self.w_sticky * sticky)
@@ -684,7 +685,7 @@ cdef class Core:
             terms[4] = aht; terms[5] = sticky; terms[6] = total
         return total
 
-    cdef double _urgency(self, int i, double now):
+    cdef double _urgency(self, int i, double now) noexcept:
         cdef double wait = now - self.i_enq[i], aging
         if wait < 0.0:
             wait = 0.0
@@ -758,8 +759,8 @@ cdef class Core:
                 if best < 0 or score > best_score:
                     best, best_score = a, score
                 elif score == best_score:
-                    if self.a_idle[a] < self.a_idle[best] or (
-                            self.a_idle[a] == self.a_idle[best]
+                    if self.a_hot[a].idle < self.a_hot[best].idle or (
+                            self.a_hot[a].idle == self.a_hot[best].idle
                             and self.slot_agent[a] < self.slot_agent[best]):
                         best = a
         if CIM_DEBUG and best >= 0:
@@ -786,8 +787,8 @@ cdef class Core:
         if not nc:
             return -1
         # "Needs more than this agent has": one bitset per skill the agent falls short in.
-        if self.a_tier[a] < NTIER:
-            blocks[nb] = self.i_need_tier[self.a_tier[a]]
+        if self.a_hot[a].tier < NTIER:
+            blocks[nb] = self.i_need_tier[self.a_hot[a].tier]
             nb += 1
         for s in range(self.n_skills):
             p = self.prof[s][a]

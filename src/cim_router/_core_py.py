@@ -284,15 +284,15 @@ class Core:
         skill = 0.0
         for s, _level in i.required:
             skill += a.skills.get(s, 0)
-        skill = skill / (MAX_LEVEL * len(i.required)) if i.required else 1.0
+        skill = skill * (1.0 / (MAX_LEVEL * len(i.required))) if i.required else 1.0
         pref = 0.0
         step = self._step(i, now)
         if i.preferred and not (step and p.relax_drop_pref[step - 1]):
             for s, _level in i.preferred:
                 pref += a.skills.get(s, 0)
-            pref = pref / (MAX_LEVEL * len(i.preferred))
+            pref = pref * (1.0 / (MAX_LEVEL * len(i.preferred)))
         tier = 1.0 - abs(a.tier - i.target_tier) / 4.0
-        idle = (now - a.idle_since) / p.idle_cap
+        idle = (now - a.idle_since) * (1.0 / p.idle_cap)
         idle = 0.0 if idle < 0.0 else (1.0 if idle > 1.0 else idle)
         h = 0.0
         if i.required:
