@@ -130,7 +130,7 @@ def test_watch_streams_offers_and_assignments_for_chosen_agents(
     client.Accept(pb.AcceptRequest(interaction_id="i1", agent_id="a1"))
     client.Complete(pb.CompleteRequest(interaction_id="i1"))
     reader.join(5)
-    stream.cancel()
+    stream.cancel()  # type: ignore[no-untyped-call]
     kinds = [
         pb.AssignmentEventType.Name(e.type).removeprefix("ASSIGNMENT_EVENT_TYPE_") for e in seen
     ]
@@ -160,5 +160,5 @@ def test_watch_all_agents_of_the_tenant_only(running: Running) -> None:
     theirs.enqueue("other-tenant")
     mine.enqueue("mine")
     reader.join(5)
-    stream.cancel()
+    stream.cancel()  # type: ignore[no-untyped-call]
     assert seen == ["mine"]
