@@ -162,3 +162,22 @@ def test_watch_all_agents_of_the_tenant_only(running: Running) -> None:
     reader.join(5)
     stream.cancel()  # type: ignore[no-untyped-call]
     assert seen == ["mine"]
+
+
+def test_relaxation_offers_on_the_servers_clock_without_a_client_call() -> None:
+    from cim_router.domain.policy import RelaxationStep
+    from tests.service.conftest import fast_policy, start_server
+
+    running = start_server(fast_policy(relaxation=(RelaxationStep(0.3, level_drop=1),)))
+    try:
+        client = running.client()
+        client.agent("a1", skills={"billing": 4})
+        r = client.enqueue(
+            "i1", required_skills=[pb.SkillRequirement(skill="billing", min_level=5)]
+        )
+        assert r.interaction.state == pb.INTERACTION_STATE_QUEUED
+        wait_for(lambda: client.get("i1").offer.agent_id == "a1", what="offer after relaxing")
+        explanation = client.Explain(pb.ExplainRequest(interaction_id="i1"))
+        assert explanation.relaxation_step == 1
+    finally:
+        running.stop()
