@@ -26,7 +26,7 @@ from cim_router.domain import Channel, Policy, RelaxationStep
 from cim_router.domain.policy import Weights
 
 if TYPE_CHECKING:
-    from conftest import CoreType
+    from tests.conftest import CoreType
 
 Core = _core_py.Core
 SRC = Path(__file__).resolve().parent.parent / "src"

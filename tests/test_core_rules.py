@@ -35,7 +35,7 @@ from cim_router.domain import AgentState, Channel, Policy, RelaxationStep
 from cim_router.domain.channel import DEFAULT_CAPACITY
 
 if TYPE_CHECKING:
-    from conftest import MakeCore
+    from tests.conftest import MakeCore
 
 VOICE, VIDEO, CHAT, SMS, SOCIAL, EMAIL = (int(c) for c in Channel)
 DEFAULT_CAPS: tuple[int, ...] = tuple(DEFAULT_CAPACITY[c] for c in Channel)
@@ -1162,7 +1162,7 @@ def test_upsert_agent_rejects(make_core: MakeCore, case: str, bad: dict[str, obj
     }
     args.update(bad)
     with pytest.raises(ValueError):
-        core.upsert_agent("a", **args)  # type: ignore[arg-type]
+        core.upsert_agent("a", **args)  # type: ignore[arg-type, unused-ignore]
     assert not core.has_agent("a")
 
 

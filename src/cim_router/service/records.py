@@ -1,0 +1,125 @@
+"""What the store keeps: agents and interactions with their service-side bookkeeping."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from cim_router.domain.agent import Agent
+from cim_router.domain.channel import Channel
+from cim_router.domain.interaction import Interaction, SkillRequirement
+from cim_router.routing.explain import Explanation
+
+
+class TransferMode(enum.IntEnum):
+    WARM = 1
+    COLD = 2
+
+
+class EventType(enum.IntEnum):
+    """History events; the values match the wire enum."""
+
+    ENQUEUED = 1
+    LINKED = 2
+    OFFERED = 3
+    ACCEPTED = 4
+    REJECTED = 5
+    OFFER_EXPIRED = 6
+    OFFER_WITHDRAWN = 7
+    REQUEUED = 8
+    TRANSFER_REQUESTED = 9
+    TRANSFERRED = 10
+    TRANSFER_FAILED = 11
+    CHANNEL_CHANGED = 12
+    ESCALATED = 13
+    CONTEXT_UPDATED = 14
+    WRAP_UP_STARTED = 15
+    COMPLETED = 16
+    CANCELLED = 17
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of an interaction's history."""
+
+    at: float
+    type: EventType
+    interaction_id: str
+    channel: Channel
+    agent_id: str = ""
+    reason: str = ""
+
+
+@dataclass
+class AgentRecord:
+    agent: Agent
+    missed_offers: int = 0
+    wrap_up_until: float = 0.0
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A reservation of one agent for an interaction, until `expires_at`."""
+
+    agent_id: str
+    channel: Channel
+    offered_at: float
+    expires_at: float
+    transfer: bool = False
+
+
+@dataclass(frozen=True)
+class PendingTransfer:
+    mode: TransferMode
+    target_agent: str  # empty: routing picks the target
+    channel: Channel
+    required: tuple[SkillRequirement, ...]
+    reason: str = ""
+
+
+@dataclass
+class InteractionRecord:
+    interaction: Interaction
+    agent_id: str = ""  # the agent holding it: ASSIGNED, WRAP_UP, COMPLETED
+    offer: Offer | None = None
+    transfer: PendingTransfer | None = None
+    linked_interaction_id: str = ""
+    disposition: str = ""
+    csat: int = 0
+    assigned_at: float = 0.0
+    answered: bool = False  # counted once, at the first accept
+    wrap_up_until: float = 0.0
+    request_digest: bytes = b""
+    explanation: Explanation | None = None
+
+    @property
+    def id(self) -> str:
+        return self.interaction.id
+
+
+@dataclass(frozen=True)
+class CustomerRecord:
+    """A customer's latest interaction and the agent who last served them."""
+
+    customer_id: str
+    last_interaction_id: str
+    last_agent_id: str = ""
+    last_served_at: float = 0.0
+
+
+COUNTERS = ("offered", "answered", "answered_in_sla", "abandoned", "completed")
+
+
+@dataclass
+class Transition:
+    """Everything one decision writes, applied by the store all at once."""
+
+    interactions: list[InteractionRecord] = field(default_factory=list)
+    agents: list[AgentRecord] = field(default_factory=list)
+    removed_agents: list[str] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    counters: dict[str, int] = field(default_factory=dict)
+    customers: list[CustomerRecord] = field(default_factory=list)
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + n

@@ -1,0 +1,73 @@
+"""The gRPC server: the Router service, health, reflection, and a graceful stop."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from cim_router._pb import router_pb2, router_pb2_grpc
+from cim_router.domain.policy import Policy
+from cim_router.service.lifecycle import Clock
+from cim_router.service.servicer import RouterServicer
+from cim_router.service.state import MemoryStore, StateStore
+from cim_router.service.tenants import Tenants
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = router_pb2.DESCRIPTOR.services_by_name["Router"].full_name
+
+
+class Server:
+    """A running (or ready to run) router server; `port` is known once started."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 50051,
+        *,
+        store: StateStore | None = None,
+        policy: Policy | None = None,
+        clock: Clock = time.time,
+        tick_seconds: float = 0.05,
+        rematch_seconds: float = 0.5,
+    ) -> None:
+        self.host = host
+        self.requested_port = port
+        self.port = 0
+        self.store: StateStore = store or MemoryStore()
+        self.tenants = Tenants(self.store, policy, clock, tick_seconds, rematch_seconds)
+        self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]  # stubs lag
+        self._server = grpc.aio.server()
+        router_pb2_grpc.add_RouterServicer_to_server(RouterServicer(self.tenants), self._server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
+        names = (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
+        reflection.enable_server_reflection(names, self._server)
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        self.port = self._server.add_insecure_port(f"{self.host}:{self.requested_port}")
+        if not self.port:
+            raise OSError(f"cannot bind {self.host}:{self.requested_port}")
+        await self.tenants.start()
+        await self._server.start()
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("cim-router listening on %s", self.address)
+
+    async def wait(self) -> None:
+        await self._server.wait_for_termination()
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Report NOT_SERVING, end watch streams, let in-flight calls finish, then stop."""
+        await self.health.enter_graceful_shutdown()
+        await self.tenants.stop()
+        await self._server.stop(grace)
+        await self.store.close()
+        log.info("cim-router stopped")

@@ -1,0 +1,260 @@
+"""The `cim_router.v1.Router` gRPC service: wire in, lifecycle call, wire out."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from cim_router._pb import router_pb2 as pb
+from cim_router._pb import router_pb2_grpc
+from cim_router.domain.errors import ValidationError
+from cim_router.service import convert
+from cim_router.service.errors import InvalidArgument, ServiceError
+from cim_router.service.lifecycle import TenantRouter
+from cim_router.service.tenants import DEFAULT_TENANT, Tenants
+
+TENANT_HEADER = "x-cim-tenant"
+# Leave this much of a waiting Assign's deadline to deliver the answer.
+DEADLINE_MARGIN = 0.05
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+Context = grpc.aio.ServicerContext[Any, Any]
+Handler = Callable[[Any, Req, Context], Awaitable[Resp]]
+
+
+def rpc(fn: Handler[Req, Resp]) -> Handler[Req, Resp]:
+    """Report refusals with their status code; a client's mistake is never INTERNAL."""
+
+    @functools.wraps(fn)
+    async def wrapper(self: Any, request: Req, context: Context) -> Resp:
+        try:
+            return await fn(self, request, context)
+        except ServiceError as exc:
+            await context.abort(exc.code, exc.message)
+        except ValidationError as exc:
+            err = convert.invalid(exc)
+            await context.abort(err.code, err.message)
+        raise AssertionError("unreachable")  # pragma: no cover - abort raises
+
+    return wrapper
+
+
+def _wait_seconds(context: Context, wait: bool) -> float:
+    if not wait:
+        return 0.0
+    remaining = context.time_remaining()
+    if remaining is None:
+        raise InvalidArgument("wait", "needs a call deadline")
+    return max(0.0, remaining - DEADLINE_MARGIN)
+
+
+class RouterServicer(router_pb2_grpc.RouterServicer):
+    def __init__(self, tenants: Tenants) -> None:
+        self.tenants = tenants
+
+    async def _router(self, context: Context) -> TenantRouter:
+        tenant = DEFAULT_TENANT
+        for key, value in context.invocation_metadata() or ():
+            if key == TENANT_HEADER:
+                tenant = value if isinstance(value, str) else value.decode()
+        convert.require_id(TENANT_HEADER, tenant)
+        return await self.tenants.get(tenant)
+
+    # --- agents ---------------------------------------------------------------------------
+
+    @rpc
+    async def UpsertAgent(self, request: pb.UpsertAgentRequest, context: Context) -> pb.Agent:
+        agent, state = convert.agent_in(request)
+        router = await self._router(context)
+        return convert.agent_out(await router.upsert_agent(agent, state))
+
+    @rpc
+    async def SetAgentState(self, request: pb.SetAgentStateRequest, context: Context) -> pb.Agent:
+        convert.require_id("agent_id", request.agent_id)
+        state = convert.agent_state_in(request.state, "state")
+        if state is None:
+            raise InvalidArgument("state", "is required")
+        router = await self._router(context)
+        return convert.agent_out(
+            await router.set_agent_state(request.agent_id, state, request.reason)
+        )
+
+    @rpc
+    async def GetAgent(self, request: pb.GetAgentRequest, context: Context) -> pb.Agent:
+        convert.require_id("agent_id", request.agent_id)
+        router = await self._router(context)
+        return convert.agent_out(await router.get_agent(request.agent_id))
+
+    @rpc
+    async def ListAgents(
+        self, request: pb.ListAgentsRequest, context: Context
+    ) -> pb.ListAgentsResponse:
+        state = convert.agent_state_in(request.state, "state")
+        router = await self._router(context)
+        agents = await router.list_agents(state)
+        return pb.ListAgentsResponse(agents=[convert.agent_out(a) for a in agents])
+
+    @rpc
+    async def RemoveAgent(
+        self, request: pb.RemoveAgentRequest, context: Context
+    ) -> pb.RemoveAgentResponse:
+        convert.require_id("agent_id", request.agent_id)
+        router = await self._router(context)
+        await router.remove_agent(request.agent_id)
+        return pb.RemoveAgentResponse()
+
+    # --- interactions ---------------------------------------------------------------------
+
+    @rpc
+    async def Enqueue(self, request: pb.EnqueueRequest, context: Context) -> pb.EnqueueResponse:
+        interaction = convert.interaction_in(request)
+        router = await self._router(context)
+        rec, created, position, wait = await router.enqueue(interaction, convert.digest(request))
+        return pb.EnqueueResponse(
+            interaction=convert.interaction_out(rec),
+            position=position,
+            estimated_wait_seconds=wait,
+            created=created,
+        )
+
+    @rpc
+    async def Assign(self, request: pb.AssignRequest, context: Context) -> pb.AssignResponse:
+        target = request.WhichOneof("target")
+        if target is None:
+            raise InvalidArgument("target", "set agent_id or interaction_id")
+        wait = _wait_seconds(context, request.wait)
+        router = await self._router(context)
+        if target == "agent_id":
+            convert.require_id("agent_id", request.agent_id)
+            rec = await router.assign_agent(request.agent_id, wait)
+            if rec is None:
+                return pb.AssignResponse(matched=False, agent_id=request.agent_id)
+            return pb.AssignResponse(
+                matched=True, agent_id=request.agent_id, interaction=convert.interaction_out(rec)
+            )
+        convert.require_id("interaction_id", request.interaction_id)
+        agent_id, rec = await router.assign_interaction(request.interaction_id, wait)
+        return pb.AssignResponse(
+            matched=bool(agent_id), agent_id=agent_id, interaction=convert.interaction_out(rec)
+        )
+
+    async def WatchAssignments(
+        self, request: pb.WatchAssignmentsRequest, context: Context
+    ) -> AsyncIterator[pb.AssignmentEvent]:
+        try:
+            for k, agent_id in enumerate(request.agent_ids):
+                convert.require_id(f"agent_ids[{k}]", agent_id)
+            router = await self._router(context)
+        except ServiceError as exc:
+            await context.abort(exc.code, exc.message)
+        watcher = router.hub.subscribe(frozenset(request.agent_ids) or None)
+        try:
+            while (notice := await watcher.next()) is not None:
+                yield convert.notice_out(notice)
+        finally:
+            router.hub.unsubscribe(watcher)
+
+    @rpc
+    async def Accept(self, request: pb.AcceptRequest, context: Context) -> pb.Interaction:
+        convert.require_id("interaction_id", request.interaction_id)
+        convert.require_id("agent_id", request.agent_id)
+        router = await self._router(context)
+        return convert.interaction_out(
+            await router.accept(request.interaction_id, request.agent_id)
+        )
+
+    @rpc
+    async def Reject(self, request: pb.RejectRequest, context: Context) -> pb.Interaction:
+        convert.require_id("interaction_id", request.interaction_id)
+        convert.require_id("agent_id", request.agent_id)
+        router = await self._router(context)
+        return convert.interaction_out(
+            await router.reject(request.interaction_id, request.agent_id, request.reason)
+        )
+
+    @rpc
+    async def Complete(self, request: pb.CompleteRequest, context: Context) -> pb.Interaction:
+        convert.require_id("interaction_id", request.interaction_id)
+        convert.optional_id("agent_id", request.agent_id)
+        if not 0 <= request.csat <= 5:
+            raise InvalidArgument("csat", f"must be 1..5, or 0 for none; got {request.csat}")
+        router = await self._router(context)
+        rec = await router.complete(
+            request.interaction_id, request.agent_id, request.disposition, request.csat
+        )
+        return convert.interaction_out(rec)
+
+    @rpc
+    async def Cancel(self, request: pb.CancelRequest, context: Context) -> pb.Interaction:
+        convert.require_id("interaction_id", request.interaction_id)
+        router = await self._router(context)
+        return convert.interaction_out(await router.cancel(request.interaction_id, request.reason))
+
+    @rpc
+    async def Transfer(self, request: pb.TransferRequest, context: Context) -> pb.Interaction:
+        convert.require_id("interaction_id", request.interaction_id)
+        mode = convert.transfer_mode_in(request.mode)
+        target = request.WhichOneof("target")
+        if target is None:
+            raise InvalidArgument("target", "set agent_id, skills or queue")
+        agent_id = convert.require_id("agent_id", request.agent_id) if target == "agent_id" else ""
+        required = None
+        if target == "skills":
+            if not request.skills.required_skills:
+                raise InvalidArgument("skills.required_skills", "must not be empty")
+            required = convert.requirements_in(
+                request.skills.required_skills, "skills.required_skills"
+            )
+        channel = convert.channel_in(request.channel, "channel", required=False)
+        router = await self._router(context)
+        rec = await router.transfer(
+            request.interaction_id, mode, agent_id, required, channel, request.reason
+        )
+        return convert.interaction_out(rec)
+
+    @rpc
+    async def Escalate(self, request: pb.EscalateRequest, context: Context) -> pb.Interaction:
+        convert.require_id("interaction_id", request.interaction_id)
+        router = await self._router(context)
+        return convert.interaction_out(
+            await router.escalate(request.interaction_id, request.reason)
+        )
+
+    @rpc
+    async def GetInteraction(
+        self, request: pb.GetInteractionRequest, context: Context
+    ) -> pb.Interaction:
+        convert.require_id("interaction_id", request.interaction_id)
+        router = await self._router(context)
+        rec, history = await router.get_interaction(request.interaction_id)
+        return convert.interaction_out(rec, history)
+
+    @rpc
+    async def UpdateContext(
+        self, request: pb.UpdateContextRequest, context: Context
+    ) -> pb.Interaction:
+        convert.require_id("interaction_id", request.interaction_id)
+        updates = convert.struct_in(request.context)
+        router = await self._router(context)
+        rec = await router.update_context(
+            request.interaction_id, updates, list(request.remove_keys)
+        )
+        return convert.interaction_out(rec)
+
+    # --- operations -----------------------------------------------------------------------
+
+    @rpc
+    async def Explain(self, request: pb.ExplainRequest, context: Context) -> pb.Explanation:
+        convert.require_id("interaction_id", request.interaction_id)
+        router = await self._router(context)
+        explanation, live, chosen = await router.explain(request.interaction_id)
+        return convert.explanation_out(explanation, live, chosen)
+
+    @rpc
+    async def GetStats(self, request: pb.GetStatsRequest, context: Context) -> pb.Stats:
+        router = await self._router(context)
+        return convert.stats_out(await router.stats())

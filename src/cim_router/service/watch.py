@@ -1,0 +1,89 @@
+"""Fan-out of offers and assignments to the streams watching them."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import enum
+from dataclasses import dataclass
+
+from cim_router.service.records import InteractionRecord
+
+# A watcher this far behind is cut off rather than let it hold memory without bound.
+MAX_BACKLOG = 10_000
+
+
+class NoticeType(enum.IntEnum):
+    """The values match the wire enum AssignmentEventType."""
+
+    OFFERED = 1
+    ASSIGNED = 2
+    OFFER_ENDED = 3
+    RELEASED = 4
+
+
+@dataclass(frozen=True)
+class Notice:
+    type: NoticeType
+    agent_id: str
+    record: InteractionRecord
+    at: float
+
+
+class Watcher:
+    """One subscriber: the agents it follows (None for all) and its pending notices."""
+
+    def __init__(self, agent_ids: frozenset[str] | None) -> None:
+        self.agent_ids = agent_ids
+        self.queue: asyncio.Queue[Notice | None] = asyncio.Queue()
+        self.closed = False
+
+    def wants(self, agent_id: str) -> bool:
+        return self.agent_ids is None or agent_id in self.agent_ids
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.queue.put_nowait(None)
+
+    async def next(self, timeout: float | None = None) -> Notice | None:
+        """The next notice; None once closed or when `timeout` passes first."""
+        if self.closed and self.queue.empty():
+            return None
+        try:
+            return await asyncio.wait_for(self.queue.get(), timeout)
+        except asyncio.TimeoutError:
+            return None
+
+
+class Hub:
+    """The watchers of one tenant."""
+
+    def __init__(self) -> None:
+        self._watchers: set[Watcher] = set()
+
+    def subscribe(self, agent_ids: frozenset[str] | None) -> Watcher:
+        w = Watcher(agent_ids)
+        self._watchers.add(w)
+        return w
+
+    def unsubscribe(self, w: Watcher) -> None:
+        self._watchers.discard(w)
+        w.close()
+
+    def publish(
+        self, type: NoticeType, agent_id: str, record: InteractionRecord, at: float
+    ) -> None:
+        targets = [w for w in self._watchers if w.wants(agent_id) and not w.closed]
+        if not targets:
+            return
+        notice = Notice(type, agent_id, copy.deepcopy(record), at)
+        for w in targets:
+            if w.queue.qsize() >= MAX_BACKLOG:
+                self.unsubscribe(w)
+            else:
+                w.queue.put_nowait(notice)
+
+    def close_all(self) -> None:
+        for w in list(self._watchers):
+            self.unsubscribe(w)
