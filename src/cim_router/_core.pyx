@@ -842,6 +842,19 @@ cdef class Core:
         keys.sort()
         return [self.slot_inter[k[3]] for k in keys]
 
+    def queue_position(self, str interaction_id, double now):
+        """1-based place of a waiting interaction in service order."""
+        cdef int me = self._inter_slot(interaction_id), i, ahead = 0
+        cdef double mu = self._urgency(me, now), u
+        for i in range(self.i_hi):
+            if self.i_seq[i] < 0 or i == me:
+                continue
+            u = self._urgency(i, now)
+            if u > mu or (u == mu and (self.i_enq[i] < self.i_enq[me] or (
+                    self.i_enq[i] == self.i_enq[me] and self.i_seq[i] < self.i_seq[me]))):
+                ahead += 1
+        return ahead + 1
+
     def pair_value(self, str interaction_id, str agent_id, double now):
         """What joint matching maximises for a pair: 0 if ineligible, else > 1."""
         cdef int i = self._inter_slot(interaction_id), a = self._agent_slot(agent_id)
