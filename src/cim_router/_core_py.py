@@ -375,11 +375,11 @@ class Core:
     def queue_position(self, interaction_id: str, now: float) -> int:
         """1-based place of a waiting interaction in service order."""
         me = self._interaction(interaction_id)
-        key = (-self._urgency(me, now), me.enqueued_at, me.seq)
-        ahead = sum(
-            1 for i in self._waiting.values() if (-self._urgency(i, now), i.enqueued_at, i.seq) < key
-        )
-        return ahead + 1
+        def key(i: _Interaction) -> tuple[float, float, int]:
+            return (-self._urgency(i, now), i.enqueued_at, i.seq)
+
+        mine = key(me)
+        return 1 + sum(1 for i in self._waiting.values() if key(i) < mine)
 
     def pair_value(self, interaction_id: str, agent_id: str, now: float) -> float:
         """What joint matching maximises for a pair: 0 if ineligible, else > 1."""
