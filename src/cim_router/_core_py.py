@@ -375,6 +375,7 @@ class Core:
     def queue_position(self, interaction_id: str, now: float) -> int:
         """1-based place of a waiting interaction in service order."""
         me = self._interaction(interaction_id)
+
         def key(i: _Interaction) -> tuple[float, float, int]:
             return (-self._urgency(i, now), i.enqueued_at, i.seq)
 
