@@ -190,7 +190,10 @@ def assert_same(compiled: Core, python: Core, now: float) -> None:
     waiting = [iid for iid in INTERACTIONS if python.is_waiting(iid)]
     assert [iid for iid in INTERACTIONS if compiled.is_waiting(iid)] == waiting
     assert compiled.queue_order(now) == python.queue_order(now)
+    assert compiled.next_relaxation_due(now) == python.next_relaxation_due(now)
+    assert compiled.agents_with_room() == python.agents_with_room()
     for iid in waiting:
+        assert compiled.queue_position(iid, now) == python.queue_position(iid, now)
         assert compiled.urgency(iid, now) == python.urgency(iid, now)
         assert compiled.relaxation_step(iid, now) == python.relaxation_step(iid, now)
         assert compiled.best_agent(iid, now) == python.best_agent(iid, now)

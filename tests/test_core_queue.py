@@ -37,3 +37,37 @@ def test_position_matches_service_order(make_core: MakeCore) -> None:
 def test_position_of_unknown_id_is_a_key_error(make_core: MakeCore) -> None:
     with pytest.raises(KeyError):
         make_core().queue_position("nope", 0.0)
+
+
+def test_next_relaxation_due_is_the_earliest_step_still_ahead(make_core: MakeCore) -> None:
+    core = make_core()  # default steps: 30 s and 90 s
+    steps = core.params.relax_after
+    assert core.next_relaxation_due(0.0) is None
+    core.add_interaction("early", 2, [(0, 5)], [], 0.0, 0.0, 1, 0, 60.0, 100.0)
+    core.add_interaction("late", 2, [(0, 5)], [], 0.0, 0.0, 1, 0, 60.0, 110.0)
+    expected = sorted(t + a for t in (100.0, 110.0) for a in steps)
+    now = 100.0
+    for due in expected:
+        assert core.next_relaxation_due(now) == due
+        now = due
+    assert core.next_relaxation_due(now) is None
+    core.add_interaction("new", 2, [(0, 5)], [], 0.0, 0.0, 1, 0, 60.0, now)
+    core.remove_interaction("new")
+    assert core.next_relaxation_due(now) is None
+
+
+def test_agents_with_room_counts_available_agents_with_spare_capacity(
+    make_core: MakeCore,
+) -> None:
+    core = make_core()
+    caps = [1, 1, 3, 3, 3, 5]
+    core.upsert_agent("free", 1, [], caps, 1, [0] * 6, 0.0)
+    core.upsert_agent("busy-voice", 1, [], caps, 1, [1, 0, 0, 0, 0, 0], 0.0)
+    core.upsert_agent("two-chats", 1, [], caps, 1, [0, 0, 2, 0, 0, 0], 0.0)
+    core.upsert_agent("away", 1, [], caps, 2, [0] * 6, 0.0)
+    # Voice is exclusive by default: an agent on a call has no room for anything.
+    assert core.agents_with_room() == 2
+    core.set_agent_load("two-chats", 2, 3)  # chats full, but email still has room
+    assert core.agents_with_room() == 2
+    core.set_agent_state("free", 2, 0.0)
+    assert core.agents_with_room() == 1

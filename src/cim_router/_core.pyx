@@ -35,6 +35,7 @@ cdef extern from *:
     static inline int cim_ctz(uint64_t x) { return __builtin_ctzll(x); }
     """
     int cim_ctz(uint64_t x) nogil
+    int __builtin_popcountll(uint64_t x) nogil
     bint CIM_DEBUG
 
 cdef enum:
@@ -841,6 +842,24 @@ cdef class Core:
                 keys.append((-self._urgency(i, now), self.i_enq[i], self.i_seq[i], i))
         keys.sort()
         return [self.slot_inter[k[3]] for k in keys]
+
+    def next_relaxation_due(self, double now):
+        """When the next relaxation step of any waiting interaction starts (after `now`)."""
+        self._advance(now)
+        while self.heap_n and self.i_seq[self.heap[0].slot] != self.heap[0].seq:
+            self._heap_pop()
+        return self.heap[0].due if self.heap_n else None
+
+    def agents_with_room(self):
+        """How many AVAILABLE agents could take one more interaction on some channel."""
+        cdef int w, ch, n = 0
+        cdef uint64_t x
+        for w in range(self.a_words):
+            x = 0
+            for ch in range(NCH):
+                x |= self.a_avail[ch][w]
+            n += __builtin_popcountll(x)
+        return n
 
     def queue_position(self, str interaction_id, double now):
         """1-based place of a waiting interaction in service order."""

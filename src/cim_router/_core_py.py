@@ -372,6 +372,24 @@ class Core:
         )
         return [i.id for i in items]
 
+    def next_relaxation_due(self, now: float) -> float | None:
+        """When the next relaxation step of any waiting interaction starts (after `now`)."""
+        due = [
+            i.enqueued_at + after
+            for i in self._waiting.values()
+            for after in self.params.relax_after
+            if now < i.enqueued_at + after
+        ]
+        return min(due) if due else None
+
+    def agents_with_room(self) -> int:
+        """How many AVAILABLE agents could take one more interaction on some channel."""
+        return sum(
+            1
+            for a in self._agents.values()
+            if a.state == STATE_AVAILABLE and any(self._can_take(a, c) for c in range(N_CHANNELS))
+        )
+
     def queue_position(self, interaction_id: str, now: float) -> int:
         """1-based place of a waiting interaction in service order."""
         me = self._interaction(interaction_id)
