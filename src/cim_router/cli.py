@@ -10,8 +10,14 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cim_router.domain.policy import PolicyError, load_policy
+from cim_router.store.settings import RedisSettings
+
+if TYPE_CHECKING:
+    from cim_router.service.server import Server
 
 log = logging.getLogger("cim_router")
 
@@ -20,8 +26,15 @@ SERVE_FLAGS: dict[str, tuple[str | None, str]] = {
     "host": ("0.0.0.0", "address to listen on"),
     "grpc-port": ("50051", "gRPC port (0 picks a free one)"),
     "metrics-port": ("9464", "Prometheus metrics port"),
-    "redis-url": (None, "Redis holding the state (default: a private Redis in --data-dir)"),
-    "data-dir": ("./cim-router-data", "directory of the private Redis"),
+    "redis-url": (
+        None,
+        "Redis holding the state: redis://, rediss:// (TLS) or unix:// "
+        "(default: a private Redis started in --data-dir)",
+    ),
+    "data-dir": ("./cim-router-data", "directory of the private Redis and its append-only file"),
+    "redis-pool-size": ("16", "connections to Redis"),
+    "redis-timeout": ("2", "seconds before a Redis command counts as failed"),
+    "retention-days": ("7", "days completed and cancelled interactions are kept"),
     "policy": (None, "routing policy TOML file (default: the built-in policy)"),
     "log-level": ("INFO", "DEBUG, INFO, WARNING or ERROR"),
     "shutdown-grace": ("10", "seconds in-flight calls get to finish on SIGTERM"),
@@ -53,17 +66,52 @@ def _number(args: argparse.Namespace, flag: str, kind: type[int] | type[float]) 
         raise SystemExit(f"cim-router: --{flag}: not a number: {value!r}") from None
 
 
+def redis_settings(args: argparse.Namespace, url: str) -> RedisSettings:
+    try:
+        return RedisSettings.from_url(
+            url,
+            pool_size=int(_number(args, "redis-pool-size", int)),
+            command_timeout=_number(args, "redis-timeout", float),
+            retention_seconds=int(_number(args, "retention-days", float) * 86_400),
+        )
+    except ValueError as exc:
+        raise SystemExit(f"cim-router: --redis-url: {exc}") from None
+
+
 async def serve(args: argparse.Namespace) -> None:
+    from cim_router.service.errors import Unavailable
     from cim_router.service.server import Server
+    from cim_router.store import EmbeddedRedis, RedisStore
+    from cim_router.store.embedded import EmbeddedRedisError
 
     try:
         policy = load_policy(args.policy)
     except PolicyError as exc:
         raise SystemExit(f"cim-router: {exc}") from None
-    if args.redis_url:
-        log.warning("--redis-url is not used yet: state is kept in memory")
-    server = Server(args.host, int(_number(args, "grpc-port", int)), policy=policy)
-    await server.start()
+    embedded = None
+    url = args.redis_url
+    if not url:
+        embedded = EmbeddedRedis(Path(args.data_dir))
+        try:
+            embedded.start()
+        except EmbeddedRedisError as exc:
+            raise SystemExit(f"cim-router: {exc}") from None
+        url = embedded.url
+        print(f"cim-router: private redis on {url}, data in {args.data_dir}", flush=True)
+    port = int(_number(args, "grpc-port", int))
+    server = Server(args.host, port, store=RedisStore(redis_settings(args, url)), policy=policy)
+    try:
+        try:
+            await server.start()
+        except Unavailable as exc:
+            raise SystemExit(f"cim-router: {exc.message}") from None
+        await _run_until_signal(args, server)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+async def _run_until_signal(args: argparse.Namespace, server: Server) -> None:
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -17,6 +17,8 @@ from cim_router._pb import router_pb2_grpc
 from cim_router.domain.channel import Channel
 from cim_router.domain.policy import Policy
 from cim_router.service.server import Server
+from cim_router.store import RedisSettings, RedisStore
+from tests.redis_server import drop_prefix, redis_url, unique_prefix
 
 
 def fast_policy(**overrides: Any) -> Policy:
@@ -75,6 +77,7 @@ class Running:
     server: Server
     loop: asyncio.AbstractEventLoop
     thread: threading.Thread
+    settings: RedisSettings
     channels: list[grpc.Channel] = field(default_factory=list)
 
     def client(self, tenant: str = "default") -> Client:
@@ -94,28 +97,42 @@ class Running:
             self.thread.join(10)
 
 
-def start_server(policy: Policy | None = None) -> Running:
+def start_server(
+    policy: Policy | None = None, settings: RedisSettings | None = None, **kw: Any
+) -> Running:
+    """A server on a free port over a real Redis, under a key prefix of its own unless
+    `settings` says otherwise (pass the same settings to restart on the same state)."""
+    settings = settings or RedisSettings.from_url(redis_url(), prefix=unique_prefix())
     loop = asyncio.new_event_loop()
     server_box: list[Server] = []
+    errors: list[BaseException] = []
     ready = threading.Event()
 
     def main() -> None:
         asyncio.set_event_loop(loop)
 
         async def boot() -> None:
-            server = Server("127.0.0.1", 0, policy=policy or fast_policy(), tick_seconds=0.02)
+            kw.setdefault("tick_seconds", 0.02)
+            server = Server(
+                "127.0.0.1", 0, store=RedisStore(settings), policy=policy or fast_policy(), **kw
+            )
             await server.start()
             server_box.append(server)
 
-        loop.run_until_complete(boot())
+        try:
+            loop.run_until_complete(boot())
+        except BaseException as exc:  # reported by the caller
+            errors.append(exc)
+            ready.set()
+            return
         ready.set()
         loop.run_forever()
 
     thread = threading.Thread(target=main, daemon=True)
     thread.start()
-    if not ready.wait(10):
-        raise RuntimeError("server did not start")
-    return Running(server_box[0], loop, thread)
+    if not ready.wait(30) or errors:
+        raise RuntimeError(f"server did not start: {errors}")
+    return Running(server_box[0], loop, thread, settings)
 
 
 @pytest.fixture
@@ -130,6 +147,7 @@ def running(policy: Policy) -> Iterator[Running]:
         yield r
     finally:
         r.stop()
+        drop_prefix(r.settings.prefix)
 
 
 @pytest.fixture

@@ -73,6 +73,7 @@ def process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
         "CIM_ROUTER_HOST": "127.0.0.1",
         "CIM_ROUTER_GRPC_PORT": "0",
         "CIM_ROUTER_POLICY": str(policy),
+        "CIM_ROUTER_DATA_DIR": str(tmp_path / "data"),  # the embedded default Redis
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "cim_router.cli", "serve", "--log-level", "WARNING"],
@@ -84,6 +85,8 @@ def process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
+        if line.startswith("cim-router: private redis"):
+            line = proc.stdout.readline()
         assert line.startswith("cim-router listening on "), line + (
             proc.stderr.read() if proc.stderr else ""
         )

@@ -1,8 +1,12 @@
-"""One tenant's interaction lifecycle: enqueue, offer, accept, transfer, complete, timers.
+"""One tenant's interaction lifecycle: enqueue, offer, accept, complete, cancel, timers.
 
-A `TenantRouter` owns the tenant's routing index (an `Engine`) and writes every change to
-the store before it answers. Its public coroutines take the tenant lock, so each decision
-and its reservations happen as one step; the helpers beginning with `_` expect the lock held.
+A `TenantRouter` owns the tenant's live state (agents and open interactions, in memory)
+and its routing index (an `Engine`), and is their only writer. Each public coroutine
+decides under the tenant lock, submits what changed to the store as one `Transition`,
+releases the lock, and answers once the store says the change is durable; notices to
+watch streams go out only then too. Helpers beginning with `_` expect the lock held.
+Transfers, escalation, the pull model and reports build on these helpers in their own
+modules.
 """
 
 from __future__ import annotations
@@ -11,17 +15,15 @@ import asyncio
 import dataclasses
 import heapq
 import json
+import logging
+import time
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from cim_router.domain.agent import Agent, AgentState
 from cim_router.domain.channel import Channel
-from cim_router.domain.interaction import (
-    MAX_ESCALATION_LEVEL,
-    Interaction,
-    InteractionState,
-    SkillRequirement,
-)
+from cim_router.domain.interaction import Interaction, InteractionState
 from cim_router.domain.limits import MAX_CONTEXT_BYTES
 from cim_router.domain.policy import Policy
 from cim_router.routing.engine import Engine
@@ -40,20 +42,28 @@ from cim_router.service.records import (
     EventType,
     InteractionRecord,
     Offer,
-    PendingTransfer,
-    TransferMode,
     Transition,
 )
-from cim_router.service.state import StateStore
-from cim_router.service.watch import Hub, NoticeType
+from cim_router.service.state import Snapshot, Store
+from cim_router.service.watch import Hub, Notice, NoticeType
 
 Clock = Callable[[], float]
+log = logging.getLogger(__name__)
 
 # Up to this many agents a decision records the full explanation (a scan over all agents);
 # above it, only the winner's score terms, so that decisions stay cheap at scale.
 EXPLAIN_SCAN_LIMIT = 256
-LINK_DEPTH = 16  # how far GetInteraction follows a customer's earlier interactions
+RECENTLY_CLOSED = 10_000  # closed interactions kept in memory for quick reads
 OPEN = (InteractionState.QUEUED, InteractionState.OFFERED, InteractionState.ASSIGNED)
+LIVE = (*OPEN, InteractionState.WRAP_UP)
+
+
+class Observer(Protocol):
+    """What the router reports to metrics."""
+
+    def transition(self, tenant: str, t: Transition, now: float) -> None: ...
+
+    def decision(self, seconds: float) -> None: ...
 
 
 def context_size(context: Mapping[str, Any]) -> int:
@@ -68,54 +78,181 @@ def check_context(context: Mapping[str, Any], field: str = "context") -> None:
 class TenantRouter:
     """Routing and lifecycle for one tenant."""
 
-    def __init__(self, tenant: str, store: StateStore, policy: Policy, clock: Clock) -> None:
+    def __init__(
+        self,
+        tenant: str,
+        store: Store,
+        policy: Policy,
+        clock: Clock,
+        observer: Observer | None = None,
+    ) -> None:
         self.tenant = tenant
         self.store = store
         self.policy = policy
         self.clock = clock
-        self.engine = Engine(policy)
+        self.observer = observer
         self.lock = asyncio.Lock()
         self.hub = Hub()
+        self.available = False  # False until loaded, and while the store is down
+        self._reset(Snapshot())
+
+    def _reset(self, snap: Snapshot) -> None:
+        self.engine = Engine(self.policy)
+        self.agents: dict[str, AgentRecord] = {}
+        self.open: dict[str, InteractionRecord] = {}
+        self.closed: OrderedDict[str, InteractionRecord] = OrderedDict()
+        self.counters: dict[str, int] = dict(snap.counters)
         # (due, seq, kind, key): "offer" / "wrap" keyed by interaction, "agent_wrap" by agent.
         self._timers: list[tuple[float, int, str, str]] = []
         self._seq = 0
+        self._arrivals = 0
+        self._outbox: deque[tuple[int, Notice]] = deque()
+        self._relax_due: float | None = None
+        self._relax_stale = True
         # Capacity of agents that are not OFFLINE, for the wait estimate.
         self._staffed: dict[str, dict[Channel, int]] = {}
 
-    # --- start ----------------------------------------------------------------------------
+    # --- start and reload -----------------------------------------------------------------
 
-    async def load(self) -> None:
-        """Rebuild the index and timers from the store."""
+    async def load(self, restart: bool) -> None:
+        """Rebuild state, index and timers from the store.
+
+        On a restart, offers in flight go back to the queue (their watch streams are gone)
+        and agents' loads are recounted from what they hold, so none is over capacity."""
         async with self.lock:
-            for arec in await self.store.list_agents(self.tenant):
+            self.available = False
+            snap = await self.store.load(self.tenant)
+            self._reset(snap)
+            for arec in snap.agents:
+                self.agents[arec.agent.id] = arec
+            recs = sorted(snap.interactions, key=lambda r: (r.arrival, r.interaction.enqueued_at))
+            for rec in recs:
+                self.open[rec.id] = rec
+                self._arrivals = max(self._arrivals, rec.arrival)
+            t = Transition()
+            if restart:
+                self._recover(t)
+            for arec in self.agents.values():
                 self._index_agent(arec)
                 if arec.agent.state == AgentState.WRAP_UP:
                     self._at(arec.wrap_up_until, "agent_wrap", arec.agent.id)
-            states = (*OPEN, InteractionState.WRAP_UP)
-            for rec in await self.store.list_interactions(self.tenant, states):
-                if rec.offer is not None:
+            for rec in self.open.values():
+                if rec.offer is not None:  # reserved: counted in its agent's load
                     self._at(rec.offer.expires_at, "offer", rec.id)
                 elif rec.interaction.state == InteractionState.QUEUED or rec.transfer:
                     self._index_interaction(rec)
                 if rec.interaction.state == InteractionState.WRAP_UP:
                     self._at(rec.wrap_up_until, "wrap", rec.id)
+            self.available = True
+            if t.interactions or t.agents:
+                self._submit(t)
+            self._match_all()
+            seq = self.store.submitted
+        await self.store.durable(seq)
+        log.info(
+            "tenant loaded",
+            extra={"tenant": self.tenant, "agents": len(self.agents), "open": len(self.open)},
+        )
+
+    def _recover(self, t: Transition) -> None:
+        """After a crash: withdraw offers in flight, recount every agent's load."""
+        now = self.clock()
+        for rec in self.open.values():
+            if rec.offer is not None:
+                t.events.append(
+                    Event(
+                        now,
+                        EventType.OFFER_WITHDRAWN,
+                        rec.id,
+                        rec.offer.channel,
+                        rec.offer.agent_id,
+                        "router restarted",
+                    )
+                )
+                rec.offer = None
+                if rec.transfer is None:
+                    rec.interaction.state = InteractionState.QUEUED
+                    t.events.append(self._event(rec, EventType.REQUEUED))
+                t.interactions.append(rec)
+        held: dict[str, dict[Channel, int]] = {}
+        for rec in self.open.values():
+            if rec.interaction.state == InteractionState.ASSIGNED and rec.agent_id:
+                per = held.setdefault(rec.agent_id, {})
+                per[rec.interaction.channel] = per.get(rec.interaction.channel, 0) + 1
+        for arec in self.agents.values():
+            load = {c: n for c, n in held.get(arec.agent.id, {}).items() if n}
+            if load != {c: n for c, n in arec.agent.load.items() if n}:
+                arec.agent.load = load
+                t.agents.append(arec)
+
+    def on_durable(self, seq: int) -> None:
+        """Deliver the notices of changes now stored."""
+        while self._outbox and self._outbox[0][0] <= seq:
+            self.hub.deliver(self._outbox.popleft()[1])
+
+    def on_lost(self) -> None:
+        self.available = False
+        self._outbox.clear()
 
     # --- small helpers --------------------------------------------------------------------
 
-    async def _apply(self, t: Transition) -> None:
-        try:
-            await self.store.apply(self.tenant, t)
-        except (ConnectionError, OSError, TimeoutError) as exc:
-            raise Unavailable(f"store unavailable: {exc}") from exc
+    def _check_available(self) -> None:
+        if not self.available:
+            raise Unavailable("store unavailable: redis is unreachable or reloading")
 
-    async def _agent(self, agent_id: str) -> AgentRecord:
-        found = await self.store.get_agent(self.tenant, agent_id)
+    def _submit(self, t: Transition, create: str = "") -> None:
+        """Hand `t` to the store and make it the live state."""
+        self.store.submit(self.tenant, t, create)
+        for rec in t.interactions:
+            if rec.interaction.state in LIVE:
+                self.open[rec.id] = rec
+            else:
+                self.open.pop(rec.id, None)
+                self.closed[rec.id] = rec
+                self.closed.move_to_end(rec.id)
+                if len(self.closed) > RECENTLY_CLOSED:
+                    self.closed.popitem(last=False)
+        for arec in t.agents:
+            self.agents[arec.agent.id] = arec
+        for agent_id in t.removed_agents:
+            self.agents.pop(agent_id, None)
+        for name, n in t.counters.items():
+            self.counters[name] = self.counters.get(name, 0) + n
+        if self.observer is not None:
+            self.observer.transition(self.tenant, t, self.clock())
+
+    async def _durable(self) -> None:
+        """Wait until everything submitted so far is stored (call without the lock)."""
+        await self.store.durable(self.store.submitted)
+
+    def _notify(self, type: NoticeType, agent_id: str, rec: InteractionRecord, at: float) -> None:
+        """Tell `agent_id`'s watchers, once what was just submitted is durable."""
+        if self.hub.wants(agent_id):
+            notice = Notice(type, agent_id, rec.snapshot(), at)
+            self._outbox.append((self.store.submitted, notice))
+
+    def _agent(self, agent_id: str) -> AgentRecord:
+        found = self.agents.get(agent_id)
         if found is None:
             raise NotFound(f"agent {agent_id!r} not found")
         return found
 
+    def _live(self, interaction_id: str) -> InteractionRecord:
+        """An interaction that is not closed; NotFound or FailedPrecondition otherwise."""
+        found = self.open.get(interaction_id)
+        if found is not None:
+            return found
+        closed = self.closed.get(interaction_id)
+        if closed is not None:
+            state = closed.interaction.state.name
+            raise FailedPrecondition(f"interaction {interaction_id!r} is {state}")
+        raise NotFound(f"interaction {interaction_id!r} not found")
+
     async def _interaction(self, interaction_id: str) -> InteractionRecord:
-        found = await self.store.get_interaction(self.tenant, interaction_id)
+        """Any interaction: open, recently closed, or read from the store."""
+        found = self.open.get(interaction_id) or self.closed.get(interaction_id)
+        if found is None:
+            found = await self.store.read_interaction(self.tenant, interaction_id)
         if found is None:
             raise NotFound(f"interaction {interaction_id!r} not found")
         return found
@@ -148,6 +285,7 @@ class TenantRouter:
 
     def _index_interaction(self, rec: InteractionRecord) -> None:
         self.engine.enqueue(self._routing_view(rec))
+        self._relax_stale = True
 
     def _event(
         self, rec: InteractionRecord, type: EventType, agent_id: str = "", reason: str = ""
@@ -174,9 +312,19 @@ class TenantRouter:
             winner=Candidate(agent_id, terms[-1], dict(zip(TERM_NAMES, terms[:-1], strict=True))),
         )
 
+    def _timed(
+        self, decide: Callable[[str, float], str | None], key: str, now: float
+    ) -> str | None:
+        if self.observer is None:
+            return decide(key, now)
+        start = time.perf_counter()
+        found = decide(key, now)
+        self.observer.decision(time.perf_counter() - start)
+        return found
+
     # --- offers ---------------------------------------------------------------------------
 
-    async def _offer(
+    def _offer(
         self,
         rec: InteractionRecord,
         agent_id: str,
@@ -185,7 +333,7 @@ class TenantRouter:
     ) -> None:
         """Reserve `agent_id` for `rec` until the offer timeout, and tell its watchers."""
         now = self.clock()
-        arec = await self._agent(agent_id)
+        arec = self._agent(agent_id)
         channel = rec.transfer.channel if rec.transfer else rec.interaction.channel
         self._add_load(arec, channel, 1)
         expires = now + self.policy.offer_timeout_seconds
@@ -199,68 +347,62 @@ class TenantRouter:
         t.agents.append(arec)
         t.events.append(Event(now, EventType.OFFERED, rec.id, channel, agent_id))
         t.count("offered")
-        try:
-            await self._apply(t)
-        except Exception:
-            self._index_interaction(dataclasses.replace(rec, offer=None))
-            self._add_load(arec, channel, -1)
-            self._index_agent(arec)
-            raise
+        self._submit(t)
         self._index_agent(arec)
         self._at(expires, "offer", rec.id)
-        self.hub.publish(NoticeType.OFFERED, agent_id, rec, now)
+        self._notify(NoticeType.OFFERED, agent_id, rec, now)
 
-    async def _route_interaction(self, rec: InteractionRecord) -> None:
+    def _route_interaction(self, rec: InteractionRecord) -> None:
         """Offer a waiting interaction to its best eligible agent, if one is free."""
         now = self.clock()
         if not self.engine.core.is_waiting(rec.id):
             return
-        best = self.engine.best_agent(rec.id, now)
+        best = self._timed(self.engine.best_agent, rec.id, now)
         if best is None:
             return
         explanation = self._capture(rec.id, best, now)
         self.engine.core.reserve(rec.id, best)
-        await self._offer(rec, best, explanation)
+        self._offer(rec, best, explanation)
 
-    async def _route_agent(self, agent_id: str) -> None:
+    def _route_agent(self, agent_id: str) -> None:
         """Offer an agent with room the best waiting interactions it may take."""
         core = self.engine.core
         while core.has_agent(agent_id) and core.waiting_count():
             now = self.clock()
-            best = self.engine.best_interaction(agent_id, now)
+            best = self._timed(self.engine.best_interaction, agent_id, now)
             if best is None:
                 return
-            rec = await self._interaction(best)
+            rec = self.open[best]
             explanation = self._capture(best, agent_id, now)
             core.reserve(best, agent_id)
-            await self._offer(rec, agent_id, explanation)
+            self._offer(rec, agent_id, explanation)
 
-    async def _match_all(self) -> None:
+    def _match_all(self) -> None:
         """Offer every waiting interaction that has an eligible free agent, in queue order.
 
         Needed beyond arrivals and freed agents because relaxation steps make agents
-        eligible with time alone."""
+        eligible with time alone, and after a reload."""
         core = self.engine.core
-        if not core.waiting_count():
+        if not core.waiting_count() or not core.agents_with_room():
             return
         now = self.clock()
         if self.policy.matching == "joint":
             for iid, agent_id in self.engine.match_waiting(now):
-                await self._offer(await self._interaction(iid), agent_id, None)
+                self._offer(self.open[iid], agent_id, None)
             return
         for iid in core.queue_order(now):
-            best = self.engine.best_agent(iid, now)
+            best = self._timed(self.engine.best_agent, iid, now)
             if best is not None:
                 explanation = self._capture(iid, best, now)
                 core.reserve(iid, best)
-                await self._offer(await self._interaction(iid), best, explanation)
+                self._offer(self.open[iid], best, explanation)
 
-    async def _end_offer(self, rec: InteractionRecord, type: EventType, reason: str = "") -> None:
+    def _end_offer(self, rec: InteractionRecord, type: EventType, reason: str = "") -> None:
         """Close the offer on `rec`: back to the queue at its place, or the warm transfer
         fails; the agent is excluded unless the offer was withdrawn by the router."""
         offer = rec.offer
         assert offer is not None
-        arec = await self._agent(offer.agent_id)
+        arec = self._agent(offer.agent_id)
         agent = arec.agent
         self._add_load(arec, offer.channel, -1)
         if type == EventType.OFFER_EXPIRED:
@@ -286,14 +428,14 @@ class TenantRouter:
             rec.transfer = None
             t.events.append(self._event(rec, EventType.TRANSFER_FAILED, agent.id, reason))
             requeue = False
-        await self._apply(t)
+        self._submit(t)
         self._index_agent(arec)
         if requeue:
             self._index_interaction(rec)
-        self.hub.publish(NoticeType.OFFER_ENDED, agent.id, rec, self.clock())
+        self._notify(NoticeType.OFFER_ENDED, agent.id, rec, self.clock())
         if requeue and type != EventType.OFFER_WITHDRAWN:
-            await self._route_interaction(rec)
-        await self._route_agent(agent.id)
+            self._route_interaction(rec)
+        self._route_agent(agent.id)
 
     # --- agents ---------------------------------------------------------------------------
 
@@ -317,12 +459,14 @@ class TenantRouter:
     async def upsert_agent(self, agent: Agent, state: AgentState | None) -> AgentRecord:
         """Create an agent (OFFLINE unless `state` says otherwise) or update its profile."""
         async with self.lock:
+            self._check_available()
             now = self.clock()
-            arec = await self.store.get_agent(self.tenant, agent.id)
+            arec = self.agents.get(agent.id)
             if arec is None:
                 agent.idle_since = now
                 arec = AgentRecord(agent)
             else:
+                arec = arec.snapshot()  # the live record changes only once all checks pass
                 old = arec.agent
                 old.display_name, old.skills, old.tier = (
                     agent.display_name,
@@ -332,36 +476,51 @@ class TenantRouter:
                 old.capacity = agent.capacity
             if state is not None:
                 self._set_state(arec, state, "", now)
-            await self._apply(Transition(agents=[arec]))
+            self._submit(Transition(agents=[arec]))
             self._index_agent(arec)
-            await self._route_agent(agent.id)
-            return await self._agent(agent.id)
+            self._route_agent(agent.id)
+            out = arec.snapshot()
+        await self._durable()
+        return out
 
     async def set_agent_state(self, agent_id: str, state: AgentState, reason: str) -> AgentRecord:
         async with self.lock:
-            arec = await self._agent(agent_id)
+            self._check_available()
+            arec = self._agent(agent_id).snapshot()
             self._set_state(arec, state, reason, self.clock())
-            await self._apply(Transition(agents=[arec]))
+            self._submit(Transition(agents=[arec]))
             self._index_agent(arec)
-            await self._route_agent(agent_id)
-            return await self._agent(agent_id)
+            self._route_agent(agent_id)
+            out = arec.snapshot()
+        await self._durable()
+        return out
 
     async def get_agent(self, agent_id: str) -> AgentRecord:
-        return await self._agent(agent_id)
+        self._check_available()
+        out = self._agent(agent_id).snapshot()
+        await self._durable()
+        return out
 
     async def list_agents(self, state: AgentState | None) -> list[AgentRecord]:
-        agents = await self.store.list_agents(self.tenant)
-        agents.sort(key=lambda a: a.agent.id)
-        return [a for a in agents if state is None or a.agent.state == state]
+        self._check_available()
+        out = [
+            a.snapshot()
+            for _, a in sorted(self.agents.items())
+            if state is None or a.agent.state == state
+        ]
+        await self._durable()
+        return out
 
     async def remove_agent(self, agent_id: str) -> None:
         async with self.lock:
-            arec = await self._agent(agent_id)
+            self._check_available()
+            arec = self._agent(agent_id)
             if any(arec.agent.load.values()):
                 raise FailedPrecondition(f"agent {agent_id!r} holds or is offered interactions")
-            await self._apply(Transition(removed_agents=[agent_id]))
+            self._submit(Transition(removed_agents=[agent_id]))
             self.engine.remove_agent(agent_id)
             self._staffed.pop(agent_id, None)
+        await self._durable()
 
     # --- enqueue --------------------------------------------------------------------------
 
@@ -372,48 +531,87 @@ class TenantRouter:
 
         Returns the record, whether it was created, its queue position and estimated wait.
         """
+        self._check_available()
+        if interaction.customer_tier not in self.policy.customer_tiers:
+            raise InvalidArgument(
+                "customer_tier", f"unknown customer tier {interaction.customer_tier!r}"
+            )
+        stored, customer, earlier = await self._prefetch(interaction)
         async with self.lock:
-            existing = await self.store.get_interaction(self.tenant, interaction.id)
+            self._check_available()
+            existing = self.open.get(interaction.id) or self.closed.get(interaction.id) or stored
             if existing is not None:
                 if existing.request_digest != digest:
                     raise AlreadyExists(
                         f"interaction_id: {interaction.id!r} was enqueued with a different request"
                     )
-                return (existing, False, *self._position(existing))
-            if interaction.customer_tier not in self.policy.customer_tiers:
-                raise InvalidArgument(
-                    "customer_tier", f"unknown customer tier {interaction.customer_tier!r}"
-                )
-            now = self.clock()
-            interaction.tenant = self.tenant
-            interaction.enqueued_at = now
-            interaction.state = InteractionState.QUEUED
-            rec = InteractionRecord(interaction, request_digest=digest)
-            t = Transition()
-            await self._link_customer(rec, t, now)
-            t.events.append(self._event(rec, EventType.ENQUEUED))
-            try:
-                created = await self.store.create_interaction(self.tenant, rec, t)
-            except (ConnectionError, OSError, TimeoutError) as exc:
-                raise Unavailable(f"store unavailable: {exc}") from exc
-            if not created:  # pragma: no cover - the tenant lock rules this out in-process
-                raise AlreadyExists(f"interaction_id: {interaction.id!r} already exists")
-            self._index_interaction(rec)
-            await self._route_interaction(rec)
-            rec = await self._interaction(rec.id)
-            return (rec, True, *self._position(rec))
+                out = (existing.snapshot(), False, *self._position(existing))
+            else:
+                out = self._create(interaction, digest, customer, earlier)
+        await self._durable()
+        return out
 
-    async def _link_customer(self, rec: InteractionRecord, t: Transition, now: float) -> None:
+    async def _prefetch(
+        self, interaction: Interaction
+    ) -> tuple[InteractionRecord | None, CustomerRecord | None, InteractionRecord | None]:
+        """What enqueue needs from the store, read before the lock: an interaction already
+        stored under the id, the customer's record, and their last interaction."""
+        if interaction.id in self.open or interaction.id in self.closed:
+            stored = None
+            customer = (
+                await self.store.read_customer(self.tenant, interaction.customer_id)
+                if interaction.customer_id
+                else None
+            )
+        else:
+            stored, customer = await self.store.read_existing(
+                self.tenant, interaction.id, interaction.customer_id
+            )
+        earlier = None
+        if customer is not None and customer.last_interaction_id:
+            last = customer.last_interaction_id
+            earlier = self.open.get(last) or self.closed.get(last)
+            if earlier is None:
+                earlier = await self.store.read_interaction(self.tenant, last)
+        return stored, customer, earlier
+
+    def _create(
+        self,
+        interaction: Interaction,
+        digest: bytes,
+        customer: CustomerRecord | None,
+        earlier: InteractionRecord | None,
+    ) -> tuple[InteractionRecord, bool, int, float]:
+        now = self.clock()
+        interaction.tenant = self.tenant
+        interaction.enqueued_at = now
+        interaction.state = InteractionState.QUEUED
+        self._arrivals += 1
+        rec = InteractionRecord(interaction, request_digest=digest, arrival=self._arrivals)
+        t = Transition(interactions=[rec])
+        self._link_customer(rec, t, now, customer, earlier)
+        t.events.append(self._event(rec, EventType.ENQUEUED))
+        self._submit(t, create=rec.id)
+        self._index_interaction(rec)
+        self._route_interaction(rec)
+        return rec.snapshot(), True, *self._position(rec)
+
+    def _link_customer(
+        self,
+        rec: InteractionRecord,
+        t: Transition,
+        now: float,
+        customer: CustomerRecord | None,
+        earlier: InteractionRecord | None,
+    ) -> None:
         """Carry a returning customer's context over and prefer the agent who served them."""
         i = rec.interaction
         if not i.customer_id:
             return
-        customer = await self.store.get_customer(self.tenant, i.customer_id)
         if customer is None:
             t.customers.append(CustomerRecord(i.customer_id, i.id))
             return
         t.customers.append(dataclasses.replace(customer, last_interaction_id=i.id))
-        earlier = await self.store.get_interaction(self.tenant, customer.last_interaction_id)
         if earlier is not None:
             rec.linked_interaction_id = earlier.id
             i.context = {**earlier.interaction.context, **i.context}
@@ -428,8 +626,7 @@ class TenantRouter:
         core = self.engine.core
         if rec.interaction.state != InteractionState.QUEUED or not core.is_waiting(rec.id):
             return 0, 0.0
-        order = core.queue_order(self.clock())
-        position = order.index(rec.id) + 1
+        position = core.queue_position(rec.id, self.clock())
         channel = rec.interaction.channel
         seats = sum(cap.get(channel, 0) for cap in self._staffed.values())
         handle = self.policy.handle_time_seconds[channel]
@@ -437,9 +634,9 @@ class TenantRouter:
 
     # --- offer answers --------------------------------------------------------------------
 
-    async def _offered_to(self, interaction_id: str, agent_id: str) -> InteractionRecord:
-        rec = await self._interaction(interaction_id)
-        await self._agent(agent_id)
+    def _offered_to(self, interaction_id: str, agent_id: str) -> InteractionRecord:
+        rec = self._live(interaction_id)
+        self._agent(agent_id)
         if rec.offer is None or rec.offer.agent_id != agent_id:
             raise FailedPrecondition(
                 f"interaction {interaction_id!r} is not offered to agent {agent_id!r}"
@@ -448,14 +645,17 @@ class TenantRouter:
 
     async def accept(self, interaction_id: str, agent_id: str) -> InteractionRecord:
         async with self.lock:
-            return await self._accept(await self._offered_to(interaction_id, agent_id))
+            self._check_available()
+            out = self._accept(self._offered_to(interaction_id, agent_id))
+        await self._durable()
+        return out
 
-    async def _accept(self, rec: InteractionRecord) -> InteractionRecord:
+    def _accept(self, rec: InteractionRecord) -> InteractionRecord:
         assert rec.offer is not None
         now = self.clock()
         i = rec.interaction
         agent_id = rec.offer.agent_id
-        arec = await self._agent(agent_id)
+        arec = self._agent(agent_id)
         arec.missed_offers = 0
         t = Transition(interactions=[rec], agents=[arec])
         t.events.append(self._event(rec, EventType.ACCEPTED, agent_id))
@@ -463,7 +663,7 @@ class TenantRouter:
         if rec.transfer is not None:
             released = rec.agent_id
             if released:
-                prev = await self._agent(released)
+                prev = self._agent(released)
                 self._add_load(prev, i.channel, -1)
                 t.agents.append(prev)
             if rec.transfer.channel != i.channel:
@@ -483,96 +683,32 @@ class TenantRouter:
         rec.agent_id, rec.assigned_at, rec.offer = agent_id, now, None
         if i.customer_id:
             t.customers.append(CustomerRecord(i.customer_id, i.id, agent_id, now))
-        await self._apply(t)
+        self._submit(t)
         for a in t.agents:
             self._index_agent(a)
         if released:
-            self.hub.publish(NoticeType.RELEASED, released, rec, now)
-        self.hub.publish(NoticeType.ASSIGNED, agent_id, rec, now)
+            self._notify(NoticeType.RELEASED, released, rec, now)
+        self._notify(NoticeType.ASSIGNED, agent_id, rec, now)
         if released:
-            await self._route_agent(released)
-        return await self._interaction(rec.id)
+            self._route_agent(released)
+        return rec.snapshot()
 
     async def reject(self, interaction_id: str, agent_id: str, reason: str) -> InteractionRecord:
         async with self.lock:
-            rec = await self._offered_to(interaction_id, agent_id)
-            await self._end_offer(rec, EventType.REJECTED, reason)
-            return await self._interaction(interaction_id)
-
-    # --- pull -----------------------------------------------------------------------------
-
-    async def _pending_offer_for(self, agent_id: str) -> InteractionRecord | None:
-        states = (InteractionState.OFFERED, InteractionState.ASSIGNED)
-        offers = [
-            r
-            for r in await self.store.list_interactions(self.tenant, states)
-            if r.offer is not None and r.offer.agent_id == agent_id
-        ]
-        return min(offers, key=lambda r: r.offer.offered_at if r.offer else 0.0, default=None)
-
-    async def assign_agent(self, agent_id: str, wait: float) -> InteractionRecord | None:
-        """The agent's next interaction, accepted on its behalf; waits up to `wait` seconds."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait
-        async with self.lock:
-            arec = await self._agent(agent_id)
-            rec = await self._pending_offer_for(agent_id)
-            if rec is not None:
-                return await self._accept(rec)
-            if arec.agent.state != AgentState.AVAILABLE:
-                raise FailedPrecondition(
-                    f"agent {agent_id!r} is {arec.agent.state.name}, not AVAILABLE"
-                )
-            watcher = self.hub.subscribe(frozenset({agent_id}))
-        try:
-            while (left := deadline - loop.time()) > 0:
-                notice = await watcher.next(left)
-                if notice is None:
-                    return None
-                if notice.type != NoticeType.OFFERED:
-                    continue
-                async with self.lock:
-                    rec = await self._interaction(notice.record.id)
-                    if rec.offer is not None and rec.offer.agent_id == agent_id:
-                        return await self._accept(rec)
-            return None
-        finally:
-            self.hub.unsubscribe(watcher)
-
-    async def assign_interaction(
-        self, interaction_id: str, wait: float
-    ) -> tuple[str, InteractionRecord]:
-        """The agent chosen for an interaction: offered to or holding it; "" if none yet."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait
-        async with self.lock:
-            rec = await self._interaction(interaction_id)
-            state = rec.interaction.state
-            if state not in OPEN:
-                raise FailedPrecondition(f"interaction {interaction_id!r} is {state.name}")
-            if rec.offer is not None:
-                return rec.offer.agent_id, rec
-            if state == InteractionState.ASSIGNED:
-                return rec.agent_id, rec
-            watcher = self.hub.subscribe(None)
-        try:
-            while (left := deadline - loop.time()) > 0:
-                notice = await watcher.next(left)
-                if notice is None:
-                    break
-                if notice.type == NoticeType.OFFERED and notice.record.id == interaction_id:
-                    return notice.agent_id, notice.record
-            return "", await self._interaction(interaction_id)
-        finally:
-            self.hub.unsubscribe(watcher)
+            self._check_available()
+            rec = self._offered_to(interaction_id, agent_id)
+            self._end_offer(rec, EventType.REJECTED, reason)
+            out = rec.snapshot()
+        await self._durable()
+        return out
 
     # --- completion and cancellation ------------------------------------------------------
 
-    async def _drop_transfer(self, rec: InteractionRecord, t: Transition) -> str:
+    def _drop_transfer(self, rec: InteractionRecord, t: Transition) -> str:
         """Abandon a pending warm transfer; returns the offered agent it released, if any."""
         released = ""
         if rec.offer is not None:
-            target = await self._agent(rec.offer.agent_id)
+            target = self._agent(rec.offer.agent_id)
             self._add_load(target, rec.offer.channel, -1)
             t.agents.append(target)
             t.events.append(self._event(rec, EventType.OFFER_WITHDRAWN, target.agent.id))
@@ -588,55 +724,62 @@ class TenantRouter:
         """End the conversation: agent and interaction into wrap-up; a second Complete
         during wrap-up ends it early."""
         async with self.lock:
-            rec = await self._interaction(interaction_id)
-            i = rec.interaction
+            self._check_available()
+            rec = self._live(interaction_id)
             if agent_id and agent_id != rec.agent_id:
                 raise FailedPrecondition(
                     f"interaction {interaction_id!r} is not held by agent {agent_id!r}"
                 )
-            if i.state == InteractionState.WRAP_UP:
-                return await self._finish_wrap_up(rec, disposition, csat)
-            if i.state != InteractionState.ASSIGNED:
+            if rec.interaction.state == InteractionState.WRAP_UP:
+                self._finish_wrap_up(rec, disposition, csat)
+            elif rec.interaction.state != InteractionState.ASSIGNED:
                 raise FailedPrecondition(
-                    f"interaction {interaction_id!r} is {i.state.name}, not ASSIGNED"
+                    f"interaction {interaction_id!r} is {rec.interaction.state.name}, not ASSIGNED"
                 )
-            now = self.clock()
-            t = Transition(interactions=[rec])
-            withdrawn = await self._drop_transfer(rec, t)
-            arec = await self._agent(rec.agent_id)
-            agent = arec.agent
-            self._add_load(arec, i.channel, -1)
-            self._learn_handle_time(arec, i.channel, now - rec.assigned_at)
-            wrap = self.policy.wrap_up_seconds[i.channel]
-            rec.disposition = disposition or rec.disposition
-            rec.csat = csat or rec.csat
-            if wrap > 0:
-                i.state = InteractionState.WRAP_UP
-                rec.wrap_up_until = now + wrap
-                t.events.append(self._event(rec, EventType.WRAP_UP_STARTED, agent.id))
-                if agent.state in (AgentState.AVAILABLE, AgentState.WRAP_UP):
-                    agent.state = AgentState.WRAP_UP
-                    arec.wrap_up_until = max(arec.wrap_up_until, rec.wrap_up_until)
             else:
-                i.state = InteractionState.COMPLETED
-                t.events.append(self._event(rec, EventType.COMPLETED, agent.id, disposition))
-                t.count("completed")
-            t.agents.append(arec)
-            if i.customer_id:
-                t.customers.append(CustomerRecord(i.customer_id, i.id, agent.id, now))
-            await self._apply(t)
-            for a in t.agents:
-                self._index_agent(a)
-            if wrap > 0:
-                self._at(rec.wrap_up_until, "wrap", rec.id)
-                if agent.state == AgentState.WRAP_UP:
-                    self._at(arec.wrap_up_until, "agent_wrap", agent.id)
-            self.hub.publish(NoticeType.RELEASED, agent.id, rec, now)
-            if withdrawn:
-                self.hub.publish(NoticeType.OFFER_ENDED, withdrawn, rec, now)
-                await self._route_agent(withdrawn)
-            await self._route_agent(agent.id)
-            return await self._interaction(interaction_id)
+                self._complete(rec, disposition, csat)
+            out = rec.snapshot()
+        await self._durable()
+        return out
+
+    def _complete(self, rec: InteractionRecord, disposition: str, csat: int) -> None:
+        i = rec.interaction
+        now = self.clock()
+        t = Transition(interactions=[rec])
+        withdrawn = self._drop_transfer(rec, t)
+        arec = self._agent(rec.agent_id)
+        agent = arec.agent
+        self._add_load(arec, i.channel, -1)
+        self._learn_handle_time(arec, i.channel, now - rec.assigned_at)
+        wrap = self.policy.wrap_up_seconds[i.channel]
+        rec.disposition = disposition or rec.disposition
+        rec.csat = csat or rec.csat
+        if wrap > 0:
+            i.state = InteractionState.WRAP_UP
+            rec.wrap_up_until = now + wrap
+            t.events.append(self._event(rec, EventType.WRAP_UP_STARTED, agent.id))
+            if agent.state in (AgentState.AVAILABLE, AgentState.WRAP_UP):
+                agent.state = AgentState.WRAP_UP
+                arec.wrap_up_until = max(arec.wrap_up_until, rec.wrap_up_until)
+        else:
+            i.state = InteractionState.COMPLETED
+            t.events.append(self._event(rec, EventType.COMPLETED, agent.id, disposition))
+            t.count("completed")
+        t.agents.append(arec)
+        if i.customer_id:
+            t.customers.append(CustomerRecord(i.customer_id, i.id, agent.id, now))
+        self._submit(t)
+        for a in t.agents:
+            self._index_agent(a)
+        if wrap > 0:
+            self._at(rec.wrap_up_until, "wrap", rec.id)
+            if agent.state == AgentState.WRAP_UP:
+                self._at(arec.wrap_up_until, "agent_wrap", agent.id)
+        self._notify(NoticeType.RELEASED, agent.id, rec, now)
+        if withdrawn:
+            self._notify(NoticeType.OFFER_ENDED, withdrawn, rec, now)
+            self._route_agent(withdrawn)
+        self._route_agent(agent.id)
 
     def _learn_handle_time(self, arec: AgentRecord, channel: Channel, seconds: float) -> None:
         if seconds <= 0:
@@ -646,9 +789,7 @@ class TenantRouter:
         alpha = self.policy.handle_time_alpha
         arec.agent.handle_time[key] = old + alpha * (seconds - old)
 
-    async def _finish_wrap_up(
-        self, rec: InteractionRecord, disposition: str = "", csat: int = 0
-    ) -> InteractionRecord:
+    def _finish_wrap_up(self, rec: InteractionRecord, disposition: str = "", csat: int = 0) -> None:
         now = self.clock()
         rec.interaction.state = InteractionState.COMPLETED
         rec.disposition = disposition or rec.disposition
@@ -656,26 +797,25 @@ class TenantRouter:
         t = Transition(interactions=[rec])
         t.events.append(self._event(rec, EventType.COMPLETED, rec.agent_id, rec.disposition))
         t.count("completed")
-        freed = ""
-        arec = await self.store.get_agent(self.tenant, rec.agent_id)
-        if (
+        arec = self.agents.get(rec.agent_id)
+        freed = (
             arec is not None
             and arec.agent.state == AgentState.WRAP_UP
             and arec.wrap_up_until <= rec.wrap_up_until
-        ):
+        )
+        if arec is not None and freed:
             self._set_state(arec, AgentState.AVAILABLE, "", now)
             t.agents.append(arec)
-            freed = arec.agent.id
-        await self._apply(t)
+        self._submit(t)
         if arec is not None and freed:
             self._index_agent(arec)
-            await self._route_agent(freed)
-        return await self._interaction(rec.id)
+            self._route_agent(arec.agent.id)
 
     async def cancel(self, interaction_id: str, reason: str) -> InteractionRecord:
         """The customer left: release everyone holding or offered the interaction."""
         async with self.lock:
-            rec = await self._interaction(interaction_id)
+            self._check_available()
+            rec = self._live(interaction_id)
             i = rec.interaction
             if i.state not in OPEN:
                 raise FailedPrecondition(f"interaction {interaction_id!r} is {i.state.name}")
@@ -683,12 +823,12 @@ class TenantRouter:
             t = Transition(interactions=[rec])
             notices: list[tuple[NoticeType, str]] = []
             if rec.offer is not None:
-                offered = await self._agent(rec.offer.agent_id)
+                offered = self._agent(rec.offer.agent_id)
                 self._add_load(offered, rec.offer.channel, -1)
                 t.agents.append(offered)
                 notices.append((NoticeType.OFFER_ENDED, offered.agent.id))
             if i.state == InteractionState.ASSIGNED:
-                holder = await self._agent(rec.agent_id)
+                holder = self._agent(rec.agent_id)
                 self._add_load(holder, i.channel, -1)
                 t.agents.append(holder)
                 notices.append((NoticeType.RELEASED, holder.agent.id))
@@ -698,222 +838,16 @@ class TenantRouter:
             i.state = InteractionState.CANCELLED
             rec.offer, rec.transfer = None, None
             t.events.append(self._event(rec, EventType.CANCELLED, reason=reason))
-            await self._apply(t)
+            self._submit(t)
             for a in t.agents:
                 self._index_agent(a)
             for type, agent_id in notices:
-                self.hub.publish(type, agent_id, rec, now)
+                self._notify(type, agent_id, rec, now)
             for _, agent_id in notices:
-                await self._route_agent(agent_id)
-            return await self._interaction(interaction_id)
-
-    # --- transfer and escalation ----------------------------------------------------------
-
-    async def transfer(
-        self,
-        interaction_id: str,
-        mode: TransferMode,
-        target_agent: str,
-        required: tuple[SkillRequirement, ...] | None,
-        channel: Channel | None,
-        reason: str,
-    ) -> InteractionRecord:
-        """Move an assigned interaction to an agent, a skill requirement or the queue."""
-        async with self.lock:
-            rec = await self._interaction(interaction_id)
-            i = rec.interaction
-            if i.state != InteractionState.ASSIGNED:
-                raise FailedPrecondition(
-                    f"interaction {interaction_id!r} is {i.state.name}, not ASSIGNED"
-                )
-            if rec.transfer is not None:
-                raise FailedPrecondition(f"interaction {interaction_id!r} has a pending transfer")
-            new_channel = channel if channel is not None else i.channel
-            new_required = required if required is not None else i.required
-            if target_agent:
-                await self._check_target(rec, target_agent, new_channel)
-            t = Transition(interactions=[rec])
-            t.events.append(
-                self._event(rec, EventType.TRANSFER_REQUESTED, target_agent, reason or mode.name)
-            )
-            pending = PendingTransfer(mode, target_agent, new_channel, new_required, reason)
-            if mode == TransferMode.WARM:
-                rec.transfer = pending
-                return await self._start_transfer(rec, t)
-            return await self._cold_transfer(rec, pending, t)
-
-    async def _check_target(self, rec: InteractionRecord, agent_id: str, channel: Channel) -> None:
-        if agent_id == rec.agent_id:
-            raise FailedPrecondition(f"agent {agent_id!r} already holds the interaction")
-        target = (await self._agent(agent_id)).agent
-        if target.state != AgentState.AVAILABLE:
-            raise FailedPrecondition(f"agent {agent_id!r} is {target.state.name}, not AVAILABLE")
-        if target.load_of(channel) >= target.capacity_of(channel):
-            raise FailedPrecondition(f"agent {agent_id!r} has no free {channel.name} capacity")
-
-    async def _start_transfer(self, rec: InteractionRecord, t: Transition) -> InteractionRecord:
-        """Route a warm transfer: the holder keeps the interaction until a target accepts."""
-        assert rec.transfer is not None
-        if rec.transfer.target_agent:
-            await self._offer(rec, rec.transfer.target_agent, None, t)
-        else:
-            await self._apply(t)
-            self._index_interaction(rec)
-            await self._route_interaction(rec)
-        return await self._interaction(rec.id)
-
-    async def _cold_transfer(
-        self, rec: InteractionRecord, pending: PendingTransfer, t: Transition
-    ) -> InteractionRecord:
-        """Release the holder now and queue (or offer) the interaction on its new terms."""
-        i = rec.interaction
-        now = self.clock()
-        holder = await self._agent(rec.agent_id)
-        self._add_load(holder, i.channel, -1)
-        t.agents.append(holder)
-        if pending.channel != i.channel:
-            t.events.append(
-                Event(now, EventType.CHANNEL_CHANGED, i.id, pending.channel, holder.agent.id)
-            )
-        i.channel, i.required = pending.channel, pending.required
-        i.excluded_agents = i.excluded_agents | {holder.agent.id}
-        i.state = InteractionState.QUEUED
-        rec.agent_id = ""
-        if pending.target_agent:
-            await self._offer(rec, pending.target_agent, None, t)
-        else:
-            await self._apply(t)
-            self._index_interaction(rec)
-        self._index_agent(holder)
-        self.hub.publish(NoticeType.RELEASED, holder.agent.id, rec, now)
-        await self._route_interaction(rec)
-        await self._route_agent(holder.agent.id)
-        return await self._interaction(rec.id)
-
-    async def escalate(self, interaction_id: str, reason: str) -> InteractionRecord:
-        """One escalation level up: a higher tier is required and urgency rises; an assigned
-        interaction is re-routed as a warm transfer."""
-        async with self.lock:
-            rec = await self._interaction(interaction_id)
-            i = rec.interaction
-            if i.state not in OPEN:
-                raise FailedPrecondition(f"interaction {interaction_id!r} is {i.state.name}")
-            if i.escalation_level >= MAX_ESCALATION_LEVEL:
-                raise FailedPrecondition(
-                    f"interaction {interaction_id!r} is at the highest escalation level"
-                )
-            if rec.transfer is not None:
-                raise FailedPrecondition(f"interaction {interaction_id!r} has a pending transfer")
-            i.escalation_level += 1
-            t = Transition(interactions=[rec])
-            t.events.append(self._event(rec, EventType.ESCALATED, reason=reason))
-            if i.state == InteractionState.ASSIGNED:
-                rec.transfer = PendingTransfer(
-                    TransferMode.WARM, "", i.channel, i.required, reason or "escalation"
-                )
-                return await self._start_transfer(rec, t)
-            withdrawn = ""
-            if rec.offer is not None:
-                offered = await self._agent(rec.offer.agent_id)
-                self._add_load(offered, rec.offer.channel, -1)
-                t.agents.append(offered)
-                t.events.append(self._event(rec, EventType.OFFER_WITHDRAWN, offered.agent.id))
-                withdrawn = offered.agent.id
-                rec.offer = None
-                i.state = InteractionState.QUEUED
-            await self._apply(t)
-            for a in t.agents:
-                self._index_agent(a)
-            self.engine.remove(i.id)
-            self._index_interaction(rec)
-            if withdrawn:
-                self.hub.publish(NoticeType.OFFER_ENDED, withdrawn, rec, self.clock())
-            await self._route_interaction(rec)
-            if withdrawn:
-                await self._route_agent(withdrawn)
-            return await self._interaction(interaction_id)
-
-    # --- context, history, explanations, stats --------------------------------------------
-
-    async def update_context(
-        self, interaction_id: str, context: dict[str, Any], remove_keys: list[str]
-    ) -> InteractionRecord:
-        async with self.lock:
-            rec = await self._interaction(interaction_id)
-            i = rec.interaction
-            if i.state in (InteractionState.COMPLETED, InteractionState.CANCELLED):
-                raise FailedPrecondition(f"interaction {interaction_id!r} is {i.state.name}")
-            merged = {k: v for k, v in i.context.items() if k not in set(remove_keys)}
-            merged.update(context)
-            check_context(merged)
-            i.context = merged
-            changed = ",".join(sorted({*context, *remove_keys}))
-            t = Transition(interactions=[rec])
-            t.events.append(self._event(rec, EventType.CONTEXT_UPDATED, reason=changed))
-            await self._apply(t)
-            return rec
-
-    async def get_interaction(self, interaction_id: str) -> tuple[InteractionRecord, list[Event]]:
-        """The interaction and its history, the customer's earlier linked ones first."""
-        rec = await self._interaction(interaction_id)
-        chain: list[list[Event]] = [await self.store.history(self.tenant, rec.id)]
-        link, seen = rec.linked_interaction_id, {rec.id}
-        while link and link not in seen and len(seen) <= LINK_DEPTH:
-            seen.add(link)
-            chain.append(await self.store.history(self.tenant, link))
-            earlier = await self.store.get_interaction(self.tenant, link)
-            link = earlier.linked_interaction_id if earlier else ""
-        return rec, [e for events in reversed(chain) for e in events]
-
-    async def explain(self, interaction_id: str) -> tuple[Explanation, bool, str]:
-        """(explanation, live, chosen agent): live for a waiting interaction, else the
-        explanation recorded with the last routing decision."""
-        async with self.lock:
-            rec = await self._interaction(interaction_id)
-            now = self.clock()
-            if self.engine.core.is_waiting(interaction_id):
-                chosen = self.engine.best_agent(interaction_id, now) or ""
-                return self.engine.explain(interaction_id, now), True, chosen
-            if rec.explanation is None:
-                raise FailedPrecondition(
-                    f"no routing decision is recorded for interaction {interaction_id!r}"
-                )
-            chosen = rec.explanation.winner.agent_id if rec.explanation.winner else ""
-            return rec.explanation, False, chosen
-
-    async def stats(self) -> dict[str, Any]:
-        now = self.clock()
-        waiting = await self.store.list_interactions(self.tenant, (InteractionState.QUEUED,))
-        by_channel: dict[Channel, int] = {}
-        by_skill: dict[str, int] = {}
-        for rec in waiting:
-            i = rec.interaction
-            by_channel[i.channel] = by_channel.get(i.channel, 0) + 1
-            for req in i.required:
-                by_skill[req.skill] = by_skill.get(req.skill, 0) + 1
-        by_state: dict[AgentState, int] = {}
-        for arec in await self.store.list_agents(self.tenant):
-            by_state[arec.agent.state] = by_state.get(arec.agent.state, 0) + 1
-        counters = await self.store.counters(self.tenant)
-        answered, abandoned = counters.get("answered", 0), counters.get("abandoned", 0)
-        level = (
-            counters.get("answered_in_sla", 0) / (answered + abandoned)
-            if answered + abandoned
-            else 1.0
-        )
-        return {
-            "at": now,
-            "waiting": len(waiting),
-            "by_channel": by_channel,
-            "by_skill": by_skill,
-            "longest_wait": max((now - r.interaction.enqueued_at for r in waiting), default=0.0),
-            "by_state": by_state,
-            "offered": counters.get("offered", 0),
-            "answered": answered,
-            "abandoned": abandoned,
-            "completed": counters.get("completed", 0),
-            "service_level": level,
-        }
+                self._route_agent(agent_id)
+            out = rec.snapshot()
+        await self._durable()
+        return out
 
     # --- time -----------------------------------------------------------------------------
 
@@ -921,35 +855,46 @@ class TenantRouter:
         return self._timers[0][0] if self._timers else None
 
     async def tick(self, rematch: bool) -> None:
-        """Fire every timer that is due, then (if asked) re-run matching for relaxation."""
+        """Fire every timer that is due, then, if a relaxation step has started since the
+        last look, re-run matching: relaxation makes agents eligible with time alone."""
+        if not self.available:
+            return
         async with self.lock:
+            if not self.available:
+                return
             while self._timers and self._timers[0][0] <= self.clock():
                 due, _, kind, key = heapq.heappop(self._timers)
-                await self._fire(kind, key, due)
+                self._fire(kind, key, due)
             if rematch:
-                await self._match_all()
+                now = self.clock()
+                if self._relax_stale:
+                    self._relax_due = self.engine.core.next_relaxation_due(now)
+                    self._relax_stale = False
+                if self._relax_due is not None and self._relax_due <= now:
+                    self._match_all()
+                    self._relax_due = self.engine.core.next_relaxation_due(now)
 
-    async def _fire(self, kind: str, key: str, due: float) -> None:
+    def _fire(self, kind: str, key: str, due: float) -> None:
         if kind == "offer":
-            rec = await self.store.get_interaction(self.tenant, key)
+            rec = self.open.get(key)
             if rec is not None and rec.offer is not None and rec.offer.expires_at == due:
-                await self._end_offer(rec, EventType.OFFER_EXPIRED, "no answer")
+                self._end_offer(rec, EventType.OFFER_EXPIRED, "no answer")
         elif kind == "wrap":
-            rec = await self.store.get_interaction(self.tenant, key)
+            rec = self.open.get(key)
             if (
                 rec is not None
                 and rec.interaction.state == InteractionState.WRAP_UP
                 and rec.wrap_up_until == due
             ):
-                await self._finish_wrap_up(rec)
+                self._finish_wrap_up(rec)
         elif kind == "agent_wrap":
-            arec = await self.store.get_agent(self.tenant, key)
+            arec = self.agents.get(key)
             if (
                 arec is not None
                 and arec.agent.state == AgentState.WRAP_UP
-                and (arec.wrap_up_until == due)
+                and arec.wrap_up_until == due
             ):
                 self._set_state(arec, AgentState.AVAILABLE, "", self.clock())
-                await self._apply(Transition(agents=[arec]))
+                self._submit(Transition(agents=[arec]))
                 self._index_agent(arec)
-                await self._route_agent(key)
+                self._route_agent(key)

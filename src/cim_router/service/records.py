@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass, field
 
@@ -56,6 +57,12 @@ class AgentRecord:
     missed_offers: int = 0
     wrap_up_until: float = 0.0
 
+    def snapshot(self) -> AgentRecord:
+        """A copy that later changes to this record do not reach."""
+        a = self.agent
+        agent = dataclasses.replace(a, load=dict(a.load), handle_time=dict(a.handle_time))
+        return dataclasses.replace(self, agent=agent)
+
 
 @dataclass(frozen=True)
 class Offer:
@@ -91,10 +98,16 @@ class InteractionRecord:
     wrap_up_until: float = 0.0
     request_digest: bytes = b""
     explanation: Explanation | None = None
+    arrival: int = 0  # the tenant's arrival counter at enqueue: ties in the queue follow it
 
     @property
     def id(self) -> str:
         return self.interaction.id
+
+    def snapshot(self) -> InteractionRecord:
+        """A copy that later changes to this record do not reach (its nested values are
+        replaced, never changed in place, so a shallow copy of each level is enough)."""
+        return dataclasses.replace(self, interaction=dataclasses.replace(self.interaction))
 
 
 @dataclass(frozen=True)

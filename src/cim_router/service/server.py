@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -11,9 +12,9 @@ from grpc_reflection.v1alpha import reflection
 
 from cim_router._pb import router_pb2, router_pb2_grpc
 from cim_router.domain.policy import Policy
-from cim_router.service.lifecycle import Clock
+from cim_router.service.lifecycle import Clock, Observer
 from cim_router.service.servicer import RouterServicer
-from cim_router.service.state import MemoryStore, StateStore
+from cim_router.service.state import Store
 from cim_router.service.tenants import Tenants
 
 log = logging.getLogger(__name__)
@@ -29,18 +30,23 @@ class Server:
         host: str = "127.0.0.1",
         port: int = 50051,
         *,
-        store: StateStore | None = None,
+        store: Store,
         policy: Policy | None = None,
         clock: Clock = time.time,
         tick_seconds: float = 0.05,
         rematch_seconds: float = 0.5,
+        observer: Observer | None = None,
     ) -> None:
         self.host = host
         self.requested_port = port
         self.port = 0
-        self.store: StateStore = store or MemoryStore()
-        self.tenants = Tenants(self.store, policy, clock, tick_seconds, rematch_seconds)
+        self.store = store
+        self.tenants = Tenants(
+            self.store, policy, clock, tick_seconds, rematch_seconds, observer=observer
+        )
+        self.tenants.on_health = self._on_health
         self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]  # stubs lag
+        self._health_tasks: set[asyncio.Task[None]] = set()
         self._server = grpc.aio.server()
         router_pb2_grpc.add_RouterServicer_to_server(RouterServicer(self.tenants), self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
@@ -55,11 +61,22 @@ class Server:
         self.port = self._server.add_insecure_port(f"{self.host}:{self.requested_port}")
         if not self.port:
             raise OSError(f"cannot bind {self.host}:{self.requested_port}")
+        await self.store.start()
         await self.tenants.start()
         await self._server.start()
+        await self._set_health(True)
+        log.info("cim-router listening", extra={"address": self.address})
+
+    async def _set_health(self, serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse
         for name in ("", SERVICE_NAME):
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("cim-router listening on %s", self.address)
+            await self.health.set(name, status.SERVING if serving else status.NOT_SERVING)
+
+    def _on_health(self, serving: bool) -> None:
+        """NOT_SERVING while the store is down or reloading, SERVING again after."""
+        task = asyncio.get_running_loop().create_task(self._set_health(serving))
+        self._health_tasks.add(task)
+        task.add_done_callback(self._health_tasks.discard)
 
     async def wait(self) -> None:
         await self._server.wait_for_termination()

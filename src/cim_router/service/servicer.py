@@ -11,7 +11,7 @@ import grpc
 from cim_router._pb import router_pb2 as pb
 from cim_router._pb import router_pb2_grpc
 from cim_router.domain.errors import ValidationError
-from cim_router.service import convert
+from cim_router.service import convert, pull, reports, transfers
 from cim_router.service.errors import InvalidArgument, ServiceError
 from cim_router.service.lifecycle import TenantRouter
 from cim_router.service.tenants import DEFAULT_TENANT, Tenants
@@ -130,14 +130,14 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         router = await self._router(context)
         if target == "agent_id":
             convert.require_id("agent_id", request.agent_id)
-            rec = await router.assign_agent(request.agent_id, wait)
+            rec = await pull.assign_agent(router, request.agent_id, wait)
             if rec is None:
                 return pb.AssignResponse(matched=False, agent_id=request.agent_id)
             return pb.AssignResponse(
                 matched=True, agent_id=request.agent_id, interaction=convert.interaction_out(rec)
             )
         convert.require_id("interaction_id", request.interaction_id)
-        agent_id, rec = await router.assign_interaction(request.interaction_id, wait)
+        agent_id, rec = await pull.assign_interaction(router, request.interaction_id, wait)
         return pb.AssignResponse(
             matched=bool(agent_id), agent_id=agent_id, interaction=convert.interaction_out(rec)
         )
@@ -211,8 +211,8 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             )
         channel = convert.channel_in(request.channel, "channel", required=False)
         router = await self._router(context)
-        rec = await router.transfer(
-            request.interaction_id, mode, agent_id, required, channel, request.reason
+        rec = await transfers.transfer(
+            router, request.interaction_id, mode, agent_id, required, channel, request.reason
         )
         return convert.interaction_out(rec)
 
@@ -221,7 +221,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         convert.require_id("interaction_id", request.interaction_id)
         router = await self._router(context)
         return convert.interaction_out(
-            await router.escalate(request.interaction_id, request.reason)
+            await transfers.escalate(router, request.interaction_id, request.reason)
         )
 
     @rpc
@@ -230,7 +230,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     ) -> pb.Interaction:
         convert.require_id("interaction_id", request.interaction_id)
         router = await self._router(context)
-        rec, history = await router.get_interaction(request.interaction_id)
+        rec, history = await reports.get_interaction(router, request.interaction_id)
         return convert.interaction_out(rec, history)
 
     @rpc
@@ -240,8 +240,8 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         convert.require_id("interaction_id", request.interaction_id)
         updates = convert.struct_in(request.context)
         router = await self._router(context)
-        rec = await router.update_context(
-            request.interaction_id, updates, list(request.remove_keys)
+        rec = await reports.update_context(
+            router, request.interaction_id, updates, list(request.remove_keys)
         )
         return convert.interaction_out(rec)
 
@@ -251,10 +251,10 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     async def Explain(self, request: pb.ExplainRequest, context: Context) -> pb.Explanation:
         convert.require_id("interaction_id", request.interaction_id)
         router = await self._router(context)
-        explanation, live, chosen = await router.explain(request.interaction_id)
+        explanation, live, chosen = await reports.explain(router, request.interaction_id)
         return convert.explanation_out(explanation, live, chosen)
 
     @rpc
     async def GetStats(self, request: pb.GetStatsRequest, context: Context) -> pb.Stats:
         router = await self._router(context)
-        return convert.stats_out(await router.stats())
+        return convert.stats_out(await reports.stats(router))

@@ -1,17 +1,18 @@
-"""Where the service's state lives: the `StateStore` interface and its in-memory form.
+"""What the service needs from durable storage: the `Store` interface.
 
-Every write is one `Transition` applied atomically, which a Redis store does in one
-MULTI/EXEC (or a Lua script when it must check first); `create_interaction` is the only
-check-and-set. Readers get copies: changing a returned record changes nothing stored.
+The service keeps each tenant's live state in memory and is its only writer; the store is
+the truth it is rebuilt from. A change is `submit`ted as one `Transition` (written
+atomically, in submission order, possibly together with other RPCs' changes) and an RPC
+answers only once `durable` says it is stored. If a write fails, every change not yet
+durable is lost: the store says so (`on_lost`) and the service reloads from it before it
+serves again (`on_recovered`).
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from cim_router.domain.interaction import InteractionState
 from cim_router.service.records import (
     AgentRecord,
     CustomerRecord,
@@ -21,116 +22,64 @@ from cim_router.service.records import (
 )
 
 
-class StateStore(Protocol):
-    """The truth about every tenant's agents, interactions, histories and counters."""
+@dataclass
+class Snapshot:
+    """One tenant's state as stored: what a (re)start rebuilds from."""
 
-    async def get_agent(self, tenant: str, agent_id: str) -> AgentRecord | None: ...
+    agents: list[AgentRecord] = field(default_factory=list)
+    interactions: list[InteractionRecord] = field(default_factory=list)  # the open ones
+    counters: dict[str, int] = field(default_factory=dict)
 
-    async def list_agents(self, tenant: str) -> list[AgentRecord]: ...
 
-    async def get_interaction(
-        self, tenant: str, interaction_id: str
-    ) -> InteractionRecord | None: ...
+class StoreListener(Protocol):
+    def on_durable(self, seq: int) -> None:
+        """Every submission up to `seq` is stored."""
 
-    async def list_interactions(
-        self, tenant: str, states: Iterable[InteractionState]
-    ) -> list[InteractionRecord]: ...
+    def on_lost(self) -> None:
+        """Submissions not yet durable are lost; in-memory state must not be used."""
 
-    async def history(self, tenant: str, interaction_id: str) -> list[Event]: ...
+    def on_recovered(self) -> None:
+        """The store answers again; reload before serving."""
 
-    async def get_customer(self, tenant: str, customer_id: str) -> CustomerRecord | None: ...
 
-    async def counters(self, tenant: str) -> dict[str, int]: ...
+class Store(Protocol):
+    @property
+    def healthy(self) -> bool:
+        """False while the store is unreachable (writes fail at once)."""
 
-    async def tenants(self) -> list[str]: ...
+    def listen(self, listener: StoreListener) -> None: ...
 
-    async def create_interaction(
-        self, tenant: str, record: InteractionRecord, t: Transition
-    ) -> bool:
-        """Store a new interaction and apply `t` with it, unless the id exists (then False)."""
-        ...
-
-    async def apply(self, tenant: str, t: Transition) -> None: ...
+    async def start(self) -> None:
+        """Connect, and become the one server allowed to write."""
 
     async def close(self) -> None: ...
 
+    async def tenants(self) -> list[str]: ...
 
-class _Tenant:
-    def __init__(self) -> None:
-        self.agents: dict[str, AgentRecord] = {}
-        self.interactions: dict[str, InteractionRecord] = {}
-        self.history: dict[str, list[Event]] = {}
-        self.customers: dict[str, CustomerRecord] = {}
-        self.counters: dict[str, int] = {}
+    async def add_tenant(self, tenant: str) -> None: ...
 
+    async def load(self, tenant: str) -> Snapshot: ...
 
-class MemoryStore:
-    """A process-local store: state lasts as long as the process."""
+    def submit(self, tenant: str, t: Transition, create: str = "") -> int:
+        """Queue `t` for writing, encoded now; returns its sequence number. `create` names
+        an interaction that must not exist yet."""
 
-    def __init__(self) -> None:
-        self._tenants: dict[str, _Tenant] = {}
+    @property
+    def submitted(self) -> int:
+        """The sequence number of the latest submission."""
 
-    def _t(self, tenant: str) -> _Tenant:
-        found = self._tenants.get(tenant)
-        if found is None:
-            found = self._tenants[tenant] = _Tenant()
-        return found
+    async def durable(self, seq: int) -> None:
+        """Return once submission `seq` is stored; raise `Unavailable` if it was lost."""
 
-    async def get_agent(self, tenant: str, agent_id: str) -> AgentRecord | None:
-        return copy.deepcopy(self._t(tenant).agents.get(agent_id))
+    async def read_interaction(self, tenant: str, interaction_id: str) -> InteractionRecord | None:
+        """A stored interaction (the closed ones are only here)."""
 
-    async def list_agents(self, tenant: str) -> list[AgentRecord]:
-        return copy.deepcopy(list(self._t(tenant).agents.values()))
+    async def read_history(self, tenant: str, interaction_id: str) -> list[Event]: ...
 
-    async def get_interaction(self, tenant: str, interaction_id: str) -> InteractionRecord | None:
-        return copy.deepcopy(self._t(tenant).interactions.get(interaction_id))
+    async def read_customer(self, tenant: str, customer_id: str) -> CustomerRecord | None: ...
 
-    async def list_interactions(
-        self, tenant: str, states: Iterable[InteractionState]
-    ) -> list[InteractionRecord]:
-        wanted = set(states)
-        return copy.deepcopy(
-            [r for r in self._t(tenant).interactions.values() if r.interaction.state in wanted]
-        )
-
-    async def history(self, tenant: str, interaction_id: str) -> list[Event]:
-        return list(self._t(tenant).history.get(interaction_id, ()))
-
-    async def get_customer(self, tenant: str, customer_id: str) -> CustomerRecord | None:
-        return self._t(tenant).customers.get(customer_id)
-
-    async def counters(self, tenant: str) -> dict[str, int]:
-        return dict(self._t(tenant).counters)
-
-    async def tenants(self) -> list[str]:
-        return list(self._tenants)
-
-    async def create_interaction(
-        self, tenant: str, record: InteractionRecord, t: Transition
-    ) -> bool:
-        if record.id in self._t(tenant).interactions:
-            return False
-        self._write(tenant, Transition(interactions=[record]))
-        self._write(tenant, t)
-        return True
-
-    async def apply(self, tenant: str, t: Transition) -> None:
-        self._write(tenant, t)
-
-    def _write(self, tenant: str, t: Transition) -> None:
-        s = self._t(tenant)
-        for rec in t.interactions:
-            s.interactions[rec.id] = copy.deepcopy(rec)
-        for agent in t.agents:
-            s.agents[agent.agent.id] = copy.deepcopy(agent)
-        for agent_id in t.removed_agents:
-            s.agents.pop(agent_id, None)
-        for event in t.events:
-            s.history.setdefault(event.interaction_id, []).append(event)
-        for name, n in t.counters.items():
-            s.counters[name] = s.counters.get(name, 0) + n
-        for customer in t.customers:
-            s.customers[customer.customer_id] = customer
-
-    async def close(self) -> None:
-        return None
+    async def read_existing(
+        self, tenant: str, interaction_id: str, customer_id: str
+    ) -> tuple[InteractionRecord | None, CustomerRecord | None]:
+        """An interaction stored under the id, and the customer's record (if a customer id
+        is given), read together."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import enum
 from dataclasses import dataclass
 
@@ -71,14 +70,12 @@ class Hub:
         self._watchers.discard(w)
         w.close()
 
-    def publish(
-        self, type: NoticeType, agent_id: str, record: InteractionRecord, at: float
-    ) -> None:
-        targets = [w for w in self._watchers if w.wants(agent_id) and not w.closed]
-        if not targets:
-            return
-        notice = Notice(type, agent_id, copy.deepcopy(record), at)
-        for w in targets:
+    def wants(self, agent_id: str) -> bool:
+        """Whether any open watcher follows `agent_id`."""
+        return any(w.wants(agent_id) and not w.closed for w in self._watchers)
+
+    def deliver(self, notice: Notice) -> None:
+        for w in [w for w in self._watchers if w.wants(notice.agent_id) and not w.closed]:
             if w.queue.qsize() >= MAX_BACKLOG:
                 self.unsubscribe(w)
             else:

@@ -65,6 +65,7 @@ class EmbeddedRedis:
         return f"redis://{self.host}:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> EmbeddedRedis:
+        self.data_dir = self.data_dir.resolve()  # redis-server changes into it
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.binary = self.binary or find_redis_server()
         self.port = self.port or free_port(self.host)

@@ -1,0 +1,110 @@
+"""Reading one tenant's interactions: context and history, explanations, statistics;
+and the one write of an agent desktop that is not a routing step, UpdateContext."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cim_router.domain.agent import AgentState
+from cim_router.domain.channel import Channel
+from cim_router.domain.interaction import InteractionState
+from cim_router.routing.explain import Explanation
+from cim_router.service.errors import FailedPrecondition, NotFound
+from cim_router.service.lifecycle import TenantRouter, check_context
+from cim_router.service.records import Event, EventType, InteractionRecord, Transition
+
+LINK_DEPTH = 16  # how far GetInteraction follows a customer's earlier interactions
+
+
+async def update_context(
+    r: TenantRouter, interaction_id: str, context: dict[str, Any], remove_keys: list[str]
+) -> InteractionRecord:
+    async with r.lock:
+        r._check_available()
+        rec = r._live(interaction_id)
+        i = rec.interaction
+        removed = set(remove_keys)
+        merged = {k: v for k, v in i.context.items() if k not in removed}
+        merged.update(context)
+        check_context(merged)
+        i.context = merged
+        changed = ",".join(sorted({*context, *remove_keys}))  # keys only, never values
+        t = Transition(interactions=[rec])
+        t.events.append(r._event(rec, EventType.CONTEXT_UPDATED, reason=changed))
+        r._submit(t)
+        out = rec.snapshot()
+    await r._durable()
+    return out
+
+
+async def get_interaction(
+    r: TenantRouter, interaction_id: str
+) -> tuple[InteractionRecord, list[Event]]:
+    """The interaction and its history, the customer's earlier linked ones first."""
+    r._check_available()
+    rec = (await r._interaction(interaction_id)).snapshot()
+    await r._durable()  # the history read below then holds every event up to `rec`
+    chain: list[list[Event]] = [await r.store.read_history(r.tenant, rec.id)]
+    link, seen = rec.linked_interaction_id, {rec.id}
+    while link and link not in seen and len(seen) <= LINK_DEPTH:
+        seen.add(link)
+        chain.append(await r.store.read_history(r.tenant, link))
+        try:
+            earlier = await r._interaction(link)
+        except NotFound:  # an expired earlier interaction ends the chain
+            break
+        link = earlier.linked_interaction_id
+    return rec, [e for events in reversed(chain) for e in events]
+
+
+async def explain(r: TenantRouter, interaction_id: str) -> tuple[Explanation, bool, str]:
+    """(explanation, live, chosen agent): live for a waiting interaction, else the
+    explanation recorded with the last routing decision."""
+    async with r.lock:
+        r._check_available()
+        rec = await r._interaction(interaction_id)
+        now = r.clock()
+        if r.engine.core.is_waiting(interaction_id):
+            chosen = r.engine.best_agent(interaction_id, now) or ""
+            return r.engine.explain(interaction_id, now), True, chosen
+        if rec.explanation is None:
+            raise FailedPrecondition(
+                f"no routing decision is recorded for interaction {interaction_id!r}"
+            )
+        chosen = rec.explanation.winner.agent_id if rec.explanation.winner else ""
+        return rec.explanation, False, chosen
+
+
+async def stats(r: TenantRouter) -> dict[str, Any]:
+    r._check_available()
+    now = r.clock()
+    waiting = [x for x in r.open.values() if x.interaction.state == InteractionState.QUEUED]
+    by_channel: dict[Channel, int] = {}
+    by_skill: dict[str, int] = {}
+    for rec in waiting:
+        i = rec.interaction
+        by_channel[i.channel] = by_channel.get(i.channel, 0) + 1
+        for req in i.required:
+            by_skill[req.skill] = by_skill.get(req.skill, 0) + 1
+    by_state: dict[AgentState, int] = {}
+    for arec in r.agents.values():
+        by_state[arec.agent.state] = by_state.get(arec.agent.state, 0) + 1
+    counters = dict(r.counters)
+    await r._durable()
+    answered, abandoned = counters.get("answered", 0), counters.get("abandoned", 0)
+    level = (
+        counters.get("answered_in_sla", 0) / (answered + abandoned) if answered + abandoned else 1.0
+    )
+    return {
+        "at": now,
+        "waiting": len(waiting),
+        "by_channel": by_channel,
+        "by_skill": by_skill,
+        "longest_wait": max((now - x.interaction.enqueued_at for x in waiting), default=0.0),
+        "by_state": by_state,
+        "offered": counters.get("offered", 0),
+        "answered": answered,
+        "abandoned": abandoned,
+        "completed": counters.get("completed", 0),
+        "service_level": level,
+    }

@@ -1,0 +1,228 @@
+"""Records to JSON and back, as the Redis store keeps them.
+
+Short keys keep the hot writes small; every record type has one `*_out` and one `*_in`.
+A field missing from stored JSON takes its default, so records written by an older version
+still load.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from cim_router.domain.agent import Agent, AgentState
+from cim_router.domain.channel import CHANNELS, Channel
+from cim_router.domain.interaction import Interaction, InteractionState, SkillRequirement
+from cim_router.routing.explain import Candidate, Explanation
+from cim_router.service.records import (
+    AgentRecord,
+    CustomerRecord,
+    Event,
+    EventType,
+    InteractionRecord,
+    Offer,
+    PendingTransfer,
+    TransferMode,
+)
+
+
+def _per_channel(values: dict[Channel, int]) -> list[int]:
+    return [values.get(c, 0) for c in CHANNELS]
+
+
+def _from_channels(values: list[int]) -> dict[Channel, int]:
+    return {c: int(v) for c, v in zip(CHANNELS, values, strict=False)}
+
+
+def _reqs_out(reqs: tuple[SkillRequirement, ...]) -> list[list[Any]]:
+    return [[r.skill, r.min_level] for r in reqs]
+
+
+def _reqs_in(reqs: list[list[Any]]) -> tuple[SkillRequirement, ...]:
+    return tuple(SkillRequirement(str(s), int(level)) for s, level in reqs)
+
+
+# --- agents -------------------------------------------------------------------------------
+
+
+def agent_out(rec: AgentRecord) -> bytes:
+    a = rec.agent
+    return orjson.dumps(
+        {
+            "id": a.id,
+            "name": a.display_name,
+            "skills": a.skills,
+            "tier": a.tier,
+            "cap": _per_channel(a.capacity),
+            "state": int(a.state),
+            "nr": a.not_ready_reason,
+            "load": _per_channel(a.load),
+            "idle": a.idle_since,
+            "ht": [[s, int(c), v] for (s, c), v in a.handle_time.items()],
+            "missed": rec.missed_offers,
+            "wrap": rec.wrap_up_until,
+        }
+    )
+
+
+def agent_in(data: bytes | str) -> AgentRecord:
+    d = orjson.loads(data)
+    agent = Agent(
+        id=d["id"],
+        display_name=d.get("name", ""),
+        skills={str(k): int(v) for k, v in d.get("skills", {}).items()},
+        tier=int(d.get("tier", 1)),
+        capacity=_from_channels(d["cap"]),
+        state=AgentState(d.get("state", 0)),
+        not_ready_reason=d.get("nr", ""),
+        load={c: n for c, n in _from_channels(d.get("load", [])).items() if n},
+        idle_since=float(d.get("idle", 0.0)),
+        handle_time={(str(s), Channel(c)): float(v) for s, c, v in d.get("ht", [])},
+    )
+    return AgentRecord(agent, int(d.get("missed", 0)), float(d.get("wrap", 0.0)))
+
+
+# --- interactions -------------------------------------------------------------------------
+
+
+def _candidate_out(c: Candidate | None) -> list[Any] | None:
+    return None if c is None else [c.agent_id, c.score, c.terms]
+
+
+def _candidate_in(c: list[Any] | None) -> Candidate | None:
+    return None if c is None else Candidate(c[0], float(c[1]), dict(c[2]))
+
+
+def _explanation_out(e: Explanation | None) -> dict[str, Any] | None:
+    if e is None:
+        return None
+    return {
+        "at": e.at,
+        "step": e.relaxation_step,
+        "urgency": e.urgency,
+        "considered": e.agents_considered,
+        "eligible": e.eligible,
+        "excl": e.exclusions,
+        "win": _candidate_out(e.winner),
+        "run": _candidate_out(e.runner_up),
+    }
+
+
+def _explanation_in(interaction_id: str, d: dict[str, Any] | None) -> Explanation | None:
+    if d is None:
+        return None
+    return Explanation(
+        interaction_id=interaction_id,
+        at=float(d["at"]),
+        relaxation_step=int(d["step"]),
+        urgency=float(d["urgency"]),
+        agents_considered=int(d["considered"]),
+        eligible=int(d["eligible"]),
+        exclusions={str(k): int(v) for k, v in d.get("excl", {}).items()},
+        winner=_candidate_in(d.get("win")),
+        runner_up=_candidate_in(d.get("run")),
+    )
+
+
+def interaction_out(rec: InteractionRecord) -> bytes:
+    i = rec.interaction
+    d: dict[str, Any] = {
+        "id": i.id,
+        "ch": int(i.channel),
+        "cust": i.customer_id,
+        "req": _reqs_out(i.required),
+        "pref": _reqs_out(i.preferred),
+        "prio": i.priority,
+        "ctier": i.customer_tier,
+        "sla": i.sla_seconds,
+        "enq": i.enqueued_at,
+        "esc": i.escalation_level,
+        "pagent": i.preferred_agent,
+        "excl": sorted(i.excluded_agents),
+        "ctx": i.context,
+        "state": int(i.state),
+        "agent": rec.agent_id,
+        "link": rec.linked_interaction_id,
+        "disp": rec.disposition,
+        "csat": rec.csat,
+        "assigned": rec.assigned_at,
+        "answered": rec.answered,
+        "wrap": rec.wrap_up_until,
+        "digest": rec.request_digest.hex(),
+        "arrival": rec.arrival,
+    }
+    if rec.offer is not None:
+        o = rec.offer
+        d["offer"] = [o.agent_id, int(o.channel), o.offered_at, o.expires_at, o.transfer]
+    if rec.transfer is not None:
+        t = rec.transfer
+        d["xfer"] = [int(t.mode), t.target_agent, int(t.channel), _reqs_out(t.required), t.reason]
+    if rec.explanation is not None:
+        d["why"] = _explanation_out(rec.explanation)
+    return orjson.dumps(d)
+
+
+def interaction_in(data: bytes | str, tenant: str) -> InteractionRecord:
+    d = orjson.loads(data)
+    i = Interaction(
+        id=d["id"],
+        channel=Channel(d["ch"]),
+        tenant=tenant,
+        customer_id=d.get("cust", ""),
+        required=_reqs_in(d.get("req", [])),
+        preferred=_reqs_in(d.get("pref", [])),
+        priority=int(d.get("prio", 0)),
+        customer_tier=d.get("ctier", "standard"),
+        sla_seconds=float(d.get("sla", 0.0)),
+        enqueued_at=float(d["enq"]),
+        escalation_level=int(d.get("esc", 0)),
+        preferred_agent=d.get("pagent", ""),
+        excluded_agents=frozenset(d.get("excl", ())),
+        context=d.get("ctx", {}),
+        state=InteractionState(d["state"]),
+    )
+    offer = d.get("offer")
+    xfer = d.get("xfer")
+    return InteractionRecord(
+        interaction=i,
+        agent_id=d.get("agent", ""),
+        offer=None
+        if offer is None
+        else Offer(offer[0], Channel(offer[1]), float(offer[2]), float(offer[3]), bool(offer[4])),
+        transfer=None
+        if xfer is None
+        else PendingTransfer(
+            TransferMode(xfer[0]), xfer[1], Channel(xfer[2]), _reqs_in(xfer[3]), xfer[4]
+        ),
+        linked_interaction_id=d.get("link", ""),
+        disposition=d.get("disp", ""),
+        csat=int(d.get("csat", 0)),
+        assigned_at=float(d.get("assigned", 0.0)),
+        answered=bool(d.get("answered", False)),
+        wrap_up_until=float(d.get("wrap", 0.0)),
+        request_digest=bytes.fromhex(d.get("digest", "")),
+        explanation=_explanation_in(i.id, d.get("why")),
+        arrival=int(d.get("arrival", 0)),
+    )
+
+
+# --- events and customers -----------------------------------------------------------------
+
+
+def event_out(e: Event) -> bytes:
+    return orjson.dumps([e.at, int(e.type), e.interaction_id, int(e.channel), e.agent_id, e.reason])
+
+
+def event_in(data: bytes | str) -> Event:
+    at, type_, iid, channel, agent_id, reason = orjson.loads(data)
+    return Event(float(at), EventType(type_), iid, Channel(channel), agent_id, reason)
+
+
+def customer_out(c: CustomerRecord) -> bytes:
+    return orjson.dumps([c.last_interaction_id, c.last_agent_id, c.last_served_at])
+
+
+def customer_in(customer_id: str, data: bytes | str) -> CustomerRecord:
+    last, agent_id, served = orjson.loads(data)
+    return CustomerRecord(customer_id, last, agent_id, float(served))

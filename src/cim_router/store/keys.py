@@ -1,0 +1,66 @@
+"""The Redis key schema: every key the store reads or writes, in one place.
+
+Every key starts with the prefix (`cim` by default) and, but for the two global keys, holds
+the tenant in braces, so that one tenant's keys share a Redis Cluster hash slot. The tenant
+is percent-encoded there, which keeps `:`, `{` and `}` out of it and so keeps keys of
+different tenants apart; ids are always the last segment and are kept as they are.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+
+class Keys:
+    """Key names under one prefix."""
+
+    def __init__(self, prefix: str = "cim") -> None:
+        self.prefix = prefix
+
+    # --- global -------------------------------------------------------------------------
+
+    def epoch(self) -> str:
+        """STRING, no TTL: the epoch of the one server allowed to write (INCR at start);
+        a write from a server holding an older epoch is refused (fencing)."""
+        return f"{self.prefix}:epoch"
+
+    def tenants(self) -> str:
+        """SET, no TTL: every tenant that has written anything."""
+        return f"{self.prefix}:tenants"
+
+    # --- per tenant -----------------------------------------------------------------------
+
+    def _t(self, tenant: str) -> str:
+        return f"{self.prefix}:{{{quote(tenant, safe='')}}}"
+
+    def agents(self, tenant: str) -> str:
+        """HASH agent id -> agent record (JSON), no TTL; removed agents are deleted."""
+        return f"{self._t(tenant)}:agents"
+
+    def open(self, tenant: str) -> str:
+        """SET of the ids of open interactions (QUEUED, OFFERED, ASSIGNED, WRAP_UP), no TTL:
+        what a restart loads."""
+        return f"{self._t(tenant)}:open"
+
+    def interaction(self, tenant: str, interaction_id: str) -> str:
+        """STRING, the interaction record (JSON); no TTL while open, the retention once
+        COMPLETED or CANCELLED."""
+        return f"{self._t(tenant)}:ix:{interaction_id}"
+
+    def history(self, tenant: str, interaction_id: str) -> str:
+        """LIST of the interaction's events (JSON), oldest first; TTL as its record."""
+        return f"{self._t(tenant)}:hist:{interaction_id}"
+
+    def customer(self, tenant: str, customer_id: str) -> str:
+        """STRING, the customer's last interaction and last agent (JSON); TTL the retention,
+        renewed at each write."""
+        return f"{self._t(tenant)}:cust:{customer_id}"
+
+    def counters(self, tenant: str) -> str:
+        """HASH counter name -> integer (offered, answered, ...), no TTL."""
+        return f"{self._t(tenant)}:counters"
+
+    def events(self, tenant: str) -> str:
+        """STREAM of every routing event (field `e`, JSON), trimmed to about the configured
+        length, for dashboards and audit."""
+        return f"{self._t(tenant)}:events"

@@ -1,0 +1,357 @@
+"""The Redis store: group commit of transitions, reads, outage detection and recovery.
+
+Writes go through one flusher task: whatever RPCs submitted while the previous round trip
+was in flight is sent as one Lua script call (`scripts.COMMIT`), atomic on the server, so
+durability costs one round trip per batch rather than per RPC. A failed write loses every
+submission not yet durable; the store then reports unhealthy, pings until Redis answers,
+and tells its listeners to reload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError, ResponseError
+from redis.retry import Retry
+
+from cim_router.domain.interaction import InteractionState
+from cim_router.service.errors import Unavailable
+from cim_router.service.records import (
+    CustomerRecord,
+    Event,
+    InteractionRecord,
+    Transition,
+)
+from cim_router.service.state import Snapshot, StoreListener
+from cim_router.store import codec
+from cim_router.store.keys import Keys
+from cim_router.store.scripts import COMMIT
+from cim_router.store.settings import RedisSettings
+
+log = logging.getLogger(__name__)
+
+CLOSED = (InteractionState.COMPLETED, InteractionState.CANCELLED)
+LOAD_CHUNK = 1000  # records per MGET while loading
+FAILURES = (RedisError, OSError, asyncio.TimeoutError)
+
+Op = tuple[Any, ...]  # (opcode, key, args...)
+
+
+class StoreMetrics(Protocol):
+    def redis_roundtrip(self, op: str, seconds: float) -> None: ...
+
+    def redis_error(self, op: str) -> None: ...
+
+
+class _NoMetrics:
+    def redis_roundtrip(self, op: str, seconds: float) -> None:
+        return None
+
+    def redis_error(self, op: str) -> None:
+        return None
+
+
+@dataclass
+class _Entry:
+    seq: int
+    ops: list[Op]
+    guard: str  # a key that must not exist, or ""
+
+
+class RedisStore:
+    """The service's `Store` on Redis."""
+
+    def __init__(self, settings: RedisSettings, metrics: StoreMetrics | None = None) -> None:
+        self.settings = settings
+        self.keys = Keys(settings.prefix)
+        self.metrics: StoreMetrics = metrics or _NoMetrics()
+        self.redis = aioredis.Redis.from_url(
+            settings.client_url(),
+            max_connections=settings.pool_size,
+            socket_timeout=settings.command_timeout,
+            socket_connect_timeout=settings.connect_timeout,
+            # Never retry silently: a retried commit could apply twice, and an outage must
+            # reach the caller at once.
+            retry=Retry(NoBackoff(), 0),
+        )
+        self._commit = self.redis.register_script(COMMIT)
+        self._epoch = ""
+        self._listeners: list[StoreListener] = []
+        self._healthy = False
+        self._fenced = False
+        self._seq = 0
+        self._durable_seq = 0
+        self._lost_seq = 0
+        self._pending: deque[_Entry] = deque()
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._wake = asyncio.Event()
+        self._flusher: asyncio.Task[None] | None = None
+        self._reconnect: asyncio.Task[None] | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    @property
+    def healthy(self) -> bool:
+        return self._healthy
+
+    def listen(self, listener: StoreListener) -> None:
+        self._listeners.append(listener)
+
+    async def start(self) -> None:
+        """Connect and take a new epoch: from now on only this server may write."""
+        try:
+            self._epoch = str(await self.redis.incr(self.keys.epoch()))
+        except FAILURES as exc:
+            raise Unavailable(f"redis at {self._where()} unreachable: {exc}") from exc
+        self._healthy = True
+        self._flusher = asyncio.create_task(self._flush_forever(), name="cim-redis-flush")
+        log.info("redis store ready", extra={"epoch": self._epoch})
+
+    async def close(self) -> None:
+        """Write what is pending (if Redis answers), then disconnect."""
+        if self._healthy and self._seq > self._durable_seq:
+            try:
+                await asyncio.wait_for(self.durable(self._seq), self.settings.command_timeout)
+            except (Unavailable, asyncio.TimeoutError):
+                log.warning("closing with unwritten changes")
+        for task in (self._flusher, self._reconnect):
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(
+            *(t for t in (self._flusher, self._reconnect) if t), return_exceptions=True
+        )
+        self._healthy = False
+        await self.redis.aclose()
+
+    def _where(self) -> str:
+        return self.settings.client_url().split("@")[-1]
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def _check(self) -> None:
+        if not self._healthy:
+            raise Unavailable("store unavailable: redis is unreachable")
+
+    async def _read(self, op: str, coro: Any) -> Any:
+        self._check()
+        start = time.perf_counter()
+        try:
+            result = await coro
+        except FAILURES as exc:
+            self.metrics.redis_error(op)
+            raise Unavailable(f"store unavailable: {exc}") from exc
+        self.metrics.redis_roundtrip(op, time.perf_counter() - start)
+        return result
+
+    async def tenants(self) -> list[str]:
+        found = await self._read("read", self.redis.smembers(self.keys.tenants()))
+        return sorted(t.decode() for t in found)
+
+    async def add_tenant(self, tenant: str) -> None:
+        await self._read("write", self.redis.sadd(self.keys.tenants(), tenant))
+
+    async def load(self, tenant: str) -> Snapshot:
+        k = self.keys
+        agents = await self._read("load", self.redis.hgetall(k.agents(tenant)))
+        counters = await self._read("load", self.redis.hgetall(k.counters(tenant)))
+        ids = [i.decode() for i in await self._read("load", self.redis.smembers(k.open(tenant)))]
+        records: list[InteractionRecord] = []
+        for start in range(0, len(ids), LOAD_CHUNK * 8):
+            pipe = self.redis.pipeline(transaction=False)
+            chunk = ids[start : start + LOAD_CHUNK * 8]
+            for n in range(0, len(chunk), LOAD_CHUNK):
+                pipe.mget([k.interaction(tenant, i) for i in chunk[n : n + LOAD_CHUNK]])
+            for values in await self._read("load", pipe.execute()):
+                records.extend(codec.interaction_in(v, tenant) for v in values if v is not None)
+        return Snapshot(
+            agents=[codec.agent_in(v) for v in agents.values()],
+            interactions=records,
+            counters={name.decode(): int(n) for name, n in counters.items()},
+        )
+
+    async def read_interaction(self, tenant: str, interaction_id: str) -> InteractionRecord | None:
+        key = self.keys.interaction(tenant, interaction_id)
+        data = await self._read("read", self.redis.get(key))
+        return None if data is None else codec.interaction_in(data, tenant)
+
+    async def read_history(self, tenant: str, interaction_id: str) -> list[Event]:
+        key = self.keys.history(tenant, interaction_id)
+        return [codec.event_in(e) for e in await self._read("read", self.redis.lrange(key, 0, -1))]
+
+    async def read_customer(self, tenant: str, customer_id: str) -> CustomerRecord | None:
+        data = await self._read("read", self.redis.get(self.keys.customer(tenant, customer_id)))
+        return None if data is None else codec.customer_in(customer_id, data)
+
+    async def read_existing(
+        self, tenant: str, interaction_id: str, customer_id: str
+    ) -> tuple[InteractionRecord | None, CustomerRecord | None]:
+        """An interaction under this id, and the customer's record, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(self.keys.interaction(tenant, interaction_id))
+        if customer_id:
+            pipe.get(self.keys.customer(tenant, customer_id))
+        found = await self._read("read", pipe.execute())
+        rec = None if found[0] is None else codec.interaction_in(found[0], tenant)
+        customer = None
+        if customer_id and found[1] is not None:
+            customer = codec.customer_in(customer_id, found[1])
+        return rec, customer
+
+    # --- writes ---------------------------------------------------------------------------
+
+    @property
+    def submitted(self) -> int:
+        return self._seq
+
+    def submit(self, tenant: str, t: Transition, create: str = "") -> int:
+        self._check()
+        guard = self.keys.interaction(tenant, create) if create else ""
+        self._seq += 1
+        self._pending.append(_Entry(self._seq, self._encode(tenant, t), guard))
+        self._wake.set()
+        return self._seq
+
+    def _encode(self, tenant: str, t: Transition) -> list[Op]:
+        k, keep = self.keys, self.settings.retention_seconds
+        ops: list[Op] = []
+        for rec in t.interactions:
+            data = codec.interaction_out(rec)
+            if rec.interaction.state in CLOSED:
+                ops.append(("setex", k.interaction(tenant, rec.id), data, keep))
+                ops.append(("srem", k.open(tenant), rec.id))
+                ops.append(("expire", k.history(tenant, rec.id), keep))
+            else:
+                ops.append(("set", k.interaction(tenant, rec.id), data))
+                ops.append(("sadd", k.open(tenant), rec.id))
+        for arec in t.agents:
+            ops.append(("hset", k.agents(tenant), arec.agent.id, codec.agent_out(arec)))
+        for agent_id in t.removed_agents:
+            ops.append(("hdel", k.agents(tenant), agent_id))
+        for e in t.events:
+            data = codec.event_out(e)
+            ops.append(("rpush", k.history(tenant, e.interaction_id), data))
+            ops.append(("xadd", k.events(tenant), self.settings.stream_maxlen, data))
+        for name, n in t.counters.items():
+            ops.append(("hincr", k.counters(tenant), name, n))
+        for c in t.customers:
+            ops.append(("setex", k.customer(tenant, c.customer_id), codec.customer_out(c), keep))
+        return ops
+
+    async def durable(self, seq: int) -> None:
+        if seq <= self._durable_seq:
+            return
+        if seq <= self._lost_seq:
+            raise Unavailable("store unavailable: the change could not be written")
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (seq, id(fut), fut))
+        await fut
+
+    def _release(self) -> None:
+        while self._waiters and self._waiters[0][0] <= self._durable_seq:
+            _, _, fut = heapq.heappop(self._waiters)
+            if not fut.done():
+                fut.set_result(None)
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending and self._healthy:
+                n = min(len(self._pending), self.settings.max_batch)
+                batch = [self._pending.popleft() for _ in range(n)]
+                if await self._write(batch):
+                    self._durable_seq = batch[-1].seq
+                    self._release()
+                    for listener in self._listeners:
+                        listener.on_durable(self._durable_seq)
+
+    def _script_args(self, batch: Sequence[_Entry]) -> tuple[list[str], list[Any]]:
+        keys = [self.keys.epoch()]
+        index: dict[str, int] = {}
+
+        def ref(key: str) -> int:
+            found = index.get(key)
+            if found is None:
+                keys.append(key)
+                found = index[key] = len(keys)
+            return found
+
+        guards = [ref(e.guard) for e in batch if e.guard]
+        args: list[Any] = [self._epoch, len(guards), *guards]
+        for entry in batch:
+            for op in entry.ops:
+                args.append(op[0])
+                args.append(ref(op[1]))
+                args.extend(op[2:])
+        return keys, args
+
+    async def _write(self, batch: Sequence[_Entry]) -> bool:
+        keys, args = self._script_args(batch)
+        start = time.perf_counter()
+        try:
+            reply = await self._commit(keys=keys, args=args)
+        except ResponseError as exc:
+            self.metrics.redis_error("commit")
+            if str(exc).startswith("FENCED"):
+                self._fenced = True
+                log.error("another server has taken over this redis: writes stop")
+            else:
+                log.error("commit refused by redis: %s", exc)
+            self._lose()
+            return False
+        except FAILURES as exc:
+            self.metrics.redis_error("commit")
+            log.warning("redis write failed: %s", exc)
+            self._lose()
+            return False
+        self.metrics.redis_roundtrip("commit", time.perf_counter() - start)
+        if isinstance(reply, list):  # a guarded key exists: nothing was written
+            log.warning("an interaction to create exists already in redis; reloading")
+            self._lose()
+            return False
+        return True
+
+    def _lose(self) -> None:
+        """Every submission not yet durable is lost: fail its waiters, tell the listeners,
+        and start pinging for Redis's return."""
+        self._healthy = False
+        self._lost_seq = self._seq
+        self._pending.clear()
+        while self._waiters:
+            _, _, fut = heapq.heappop(self._waiters)
+            if not fut.done():
+                fut.set_exception(Unavailable("store unavailable: the change could not be written"))
+        for listener in self._listeners:
+            listener.on_lost()
+        if not self._fenced and (self._reconnect is None or self._reconnect.done()):
+            self._reconnect = asyncio.create_task(self._reconnect_forever(), name="cim-redis-ping")
+
+    async def _reconnect_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.reconnect_seconds)
+            try:
+                epoch = await self.redis.get(self.keys.epoch())
+                if epoch is None:
+                    log.error("redis came back without its data; taking a new epoch")
+                    self._epoch = str(await self.redis.incr(self.keys.epoch()))
+                elif epoch != self._epoch.encode():
+                    self._fenced = True
+                    log.error("another server has taken over this redis: writes stop")
+                    return
+            except FAILURES:
+                self.metrics.redis_error("ping")
+                continue
+            log.info("redis reachable again")
+            self._healthy = True
+            for listener in self._listeners:
+                listener.on_recovered()
+            return

@@ -1,0 +1,50 @@
+"""How to reach Redis and what to keep there."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+DAY = 86_400
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    """Connection and retention settings; `from_url` reads them from a URL."""
+
+    url: str = "redis://127.0.0.1:6379/0"  # redis://, rediss:// (TLS) or unix://
+    prefix: str = "cim"
+    pool_size: int = 16
+    connect_timeout: float = 1.0
+    command_timeout: float = 2.0
+    retention_seconds: int = 7 * DAY  # completed and cancelled interactions, then they expire
+    stream_maxlen: int = 100_000  # routing events kept in each tenant's stream, about
+    max_batch: int = 256  # transitions in one group commit; 1 turns grouping off
+    reconnect_seconds: float = 0.25  # between pings while Redis is unreachable
+
+    @classmethod
+    def from_url(cls, url: str, **overrides: Any) -> RedisSettings:
+        """Settings from a URL; the query may carry any field, e.g.
+        `redis://host:6379/0?pool_size=32&command_timeout=0.5`. Redis's own query options
+        (`ssl_cert_reqs`, ...) pass through to the client."""
+        names = {f.name: f.type for f in dataclasses.fields(cls)}
+        query = parse_qs(urlsplit(url).query)
+        values: dict[str, Any] = {}
+        for key, found in query.items():
+            if key in names and key != "url":
+                kind = {"int": int, "float": float}.get(str(names[key]), str)
+                try:
+                    values[key] = kind(found[-1])
+                except ValueError:
+                    raise ValueError(f"redis url: {key}: not a number: {found[-1]!r}") from None
+        values.update(overrides)
+        return cls(url=url, **values)
+
+    def client_url(self) -> str:
+        """The URL without our own query fields, for the Redis client."""
+        parts = urlsplit(self.url)
+        own = {f.name for f in dataclasses.fields(self)}
+        kept = [p for p in parts.query.split("&") if p and p.split("=", 1)[0] not in own]
+        return parts._replace(query="&".join(kept)).geturl()
