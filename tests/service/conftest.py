@@ -54,10 +54,10 @@ class Client:
         result: pb.Agent = self.UpsertAgent(pb.UpsertAgentRequest(agent_id=agent_id, **kw))
         return result
 
-    def enqueue(self, interaction_id: str, **kw: Any) -> pb.EnqueueResponse:
+    def enqueue(self, interaction_id: str, timeout: float = 5.0, **kw: Any) -> pb.EnqueueResponse:
         kw.setdefault("channel", pb.CHANNEL_CHAT)
         result: pb.EnqueueResponse = self.Enqueue(
-            pb.EnqueueRequest(interaction_id=interaction_id, **kw)
+            pb.EnqueueRequest(interaction_id=interaction_id, **kw), timeout=timeout
         )
         return result
 

@@ -148,6 +148,9 @@ class RedisStore:
             result = await coro
         except FAILURES as exc:
             self.metrics.redis_error(op)
+            if self._healthy:
+                log.warning("redis read failed: %s", exc)
+                self._lose()  # unreachable for reads is unreachable for writes too
             raise Unavailable(f"store unavailable: {exc}") from exc
         self.metrics.redis_roundtrip(op, time.perf_counter() - start)
         return result
