@@ -66,7 +66,9 @@ def drive(server: ServerProcess, acks: Acks, worker: int, stop: threading.Event)
             if got.matched:
                 acks.ack(got.interaction.id, "accepted")
                 if random.random() < 0.6:
-                    client.Complete(pb.CompleteRequest(interaction_id=got.interaction.id), timeout=2)
+                    client.Complete(
+                        pb.CompleteRequest(interaction_id=got.interaction.id), timeout=2
+                    )
                     acks.ack(got.interaction.id, "completed")
     except grpc.RpcError:
         return
@@ -76,7 +78,7 @@ def check(server: ServerProcess, acks: Acks, prefix: str) -> None:
     client = server.client()
     r = redis.Redis.from_url(redis_url())
     keys = Keys(prefix)
-    open_ids = {i.decode() for i in r.smembers(keys.open("default"))}
+    open_ids = {str(i, "utf-8") for i in r.smembers(keys.open("default"))}  # type: ignore[arg-type]
     for iid, step in acks.step.items():
         got = client.get(iid)  # NOT_FOUND would fail here: an acknowledged enqueue lost
         assert abs(got.enqueued_at.ToDatetime().timestamp() - acks.enqueued_at[iid]) < 1e-3

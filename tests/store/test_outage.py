@@ -87,14 +87,14 @@ def test_outage_fails_fast_changes_nothing_and_recovers(own_redis: EmbeddedRedis
         # Nothing half-written: a stored interaction is open, and has its history.
         r = redis.Redis.from_url(own_redis.url)
         keys = Keys(settings.prefix)
-        open_ids = {i.decode() for i in r.smembers(keys.open("default"))}
+        open_ids = {str(i, "utf-8") for i in r.smembers(keys.open("default"))}  # type: ignore[arg-type]
         for iid in refused:
             stored = r.exists(keys.interaction("default", iid))
             assert bool(stored) == (iid in open_ids)
             assert bool(stored) == bool(r.llen(keys.history("default", iid)))
         assert set(acked) <= open_ids
         r.close()
-        load = {c.channel: c.count for c in client.get_agent("a1").load}
-        assert load.get(pb.CHANNEL_CHAT, 0) >= 1  # routing goes on: a1 holds chats
+        held = {c.channel: c.count for c in client.get_agent("a1").load}
+        assert held.get(pb.CHANNEL_CHAT, 0) >= 1  # routing goes on: a1 holds chats
     finally:
         running.stop()

@@ -44,7 +44,7 @@ class RedisSettings:
 
     def client_url(self) -> str:
         """The URL without our own query fields, for the Redis client."""
-        parts = urlsplit(self.url)
+        base, _, query = self.url.partition("?")  # not urlunsplit: it drops unix://'s "//"
         own = {f.name for f in dataclasses.fields(self)}
-        kept = [p for p in parts.query.split("&") if p and p.split("=", 1)[0] not in own]
-        return parts._replace(query="&".join(kept)).geturl()
+        kept = [p for p in query.split("&") if p and p.split("=", 1)[0] not in own]
+        return f"{base}?{'&'.join(kept)}" if kept else base

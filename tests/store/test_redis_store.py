@@ -1,0 +1,230 @@
+"""The Redis store on its own: the codec, the key schema, group commit, the create guard
+and fencing, against a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from cim_router.domain.agent import Agent, AgentState
+from cim_router.domain.channel import Channel
+from cim_router.domain.interaction import Interaction, InteractionState, SkillRequirement
+from cim_router.routing.explain import Candidate, Explanation
+from cim_router.service.errors import Unavailable
+from cim_router.service.records import (
+    AgentRecord,
+    CustomerRecord,
+    Event,
+    EventType,
+    InteractionRecord,
+    Offer,
+    PendingTransfer,
+    TransferMode,
+    Transition,
+)
+from cim_router.store import RedisSettings, RedisStore, codec
+from cim_router.store.keys import Keys
+from tests.redis_server import drop_prefix, redis_url, unique_prefix
+
+
+def full_interaction() -> InteractionRecord:
+    i = Interaction(
+        "chat:1{x}",
+        Channel.CHAT,
+        tenant="t",
+        customer_id="c1",
+        required=(SkillRequirement("billing", 4),),
+        preferred=(SkillRequirement("spanish", 1),),
+        priority=40,
+        customer_tier="gold",
+        sla_seconds=30.0,
+        enqueued_at=1000.5,
+        escalation_level=1,
+        preferred_agent="ann",
+        excluded_agents=frozenset({"bo", "cy"}),
+        context={"order": "A-1", "items": [1, {"x": None}], "ok": True},
+        state=InteractionState.ASSIGNED,
+    )
+    why = Explanation(
+        "chat:1{x}",
+        1001.0,
+        1,
+        55.5,
+        10,
+        3,
+        {"skill": 7},
+        Candidate("ann", 1.5, {"skill": 0.8}),
+        Candidate("bo", 1.2, {"skill": 0.6}),
+    )
+    return InteractionRecord(
+        i,
+        agent_id="ann",
+        offer=Offer("dee", Channel.VOICE, 1002.0, 1017.0, transfer=True),
+        transfer=PendingTransfer(
+            TransferMode.WARM, "dee", Channel.VOICE, (SkillRequirement("tech", 3),), "to voice"
+        ),
+        linked_interaction_id="chat:0",
+        disposition="sold",
+        csat=5,
+        assigned_at=1001.5,
+        answered=True,
+        wrap_up_until=0.0,
+        request_digest=b"\x01\x02",
+        explanation=why,
+        arrival=7,
+    )
+
+
+def test_codec_round_trips_every_record() -> None:
+    rec = full_interaction()
+    assert codec.interaction_in(codec.interaction_out(rec), "t") == rec
+    agent = AgentRecord(
+        Agent(
+            "ann",
+            "Ann",
+            {"billing": 8},
+            3,
+            {Channel.CHAT: 4, Channel.VOICE: 1},
+            AgentState.NOT_READY,
+            "lunch",
+            {Channel.CHAT: 2},
+            99.0,
+            {("", Channel.CHAT): 120.0, ("billing", Channel.VOICE): 300.0},
+        ),
+        missed_offers=1,
+        wrap_up_until=5.0,
+    )
+    back = codec.agent_in(codec.agent_out(agent))
+    assert back.agent.capacity[Channel.CHAT] == 4 and back.agent.capacity[Channel.EMAIL] == 0
+    back.agent.capacity = agent.agent.capacity
+    assert back == agent
+    e = Event(3.5, EventType.TRANSFERRED, "x", Channel.SMS, "ann", "why")
+    assert codec.event_in(codec.event_out(e)) == e
+    c = CustomerRecord("c1", "x", "ann", 4.5)
+    assert codec.customer_in("c1", codec.customer_out(c)) == c
+
+
+def test_keys_keep_tenants_apart_whatever_their_ids() -> None:
+    k = Keys("cim")
+    assert k.interaction("a", "b}:ix:c") != k.interaction("a}:ix:b", "c")
+    for key in (
+        k.agents("t"),
+        k.open("t"),
+        k.interaction("t", "i"),
+        k.history("t", "i"),
+        k.customer("t", "c"),
+        k.counters("t"),
+        k.events("t"),
+    ):
+        assert key.startswith("cim:{t}:")
+    assert k.agents("a:b{c}") == "cim:{a%3Ab%7Bc%7D}:agents"
+
+
+@pytest.fixture
+def settings() -> Iterator[RedisSettings]:
+    s = RedisSettings.from_url(redis_url(), prefix=unique_prefix())
+    yield s
+    drop_prefix(s.prefix)
+
+
+class Counting:
+    """Metrics that count commits: how many round trips carried the writes."""
+
+    def __init__(self) -> None:
+        self.commits = 0
+        self.errors = 0
+
+    def redis_roundtrip(self, op: str, seconds: float) -> None:
+        self.commits += op == "commit"
+
+    def redis_error(self, op: str) -> None:
+        self.errors += 1
+
+
+def agent_transition(agent_id: str) -> Transition:
+    return Transition(agents=[AgentRecord(Agent(agent_id, state=AgentState.AVAILABLE))])
+
+
+@pytest.mark.parametrize("max_batch", [256, 1])
+def test_concurrent_writes_share_round_trips_unless_grouping_is_off(
+    settings: RedisSettings, max_batch: int
+) -> None:
+    async def main() -> tuple[int, int]:
+        metrics = Counting()
+        store = RedisStore(
+            RedisSettings.from_url(settings.url, prefix=settings.prefix, max_batch=max_batch),
+            metrics,
+        )
+        await store.start()
+        seqs = [store.submit("t", agent_transition(f"a{k}")) for k in range(200)]
+        await asyncio.gather(*(store.durable(s) for s in seqs))
+        loaded = await store.load("t")
+        await store.close()
+        return metrics.commits, len(loaded.agents)
+
+    commits, agents = asyncio.run(main())
+    assert agents == 200
+    if max_batch == 1:
+        assert commits == 200
+    else:
+        assert commits < 10
+
+
+def test_a_create_guard_on_an_existing_interaction_writes_nothing(
+    settings: RedisSettings,
+) -> None:
+    async def main() -> tuple[bool, int]:
+        store = RedisStore(settings)
+        await store.start()
+        rec = full_interaction()
+        await store.durable(store.submit("t", Transition(interactions=[rec]), create=rec.id))
+        clash = store.submit(
+            "t", Transition(interactions=[rec], agents=agent_transition("x").agents), create=rec.id
+        )
+        lost = False
+        try:
+            await store.durable(clash)
+        except Unavailable:
+            lost = True
+        await asyncio.sleep(0.5)  # the store pings, finds Redis, and is healthy again
+        snapshot = await store.load("t")
+        await store.close()
+        return lost, len(snapshot.agents)
+
+    lost, agents = asyncio.run(main())
+    assert lost and agents == 0
+
+
+def test_a_second_server_fences_the_first(settings: RedisSettings) -> None:
+    async def main() -> tuple[bool, bool, int]:
+        first, second = RedisStore(settings), RedisStore(settings)
+        await first.start()
+        await second.start()  # takes over: a newer epoch
+        refused = False
+        try:
+            await first.durable(first.submit("t", agent_transition("from-first")))
+        except Unavailable:
+            refused = True
+        await asyncio.sleep(0.6)
+        healthy = first.healthy
+        await second.durable(second.submit("t", agent_transition("from-second")))
+        agents = len((await second.load("t")).agents)
+        await first.close()
+        await second.close()
+        return refused, healthy, agents
+
+    refused, first_healthy, agents = asyncio.run(main())
+    assert refused and not first_healthy and agents == 1
+
+
+def test_settings_from_url_read_our_fields_and_leave_redis_its_own() -> None:
+    s = RedisSettings.from_url(
+        "rediss://user:pw@host:6380/2?pool_size=4&command_timeout=0.5&ssl_cert_reqs=none"
+    )
+    assert (s.pool_size, s.command_timeout) == (4, 0.5)
+    assert s.client_url() == "rediss://user:pw@host:6380/2?ssl_cert_reqs=none"
+    with pytest.raises(ValueError, match="pool_size"):
+        RedisSettings.from_url("redis://h/0?pool_size=many")
+    assert RedisSettings.from_url("unix:///tmp/redis.sock?db=1").client_url().startswith("unix://")
