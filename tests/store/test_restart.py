@@ -13,7 +13,7 @@ from cim_router._pb import router_pb2 as pb
 from cim_router.domain.channel import Channel
 from cim_router.store.keys import Keys
 from tests.redis_server import drop_prefix
-from tests.service.conftest import fast_policy, start_server
+from tests.service.conftest import fast_policy, start_server, wait_for
 
 
 def test_restart_restores_queue_offers_agents_context_and_customer_links() -> None:
@@ -52,6 +52,7 @@ def test_restart_restores_queue_offers_agents_context_and_customer_links() -> No
         for iid, at in enqueued_before.items():
             assert c.get(iid).enqueued_at == at
         # The offer in flight went back to the queue and was offered afresh.
+        wait_for(lambda: bool(c.get("in-flight").offer.agent_id), what="in-flight re-offered")
         flight = c.get("in-flight")
         types = [e.type for e in flight.history]
         assert pb.EVENT_TYPE_OFFER_WITHDRAWN in types and pb.EVENT_TYPE_REQUEUED in types

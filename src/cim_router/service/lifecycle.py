@@ -109,6 +109,7 @@ class TenantRouter:
         self._outbox: deque[tuple[int, Notice]] = deque()
         self._relax_due: float | None = None
         self._relax_stale = True
+        self._rematch_now = False
         # Capacity of agents that are not OFFLINE, for the wait estimate.
         self._staffed: dict[str, dict[Channel, int]] = {}
 
@@ -146,7 +147,7 @@ class TenantRouter:
             self.available = True
             if t.interactions or t.agents:
                 self._submit(t)
-            self._match_all()
+            self._rematch_now = True  # the first tick offers what can be, once serving
             seq = self.store.submitted
         await self.store.durable(seq)
         log.info(
@@ -865,6 +866,9 @@ class TenantRouter:
             while self._timers and self._timers[0][0] <= self.clock():
                 due, _, kind, key = heapq.heappop(self._timers)
                 self._fire(kind, key, due)
+            if self._rematch_now:
+                self._rematch_now = False
+                self._match_all()
             if rematch:
                 now = self.clock()
                 if self._relax_stale:

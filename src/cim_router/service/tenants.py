@@ -103,19 +103,25 @@ class Tenants:
             self._reload = asyncio.create_task(self._reload_all(), name="cim-router-reload")
 
     async def _reload_all(self) -> None:
+        """Reload every tenant, as often as it takes: the store may drop again meanwhile
+        (a Redis still loading its data answers with errors at first)."""
         while True:
+            if not self.store.healthy:
+                await asyncio.sleep(0.05)
+                continue
             try:
                 for router in list(self._routers.values()):
                     await router.load(restart=False)
             except Unavailable:
-                return  # lost again: the next recovery starts over
+                continue
             except Exception:
                 log.exception("reload failed; retrying")
                 await asyncio.sleep(1.0)
                 continue
-            log.info("store recovered; serving again")
-            self.on_health(True)
-            return
+            if self.store.healthy and all(r.available for r in self._routers.values()):
+                log.info("store recovered; serving again")
+                self.on_health(True)
+                return
 
     # --- time -----------------------------------------------------------------------------
 

@@ -35,12 +35,30 @@ def _from_channels(values: list[int]) -> dict[Channel, int]:
     return {c: int(v) for c, v in zip(CHANNELS, values, strict=False)}
 
 
+# Enum members by value: indexing a tuple is several times cheaper than calling the enum,
+# which matters when a restart decodes 100,000 records.
+_CHANNEL = tuple(Channel)
+_ISTATE = tuple(InteractionState)
+_ASTATE = tuple(AgentState)
+# Requirements are immutable and few distinct: decoded ones are shared.
+_REQS: dict[tuple[str, int], SkillRequirement] = {}
+
+
 def _reqs_out(reqs: tuple[SkillRequirement, ...]) -> list[list[Any]]:
     return [[r.skill, r.min_level] for r in reqs]
 
 
+def _req(skill: str, level: int) -> SkillRequirement:
+    found = _REQS.get((skill, level))
+    if found is None:
+        found = SkillRequirement(str(skill), int(level))
+        if len(_REQS) < 100_000:
+            _REQS[(skill, level)] = found
+    return found
+
+
 def _reqs_in(reqs: list[list[Any]]) -> tuple[SkillRequirement, ...]:
-    return tuple(SkillRequirement(str(s), int(level)) for s, level in reqs)
+    return tuple([_req(s, level) for s, level in reqs])
 
 
 # --- agents -------------------------------------------------------------------------------
@@ -74,11 +92,11 @@ def agent_in(data: bytes | str) -> AgentRecord:
         skills={str(k): int(v) for k, v in d.get("skills", {}).items()},
         tier=int(d.get("tier", 1)),
         capacity=_from_channels(d["cap"]),
-        state=AgentState(d.get("state", 0)),
+        state=_ASTATE[d.get("state", 0)],
         not_ready_reason=d.get("nr", ""),
         load={c: n for c, n in _from_channels(d.get("load", [])).items() if n},
         idle_since=float(d.get("idle", 0.0)),
-        handle_time={(str(s), Channel(c)): float(v) for s, c, v in d.get("ht", [])},
+        handle_time={(str(s), _CHANNEL[c]): float(v) for s, c, v in d.get("ht", [])},
     )
     return AgentRecord(agent, int(d.get("missed", 0)), float(d.get("wrap", 0.0)))
 
@@ -167,7 +185,7 @@ def interaction_in(data: bytes | str, tenant: str) -> InteractionRecord:
     d = orjson.loads(data)
     i = Interaction(
         id=d["id"],
-        channel=Channel(d["ch"]),
+        channel=_CHANNEL[d["ch"]],
         tenant=tenant,
         customer_id=d.get("cust", ""),
         required=_reqs_in(d.get("req", [])),
@@ -180,7 +198,7 @@ def interaction_in(data: bytes | str, tenant: str) -> InteractionRecord:
         preferred_agent=d.get("pagent", ""),
         excluded_agents=frozenset(d.get("excl", ())),
         context=d.get("ctx", {}),
-        state=InteractionState(d["state"]),
+        state=_ISTATE[d["state"]],
     )
     offer = d.get("offer")
     xfer = d.get("xfer")
@@ -189,11 +207,11 @@ def interaction_in(data: bytes | str, tenant: str) -> InteractionRecord:
         agent_id=d.get("agent", ""),
         offer=None
         if offer is None
-        else Offer(offer[0], Channel(offer[1]), float(offer[2]), float(offer[3]), bool(offer[4])),
+        else Offer(offer[0], _CHANNEL[offer[1]], float(offer[2]), float(offer[3]), bool(offer[4])),
         transfer=None
         if xfer is None
         else PendingTransfer(
-            TransferMode(xfer[0]), xfer[1], Channel(xfer[2]), _reqs_in(xfer[3]), xfer[4]
+            TransferMode(xfer[0]), xfer[1], _CHANNEL[xfer[2]], _reqs_in(xfer[3]), xfer[4]
         ),
         linked_interaction_id=d.get("link", ""),
         disposition=d.get("disp", ""),
@@ -216,7 +234,7 @@ def event_out(e: Event) -> bytes:
 
 def event_in(data: bytes | str) -> Event:
     at, type_, iid, channel, agent_id, reason = orjson.loads(data)
-    return Event(float(at), EventType(type_), iid, Channel(channel), agent_id, reason)
+    return Event(float(at), EventType(type_), iid, _CHANNEL[channel], agent_id, reason)
 
 
 def customer_out(c: CustomerRecord) -> bytes:
