@@ -19,7 +19,6 @@ ChannelOption = tuple[str, Any]
 # rather find a restarted server within the backoff of its own retries.
 DEFAULT_OPTIONS: tuple[ChannelOption, ...] = (
     ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 2000),
 )
 
