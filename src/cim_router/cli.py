@@ -11,6 +11,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from cim_router import ops_cli
 from cim_router.domain.policy import PolicyError, load_policy
 
 log = logging.getLogger("cim_router")
@@ -42,6 +43,7 @@ def parser() -> argparse.ArgumentParser:
             default=os.environ.get(env_name(flag), default),
             help=f"{text} [env {env_name(flag)}]",
         )
+    ops_cli.register(sub)
     return p
 
 
@@ -76,6 +78,8 @@ async def serve(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command in ops_cli.COMMANDS:
+        return ops_cli.run(args)
     logging.basicConfig(
         level=str(args.log_level).upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
