@@ -17,7 +17,6 @@ import grpc
 import pytest
 
 from cim_router._pb import router_pb2 as pb
-from cim_router._pb import router_pb2_grpc
 from cim_router.client import AsyncRouterClient, Retry, RouterClient, Tls, Unavailable
 from tests.client.conftest import run
 
@@ -47,15 +46,20 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
-class StatsOnly(router_pb2_grpc.RouterServicer):
-    def GetStats(self, request: pb.GetStatsRequest, context: Any) -> pb.Stats:
-        return pb.Stats(waiting=7)
+def stats_only() -> grpc.GenericRpcHandler[Any, Any]:
+    """The Router service with GetStats alone, always answering 7 waiting."""
+    get_stats = grpc.unary_unary_rpc_method_handler(
+        lambda request, context: pb.Stats(waiting=7),
+        request_deserializer=pb.GetStatsRequest.FromString,
+        response_serializer=pb.Stats.SerializeToString,
+    )
+    return grpc.method_handlers_generic_handler("cim_router.v1.Router", {"GetStats": get_stats})
 
 
 @pytest.fixture
 def tls_target(certs: Path) -> Iterator[str]:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    router_pb2_grpc.add_RouterServicer_to_server(StatsOnly(), server)
+    server.add_generic_rpc_handlers((stats_only(),))
     credentials = grpc.ssl_server_credentials(
         [((certs / "server.key").read_bytes(), (certs / "server.pem").read_bytes())],
         root_certificates=(certs / "ca.pem").read_bytes(),
