@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cim_router import ops_cli
 from cim_router.domain.policy import PolicyError, load_policy
 from cim_router.store.settings import RedisSettings
 
@@ -55,6 +56,7 @@ def parser() -> argparse.ArgumentParser:
             default=os.environ.get(env_name(flag), default),
             help=f"{text} [env {env_name(flag)}]",
         )
+    ops_cli.register(sub)
     return p
 
 
@@ -124,6 +126,8 @@ async def _run_until_signal(args: argparse.Namespace, server: Server) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command in ops_cli.COMMANDS:
+        return ops_cli.run(args)
     logging.basicConfig(
         level=str(args.log_level).upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -1,0 +1,306 @@
+"""`AsyncRouterClient`: the Router service over grpc.aio, with deadlines, retries and errors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Iterable, Mapping
+from typing import Any, TypeVar
+
+import grpc
+import grpc.aio
+
+from cim_router._pb import router_pb2 as pb
+from cim_router._pb import router_pb2_grpc
+from cim_router.client import requests
+from cim_router.client.connection import (
+    DEFAULT_TARGET,
+    DEFAULT_TIMEOUT,
+    ChannelOption,
+    Tls,
+    channel_options,
+    tenant_metadata,
+)
+from cim_router.client.errors import error_for
+from cim_router.client.names import AgentStateLike, ChannelLike, TransferModeLike, agent_state
+from cim_router.client.requests import Skills
+from cim_router.client.retry import NO_RETRY, Attempts, Retry
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+
+
+class AsyncRouterClient:
+    """A client of one router (and one tenant); use `async with` or call `close()`.
+
+    Every call has a deadline: `timeout` seconds, per client or per call. Calls that are
+    safe to repeat are retried on UNAVAILABLE within that deadline. Failures raise
+    `RouterError` subclasses (NotFound, InvalidArgument, ...), never raw grpc errors.
+    """
+
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        tenant: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry: Retry | None = None,
+        tls: Tls | None = None,
+        options: Iterable[ChannelOption] = (),
+    ) -> None:
+        self.target = target
+        self.tenant = tenant
+        self.timeout = timeout
+        self.retry = retry or Retry()
+        opts = channel_options(tls, options)
+        if tls is None:
+            self._channel = grpc.aio.insecure_channel(target, options=opts)
+        else:
+            self._channel = grpc.aio.secure_channel(target, tls.credentials(), options=opts)
+        self._stub = router_pb2_grpc.RouterStub(self._channel)
+        self._metadata = tenant_metadata(tenant)
+
+    async def close(self) -> None:
+        await self._channel.close(None)
+
+    async def __aenter__(self) -> AsyncRouterClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _call(
+        self,
+        rpc: grpc.aio.UnaryUnaryMultiCallable[Req, Resp],
+        request: Req,
+        timeout: float | None,
+        *,
+        idempotent: bool,
+    ) -> Resp:
+        retry = self.retry if idempotent else NO_RETRY
+        deadline = self.timeout if timeout is None else timeout
+        attempts = Attempts(retry, deadline, type(request).__name__)
+        while True:
+            try:
+                return await rpc(request, timeout=attempts.timeout(), metadata=self._metadata)
+            except grpc.aio.AioRpcError as exc:
+                delay = attempts.retry_after(exc.code())
+                if delay is None:
+                    raise error_for(exc.code(), exc.details(), attempts.count) from None
+            await asyncio.sleep(delay)
+
+    # --- agents ---------------------------------------------------------------------------
+
+    async def upsert_agent(
+        self,
+        agent_id: str,
+        *,
+        skills: Mapping[str, int] | None = None,
+        tier: int = 0,
+        state: AgentStateLike | None = None,
+        display_name: str = "",
+        capacity: Mapping[ChannelLike, int] | None = None,
+        timeout: float | None = None,
+    ) -> pb.Agent:
+        """Create or replace an agent; `state=None` keeps an existing agent's state."""
+        request = requests.upsert_agent(agent_id, skills, tier, state, display_name, capacity)
+        return await self._call(self._stub.UpsertAgent, request, timeout, idempotent=True)
+
+    async def set_agent_state(
+        self,
+        agent_id: str,
+        state: AgentStateLike,
+        *,
+        reason: str = "",
+        timeout: float | None = None,
+    ) -> pb.Agent:
+        """Set an agent OFFLINE, AVAILABLE or NOT_READY (with a reason)."""
+        request = pb.SetAgentStateRequest(
+            agent_id=agent_id, state=agent_state(state), reason=reason
+        )
+        return await self._call(self._stub.SetAgentState, request, timeout, idempotent=True)
+
+    async def get_agent(self, agent_id: str, *, timeout: float | None = None) -> pb.Agent:
+        request = pb.GetAgentRequest(agent_id=agent_id)
+        return await self._call(self._stub.GetAgent, request, timeout, idempotent=True)
+
+    async def list_agents(
+        self, *, state: AgentStateLike | None = None, timeout: float | None = None
+    ) -> list[pb.Agent]:
+        """Every agent of the tenant, or those in `state`."""
+        request = requests.list_agents(state)
+        response = await self._call(self._stub.ListAgents, request, timeout, idempotent=True)
+        return list(response.agents)
+
+    async def remove_agent(self, agent_id: str, *, timeout: float | None = None) -> None:
+        request = pb.RemoveAgentRequest(agent_id=agent_id)
+        await self._call(self._stub.RemoveAgent, request, timeout, idempotent=False)
+
+    # --- interactions ---------------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        interaction_id: str,
+        *,
+        channel: ChannelLike,
+        required: Skills | None = None,
+        preferred: Skills | None = None,
+        priority: int = 0,
+        customer_id: str = "",
+        customer_tier: str = "",
+        sla_seconds: float = 0.0,
+        preferred_agent_id: str = "",
+        context: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> pb.EnqueueResponse:
+        """Queue an interaction (or find the one queued with this id before).
+
+        `required` maps skill names to minimum levels; `preferred` is a mapping or names.
+        """
+        request = requests.enqueue(
+            interaction_id,
+            channel_=channel,
+            required=required,
+            preferred=preferred,
+            priority=priority,
+            customer_id=customer_id,
+            customer_tier=customer_tier,
+            sla_seconds=sla_seconds,
+            preferred_agent_id=preferred_agent_id,
+            context=context,
+        )
+        return await self._call(self._stub.Enqueue, request, timeout, idempotent=True)
+
+    async def assign(
+        self,
+        *,
+        agent_id: str | None = None,
+        interaction_id: str | None = None,
+        wait: float = 0.0,
+        timeout: float | None = None,
+    ) -> pb.AssignResponse:
+        """An agent's next interaction (accepted for it), or the agent for an interaction.
+
+        `wait` > 0 waits up to that many seconds for a match (it is the call's deadline);
+        `matched` is False in the response when nothing matched.
+        """
+        request = requests.assign(agent_id, interaction_id, wait)
+        deadline = wait if wait > 0 else timeout
+        return await self._call(self._stub.Assign, request, deadline, idempotent=False)
+
+    async def watch(
+        self, agent_ids: Iterable[str] = (), *, timeout: float | None = None
+    ) -> AsyncGenerator[pb.AssignmentEvent, None]:
+        """Offers and assignments as they happen, for `agent_ids` (empty: every agent).
+
+        Runs until the server ends the stream, or for `timeout` seconds if given (no
+        default deadline here). Close it early with `contextlib.aclosing`.
+        """
+        request = pb.WatchAssignmentsRequest(agent_ids=list(agent_ids))
+        call = self._stub.WatchAssignments(request, timeout=timeout, metadata=self._metadata)
+        try:
+            async for event in call:
+                yield event
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.DEADLINE_EXCEEDED or timeout is None:
+                raise error_for(exc.code(), exc.details()) from None
+        finally:
+            call.cancel()
+
+    async def accept(
+        self, interaction_id: str, agent_id: str, *, timeout: float | None = None
+    ) -> pb.Interaction:
+        request = pb.AcceptRequest(interaction_id=interaction_id, agent_id=agent_id)
+        return await self._call(self._stub.Accept, request, timeout, idempotent=False)
+
+    async def reject(
+        self,
+        interaction_id: str,
+        agent_id: str,
+        *,
+        reason: str = "",
+        timeout: float | None = None,
+    ) -> pb.Interaction:
+        request = pb.RejectRequest(interaction_id=interaction_id, agent_id=agent_id, reason=reason)
+        return await self._call(self._stub.Reject, request, timeout, idempotent=False)
+
+    async def complete(
+        self,
+        interaction_id: str,
+        *,
+        agent_id: str = "",
+        disposition: str = "",
+        csat: int = 0,
+        timeout: float | None = None,
+    ) -> pb.Interaction:
+        """Finish an interaction: wrap-up follows; `csat` 1..5, 0 for none."""
+        request = pb.CompleteRequest(
+            interaction_id=interaction_id, agent_id=agent_id, disposition=disposition, csat=csat
+        )
+        return await self._call(self._stub.Complete, request, timeout, idempotent=False)
+
+    async def cancel(
+        self, interaction_id: str, *, reason: str = "", timeout: float | None = None
+    ) -> pb.Interaction:
+        """The customer left (a hang-up, a closed chat)."""
+        request = pb.CancelRequest(interaction_id=interaction_id, reason=reason)
+        return await self._call(self._stub.Cancel, request, timeout, idempotent=False)
+
+    async def transfer(
+        self,
+        interaction_id: str,
+        *,
+        agent_id: str | None = None,
+        required: Skills | None = None,
+        queue: bool = False,
+        mode: TransferModeLike = "warm",
+        channel: ChannelLike | None = None,
+        reason: str = "",
+        timeout: float | None = None,
+    ) -> pb.Interaction:
+        """Transfer to an agent, to a skill requirement, or back to the queue (one of them)."""
+        request = requests.transfer(
+            interaction_id,
+            agent_id=agent_id,
+            required=required,
+            queue=queue,
+            mode=mode,
+            channel_=channel,
+            reason=reason,
+        )
+        return await self._call(self._stub.Transfer, request, timeout, idempotent=False)
+
+    async def escalate(
+        self, interaction_id: str, *, reason: str = "", timeout: float | None = None
+    ) -> pb.Interaction:
+        request = pb.EscalateRequest(interaction_id=interaction_id, reason=reason)
+        return await self._call(self._stub.Escalate, request, timeout, idempotent=False)
+
+    async def get_interaction(
+        self, interaction_id: str, *, timeout: float | None = None
+    ) -> pb.Interaction:
+        """The interaction with its context and full history."""
+        request = pb.GetInteractionRequest(interaction_id=interaction_id)
+        return await self._call(self._stub.GetInteraction, request, timeout, idempotent=True)
+
+    async def update_context(
+        self,
+        interaction_id: str,
+        context: Mapping[str, Any] | None = None,
+        *,
+        remove: Iterable[str] = (),
+        timeout: float | None = None,
+    ) -> pb.Interaction:
+        """Merge `context` into the interaction's context, key by key; drop `remove`."""
+        request = requests.update_context(interaction_id, context, remove)
+        return await self._call(self._stub.UpdateContext, request, timeout, idempotent=False)
+
+    # --- operations -----------------------------------------------------------------------
+
+    async def explain(self, interaction_id: str, *, timeout: float | None = None) -> pb.Explanation:
+        """Why the interaction went (or would go) to its agent."""
+        request = pb.ExplainRequest(interaction_id=interaction_id)
+        return await self._call(self._stub.Explain, request, timeout, idempotent=True)
+
+    async def stats(self, *, timeout: float | None = None) -> pb.Stats:
+        """The tenant's live wallboard figures."""
+        return await self._call(self._stub.GetStats, pb.GetStatsRequest(), timeout, idempotent=True)
