@@ -12,6 +12,8 @@ import pytest
 
 from cim_router.client import RouterClient
 from cim_router.service.server import Server
+from cim_router.store import RedisSettings, RedisStore
+from tests.redis_server import drop_prefix, redis_url, unique_prefix
 from tests.service.conftest import Running, fast_policy, start_server
 
 T = TypeVar("T")
@@ -24,6 +26,7 @@ def running() -> Iterator[Running]:
         yield r
     finally:
         r.stop()
+        drop_prefix(r.settings.prefix)
 
 
 @pytest.fixture
@@ -59,6 +62,7 @@ class LateServer:
     def __init__(self, port: int, delay: float) -> None:
         self.port = port
         self.delay = delay
+        self.prefix = unique_prefix()
         self.loop = asyncio.new_event_loop()
         self.server: Server | None = None
         self.started = threading.Event()
@@ -70,7 +74,10 @@ class LateServer:
 
         async def boot() -> None:
             await asyncio.sleep(self.delay)
-            self.server = Server("127.0.0.1", self.port, policy=fast_policy(), tick_seconds=0.02)
+            store = RedisStore(RedisSettings.from_url(redis_url(), prefix=self.prefix))
+            self.server = Server(
+                "127.0.0.1", self.port, store=store, policy=fast_policy(), tick_seconds=0.02
+            )
             await self.server.start()
 
         self.loop.run_until_complete(boot())
@@ -83,3 +90,4 @@ class LateServer:
         asyncio.run_coroutine_threadsafe(self.server.stop(1.0), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
+        drop_prefix(self.prefix)

@@ -172,7 +172,7 @@ def test_cancel_escalate_reject_explain_and_stats(target: str) -> None:
             gone = await router.cancel("i1", reason="hung up")
             assert interaction_state_name(gone.state) == "cancelled"
             assert (await router.stats()).waiting == 0
-            with pytest.raises(FailedPrecondition, match="not offered to agent 'junior'"):
+            with pytest.raises(FailedPrecondition, match="'i1' is CANCELLED"):
                 await router.accept("i1", "junior")
 
     run(scenario())
