@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from cim_router.domain.policy import PolicyError, load_policy
+from cim_router.observability.logs import configure_logging
 
 log = logging.getLogger("cim_router")
 
@@ -24,6 +25,7 @@ SERVE_FLAGS: dict[str, tuple[str | None, str]] = {
     "data-dir": ("./cim-router-data", "directory of the private Redis"),
     "policy": (None, "routing policy TOML file (default: the built-in policy)"),
     "log-level": ("INFO", "DEBUG, INFO, WARNING or ERROR"),
+    "log-format": ("json", "json (one object per line) or text"),
     "shutdown-grace": ("10", "seconds in-flight calls get to finish on SIGTERM"),
 }
 
@@ -62,7 +64,12 @@ async def serve(args: argparse.Namespace) -> None:
         raise SystemExit(f"cim-router: {exc}") from None
     if args.redis_url:
         log.warning("--redis-url is not used yet: state is kept in memory")
-    server = Server(args.host, int(_number(args, "grpc-port", int)), policy=policy)
+    server = Server(
+        args.host,
+        int(_number(args, "grpc-port", int)),
+        policy=policy,
+        metrics_port=int(_number(args, "metrics-port", int)),
+    )
     await server.start()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -76,10 +83,10 @@ async def serve(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=str(args.log_level).upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    try:
+        configure_logging(str(args.log_level), str(args.log_format))
+    except ValueError as exc:
+        raise SystemExit(f"cim-router: {exc}") from None
     if args.command == "serve":
         asyncio.run(serve(args))
     return 0

@@ -94,7 +94,8 @@ class Running:
             self.thread.join(10)
 
 
-def start_server(policy: Policy | None = None) -> Running:
+def start_server(policy: Policy | None = None, **options: Any) -> Running:
+    """A started server; `options` go to `Server` (e.g. `observer`, `metrics_port`)."""
     loop = asyncio.new_event_loop()
     server_box: list[Server] = []
     ready = threading.Event()
@@ -103,7 +104,9 @@ def start_server(policy: Policy | None = None) -> Running:
         asyncio.set_event_loop(loop)
 
         async def boot() -> None:
-            server = Server("127.0.0.1", 0, policy=policy or fast_policy(), tick_seconds=0.02)
+            server = Server(
+                "127.0.0.1", 0, policy=policy or fast_policy(), tick_seconds=0.02, **options
+            )
             await server.start()
             server_box.append(server)
 

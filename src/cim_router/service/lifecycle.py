@@ -11,8 +11,9 @@ import asyncio
 import dataclasses
 import heapq
 import json
+import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cim_router.domain.agent import Agent, AgentState
 from cim_router.domain.channel import Channel
@@ -46,6 +47,9 @@ from cim_router.service.records import (
 )
 from cim_router.service.state import StateStore
 from cim_router.service.watch import Hub, NoticeType
+
+if TYPE_CHECKING:
+    from cim_router.observability.metrics import Observer
 
 Clock = Callable[[], float]
 
@@ -81,6 +85,7 @@ class TenantRouter:
         self._seq = 0
         # Capacity of agents that are not OFFLINE, for the wait estimate.
         self._staffed: dict[str, dict[Channel, int]] = {}
+        self.observer: Observer | None = None  # told of every write and decision
 
     # --- start ----------------------------------------------------------------------------
 
@@ -107,6 +112,19 @@ class TenantRouter:
             await self.store.apply(self.tenant, t)
         except (ConnectionError, OSError, TimeoutError) as exc:
             raise Unavailable(f"store unavailable: {exc}") from exc
+        if self.observer is not None:
+            self.observer.transition(self.tenant, t, self.clock())
+
+    def _decide(
+        self, decide: Callable[[str, float], str | None], key: str, now: float
+    ) -> str | None:
+        """One routing decision (`engine.best_agent` or `best_interaction`), timed."""
+        if self.observer is None:
+            return decide(key, now)
+        start = time.perf_counter()
+        found = decide(key, now)
+        self.observer.decision(time.perf_counter() - start)
+        return found
 
     async def _agent(self, agent_id: str) -> AgentRecord:
         found = await self.store.get_agent(self.tenant, agent_id)
@@ -215,7 +233,7 @@ class TenantRouter:
         now = self.clock()
         if not self.engine.core.is_waiting(rec.id):
             return
-        best = self.engine.best_agent(rec.id, now)
+        best = self._decide(self.engine.best_agent, rec.id, now)
         if best is None:
             return
         explanation = self._capture(rec.id, best, now)
@@ -227,7 +245,7 @@ class TenantRouter:
         core = self.engine.core
         while core.has_agent(agent_id) and core.waiting_count():
             now = self.clock()
-            best = self.engine.best_interaction(agent_id, now)
+            best = self._decide(self.engine.best_interaction, agent_id, now)
             if best is None:
                 return
             rec = await self._interaction(best)
@@ -249,7 +267,7 @@ class TenantRouter:
                 await self._offer(await self._interaction(iid), agent_id, None)
             return
         for iid in core.queue_order(now):
-            best = self.engine.best_agent(iid, now)
+            best = self._decide(self.engine.best_agent, iid, now)
             if best is not None:
                 explanation = self._capture(iid, best, now)
                 core.reserve(iid, best)
@@ -398,6 +416,8 @@ class TenantRouter:
                 raise Unavailable(f"store unavailable: {exc}") from exc
             if not created:  # pragma: no cover - the tenant lock rules this out in-process
                 raise AlreadyExists(f"interaction_id: {interaction.id!r} already exists")
+            if self.observer is not None:
+                self.observer.transition(self.tenant, t, now)
             self._index_interaction(rec)
             await self._route_interaction(rec)
             rec = await self._interaction(rec.id)

@@ -6,11 +6,15 @@ import asyncio
 import contextlib
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from cim_router.domain.limits import check_id
 from cim_router.domain.policy import Policy
 from cim_router.service.lifecycle import Clock, TenantRouter
 from cim_router.service.state import StateStore
+
+if TYPE_CHECKING:
+    from cim_router.observability.metrics import Observer
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,7 @@ class Tenants:
         self._routers: dict[str, TenantRouter] = {}
         self._create_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self.observer: Observer | None = None  # handed to each tenant's router
 
     async def get(self, tenant: str) -> TenantRouter:
         found = self._routers.get(tenant)
@@ -51,6 +56,7 @@ class Tenants:
             found = self._routers.get(tenant)
             if found is None:
                 found = TenantRouter(tenant, self.store, self.policy, self.clock)
+                found.observer = self.observer
                 await found.load()
                 self._routers[tenant] = found
         return found
