@@ -94,7 +94,7 @@ class Observer:
         self._windows: dict[tuple[str, Channel], AnswerWindow] = {}
         self._define_metrics(registry)
         self._scrape = ScrapeCollector(
-            self._tenant, self.settings.skill_labels, self._window_totals, self._snapshot_errors
+            self._tenant, self.settings.skill_labels, self._window_totals
         )
         registry.register(self._scrape)
 
@@ -177,11 +177,6 @@ class Observer:
         )
         self._redis_errors = Counter(
             PREFIX + "redis_errors", "Redis operations that failed", ("op",), registry=r
-        )
-        self._snapshot_errors = Counter(
-            PREFIX + "live_snapshot_errors",
-            "Scrapes whose live-state snapshot could not be read",
-            registry=r,
         )
 
     # --- what the service reports ---------------------------------------------------------

@@ -90,16 +90,21 @@ class ScrapeCollector(Collector):
         tenant_label: TenantLabels,
         skill_labels: frozenset[str],
         window_totals: WindowTotals,
-        errors: Counter,
     ) -> None:
         self.source: Callable[[], Iterable[LiveSnapshot]] | None = None
         self._tenant = tenant_label
         self._skills = skill_labels
         self._window_totals = window_totals
-        self._errors = errors
+        # Counted here, not registered apart, so a scrape reports its own failure.
+        self._errors = Counter(
+            "cim_router_live_snapshot_errors",
+            "Scrapes whose live-state snapshot could not be read",
+            registry=None,
+        )
 
     def describe(self) -> Iterator[Metric]:
-        return iter(_families().values())
+        yield from _families().values()
+        yield from self._errors.describe()
 
     def collect(self) -> Iterator[Metric]:
         families = _families()
@@ -108,7 +113,8 @@ class ScrapeCollector(Collector):
             labels = [tenant, channel.name.lower()]
             families["service_level"].add_metric(labels, level)
             families["asa"].add_metric(labels, asa)
-        return iter(families.values())
+        yield from families.values()
+        yield from self._errors.collect()
 
     def _snapshots(self) -> list[LiveSnapshot]:
         if self.source is None:
