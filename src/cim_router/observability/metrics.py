@@ -92,6 +92,8 @@ class Observer:
         self._tenant = TenantLabels(self.settings.max_tenant_labels)
         self._lock = threading.Lock()  # the windows are read by the scrape thread
         self._windows: dict[tuple[str, Channel], AnswerWindow] = {}
+        self._event_children: dict[tuple[EventType, str, str], Counter] = {}
+        self._rpc_children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
         self._define_metrics(registry)
         self._scrape = ScrapeCollector(
             self._tenant, self.settings.skill_labels, self._window_totals
@@ -198,9 +200,9 @@ class Observer:
         records = {r.id: r for r in t.interactions}
         for e in t.events:
             channel = channel_label(e.channel)
-            counter = self._by_event.get(e.type)
+            counter = self._event_child(e.type, label, channel)
             if counter is not None:
-                counter.labels(label, channel).inc()
+                counter.inc()
             rec = records.get(e.interaction_id)
             if e.type == EventType.ACCEPTED and t.counters.get("answered") and rec:
                 self._answer(label, rec)
@@ -226,8 +228,13 @@ class Observer:
 
     def rpc(self, method: str, code: str, seconds: float) -> None:
         """One finished gRPC call: its method, status code name and duration."""
-        self._rpc_total.labels(method, code).inc()
-        self._rpc_seconds.labels(method).observe(seconds)
+        key = (method, code)
+        children = self._rpc_children.get(key)
+        if children is None:
+            children = (self._rpc_total.labels(method, code), self._rpc_seconds.labels(method))
+            self._rpc_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def redis_roundtrip(self, op: str, seconds: float) -> None:
         self._redis_seconds.labels(op).observe(seconds)
@@ -236,6 +243,17 @@ class Observer:
         self._redis_errors.labels(op).inc()
 
     # --- helpers --------------------------------------------------------------------------
+
+    def _event_child(self, type: EventType, tenant: str, channel: str) -> Counter | None:
+        # Labelled children are cached: `labels()` costs more than the increment.
+        key = (type, tenant, channel)
+        child = self._event_children.get(key)
+        if child is None:
+            counter = self._by_event.get(type)
+            if counter is None:
+                return None
+            child = self._event_children[key] = counter.labels(tenant, channel)
+        return child
 
     def _answer(self, tenant: str, rec: InteractionRecord) -> None:
         i = rec.interaction

@@ -41,45 +41,37 @@ class TenantLabels:
         return OTHER_TENANT
 
 
-def _families() -> dict[str, GaugeMetricFamily]:
-    def gauge(name: str, text: str, *labels: str) -> GaugeMetricFamily:
-        return GaugeMetricFamily("cim_router_" + name, text, labels=labels)
+# key -> (name, help, the label besides `tenant`)
+GAUGES: dict[str, tuple[str, str, str]] = {
+    "waiting": ("waiting_interactions", "Interactions not yet connected to an agent", "channel"),
+    "skill": (
+        "waiting_interactions_by_skill",
+        "Waiting interactions by required skill; unlisted skills summed as other",
+        "skill",
+    ),
+    "longest": ("longest_wait_seconds", "Wait of the longest-waiting interaction", "channel"),
+    "agents": ("agents", "Agents by state", "state"),
+    "staffed": ("capacity_staffed", "Interaction slots of logged-in agents", "channel"),
+    "busy": ("capacity_busy", "Slots of logged-in agents held or offered", "channel"),
+    "occupancy": ("occupancy_ratio", "Busy over staffed capacity", "channel"),
+    "service_level": (
+        "service_level_ratio",
+        "First accepts within the SLA target over first accepts, in the sliding window",
+        "channel",
+    ),
+    "asa": (
+        "average_speed_of_answer_seconds",
+        "Mean wait to the first accept, in the sliding window",
+        "channel",
+    ),
+}
 
+
+def _families() -> dict[str, GaugeMetricFamily]:
     return {
-        "waiting": gauge(
-            "waiting_interactions", "Interactions not yet connected to an agent",
-            "tenant", "channel",
-        ),
-        "skill": gauge(
-            "waiting_interactions_by_skill",
-            "Waiting interactions by required skill (each skill counted once)",
-            "tenant", "skill",
-        ),
-        "longest": gauge(
-            "longest_wait_seconds", "Wait of the longest-waiting interaction",
-            "tenant", "channel",
-        ),
-        "agents": gauge("agents", "Agents by state", "tenant", "state"),
-        "staffed": gauge(
-            "capacity_staffed", "Interaction slots of logged-in agents", "tenant", "channel"
-        ),
-        "busy": gauge(
-            "capacity_busy", "Slots of logged-in agents held or offered", "tenant", "channel"
-        ),
-        "occupancy": gauge(
-            "occupancy_ratio", "Busy over staffed capacity", "tenant", "channel"
-        ),
-        "service_level": gauge(
-            "service_level_ratio",
-            "First accepts within the SLA target over first accepts, in the sliding window",
-            "tenant", "channel",
-        ),
-        "asa": gauge(
-            "average_speed_of_answer_seconds",
-            "Mean wait to the first accept, in the sliding window",
-            "tenant", "channel",
-        ),
-    }  # fmt: skip
+        key: GaugeMetricFamily("cim_router_" + name, text, labels=("tenant", label))
+        for key, (name, text, label) in GAUGES.items()
+    }
 
 
 class ScrapeCollector(Collector):
