@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 
 import grpc
@@ -145,8 +146,10 @@ def test_rpcs_are_counted_by_method_and_code(observed: Observed) -> None:
         with pytest.raises(grpc.RpcError) as err:
             call()
         assert err.value.code() == code
-    metrics = observed.scrape()
     count = "cim_router_grpc_requests_total"
+    # An aborted call's status reaches the client before the server's handler unwinds.
+    wait_for(lambda: observed.scrape().value(count) == 5, what="every call to be counted")
+    metrics = observed.scrape()
     assert metrics.value(count, method=ROUTER + "UpsertAgent", code="OK") == 1
     assert metrics.value(count, method=ROUTER + "GetInteraction", code="NOT_FOUND") == 1
     assert metrics.value(count, method=ROUTER + "Enqueue", code="INVALID_ARGUMENT") == 2
@@ -163,10 +166,17 @@ def test_streams_are_counted_with_their_code(observed: Observed) -> None:
         list(client.WatchAssignments(pb.WatchAssignmentsRequest(agent_ids=[""])))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
-    stream = client.WatchAssignments(pb.WatchAssignmentsRequest(agent_ids=["ann"]), timeout=10)
-    client.enqueue("i1")
-    first = next(stream)
-    assert first.type == pb.ASSIGNMENT_EVENT_TYPE_OFFERED
+    stream = client.WatchAssignments(pb.WatchAssignmentsRequest(agent_ids=["ann"]), timeout=30)
+    got: list[pb.AssignmentEvent] = []
+    reader = threading.Thread(target=lambda: got.append(next(stream)), daemon=True)
+    reader.start()
+    # The stream subscribes asynchronously: offer ann work until it sees some.
+    for k in range(100):
+        client.enqueue(f"i{k}")
+        reader.join(0.1)
+        if got:
+            break
+    assert got and got[0].agent_id == "ann"
     stream.cancel()
     watch = ROUTER + "WatchAssignments"
     count = "cim_router_grpc_requests_total"
@@ -174,8 +184,11 @@ def test_streams_are_counted_with_their_code(observed: Observed) -> None:
         lambda: observed.scrape().value(count, method=watch, code="CANCELLED") == 1,
         what="the cancelled stream to be counted",
     )
+    wait_for(
+        lambda: observed.scrape().value(count, method=watch, code="INVALID_ARGUMENT") == 1,
+        what="the refused stream to be counted",
+    )
     metrics = observed.scrape()
-    assert metrics.value(count, method=watch, code="INVALID_ARGUMENT") == 1
     assert metrics.value(count, method=watch) == 2
 
 
