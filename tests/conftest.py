@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+from collections.abc import Iterator
 from typing import Protocol
 
 import pytest
@@ -52,3 +54,13 @@ def make_core(core_cls: CoreType) -> MakeCore:
 def core_classes() -> dict[str, CoreType]:
     """Both implementations at once, by name, for tests that compare them."""
     return {name: load_core_class(name) for name in CORE_MODULES}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_test_redis() -> Iterator[None]:
+    """Leave the test Redis as the suite found it (it may be a shared one)."""
+    yield
+    from tests.redis_server import _private, drop_all_test_keys
+
+    if os.environ.get("CIM_TEST_REDIS_URL") or _private is not None:
+        drop_all_test_keys()

@@ -46,3 +46,8 @@ def drop_prefix(prefix: str) -> None:
             client.delete(*keys[n : n + 1000])
     finally:
         client.close()
+
+
+def drop_all_test_keys() -> None:
+    """Delete whatever any test server of this suite left behind."""
+    drop_prefix(f"{TEST_PREFIX}-*")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from cim_router import ops_cli
 from cim_router.domain.policy import PolicyError, load_policy
+from cim_router.observability.logs import configure_logging
 from cim_router.store.settings import RedisSettings
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ SERVE_FLAGS: dict[str, tuple[str | None, str]] = {
     "retention-days": ("7", "days completed and cancelled interactions are kept"),
     "policy": (None, "routing policy TOML file (default: the built-in policy)"),
     "log-level": ("INFO", "DEBUG, INFO, WARNING or ERROR"),
+    "log-format": ("json", "json (one object per line) or text"),
     "shutdown-grace": ("10", "seconds in-flight calls get to finish on SIGTERM"),
 }
 
@@ -101,7 +103,13 @@ async def serve(args: argparse.Namespace) -> None:
         url = embedded.url
         print(f"cim-router: private redis on {url}, data in {args.data_dir}", flush=True)
     port = int(_number(args, "grpc-port", int))
-    server = Server(args.host, port, store=RedisStore(redis_settings(args, url)), policy=policy)
+    server = Server(
+        args.host,
+        port,
+        store=RedisStore(redis_settings(args, url)),
+        policy=policy,
+        metrics_port=int(_number(args, "metrics-port", int)),
+    )
     try:
         try:
             await server.start()
@@ -128,10 +136,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command in ops_cli.COMMANDS:
         return ops_cli.run(args)
-    logging.basicConfig(
-        level=str(args.log_level).upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    try:
+        configure_logging(str(args.log_level), str(args.log_format))
+    except ValueError as exc:
+        raise SystemExit(f"cim-router: {exc}") from None
     if args.command == "serve":
         asyncio.run(serve(args))
     return 0

@@ -72,6 +72,7 @@ def process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
         **os.environ,
         "CIM_ROUTER_HOST": "127.0.0.1",
         "CIM_ROUTER_GRPC_PORT": "0",
+        "CIM_ROUTER_METRICS_PORT": "0",
         "CIM_ROUTER_POLICY": str(policy),
         "CIM_ROUTER_DATA_DIR": str(tmp_path / "data"),  # the embedded default Redis
     }

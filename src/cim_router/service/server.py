@@ -5,17 +5,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import CollectorRegistry
 
 from cim_router._pb import router_pb2, router_pb2_grpc
 from cim_router.domain.policy import Policy
-from cim_router.service.lifecycle import Clock, Observer
+from cim_router.observability.http import MetricsHTTPServer, start_metrics_http
+from cim_router.observability.interceptor import MetricsInterceptor
+from cim_router.observability.live import loop_source, router_snapshots
+from cim_router.service.lifecycle import Clock
 from cim_router.service.servicer import RouterServicer
 from cim_router.service.state import Store
 from cim_router.service.tenants import Tenants
+
+if TYPE_CHECKING:
+    from cim_router.observability.metrics import Observer
 
 log = logging.getLogger(__name__)
 
@@ -36,18 +44,28 @@ class Server:
         tick_seconds: float = 0.05,
         rematch_seconds: float = 0.5,
         observer: Observer | None = None,
+        metrics_port: int | None = None,
     ) -> None:
         self.host = host
         self.requested_port = port
         self.port = 0
         self.store = store
+        policy = policy or Policy()
+        if observer is None and metrics_port is not None:
+            observer = _new_observer(policy)
+        self.observer = observer
+        if observer is not None and hasattr(store, "metrics"):
+            store.metrics = observer  # Redis round trips and errors
+        self.metrics_port = metrics_port
+        self.metrics: MetricsHTTPServer | None = None
         self.tenants = Tenants(
             self.store, policy, clock, tick_seconds, rematch_seconds, observer=observer
         )
         self.tenants.on_health = self._on_health
         self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]  # stubs lag
         self._health_tasks: set[asyncio.Task[None]] = set()
-        self._server = grpc.aio.server()
+        interceptors = [MetricsInterceptor(observer)] if observer is not None else []
+        self._server = grpc.aio.server(interceptors=interceptors)
         router_pb2_grpc.add_RouterServicer_to_server(RouterServicer(self.tenants), self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         names = (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
@@ -63,6 +81,16 @@ class Server:
             raise OSError(f"cannot bind {self.host}:{self.requested_port}")
         await self.store.start()
         await self.tenants.start()
+        if self.observer is not None:
+            loop, tenants = asyncio.get_running_loop(), self.tenants
+            self.observer.set_snapshot_source(
+                loop_source(loop, lambda: router_snapshots(tenants.routers(), tenants.clock()))
+            )
+            if self.metrics_port is not None:
+                self.metrics = start_metrics_http(
+                    self.metrics_port, self.host, self.observer.registry
+                )
+                log.info("metrics listening", extra={"address": self.metrics.url})
         await self._server.start()
         await self._set_health(True)
         log.info("cim-router listening", extra={"address": self.address})
@@ -86,5 +114,16 @@ class Server:
         await self.health.enter_graceful_shutdown()
         await self.tenants.stop()
         await self._server.stop(grace)
+        if self.observer is not None:
+            self.observer.set_snapshot_source(None)
+        if self.metrics is not None:
+            self.metrics.close()
         await self.store.close()
         log.info("cim-router stopped")
+
+
+def _new_observer(policy: Policy) -> Observer:
+    # Imported here: the observer reads the service's records, whose package imports us.
+    from cim_router.observability.metrics import Observer
+
+    return Observer(CollectorRegistry(), policy)
