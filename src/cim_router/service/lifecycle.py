@@ -145,11 +145,13 @@ class TenantRouter:
                 if rec.interaction.state == InteractionState.WRAP_UP:
                     self._at(rec.wrap_up_until, "wrap", rec.id)
             self.available = True
+            seq = 0  # what this load wrote, if anything, to wait for
             if t.interactions or t.agents:
                 self._submit(t)
+                seq = self.store.submitted
             self._rematch_now = True  # the first tick offers what can be, once serving
-            seq = self.store.submitted
-        await self.store.durable(seq)
+        if seq:
+            await self.store.durable(seq)
         log.info(
             "tenant loaded",
             extra={"tenant": self.tenant, "agents": len(self.agents), "open": len(self.open)},

@@ -74,15 +74,17 @@ class RedisStore:
         self.settings = settings
         self.keys = Keys(settings.prefix)
         self.metrics: StoreMetrics = metrics or _NoMetrics()
-        self.redis = aioredis.Redis.from_url(
+        pool = aioredis.BlockingConnectionPool.from_url(
             settings.client_url(),
             max_connections=settings.pool_size,
+            timeout=settings.command_timeout,  # waiting for a free connection
             socket_timeout=settings.command_timeout,
             socket_connect_timeout=settings.connect_timeout,
             # Never retry silently: a retried commit could apply twice, and an outage must
             # reach the caller at once.
             retry=Retry(NoBackoff(), 0),
         )
+        self.redis = aioredis.Redis(connection_pool=pool)
         self._commit = self.redis.register_script(COMMIT)
         self._epoch = ""
         self._listeners: list[StoreListener] = []
@@ -96,6 +98,10 @@ class RedisStore:
         self._wake = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
         self._reconnect: asyncio.Task[None] | None = None
+        # Group reads: concurrent point reads share one MGET.
+        self._reads: list[tuple[list[str], asyncio.Future[list[bytes | None]]]] = []
+        self._read_wake = asyncio.Event()
+        self._reader: asyncio.Task[None] | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -114,6 +120,7 @@ class RedisStore:
             raise Unavailable(f"redis at {self._where()} unreachable: {exc}") from exc
         self._healthy = True
         self._flusher = asyncio.create_task(self._flush_forever(), name="cim-redis-flush")
+        self._reader = asyncio.create_task(self._read_forever(), name="cim-redis-read")
         log.info("redis store ready", extra={"epoch": self._epoch})
 
     async def close(self) -> None:
@@ -123,12 +130,10 @@ class RedisStore:
                 await asyncio.wait_for(self.durable(self._seq), self.settings.command_timeout)
             except (Unavailable, asyncio.TimeoutError):
                 log.warning("closing with unwritten changes")
-        for task in (self._flusher, self._reconnect):
-            if task is not None:
-                task.cancel()
-        await asyncio.gather(
-            *(t for t in (self._flusher, self._reconnect) if t), return_exceptions=True
-        )
+        tasks = [t for t in (self._flusher, self._reconnect, self._reader) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._healthy = False
         await self.redis.aclose()
 
@@ -181,9 +186,36 @@ class RedisStore:
             counters={name.decode(): int(n) for name, n in counters.items()},
         )
 
+    async def _get(self, keys: list[str]) -> list[bytes | None]:
+        """Values of `keys`, read together with whatever other reads are waiting."""
+        self._check()
+        fut: asyncio.Future[list[bytes | None]] = asyncio.get_running_loop().create_future()
+        self._reads.append((keys, fut))
+        self._read_wake.set()
+        return await fut
+
+    async def _read_forever(self) -> None:
+        while True:
+            await self._read_wake.wait()
+            self._read_wake.clear()
+            while self._reads:
+                batch, self._reads = self._reads, []
+                keys = [k for wanted, _ in batch for k in wanted]
+                try:
+                    values = await self._read("read", self.redis.mget(keys))
+                except Unavailable as exc:
+                    for _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(exc)
+                    continue
+                at = 0
+                for wanted, fut in batch:
+                    if not fut.done():
+                        fut.set_result(values[at : at + len(wanted)])
+                    at += len(wanted)
+
     async def read_interaction(self, tenant: str, interaction_id: str) -> InteractionRecord | None:
-        key = self.keys.interaction(tenant, interaction_id)
-        data = await self._read("read", self.redis.get(key))
+        (data,) = await self._get([self.keys.interaction(tenant, interaction_id)])
         return None if data is None else codec.interaction_in(data, tenant)
 
     async def read_history(self, tenant: str, interaction_id: str) -> list[Event]:
@@ -191,18 +223,17 @@ class RedisStore:
         return [codec.event_in(e) for e in await self._read("read", self.redis.lrange(key, 0, -1))]
 
     async def read_customer(self, tenant: str, customer_id: str) -> CustomerRecord | None:
-        data = await self._read("read", self.redis.get(self.keys.customer(tenant, customer_id)))
+        (data,) = await self._get([self.keys.customer(tenant, customer_id)])
         return None if data is None else codec.customer_in(customer_id, data)
 
     async def read_existing(
         self, tenant: str, interaction_id: str, customer_id: str
     ) -> tuple[InteractionRecord | None, CustomerRecord | None]:
         """An interaction under this id, and the customer's record, in one round trip."""
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.get(self.keys.interaction(tenant, interaction_id))
+        keys = [self.keys.interaction(tenant, interaction_id)]
         if customer_id:
-            pipe.get(self.keys.customer(tenant, customer_id))
-        found = await self._read("read", pipe.execute())
+            keys.append(self.keys.customer(tenant, customer_id))
+        found = await self._get(keys)
         rec = None if found[0] is None else codec.interaction_in(found[0], tenant)
         customer = None
         if customer_id and found[1] is not None:
