@@ -71,9 +71,13 @@ def channel_in(value: int, field: str, required: bool = True) -> Channel | None:
         if required:
             raise InvalidArgument(field, "is required")
         return None
-    if value not in pb.Channel.values():
+    if value not in _CHANNEL_VALUES:
         raise InvalidArgument(field, f"unknown channel {value}")
-    return Channel(value - 1)
+    return _CHANNELS[value - 1]
+
+
+_CHANNEL_VALUES = frozenset(pb.Channel.values())
+_CHANNELS = tuple(Channel)
 
 
 def channel_out(channel: Channel) -> pb.Channel.ValueType:
@@ -112,6 +116,8 @@ def timestamp(seconds: float) -> timestamp_pb2.Timestamp | None:
 
 
 def struct_in(value: struct_pb2.Struct, field: str = "context") -> dict[str, Any]:
+    if not value.fields:
+        return {}
     context: dict[str, Any] = json_format.MessageToDict(value)
     check_context(context, field)
     return context
@@ -119,7 +125,8 @@ def struct_in(value: struct_pb2.Struct, field: str = "context") -> dict[str, Any
 
 def struct_out(context: dict[str, Any]) -> struct_pb2.Struct:
     out = struct_pb2.Struct()
-    out.update(context)
+    if context:
+        out.update(context)
     return out
 
 

@@ -16,6 +16,7 @@ class Keys:
 
     def __init__(self, prefix: str = "cim") -> None:
         self.prefix = prefix
+        self._tenants: dict[str, str] = {}  # tenant -> its key segment, computed once
 
     # --- global -------------------------------------------------------------------------
 
@@ -31,7 +32,12 @@ class Keys:
     # --- per tenant -----------------------------------------------------------------------
 
     def _t(self, tenant: str) -> str:
-        return f"{self.prefix}:{{{quote(tenant, safe='')}}}"
+        found = self._tenants.get(tenant)
+        if found is None:
+            found = f"{self.prefix}:{{{quote(tenant, safe='')}}}"
+            if len(self._tenants) < 10_000:
+                self._tenants[tenant] = found
+        return found
 
     def agents(self, tenant: str) -> str:
         """HASH agent id -> agent record (JSON), no TTL; removed agents are deleted."""
