@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -133,3 +136,19 @@ def test_sigterm_drains_in_flight_calls_and_exits(
     assert time.monotonic() - started < 10
     assert outcome == {"assign": False, "watched": 0}
     channel.close()
+
+
+def test_readme_grpc_example_runs_against_a_live_server(running: Running) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    (code,) = [b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "Stub(" in b]
+    code = code.replace("localhost:50051", running.server.address)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "README.md", "exec"), {})
+    assert out.getvalue().split() == [str(pb.INTERACTION_STATE_OFFERED), "ann"]
+    tenant = running.client("acme")
+    done = tenant.get("chat-1")
+    assert done.csat == 5 and done.state in (
+        pb.INTERACTION_STATE_WRAP_UP,
+        pb.INTERACTION_STATE_COMPLETED,
+    )
