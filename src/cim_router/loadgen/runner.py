@@ -63,6 +63,7 @@ class LoadRun:
         self._probe_seen: dict[int, asyncio.Event] = {}
         self._progress = Progress(self, progress_to or sys.stderr) if config.progress else None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False  # calls cut at the end are unfinished, not errors
         # Retries would hide errors and blur latencies: a load test wants to see both.
         self.client = AsyncRouterClient(
             config.target, tenant=config.tenant, timeout=config.timeout, retry=Retry(attempts=1)
@@ -274,7 +275,8 @@ class LoadRun:
         try:
             result = await send()
         except RouterError as exc:
-            self.rec.error(name, exc.code.name)
+            if not self._stopping:
+                self.rec.error(name, exc.code.name)
             return None
         self.rec.call(name, perf_counter() - t0)
         return result
@@ -307,6 +309,7 @@ class LoadRun:
 
     def _stop_all(self) -> int:
         """Cancel timers and calls still pending; how many calls were."""
+        self._stopping = True
         for handle in self._timers:
             handle.cancel()
         self._timers.clear()
