@@ -5,13 +5,18 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+import re
+import shlex
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from cim_router.cli import parser
 from cim_router.loadgen import LoadConfig, pace, parse_mix, percentile, poisson_offsets, summary
+from cim_router.loadgen.command import config_from
 from cim_router.loadgen.recorder import Occupancy
 from cim_router.loadgen.workload import Workload
 
@@ -145,3 +150,14 @@ def test_config_checks_its_bounds() -> None:
     ):
         with pytest.raises(ValueError):
             LoadConfig(**bad)
+
+
+def test_readme_loadgen_example_parses() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```sh\n(.*?)```", readme, flags=re.S)
+    (text,) = [b for b in blocks if "cim-router loadgen" in b]
+    lines = [line for line in text.replace("\\\n", " ").splitlines() if "loadgen" in line]
+    assert lines
+    for line in lines:
+        args = parser().parse_args(shlex.split(line.split("#")[0])[1:])
+        assert config_from(args).rate > 0
