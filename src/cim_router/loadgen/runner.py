@@ -48,6 +48,8 @@ class Customer:
 class LoadRun:
     """Drive one router with `config`; `await LoadRun(config).run()` returns the report."""
 
+    client: AsyncRouterClient  # made in run(), on the event loop that runs it
+
     def __init__(self, config: LoadConfig, *, progress_to: IO[str] | None = None) -> None:
         self.config = config
         self.workload = Workload(config)
@@ -64,10 +66,6 @@ class LoadRun:
         self._progress = Progress(self, progress_to or sys.stderr) if config.progress else None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False  # calls cut at the end are unfinished, not errors
-        # Retries would hide errors and blur latencies: a load test wants to see both.
-        self.client = AsyncRouterClient(
-            config.target, tenant=config.tenant, timeout=config.timeout, retry=Retry(attempts=1)
-        )
 
     @property
     def in_flight(self) -> int:
@@ -78,6 +76,11 @@ class LoadRun:
 
     async def run(self) -> dict[str, Any]:
         self._loop = asyncio.get_running_loop()
+        # Retries would hide errors and blur latencies: a load test wants to see both.
+        cfg = self.config
+        self.client = AsyncRouterClient(
+            cfg.target, tenant=cfg.tenant, timeout=cfg.timeout, retry=Retry(attempts=1)
+        )
         started = perf_counter()
         agents = self.workload.agents()
         for a in agents:
