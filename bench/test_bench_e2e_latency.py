@@ -238,7 +238,7 @@ def plot(points: list[dict[str, Any]], path: Path) -> None:
             fontsize=7,
         )
     ax.set_yscale("log")
-    ax.set_xlabel("achieved throughput (Enqueues acknowledged/s; labels: target rate)")
+    ax.set_xlabel("achieved throughput (Enqueues acknowledged/s; labels: target rate)", fontsize=9)
     ax.set_ylabel("latency (ms)")
     ax.set_title(f"latency, {AGENTS:,} agents, open-loop Poisson arrivals", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)

@@ -78,7 +78,8 @@ def test_short_run_adds_up_and_stops_by_itself(target: str) -> None:
     assert 0 < r["asa_seconds"] < 1.0
     assert 0 < r["occupancy"] < 1.0
     arrivals = r["seconds"]["arrivals"]
-    assert r["throughput"]["achieved_rate"] == pytest.approx(r["enqueued"] / arrivals)
+    assert r["enqueued"] / (arrivals + 1.0) < r["throughput"]["achieved_rate"]
+    assert r["throughput"]["achieved_rate"] <= r["enqueued"] / arrivals
     assert set(r["latency_ms"]["rpc"]) == set(RPCS)
 
 

@@ -59,6 +59,7 @@ class LoadRun:
         self.sent = 0
         self.skipped = 0  # arrivals not sent because max_in_flight calls were outstanding
         self.stream_events = 0
+        self.last_ack = 0.0  # perf_counter of the last Enqueue acknowledged
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timers: set[asyncio.TimerHandle] = set()
         self._probe_id = f"probe-{self.workload.run_id}"
@@ -119,6 +120,7 @@ class LoadRun:
         outcome = Outcome(
             setup_seconds=arrivals_started - started,
             arrival_seconds=arrivals_ended - arrivals_started,
+            ack_seconds=max(0.0, self.last_ack - arrivals_started),
             drain_seconds=ended - arrivals_ended,
             drained=drained,
             unfinished_calls=unfinished,
@@ -221,6 +223,7 @@ class LoadRun:
             c.done = True
             return
         c.enqueued = True
+        self.last_ack = perf_counter()
         if not c.done and c.answered_at is None:
             left = c.sent_at + c.patience - perf_counter()
             assert self._loop is not None
