@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from cim_router import ops_cli
 from cim_router.domain.policy import PolicyError, load_policy
+from cim_router.loadgen import command as loadgen_command
 from cim_router.observability.logs import configure_logging
 from cim_router.store.settings import RedisSettings
 
@@ -59,6 +60,7 @@ def parser() -> argparse.ArgumentParser:
             help=f"{text} [env {env_name(flag)}]",
         )
     ops_cli.register(sub)
+    loadgen_command.register(sub)
     return p
 
 
@@ -136,6 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command in ops_cli.COMMANDS:
         return ops_cli.run(args)
+    if args.command == loadgen_command.COMMAND:
+        return loadgen_command.run(args)
     try:
         configure_logging(str(args.log_level), str(args.log_format))
     except ValueError as exc:
