@@ -37,7 +37,6 @@ SWEEP_RATES = (100, 250, 350, 500, 1000, 1500, 2000) if FULL else (100, 200)
 SWEEP_SECONDS = 8.0 if FULL else 1.0
 BAR_P99_MS = 10.0
 OVERLOAD_CODES = {"CANCELLED", "DEADLINE_EXCEEDED"}
-REDIS_POOL = int(os.environ.get("CIM_BENCH_REDIS_POOL", "128"))
 PLOT = Path(__file__).with_name("e2e_latency.png")
 
 # Offers stay open longer than any run, wrap-up is off: every offer is answered and every
@@ -100,11 +99,7 @@ def serving(tmp: Path) -> Iterator[Served]:
     url = redis_url()
     url += ("&" if "?" in url else "?") + f"prefix={prefix}"
     argv = ["serve", "--host", "127.0.0.1", "--grpc-port", "0", "--metrics-port", "0",
-            "--redis-url", url, "--policy", str(policy), "--log-level", "WARNING",
-            # The default pool (16) runs dry in bursts of Enqueues, each of which reads
-            # Redis before it takes the tenant's lock; redis-py then fails the read ("Too
-            # many connections") and the store stops serving. See bench/README.md.
-            "--redis-pool-size", str(REDIS_POOL)]  # fmt: skip
+            "--redis-url", url, "--policy", str(policy), "--log-level", "WARNING"]  # fmt: skip
     log_path = tmp / f"server-{prefix}.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen(
