@@ -10,7 +10,8 @@ import pytest
 from google.protobuf import struct_pb2
 
 from cim_router._pb import router_pb2 as pb
-from tests.service.conftest import Client, wait_for
+from cim_router.domain.channel import Channel
+from tests.service.conftest import Client, Running, wait_for
 
 Req = pb.SkillRequirement
 
@@ -265,3 +266,20 @@ def test_every_refusal_has_its_code_names_its_field_and_changes_nothing(client: 
     with pytest.raises(grpc.RpcError) as err:
         client.get("i")
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_estimated_wait_is_place_times_handle_time_over_staffed_seats(
+    client: Client, running: Running
+) -> None:
+    handle = running.server.tenants.policy.handle_time_seconds[Channel.CHAT]
+    chat = [pb.ChannelCount(channel=pb.CHANNEL_CHAT, count=3)]
+    for agent_id in ("a", "b"):  # staffed (NOT_READY), so nothing is offered
+        client.agent(agent_id, capacity=chat, state=pb.AGENT_STATE_NOT_READY)
+    for k in range(1, 4):
+        got = client.enqueue(f"i{k}")
+        assert got.position == k
+        assert got.estimated_wait_seconds == pytest.approx(k * handle / 6)
+    client.SetAgentState(pb.SetAgentStateRequest(agent_id="b", state=pb.AGENT_STATE_OFFLINE))
+    assert client.enqueue("i4").estimated_wait_seconds == pytest.approx(4 * handle / 3)
+    client.RemoveAgent(pb.RemoveAgentRequest(agent_id="a"))
+    assert client.enqueue("i5").estimated_wait_seconds == pytest.approx(5 * handle / 1)

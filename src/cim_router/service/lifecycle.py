@@ -112,6 +112,7 @@ class TenantRouter:
         self._rematch_now = False
         # Capacity of agents that are not OFFLINE, for the wait estimate.
         self._staffed: dict[str, dict[Channel, int]] = {}
+        self._seats: dict[Channel, int] = {}  # their sum per channel, kept as they change
 
     # --- start and reload -----------------------------------------------------------------
 
@@ -267,10 +268,15 @@ class TenantRouter:
     def _index_agent(self, arec: AgentRecord) -> None:
         agent = arec.agent
         self.engine.upsert_agent(agent)
-        if agent.state == AgentState.OFFLINE:
-            self._staffed.pop(agent.id, None)
-        else:
-            self._staffed[agent.id] = dict(agent.capacity)
+        self._unstaff(agent.id)
+        if agent.state != AgentState.OFFLINE:
+            self._staffed[agent.id] = capacity = dict(agent.capacity)
+            for channel, n in capacity.items():
+                self._seats[channel] = self._seats.get(channel, 0) + n
+
+    def _unstaff(self, agent_id: str) -> None:
+        for channel, n in self._staffed.pop(agent_id, {}).items():
+            self._seats[channel] -= n
 
     def _routing_view(self, rec: InteractionRecord) -> Interaction:
         """The interaction as routing sees it: a pending transfer's channel and skills, and
@@ -522,7 +528,7 @@ class TenantRouter:
                 raise FailedPrecondition(f"agent {agent_id!r} holds or is offered interactions")
             self._submit(Transition(removed_agents=[agent_id]))
             self.engine.remove_agent(agent_id)
-            self._staffed.pop(agent_id, None)
+            self._unstaff(agent_id)
         await self._durable()
 
     # --- enqueue --------------------------------------------------------------------------
@@ -631,7 +637,7 @@ class TenantRouter:
             return 0, 0.0
         position = core.queue_position(rec.id, self.clock())
         channel = rec.interaction.channel
-        seats = sum(cap.get(channel, 0) for cap in self._staffed.values())
+        seats = self._seats.get(channel, 0)
         handle = self.policy.handle_time_seconds[channel]
         return position, position * handle / max(1, seats)
 
