@@ -39,6 +39,7 @@ SERVE_FLAGS: dict[str, tuple[str | None, str]] = {
     "redis-timeout": ("2", "seconds before a Redis command counts as failed"),
     "retention-days": ("7", "days completed and cancelled interactions are kept"),
     "policy": (None, "routing policy TOML file (default: the built-in policy)"),
+    "metrics-skills": ("", "skills that get their own label in metrics, comma-separated"),
     "log-level": ("INFO", "DEBUG, INFO, WARNING or ERROR"),
     "log-format": ("json", "json (one object per line) or text"),
     "shutdown-grace": ("10", "seconds in-flight calls get to finish on SIGTERM"),
@@ -111,6 +112,7 @@ async def serve(args: argparse.Namespace) -> None:
         store=RedisStore(redis_settings(args, url)),
         policy=policy,
         metrics_port=int(_number(args, "metrics-port", int)),
+        metrics_skills=frozenset(s.strip() for s in args.metrics_skills.split(",") if s.strip()),
     )
     try:
         try:

@@ -9,9 +9,9 @@ import grpc
 import pytest
 
 from cim_router._pb import router_pb2 as pb
-from tests.observability.conftest import Observed, Scrape, start_observed
+from tests.observability.conftest import Observed, Scrape, scrape, start_observed
 from tests.observability.journey import run_journey
-from tests.service.conftest import wait_for
+from tests.service.conftest import fast_policy, start_server, wait_for
 
 ROUTER = "cim_router.v1.Router/"
 
@@ -209,3 +209,21 @@ def test_redis_metrics_and_port_zero(observed: Observed) -> None:
     assert scraped.value("cim_router_redis_errors_total", op="commit") == 0
     assert scraped.types["cim_router_redis_errors"] == "counter"
     assert scraped.types["cim_router_redis_roundtrip_seconds"] == "histogram"
+
+
+def test_metrics_skills_setting_names_the_skill_labels() -> None:
+    """What `--metrics-skills` sets: those skills get their own label, the rest `other`."""
+    running = start_server(fast_policy(), metrics_port=0, metrics_skills=frozenset({"billing"}))
+    try:
+        client = running.client()
+        for k, skill in enumerate(["billing", "billing", "spanish"]):
+            client.enqueue(f"i{k}", required_skills=[pb.SkillRequirement(skill=skill)])
+        metrics = running.server.metrics
+        assert metrics is not None
+        scraped = scrape(metrics.url)
+        name = "cim_router_waiting_interactions_by_skill"
+        assert scraped.value(name, tenant="default", skill="billing") == 2
+        assert scraped.value(name, tenant="default", skill="other") == 1
+        assert not scraped.has(name, tenant="default", skill="spanish")
+    finally:
+        running.stop()

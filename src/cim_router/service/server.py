@@ -45,6 +45,7 @@ class Server:
         rematch_seconds: float = 0.5,
         observer: Observer | None = None,
         metrics_port: int | None = None,
+        metrics_skills: frozenset[str] = frozenset(),
     ) -> None:
         self.host = host
         self.requested_port = port
@@ -52,7 +53,7 @@ class Server:
         self.store = store
         policy = policy or Policy()
         if observer is None and metrics_port is not None:
-            observer = _new_observer(policy)
+            observer = _new_observer(policy, metrics_skills)
         self.observer = observer
         if observer is not None and hasattr(store, "metrics"):
             store.metrics = observer  # Redis round trips and errors
@@ -122,8 +123,8 @@ class Server:
         log.info("cim-router stopped")
 
 
-def _new_observer(policy: Policy) -> Observer:
+def _new_observer(policy: Policy, skills: frozenset[str]) -> Observer:
     # Imported here: the observer reads the service's records, whose package imports us.
-    from cim_router.observability.metrics import Observer
+    from cim_router.observability.metrics import Observer, ObserverSettings
 
-    return Observer(CollectorRegistry(), policy)
+    return Observer(CollectorRegistry(), policy, ObserverSettings(skill_labels=skills))
