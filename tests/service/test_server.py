@@ -22,6 +22,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from cim_router._pb import router_pb2 as pb
 from cim_router.cli import parser
 from tests.service.conftest import Client, Running
+from tests.store.process import start
 
 
 def test_health_serving_for_the_server_and_the_router(running: Running) -> None:
@@ -69,36 +70,16 @@ def test_bad_policy_file_stops_the_server_naming_the_key(tmp_path: Path) -> None
 
 @pytest.fixture
 def process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`cim-router serve` on its embedded Redis, in this test's own data directory."""
     policy = tmp_path / "policy.toml"
     policy.write_text("offer_timeout_seconds = 30\n")
-    env = {
-        **os.environ,
-        "CIM_ROUTER_HOST": "127.0.0.1",
-        "CIM_ROUTER_GRPC_PORT": "0",
-        "CIM_ROUTER_METRICS_PORT": "0",
-        "CIM_ROUTER_POLICY": str(policy),
-        "CIM_ROUTER_DATA_DIR": str(tmp_path / "data"),  # the embedded default Redis
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cim_router.cli", "serve", "--log-level", "WARNING"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server = start(None, policy, tmp_path / "data")
     try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if line.startswith("cim-router: private redis"):
-            line = proc.stdout.readline()
-        assert line.startswith("cim-router listening on "), line + (
-            proc.stderr.read() if proc.stderr else ""
-        )
-        yield proc, line.split()[-1]
+        yield server.proc, server.address
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
+        if server.proc.poll() is None:
+            server.proc.kill()
+        server.proc.wait(10)
 
 
 def test_sigterm_drains_in_flight_calls_and_exits(

@@ -38,6 +38,7 @@ def start(redis_url: str | None, policy: Path, data_dir: Path | None = None) -> 
         **os.environ,
         "CIM_ROUTER_HOST": "127.0.0.1",
         "CIM_ROUTER_GRPC_PORT": "0",
+        "CIM_ROUTER_METRICS_PORT": "0",  # never the fixed default, which may be taken
         "CIM_ROUTER_POLICY": str(policy),
     }
     if redis_url:

@@ -713,16 +713,21 @@ class TenantRouter:
 
     # --- completion and cancellation ------------------------------------------------------
 
+    def _withdraw_offer(self, rec: InteractionRecord, t: Transition) -> str:
+        """Take back an open offer on `rec` (no exclusion, no missed offer); returns the
+        agent it released, or "" if there was none."""
+        if rec.offer is None:
+            return ""
+        target = self._agent(rec.offer.agent_id)
+        self._add_load(target, rec.offer.channel, -1)
+        t.agents.append(target)
+        t.events.append(self._event(rec, EventType.OFFER_WITHDRAWN, target.agent.id))
+        rec.offer = None
+        return target.agent.id
+
     def _drop_transfer(self, rec: InteractionRecord, t: Transition) -> str:
         """Abandon a pending warm transfer; returns the offered agent it released, if any."""
-        released = ""
-        if rec.offer is not None:
-            target = self._agent(rec.offer.agent_id)
-            self._add_load(target, rec.offer.channel, -1)
-            t.agents.append(target)
-            t.events.append(self._event(rec, EventType.OFFER_WITHDRAWN, target.agent.id))
-            released = target.agent.id
-            rec.offer = None
+        released = self._withdraw_offer(rec, t)
         self.engine.remove(rec.id)
         rec.transfer = None
         return released

@@ -143,14 +143,8 @@ async def escalate(r: TenantRouter, interaction_id: str, reason: str) -> Interac
 def _requeue_escalated(r: TenantRouter, rec: InteractionRecord, t: Transition) -> None:
     """A waiting or offered interaction goes back to the queue on its new terms."""
     i = rec.interaction
-    withdrawn = ""
-    if rec.offer is not None:
-        offered = r._agent(rec.offer.agent_id)
-        r._add_load(offered, rec.offer.channel, -1)
-        t.agents.append(offered)
-        t.events.append(r._event(rec, EventType.OFFER_WITHDRAWN, offered.agent.id))
-        withdrawn = offered.agent.id
-        rec.offer = None
+    withdrawn = r._withdraw_offer(rec, t)
+    if withdrawn:
         i.state = InteractionState.QUEUED
     r._submit(t)
     for a in t.agents:
