@@ -21,7 +21,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from cim_router.domain.agent import Agent, AgentState
+from cim_router.domain.agent import AgentState
 from cim_router.domain.channel import Channel
 from cim_router.domain.interaction import Interaction, InteractionState
 from cim_router.domain.limits import MAX_CONTEXT_BYTES
@@ -44,6 +44,7 @@ from cim_router.service.records import (
     Offer,
     Transition,
 )
+from cim_router.service.recovery import recover
 from cim_router.service.state import Snapshot, Store
 from cim_router.service.watch import Hub, Notice, NoticeType
 
@@ -133,7 +134,7 @@ class TenantRouter:
                 self._arrivals = max(self._arrivals, rec.arrival)
             t = Transition()
             if restart:
-                self._recover(t)
+                recover(self, t)
             for arec in self.agents.values():
                 self._index_agent(arec)
                 if arec.agent.state == AgentState.WRAP_UP:
@@ -157,37 +158,6 @@ class TenantRouter:
             "tenant loaded",
             extra={"tenant": self.tenant, "agents": len(self.agents), "open": len(self.open)},
         )
-
-    def _recover(self, t: Transition) -> None:
-        """After a crash: withdraw offers in flight, recount every agent's load."""
-        now = self.clock()
-        for rec in self.open.values():
-            if rec.offer is not None:
-                t.events.append(
-                    Event(
-                        now,
-                        EventType.OFFER_WITHDRAWN,
-                        rec.id,
-                        rec.offer.channel,
-                        rec.offer.agent_id,
-                        "router restarted",
-                    )
-                )
-                rec.offer = None
-                if rec.transfer is None:
-                    rec.interaction.state = InteractionState.QUEUED
-                    t.events.append(self._event(rec, EventType.REQUEUED))
-                t.interactions.append(rec)
-        held: dict[str, dict[Channel, int]] = {}
-        for rec in self.open.values():
-            if rec.interaction.state == InteractionState.ASSIGNED and rec.agent_id:
-                per = held.setdefault(rec.agent_id, {})
-                per[rec.interaction.channel] = per.get(rec.interaction.channel, 0) + 1
-        for arec in self.agents.values():
-            load = {c: n for c, n in held.get(arec.agent.id, {}).items() if n}
-            if load != {c: n for c, n in arec.agent.load.items() if n}:
-                arec.agent.load = load
-                t.agents.append(arec)
 
     def on_durable(self, seq: int) -> None:
         """Deliver the notices of changes now stored."""
@@ -464,72 +434,6 @@ class TenantRouter:
             arec.wrap_up_until = 0.0
         agent.not_ready_reason = reason if state == AgentState.NOT_READY else ""
         agent.state = state
-
-    async def upsert_agent(self, agent: Agent, state: AgentState | None) -> AgentRecord:
-        """Create an agent (OFFLINE unless `state` says otherwise) or update its profile."""
-        async with self.lock:
-            self._check_available()
-            now = self.clock()
-            arec = self.agents.get(agent.id)
-            if arec is None:
-                agent.idle_since = now
-                arec = AgentRecord(agent)
-            else:
-                arec = arec.snapshot()  # the live record changes only once all checks pass
-                old = arec.agent
-                old.display_name, old.skills, old.tier = (
-                    agent.display_name,
-                    agent.skills,
-                    agent.tier,
-                )
-                old.capacity = agent.capacity
-            if state is not None:
-                self._set_state(arec, state, "", now)
-            self._submit(Transition(agents=[arec]))
-            self._index_agent(arec)
-            self._route_agent(agent.id)
-            out = arec.snapshot()
-        await self._durable()
-        return out
-
-    async def set_agent_state(self, agent_id: str, state: AgentState, reason: str) -> AgentRecord:
-        async with self.lock:
-            self._check_available()
-            arec = self._agent(agent_id).snapshot()
-            self._set_state(arec, state, reason, self.clock())
-            self._submit(Transition(agents=[arec]))
-            self._index_agent(arec)
-            self._route_agent(agent_id)
-            out = arec.snapshot()
-        await self._durable()
-        return out
-
-    async def get_agent(self, agent_id: str) -> AgentRecord:
-        self._check_available()
-        out = self._agent(agent_id).snapshot()
-        await self._durable()
-        return out
-
-    async def list_agents(self, state: AgentState | None) -> list[AgentRecord]:
-        self._check_available()
-        out = [
-            a.snapshot()
-            for _, a in sorted(self.agents.items())
-            if state is None or a.agent.state == state
-        ]
-        await self._durable()
-        return out
-
-    async def remove_agent(self, agent_id: str) -> None:
-        async with self.lock:
-            self._check_available()
-            arec = self._agent(agent_id)
-            if any(arec.agent.load.values()):
-                raise FailedPrecondition(f"agent {agent_id!r} holds or is offered interactions")
-            self._submit(Transition(removed_agents=[agent_id]))
-            self.engine.remove_agent(agent_id)
-            self._unstaff(agent_id)
-        await self._durable()
 
     # --- enqueue --------------------------------------------------------------------------
 

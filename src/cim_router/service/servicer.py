@@ -11,7 +11,7 @@ import grpc
 from cim_router._pb import router_pb2 as pb
 from cim_router._pb import router_pb2_grpc
 from cim_router.domain.errors import ValidationError
-from cim_router.service import convert, pull, reports, transfers
+from cim_router.service import agents, convert, pull, reports, transfers
 from cim_router.service.errors import InvalidArgument, ServiceError
 from cim_router.service.lifecycle import TenantRouter
 from cim_router.service.tenants import DEFAULT_TENANT, Tenants
@@ -70,7 +70,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     async def UpsertAgent(self, request: pb.UpsertAgentRequest, context: Context) -> pb.Agent:
         agent, state = convert.agent_in(request)
         router = await self._router(context)
-        return convert.agent_out(await router.upsert_agent(agent, state))
+        return convert.agent_out(await agents.upsert_agent(router, agent, state))
 
     @rpc
     async def SetAgentState(self, request: pb.SetAgentStateRequest, context: Context) -> pb.Agent:
@@ -80,14 +80,14 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             raise InvalidArgument("state", "is required")
         router = await self._router(context)
         return convert.agent_out(
-            await router.set_agent_state(request.agent_id, state, request.reason)
+            await agents.set_agent_state(router, request.agent_id, state, request.reason)
         )
 
     @rpc
     async def GetAgent(self, request: pb.GetAgentRequest, context: Context) -> pb.Agent:
         convert.require_id("agent_id", request.agent_id)
         router = await self._router(context)
-        return convert.agent_out(await router.get_agent(request.agent_id))
+        return convert.agent_out(await agents.get_agent(router, request.agent_id))
 
     @rpc
     async def ListAgents(
@@ -95,8 +95,8 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     ) -> pb.ListAgentsResponse:
         state = convert.agent_state_in(request.state, "state")
         router = await self._router(context)
-        agents = await router.list_agents(state)
-        return pb.ListAgentsResponse(agents=[convert.agent_out(a) for a in agents])
+        found = await agents.list_agents(router, state)
+        return pb.ListAgentsResponse(agents=[convert.agent_out(a) for a in found])
 
     @rpc
     async def RemoveAgent(
@@ -104,7 +104,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     ) -> pb.RemoveAgentResponse:
         convert.require_id("agent_id", request.agent_id)
         router = await self._router(context)
-        await router.remove_agent(request.agent_id)
+        await agents.remove_agent(router, request.agent_id)
         return pb.RemoveAgentResponse()
 
     # --- interactions ---------------------------------------------------------------------
