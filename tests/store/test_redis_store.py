@@ -4,7 +4,10 @@ and fencing, against a real Redis."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +28,7 @@ from cim_router.service.records import (
     Transition,
 )
 from cim_router.store import RedisSettings, RedisStore, codec
+from cim_router.store.embedded import find_redis_server
 from cim_router.store.keys import Keys
 from tests.redis_server import drop_prefix, redis_url, unique_prefix
 
@@ -228,3 +232,42 @@ def test_settings_from_url_read_our_fields_and_leave_redis_its_own() -> None:
     with pytest.raises(ValueError, match="pool_size"):
         RedisSettings.from_url("redis://h/0?pool_size=many")
     assert RedisSettings.from_url("unix:///tmp/redis.sock?db=1").client_url().startswith("unix://")
+
+
+def test_a_unix_socket_url_reaches_redis(tmp_path: Path) -> None:
+    """`unix://` URLs work end to end: a Redis listening on a socket file only."""
+    sock = tmp_path / "redis.sock"
+    proc = subprocess.Popen(
+        [
+            find_redis_server(),
+            "--port",
+            "0",
+            "--unixsocket",
+            str(sock),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+        async def main() -> int:
+            store = RedisStore(RedisSettings.from_url(f"unix://{sock}?db=0"))
+            await store.start()
+            await store.durable(store.submit("t", agent_transition("over-a-socket")))
+            agents = len((await store.load("t")).agents)
+            await store.close()
+            return agents
+
+        assert asyncio.run(main()) == 1
+    finally:
+        proc.terminate()
+        proc.wait(10)
