@@ -237,20 +237,9 @@ def test_settings_from_url_read_our_fields_and_leave_redis_its_own() -> None:
 def test_a_unix_socket_url_reaches_redis(tmp_path: Path) -> None:
     """`unix://` URLs work end to end: a Redis listening on a socket file only."""
     sock = tmp_path / "redis.sock"
+    args = ["--port", "0", "--unixsocket", str(sock), "--save", "", "--appendonly", "no"]
     proc = subprocess.Popen(
-        [
-            find_redis_server(),
-            "--port",
-            "0",
-            "--unixsocket",
-            str(sock),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],  # fmt: skip
+        [find_redis_server(), *args, "--dir", str(tmp_path)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
