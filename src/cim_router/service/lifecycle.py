@@ -5,8 +5,8 @@ and its routing index (an `Engine`), and is their only writer. Each public corou
 decides under the tenant lock, submits what changed to the store as one `Transition`,
 releases the lock, and answers once the store says the change is durable; notices to
 watch streams go out only then too. Helpers beginning with `_` expect the lock held.
-Transfers, escalation, the pull model and reports build on these helpers in their own
-modules.
+Agents' RPCs, transfers and escalation, the pull model, reports and restart recovery build
+on these helpers in their own modules.
 """
 
 from __future__ import annotations
