@@ -76,7 +76,11 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
         for proc in procs:
             proc.terminate()
         for proc in procs:
-            proc.wait(15)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:  # never leave a server behind
+                proc.kill()
+                proc.wait(5)
         for prefix in prefixes:
             drop_prefix(prefix)
 

@@ -27,8 +27,13 @@ class ServerProcess:
         self.proc.wait(10)
 
     def terminate(self) -> int:
+        """SIGTERM and its exit code; killed (and -9) if it does not stop in time."""
         self.proc.terminate()
-        return self.proc.wait(15)
+        try:
+            return self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return -9
 
 
 def start(redis_url: str | None, policy: Path, data_dir: Path | None = None) -> ServerProcess:
