@@ -26,6 +26,7 @@ import pytest
 from cim_router._pb import router_pb2 as pb
 from cim_router._pb import router_pb2_grpc
 from tests.redis_server import drop_prefix, redis_url, unique_prefix
+from tests.store.process import ServerProcess, start
 
 FULL = os.environ.get("CIM_BENCH_FULL") == "1"
 CALLS = 20_000 if FULL else 300
@@ -33,54 +34,28 @@ ROUNDS = 3 if FULL else 1
 CONCURRENCY = 64
 
 
-def _spawn(args: list[str], env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
-    )
-    assert proc.stdout is not None
-    for _ in range(3):
-        line = proc.stdout.readline()
-        if "listening on " in line:
-            return proc, line.split()[-1]
-    proc.kill()
-    raise RuntimeError(f"{args} did not start: {line!r}")
-
-
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     policy = tmp_path_factory.mktemp("bench") / "policy.toml"
     policy.write_text("offer_timeout_seconds = 30\n")
-    procs: list[subprocess.Popen[str]] = []
+    noop = subprocess.Popen(
+        [sys.executable, "-m", "bench.noop_server"], stdout=subprocess.PIPE, text=True
+    )
+    routers: list[ServerProcess] = []
     prefixes: list[str] = []
-    targets: dict[str, str] = {}
     try:
-        proc, targets["noop"] = _spawn([sys.executable, "-m", "bench.noop_server"])
-        procs.append(proc)
+        assert noop.stdout is not None
+        targets = {"noop": noop.stdout.readline().split()[-1]}
         for name, query in (("group_commit", ""), ("no_group_commit", "&max_batch=1")):
-            prefix = unique_prefix()
-            prefixes.append(prefix)
-            env = {
-                **os.environ,
-                "CIM_ROUTER_REDIS_URL": f"{redis_url()}?prefix={prefix}{query}",
-                "CIM_ROUTER_HOST": "127.0.0.1",
-                "CIM_ROUTER_GRPC_PORT": "0",
-                "CIM_ROUTER_METRICS_PORT": "0",
-                "CIM_ROUTER_POLICY": str(policy),
-                "CIM_ROUTER_LOG_LEVEL": "WARNING",
-            }
-            cmd = [sys.executable, "-m", "cim_router.cli", "serve"]
-            proc, targets[name] = _spawn(cmd, env)
-            procs.append(proc)
+            prefixes.append(unique_prefix())
+            routers.append(start(f"{redis_url()}?prefix={prefixes[-1]}{query}", policy))
+            targets[name] = routers[-1].address
         yield targets
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:  # never leave a server behind
-                proc.kill()
-                proc.wait(5)
+        noop.kill()
+        noop.wait(5)
+        for router in routers:
+            router.terminate()
         for prefix in prefixes:
             drop_prefix(prefix)
 

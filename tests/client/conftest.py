@@ -14,19 +14,16 @@ from cim_router.client import RouterClient
 from cim_router.service.server import Server
 from cim_router.store import RedisSettings, RedisStore
 from tests.redis_server import drop_prefix, redis_url, unique_prefix
-from tests.service.conftest import Running, fast_policy, start_server
+from tests.service.conftest import Running, fast_policy
+from tests.service.conftest import policy as service_policy
+from tests.service.conftest import running as service_running
 
 T = TypeVar("T")
 
 
-@pytest.fixture
-def running() -> Iterator[Running]:
-    r = start_server(fast_policy())
-    try:
-        yield r
-    finally:
-        r.stop()
-        drop_prefix(r.settings.prefix)
+# The service tests' server fixtures, shared: a real router over Redis per test.
+running = service_running
+policy = service_policy
 
 
 @pytest.fixture

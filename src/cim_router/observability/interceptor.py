@@ -73,6 +73,15 @@ def _wrap_stream(behavior: Callable[..., Any], method: str, report: Report) -> C
     return call
 
 
+# Each kind of method: its handler attribute, how grpc builds one, and how we wrap it.
+_KINDS: tuple[tuple[str, Any, Any], ...] = (
+    ("unary_unary", grpc.unary_unary_rpc_method_handler, _wrap_unary),
+    ("stream_unary", grpc.stream_unary_rpc_method_handler, _wrap_unary),
+    ("unary_stream", grpc.unary_stream_rpc_method_handler, _wrap_stream),
+    ("stream_stream", grpc.stream_stream_rpc_method_handler, _wrap_stream),
+)
+
+
 class MetricsInterceptor(_Interceptor):
     """Reports each call to `observer.rpc(method, code, seconds)`; the method label is the
     full name without the leading slash, e.g. `cim_router.v1.Router/Enqueue`."""
@@ -91,30 +100,13 @@ class MetricsInterceptor(_Interceptor):
         if handler is None:
             return handler
         method = handler_call_details.method.lstrip("/")
-        report = self.observer.rpc
         h: Any = handler
-        if h.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(h.unary_unary, method, report),
-                h.request_deserializer,
-                h.response_serializer,
-            )
-        if h.stream_unary is not None:
-            return grpc.stream_unary_rpc_method_handler(
-                _wrap_unary(h.stream_unary, method, report),
-                h.request_deserializer,
-                h.response_serializer,
-            )
-        if h.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(h.unary_stream, method, report),
-                h.request_deserializer,
-                h.response_serializer,
-            )
-        if h.stream_stream is not None:
-            return grpc.stream_stream_rpc_method_handler(
-                _wrap_stream(h.stream_stream, method, report),
-                h.request_deserializer,
-                h.response_serializer,
-            )
+        for kind, make, wrap in _KINDS:
+            behavior = getattr(h, kind)
+            if behavior is not None:
+                return make(  # type: ignore[no-any-return]
+                    wrap(behavior, method, self.observer.rpc),
+                    h.request_deserializer,
+                    h.response_serializer,
+                )
         return handler

@@ -468,18 +468,13 @@ class TenantRouter:
         self, interaction: Interaction
     ) -> tuple[InteractionRecord | None, CustomerRecord | None, InteractionRecord | None]:
         """What enqueue needs from the store, read before the lock: an interaction already
-        stored under the id, the customer's record, and their last interaction."""
+        stored under the id, the customer's record, and their last interaction. An id
+        known here is a repeat, answered from memory: nothing to read."""
         if interaction.id in self.open or interaction.id in self.closed:
-            stored = None
-            customer = (
-                await self.store.read_customer(self.tenant, interaction.customer_id)
-                if interaction.customer_id
-                else None
-            )
-        else:
-            stored, customer = await self.store.read_existing(
-                self.tenant, interaction.id, interaction.customer_id
-            )
+            return None, None, None
+        stored, customer = await self.store.read_existing(
+            self.tenant, interaction.id, interaction.customer_id
+        )
         earlier = None
         if customer is not None and customer.last_interaction_id:
             last = customer.last_interaction_id
@@ -768,9 +763,6 @@ class TenantRouter:
         return out
 
     # --- time -----------------------------------------------------------------------------
-
-    def next_due(self) -> float | None:
-        return self._timers[0][0] if self._timers else None
 
     async def tick(self, rematch: bool) -> None:
         """Fire every timer that is due, then, if a relaxation step has started since the

@@ -30,9 +30,11 @@ async def assign_agent(r: TenantRouter, agent_id: str, wait: float) -> Interacti
             raise FailedPrecondition(
                 f"agent {agent_id!r} is {arec.agent.state.name}, not AVAILABLE"
             )
-        out = r._accept(rec) if rec is not None else None
-        watcher = None if out is not None else r.hub.subscribe(frozenset({agent_id}))
-    if out is not None or watcher is None:
+        if rec is not None:
+            out = r._accept(rec)
+        else:
+            watcher = r.hub.subscribe(frozenset({agent_id}))
+    if rec is not None:
         await r._durable()
         return out
     try:

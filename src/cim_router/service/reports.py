@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cim_router.domain.agent import AgentState
-from cim_router.domain.channel import Channel
 from cim_router.domain.interaction import InteractionState
+from cim_router.observability.live import live_snapshot
 from cim_router.routing.explain import Explanation
 from cim_router.service.errors import FailedPrecondition, NotFound
 from cim_router.service.lifecycle import TenantRouter, check_context
@@ -79,16 +78,7 @@ async def stats(r: TenantRouter) -> dict[str, Any]:
     r._check_available()
     now = r.clock()
     waiting = [x for x in r.open.values() if x.interaction.state == InteractionState.QUEUED]
-    by_channel: dict[Channel, int] = {}
-    by_skill: dict[str, int] = {}
-    for rec in waiting:
-        i = rec.interaction
-        by_channel[i.channel] = by_channel.get(i.channel, 0) + 1
-        for req in i.required:
-            by_skill[req.skill] = by_skill.get(req.skill, 0) + 1
-    by_state: dict[AgentState, int] = {}
-    for arec in r.agents.values():
-        by_state[arec.agent.state] = by_state.get(arec.agent.state, 0) + 1
+    live = live_snapshot(r.tenant, waiting, r.agents.values(), now)
     counters = dict(r.counters)
     await r._durable()
     answered, abandoned = counters.get("answered", 0), counters.get("abandoned", 0)
@@ -98,10 +88,10 @@ async def stats(r: TenantRouter) -> dict[str, Any]:
     return {
         "at": now,
         "waiting": len(waiting),
-        "by_channel": by_channel,
-        "by_skill": by_skill,
-        "longest_wait": max((now - x.interaction.enqueued_at for x in waiting), default=0.0),
-        "by_state": by_state,
+        "by_channel": dict(live.waiting_by_channel),
+        "by_skill": dict(live.waiting_by_skill),
+        "longest_wait": max(live.longest_wait_by_channel.values(), default=0.0),
+        "by_state": dict(live.agents_by_state),
         "offered": counters.get("offered", 0),
         "answered": answered,
         "abandoned": abandoned,

@@ -55,7 +55,7 @@ class Server:
         if observer is None and metrics_port is not None:
             observer = _new_observer(policy, metrics_skills)
         self.observer = observer
-        if observer is not None and hasattr(store, "metrics"):
+        if observer is not None:
             store.metrics = observer  # Redis round trips and errors
         self.metrics_port = metrics_port
         self.metrics: MetricsHTTPServer | None = None

@@ -31,6 +31,25 @@ class Snapshot:
     counters: dict[str, int] = field(default_factory=dict)
 
 
+class StoreMetrics(Protocol):
+    """Where a store reports its round trips and failures, by operation."""
+
+    def redis_roundtrip(self, op: str, seconds: float) -> None: ...
+
+    def redis_error(self, op: str) -> None: ...
+
+
+class _NoMetrics:
+    def redis_roundtrip(self, op: str, seconds: float) -> None:
+        return None
+
+    def redis_error(self, op: str) -> None:
+        return None
+
+
+NO_METRICS: StoreMetrics = _NoMetrics()
+
+
 class StoreListener(Protocol):
     def on_durable(self, seq: int) -> None:
         """Every submission up to `seq` is stored."""
@@ -43,6 +62,8 @@ class StoreListener(Protocol):
 
 
 class Store(Protocol):
+    metrics: StoreMetrics
+
     @property
     def healthy(self) -> bool:
         """False while the store is unreachable (writes fail at once)."""
@@ -75,8 +96,6 @@ class Store(Protocol):
         """A stored interaction (the closed ones are only here)."""
 
     async def read_history(self, tenant: str, interaction_id: str) -> list[Event]: ...
-
-    async def read_customer(self, tenant: str, customer_id: str) -> CustomerRecord | None: ...
 
     async def read_existing(
         self, tenant: str, interaction_id: str, customer_id: str

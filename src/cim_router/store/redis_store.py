@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import msgpack
 import redis.asyncio as aioredis
@@ -34,7 +34,7 @@ from cim_router.service.records import (
     InteractionRecord,
     Transition,
 )
-from cim_router.service.state import Snapshot, StoreListener
+from cim_router.service.state import NO_METRICS, Snapshot, StoreListener, StoreMetrics
 from cim_router.store import codec
 from cim_router.store.keys import Keys
 from cim_router.store.scripts import COMMIT
@@ -47,20 +47,6 @@ LOAD_CHUNK = 1000  # records per MGET while loading
 FAILURES = (RedisError, OSError, asyncio.TimeoutError)
 
 Op = tuple[Any, ...]  # (opcode, key, args...)
-
-
-class StoreMetrics(Protocol):
-    def redis_roundtrip(self, op: str, seconds: float) -> None: ...
-
-    def redis_error(self, op: str) -> None: ...
-
-
-class _NoMetrics:
-    def redis_roundtrip(self, op: str, seconds: float) -> None:
-        return None
-
-    def redis_error(self, op: str) -> None:
-        return None
 
 
 async def _let_others_run() -> None:
@@ -83,7 +69,7 @@ class RedisStore:
     def __init__(self, settings: RedisSettings, metrics: StoreMetrics | None = None) -> None:
         self.settings = settings
         self.keys = Keys(settings.prefix)
-        self.metrics: StoreMetrics = metrics or _NoMetrics()
+        self.metrics: StoreMetrics = metrics or NO_METRICS
         pool = aioredis.BlockingConnectionPool.from_url(
             settings.client_url(),
             max_connections=settings.pool_size,
@@ -163,7 +149,9 @@ class RedisStore:
             raise Unavailable("store unavailable: redis is unreachable")
 
     async def _read(self, op: str, coro: Any) -> Any:
-        self._check()
+        if not self._healthy:
+            coro.close()  # never sent: don't leave it unawaited
+            self._check()
         start = time.perf_counter()
         try:
             result = await coro
@@ -185,15 +173,17 @@ class RedisStore:
 
     async def load(self, tenant: str) -> Snapshot:
         k = self.keys
-        agents = await self._read("load", self.redis.hgetall(k.agents(tenant)))
-        counters = await self._read("load", self.redis.hgetall(k.counters(tenant)))
-        ids = [i.decode() for i in await self._read("load", self.redis.smembers(k.open(tenant)))]
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(k.agents(tenant))
+        pipe.hgetall(k.counters(tenant))
+        pipe.smembers(k.open(tenant))
+        agents, counters, members = await self._read("load", pipe.execute())
+        ids = [i.decode() for i in members]
         records: list[InteractionRecord] = []
-        for start in range(0, len(ids), LOAD_CHUNK * 8):
+        for start in range(0, len(ids), LOAD_CHUNK * 8):  # 8 MGETs a round trip
             pipe = self.redis.pipeline(transaction=False)
-            chunk = ids[start : start + LOAD_CHUNK * 8]
-            for n in range(0, len(chunk), LOAD_CHUNK):
-                pipe.mget([k.interaction(tenant, i) for i in chunk[n : n + LOAD_CHUNK]])
+            for n in range(start, min(start + LOAD_CHUNK * 8, len(ids)), LOAD_CHUNK):
+                pipe.mget([k.interaction(tenant, i) for i in ids[n : n + LOAD_CHUNK]])
             for values in await self._read("load", pipe.execute()):
                 records.extend(codec.interaction_in(v, tenant) for v in values if v is not None)
         return Snapshot(
@@ -239,10 +229,6 @@ class RedisStore:
     async def read_history(self, tenant: str, interaction_id: str) -> list[Event]:
         key = self.keys.history(tenant, interaction_id)
         return [codec.event_in(e) for e in await self._read("read", self.redis.lrange(key, 0, -1))]
-
-    async def read_customer(self, tenant: str, customer_id: str) -> CustomerRecord | None:
-        (data,) = await self._get([self.keys.customer(tenant, customer_id)])
-        return None if data is None else codec.customer_in(customer_id, data)
 
     async def read_existing(
         self, tenant: str, interaction_id: str, customer_id: str
