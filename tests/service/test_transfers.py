@@ -219,3 +219,50 @@ def test_full_journey_chat_to_voice_to_supervisor(client: Client) -> None:
     assert channels[0] == pb.CHANNEL_CHAT and channels[-1] == pb.CHANNEL_VOICE
     stats = client.GetStats(pb.GetStatsRequest())
     assert (stats.offered, stats.answered, stats.completed) == (3, 1, 1)
+
+
+def test_the_holder_can_call_off_a_pending_warm_transfer(client: Client) -> None:
+    client.agent("a1", skills={"sales": 5})
+    client.enqueue("i1")
+    assigned_to(client, "i1", "a1")
+    # Nobody has the skill: the warm transfer waits, and a second one is refused.
+    client.Transfer(
+        pb.TransferRequest(
+            interaction_id="i1",
+            mode=pb.TRANSFER_MODE_WARM,
+            skills=pb.SkillTarget(required_skills=[Req(skill="legal", min_level=9)]),
+        )
+    )
+    with pytest.raises(grpc.RpcError) as second:
+        client.Transfer(
+            pb.TransferRequest(interaction_id="i1", mode=pb.TRANSFER_MODE_WARM, agent_id="a1")
+        )
+    assert second.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    with pytest.raises(grpc.RpcError) as other:
+        client.CancelTransfer(pb.CancelTransferRequest(interaction_id="i1", agent_id="zed"))
+    assert other.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    back = client.CancelTransfer(pb.CancelTransferRequest(interaction_id="i1", agent_id="a1"))
+    assert back.state == pb.INTERACTION_STATE_ASSIGNED and back.agent_id == "a1"
+    assert not back.HasField("transfer")
+    assert kinds(client.get("i1"))[-1] == "TRANSFER_CANCELLED"
+    # A legal expert arriving later is not offered the called-off transfer.
+    client.agent("lawyer", skills={"legal": 10})
+    assert not client.get("i1").HasField("offer")
+    assert load(client, "lawyer") == {}
+    with pytest.raises(grpc.RpcError) as again:
+        client.CancelTransfer(pb.CancelTransferRequest(interaction_id="i1"))
+    assert again.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_calling_off_a_warm_transfer_withdraws_its_offer(client: Client) -> None:
+    client.agent("a1")
+    client.enqueue("i1")
+    assigned_to(client, "i1", "a1")
+    client.agent("a2")
+    client.Transfer(
+        pb.TransferRequest(interaction_id="i1", mode=pb.TRANSFER_MODE_WARM, agent_id="a2")
+    )
+    assert load(client, "a2") == {pb.CHANNEL_CHAT: 1}
+    back = client.CancelTransfer(pb.CancelTransferRequest(interaction_id="i1"))
+    assert back.agent_id == "a1" and not back.HasField("offer")
+    assert load(client, "a2") == {} and load(client, "a1") == {pb.CHANNEL_CHAT: 1}

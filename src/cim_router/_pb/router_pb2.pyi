@@ -148,6 +148,9 @@ class _EventTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventType.V
     EVENT_TYPE_WRAP_UP_STARTED: _EventType.ValueType  # 15
     EVENT_TYPE_COMPLETED: _EventType.ValueType  # 16
     EVENT_TYPE_CANCELLED: _EventType.ValueType  # 17
+    EVENT_TYPE_TRANSFER_CANCELLED: _EventType.ValueType  # 18
+    EVENT_TYPE_EXCLUSION_LAPSED: _EventType.ValueType  # 19
+    """An exclusion (after a reject or a missed offer) ran out: the agent may be offered it again."""
 
 class EventType(_EventType, metaclass=_EventTypeEnumTypeWrapper): ...
 
@@ -169,6 +172,9 @@ EVENT_TYPE_CONTEXT_UPDATED: EventType.ValueType  # 14
 EVENT_TYPE_WRAP_UP_STARTED: EventType.ValueType  # 15
 EVENT_TYPE_COMPLETED: EventType.ValueType  # 16
 EVENT_TYPE_CANCELLED: EventType.ValueType  # 17
+EVENT_TYPE_TRANSFER_CANCELLED: EventType.ValueType  # 18
+EVENT_TYPE_EXCLUSION_LAPSED: EventType.ValueType  # 19
+"""An exclusion (after a reject or a missed offer) ran out: the agent may be offered it again."""
 Global___EventType: _TypeAlias = EventType  # noqa: Y015
 
 class _AssignmentEventType:
@@ -437,16 +443,24 @@ class ListAgentsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     STATE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     state: Global___AgentState.ValueType
     """UNSPECIFIED lists agents in every state."""
+    page_size: _builtins.int
+    """Agents per page, 1..1000; 0 means 500."""
+    page_token: _builtins.str
+    """From the previous page's next_page_token; empty for the first page."""
     def __init__(
         self,
         *,
         state: Global___AgentState.ValueType = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -457,16 +471,22 @@ class ListAgentsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     AGENTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty on the last page."""
     @_builtins.property
-    def agents(self) -> _containers.RepeatedCompositeFieldContainer[Global___Agent]: ...
+    def agents(self) -> _containers.RepeatedCompositeFieldContainer[Global___Agent]:
+        """In order of agent id."""
+
     def __init__(
         self,
         *,
         agents: _abc.Iterable[Global___Agent] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents", b"agents", "next_page_token", b"next_page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -811,12 +831,18 @@ class TransferRequest(_message.Message):
     QUEUE_FIELD_NUMBER: _builtins.int
     CHANNEL_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    IGNORE_SKILLS_FIELD_NUMBER: _builtins.int
     interaction_id: _builtins.str
     mode: Global___TransferMode.ValueType
     agent_id: _builtins.str
     channel: Global___Channel.ValueType
     """UNSPECIFIED keeps the channel; another channel keeps the id, context and history."""
     reason: _builtins.str
+    ignore_skills: _builtins.bool
+    """For a transfer to a named agent: skip its skill, tier and exclusion checks (an
+    explicit override). The agent's state and capacity, exclusive channels included,
+    are always checked.
+    """
     @_builtins.property
     def skills(self) -> Global___SkillTarget: ...
     @_builtins.property
@@ -831,10 +857,11 @@ class TransferRequest(_message.Message):
         queue: Global___QueueTarget | None = ...,
         channel: Global___Channel.ValueType = ...,
         reason: _builtins.str = ...,
+        ignore_skills: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "queue", b"queue", "skills", b"skills", "target", b"target"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "channel", b"channel", "interaction_id", b"interaction_id", "mode", b"mode", "queue", b"queue", "reason", b"reason", "skills", b"skills", "target", b"target"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "channel", b"channel", "ignore_skills", b"ignore_skills", "interaction_id", b"interaction_id", "mode", b"mode", "queue", b"queue", "reason", b"reason", "skills", b"skills", "target", b"target"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_target: _TypeAlias = _typing.Literal["agent_id", "skills", "queue"]  # noqa: Y015
     _WhichOneofArgType_target: _TypeAlias = _typing.Literal["target", b"target"]  # noqa: Y015
@@ -898,6 +925,32 @@ class EscalateRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___EscalateRequest: _TypeAlias = EscalateRequest  # noqa: Y015
+
+@_typing.final
+class CancelTransferRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INTERACTION_ID_FIELD_NUMBER: _builtins.int
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    interaction_id: _builtins.str
+    agent_id: _builtins.str
+    """Optional; when set it must be the agent holding the interaction."""
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        interaction_id: _builtins.str = ...,
+        agent_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "interaction_id", b"interaction_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelTransferRequest: _TypeAlias = CancelTransferRequest  # noqa: Y015
 
 @_typing.final
 class GetInteractionRequest(_message.Message):
@@ -1362,6 +1415,8 @@ class Stats(_message.Message):
     ABANDONED_FIELD_NUMBER: _builtins.int
     COMPLETED_FIELD_NUMBER: _builtins.int
     SERVICE_LEVEL_FIELD_NUMBER: _builtins.int
+    QUARANTINED_FIELD_NUMBER: _builtins.int
+    QUARANTINED_RECORDS_FIELD_NUMBER: _builtins.int
     waiting: _builtins.int
     longest_wait_seconds: _builtins.float
     offered: _builtins.int
@@ -1370,6 +1425,8 @@ class Stats(_message.Message):
     completed: _builtins.int
     service_level: _builtins.float
     """Answered within the SLA target over answered plus abandoned; 1 when there were none."""
+    quarantined: _builtins.int
+    """Stored records that could not be decoded or indexed at load, kept aside in Redis."""
     @_builtins.property
     def at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -1378,6 +1435,10 @@ class Stats(_message.Message):
     def waiting_by_skill(self) -> _containers.RepeatedCompositeFieldContainer[Global___SkillCount]: ...
     @_builtins.property
     def agents_by_state(self) -> _containers.RepeatedCompositeFieldContainer[Global___AgentStateCount]: ...
+    @_builtins.property
+    def quarantined_records(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Their keys (the first 100), e.g. "interaction:chat-7" or "agent:ann"."""
+
     def __init__(
         self,
         *,
@@ -1392,10 +1453,12 @@ class Stats(_message.Message):
         abandoned: _builtins.int = ...,
         completed: _builtins.int = ...,
         service_level: _builtins.float = ...,
+        quarantined: _builtins.int = ...,
+        quarantined_records: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["abandoned", b"abandoned", "agents_by_state", b"agents_by_state", "answered", b"answered", "at", b"at", "completed", b"completed", "longest_wait_seconds", b"longest_wait_seconds", "offered", b"offered", "service_level", b"service_level", "waiting", b"waiting", "waiting_by_channel", b"waiting_by_channel", "waiting_by_skill", b"waiting_by_skill"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["abandoned", b"abandoned", "agents_by_state", b"agents_by_state", "answered", b"answered", "at", b"at", "completed", b"completed", "longest_wait_seconds", b"longest_wait_seconds", "offered", b"offered", "quarantined", b"quarantined", "quarantined_records", b"quarantined_records", "service_level", b"service_level", "waiting", b"waiting", "waiting_by_channel", b"waiting_by_channel", "waiting_by_skill", b"waiting_by_skill"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -105,6 +105,11 @@ class RouterStub:
                 request_serializer=cim__router_dot_v1_dot_router__pb2.EscalateRequest.SerializeToString,
                 response_deserializer=cim__router_dot_v1_dot_router__pb2.Interaction.FromString,
                 _registered_method=True)
+        self.CancelTransfer = channel.unary_unary(
+                '/cim_router.v1.Router/CancelTransfer',
+                request_serializer=cim__router_dot_v1_dot_router__pb2.CancelTransferRequest.SerializeToString,
+                response_deserializer=cim__router_dot_v1_dot_router__pb2.Interaction.FromString,
+                _registered_method=True)
         self.GetInteraction = channel.unary_unary(
                 '/cim_router.v1.Router/GetInteraction',
                 request_serializer=cim__router_dot_v1_dot_router__pb2.GetInteractionRequest.SerializeToString,
@@ -216,6 +221,13 @@ class RouterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CancelTransfer(self, request, context):
+        """Calls off a pending warm transfer: the holder keeps the interaction.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetInteraction(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -312,6 +324,11 @@ def add_RouterServicer_to_server(servicer, server):
             'Escalate': grpc.unary_unary_rpc_method_handler(
                     servicer.Escalate,
                     request_deserializer=cim__router_dot_v1_dot_router__pb2.EscalateRequest.FromString,
+                    response_serializer=cim__router_dot_v1_dot_router__pb2.Interaction.SerializeToString,
+            ),
+            'CancelTransfer': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelTransfer,
+                    request_deserializer=cim__router_dot_v1_dot_router__pb2.CancelTransferRequest.FromString,
                     response_serializer=cim__router_dot_v1_dot_router__pb2.Interaction.SerializeToString,
             ),
             'GetInteraction': grpc.unary_unary_rpc_method_handler(
@@ -712,6 +729,33 @@ class Router:
             target,
             '/cim_router.v1.Router/Escalate',
             cim__router_dot_v1_dot_router__pb2.EscalateRequest.SerializeToString,
+            cim__router_dot_v1_dot_router__pb2.Interaction.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelTransfer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cim_router.v1.Router/CancelTransfer',
+            cim__router_dot_v1_dot_router__pb2.CancelTransferRequest.SerializeToString,
             cim__router_dot_v1_dot_router__pb2.Interaction.FromString,
             options,
             channel_credentials,

@@ -56,6 +56,8 @@ class RouterStub:
     Cancel: _grpc.UnaryUnaryMultiCallable[_router_pb2.CancelRequest, _router_pb2.Interaction]
     Transfer: _grpc.UnaryUnaryMultiCallable[_router_pb2.TransferRequest, _router_pb2.Interaction]
     Escalate: _grpc.UnaryUnaryMultiCallable[_router_pb2.EscalateRequest, _router_pb2.Interaction]
+    CancelTransfer: _grpc.UnaryUnaryMultiCallable[_router_pb2.CancelTransferRequest, _router_pb2.Interaction]
+    """Calls off a pending warm transfer: the holder keeps the interaction."""
     GetInteraction: _grpc.UnaryUnaryMultiCallable[_router_pb2.GetInteractionRequest, _router_pb2.Interaction]
     UpdateContext: _grpc.UnaryUnaryMultiCallable[_router_pb2.UpdateContextRequest, _router_pb2.Interaction]
     Explain: _grpc.UnaryUnaryMultiCallable[_router_pb2.ExplainRequest, _router_pb2.Explanation]
@@ -81,6 +83,8 @@ class RouterAsyncStub(RouterStub):
     Cancel: _aio.UnaryUnaryMultiCallable[_router_pb2.CancelRequest, _router_pb2.Interaction]  # type: ignore[assignment]
     Transfer: _aio.UnaryUnaryMultiCallable[_router_pb2.TransferRequest, _router_pb2.Interaction]  # type: ignore[assignment]
     Escalate: _aio.UnaryUnaryMultiCallable[_router_pb2.EscalateRequest, _router_pb2.Interaction]  # type: ignore[assignment]
+    CancelTransfer: _aio.UnaryUnaryMultiCallable[_router_pb2.CancelTransferRequest, _router_pb2.Interaction]  # type: ignore[assignment]
+    """Calls off a pending warm transfer: the holder keeps the interaction."""
     GetInteraction: _aio.UnaryUnaryMultiCallable[_router_pb2.GetInteractionRequest, _router_pb2.Interaction]  # type: ignore[assignment]
     UpdateContext: _aio.UnaryUnaryMultiCallable[_router_pb2.UpdateContextRequest, _router_pb2.Interaction]  # type: ignore[assignment]
     Explain: _aio.UnaryUnaryMultiCallable[_router_pb2.ExplainRequest, _router_pb2.Explanation]  # type: ignore[assignment]
@@ -187,6 +191,14 @@ class RouterServicer(metaclass=_abc_1.ABCMeta):
         request: _router_pb2.EscalateRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_router_pb2.Interaction, _abc.Awaitable[_router_pb2.Interaction]]: ...
+
+    @_abc_1.abstractmethod
+    def CancelTransfer(
+        self,
+        request: _router_pb2.CancelTransferRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_pb2.Interaction, _abc.Awaitable[_router_pb2.Interaction]]:
+        """Calls off a pending warm transfer: the holder keeps the interaction."""
 
     @_abc_1.abstractmethod
     def GetInteraction(

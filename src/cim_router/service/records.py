@@ -47,6 +47,8 @@ class EventType(enum.IntEnum):
     WRAP_UP_STARTED = 15
     COMPLETED = 16
     CANCELLED = 17
+    TRANSFER_CANCELLED = 18
+    EXCLUSION_LAPSED = 19
 
 
 @dataclass(frozen=True)

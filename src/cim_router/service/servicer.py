@@ -225,6 +225,19 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         )
 
     @rpc
+    async def CancelTransfer(
+        self, request: pb.CancelTransferRequest, context: Context
+    ) -> pb.Interaction:
+        convert.require_id("interaction_id", request.interaction_id)
+        convert.optional_id("agent_id", request.agent_id)
+        router = await self._router(context)
+        return convert.interaction_out(
+            await transfers.cancel_transfer(
+                router, request.interaction_id, request.agent_id, request.reason
+            )
+        )
+
+    @rpc
     async def GetInteraction(
         self, request: pb.GetInteractionRequest, context: Context
     ) -> pb.Interaction:

@@ -110,6 +110,34 @@ def _cold_transfer(
     r._route_agent(holder.agent.id)
 
 
+async def cancel_transfer(
+    r: TenantRouter, interaction_id: str, agent_id: str, reason: str
+) -> InteractionRecord:
+    """Call off a pending warm transfer: the holder keeps the interaction, and an offer
+    made to a target is withdrawn."""
+    async with r.lock:
+        r._check_available()
+        rec = r._live(interaction_id)
+        if rec.transfer is None or rec.interaction.state != InteractionState.ASSIGNED:
+            raise FailedPrecondition(f"interaction {interaction_id!r} has no pending transfer")
+        if agent_id and agent_id != rec.agent_id:
+            raise FailedPrecondition(
+                f"interaction {interaction_id!r} is not held by agent {agent_id!r}"
+            )
+        t = Transition(interactions=[rec])
+        withdrawn = r._drop_transfer(rec, t)
+        t.events.append(r._event(rec, EventType.TRANSFER_CANCELLED, rec.agent_id, reason))
+        r._submit(t)
+        for a in t.agents:
+            r._index_agent(a)
+        if withdrawn:
+            r._notify(NoticeType.OFFER_ENDED, withdrawn, rec, r.clock())
+            r._route_agent(withdrawn)
+        out = rec.snapshot()
+    await r._durable()
+    return out
+
+
 async def escalate(r: TenantRouter, interaction_id: str, reason: str) -> InteractionRecord:
     """One escalation level up: a higher tier is required and urgency rises; an assigned
     interaction is re-routed as a warm transfer."""
