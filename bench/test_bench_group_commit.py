@@ -13,7 +13,7 @@ import pytest
 
 from cim_router._pb import router_pb2 as pb
 from cim_router.domain.policy import Policy
-from cim_router.service import convert
+from cim_router.service import convert, interactions
 from cim_router.service.tenants import Tenants
 from cim_router.store import RedisSettings, RedisStore
 from tests.redis_server import drop_prefix, redis_url, unique_prefix
@@ -40,7 +40,7 @@ async def _enqueue_rate(max_batch: int) -> tuple[float, int]:
     store.metrics = Count()
     await store.start()
     try:
-        router = await Tenants(store, Policy(offer_timeout_seconds=30)).get("default")
+        tenants = Tenants(store, Policy(offer_timeout_seconds=30))
         requests = iter(
             pb.EnqueueRequest(
                 interaction_id=f"i{k}",
@@ -53,12 +53,15 @@ async def _enqueue_rate(max_batch: int) -> tuple[float, int]:
 
         async def worker() -> None:
             for request in requests:
-                await router.enqueue(convert.interaction_in(request), convert.digest(request))
+                async with tenants.use("default") as router:
+                    interaction = convert.interaction_in(request)
+                    await interactions.enqueue(router, interaction, convert.digest(request))
 
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
         rate = CALLS / (time.perf_counter() - start)
-        assert len(router.open) == CALLS
+        found = tenants.find("default")
+        assert found is not None and len(found.open) == CALLS
         return rate, commits
     finally:
         await store.close()

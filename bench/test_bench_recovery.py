@@ -19,8 +19,10 @@ from cim_router.domain.agent import Agent, AgentState
 from cim_router.domain.channel import CHANNELS
 from cim_router.domain.interaction import Interaction, SkillRequirement
 from cim_router.domain.policy import Policy
-from cim_router.service.lifecycle import TenantRouter
+from cim_router.service import loading
 from cim_router.service.records import AgentRecord, InteractionRecord, Transition
+from cim_router.service.router import TenantRouter
+from cim_router.service.timers import Timers
 from cim_router.store import RedisSettings, RedisStore
 from tests.redis_server import drop_prefix, redis_url, unique_prefix
 
@@ -75,10 +77,9 @@ def populated() -> Iterator[RedisSettings]:
         rng, now = random.Random(7), time.time()
         store = RedisStore(settings)
         await store.start()
-        await store.add_tenant("default")
         agents, waiting = _agents(rng, now), _waiting(rng, now)
         for n in range(0, len(agents), CHUNK):
-            store.submit("default", Transition(agents=agents[n : n + CHUNK]))
+            store.submit("default", Transition(agents=agents[n : n + CHUNK], new_tenant=n == 0))
         for n in range(0, len(waiting), CHUNK):
             store.submit("default", Transition(interactions=waiting[n : n + CHUNK]))
         await store.durable(store.submitted)
@@ -95,8 +96,8 @@ def test_rebuild_from_redis(benchmark: Any, populated: RedisSettings) -> None:
     async def load() -> TenantRouter:
         store = RedisStore(populated)
         await store.start()
-        router = TenantRouter("default", store, Policy(), time.time)
-        await router.load(restart=True)
+        router = TenantRouter("default", store, Policy(), time.time, Timers())
+        await loading.load(router, restart=True)
         await store.close()
         return router
 

@@ -72,9 +72,7 @@ class LateServer:
         async def boot() -> None:
             await asyncio.sleep(self.delay)
             store = RedisStore(RedisSettings.from_url(redis_url(), prefix=self.prefix))
-            self.server = Server(
-                "127.0.0.1", self.port, store=store, policy=fast_policy(), tick_seconds=0.02
-            )
+            self.server = Server("127.0.0.1", self.port, store=store, policy=fast_policy())
             await self.server.start()
 
         self.loop.run_until_complete(boot())

@@ -112,7 +112,6 @@ def start_server(
         asyncio.set_event_loop(loop)
 
         async def boot() -> None:
-            kw.setdefault("tick_seconds", 0.02)
             server = Server(
                 "127.0.0.1", 0, store=RedisStore(settings), policy=policy or fast_policy(), **kw
             )

@@ -78,6 +78,7 @@ def full_interaction() -> InteractionRecord:
         request_digest=b"\x01\x02",
         explanation=why,
         arrival=7,
+        exclusions={"bo": 1100.0, "cy": 1200.5},
     )
 
 

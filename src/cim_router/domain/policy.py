@@ -69,6 +69,10 @@ class Policy:
     joint_batch_limit: int = 1000
     offer_timeout_seconds: float = 15.0
     max_missed_offers: int = 2
+    # How long an agent who rejected or missed an offer (or transferred the interaction
+    # away) is kept from being offered that interaction again. Once every eligible agent
+    # is excluded, the interaction waits for the first exclusion to lapse.
+    exclusion_seconds: float = 120.0
     sticky_agent_seconds: float = 7 * 24 * 3600.0
     exclusive_channels: frozenset[Channel] = frozenset({Channel.VOICE, Channel.VIDEO})
     weights: Weights = Weights()
@@ -284,6 +288,7 @@ def policy_from_mapping(data: Mapping[str, Any], source: str = "policy") -> Poli
             "offer_timeout_seconds", d.offer_timeout_seconds, _number(above=0.0)
         ),
         max_missed_offers=r.get("max_missed_offers", d.max_missed_offers, _integer(1, 1000)),
+        exclusion_seconds=r.get("exclusion_seconds", d.exclusion_seconds, _number(above=0.0)),
         sticky_agent_seconds=r.get("sticky_agent_seconds", d.sticky_agent_seconds, _number(0.0)),
         exclusive_channels=r.get("exclusive_channels", d.exclusive_channels, _channel_set),
         weights=weights,

@@ -17,8 +17,8 @@ from cim_router.domain.channel import Channel
 from cim_router.domain.interaction import InteractionState
 
 if TYPE_CHECKING:
-    from cim_router.service.lifecycle import TenantRouter
     from cim_router.service.records import AgentRecord, InteractionRecord
+    from cim_router.service.router import TenantRouter
 
 # Not yet connected to an agent: in the queue, or offered and not yet accepted.
 WAITING_STATES = (InteractionState.QUEUED, InteractionState.OFFERED)

@@ -26,6 +26,8 @@ EXTRA_FIELDS = (
     "method",
     "duration",
     "address",
+    "key",
+    "error",
 )
 FORMATS = ("json", "text")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"

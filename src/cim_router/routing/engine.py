@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from cim_router._core_common import ELIGIBLE, REASONS
 from cim_router.core import Core
 from cim_router.domain.agent import Agent, AgentState
 from cim_router.domain.channel import CHANNELS, Channel
 from cim_router.domain.interaction import Interaction
 from cim_router.domain.policy import Policy
-from cim_router.routing.explain import Explanation, explain
+from cim_router.routing.explain import TERM_NAMES, Candidate, Explanation, explain
 from cim_router.routing.skills import SkillRegistry
+
+# Up to this many agents a decision records the full explanation (a scan over all agents);
+# above it, only the winner's score terms, so that decisions stay cheap at scale.
+EXPLAIN_SCAN_LIMIT = 256
+# Eligibility codes a named transfer target may override: skills, tier, exclusion. Its
+# state and capacity (exclusive channels included) are checked first and always apply.
+SKILL_RULES = frozenset(REASONS.index(name) for name in ("skill_missing", "skill_level", "tier"))
+EXCLUDED = REASONS.index("excluded")
 
 
 class Engine:
@@ -112,3 +121,38 @@ class Engine:
 
     def explain(self, interaction_id: str, now: float) -> Explanation:
         return explain(self.core, interaction_id, now)
+
+    def capture(self, interaction_id: str, agent_id: str, now: float) -> Explanation:
+        """Why `agent_id` was chosen, recorded before the reservation changes the index."""
+        core = self.core
+        if core.agent_count() <= EXPLAIN_SCAN_LIMIT:
+            return self.explain(interaction_id, now)
+        terms = core.score_terms(interaction_id, agent_id, now)
+        return Explanation(
+            interaction_id=interaction_id,
+            at=now,
+            relaxation_step=core.relaxation_step(interaction_id, now),
+            urgency=core.urgency(interaction_id, now),
+            agents_considered=core.agent_count(),
+            eligible=0,
+            winner=Candidate(agent_id, terms[-1], dict(zip(TERM_NAMES, terms[:-1], strict=True))),
+        )
+
+    def check_target(
+        self, interaction: Interaction, agent_id: str, now: float, ignore_skills: bool = False
+    ) -> str:
+        """Whether a named agent may take an interaction that is not waiting (a transfer
+        target): "" if so, else the reason ("no_capacity", "skill_missing", ...).
+
+        The same rules as routing, from the same index: the interaction is indexed for the
+        question and taken out again."""
+        if self.core.is_waiting(interaction.id):
+            raise ValueError(f"interaction {interaction.id!r} is waiting; route it instead")
+        self.enqueue(interaction)
+        try:
+            code = self.core.eligibility(interaction.id, agent_id, now)
+        finally:
+            self.core.remove_interaction(interaction.id)
+        if code == ELIGIBLE or (ignore_skills and (code in SKILL_RULES or code == EXCLUDED)):
+            return ""
+        return REASONS[code]

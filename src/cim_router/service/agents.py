@@ -1,80 +1,134 @@
-"""Agents of one tenant: create or update, presence, reads and removal, on its
-`TenantRouter`."""
+"""Agents of one tenant: create or update, presence, reads and removal."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from cim_router.domain.agent import Agent, AgentState
-from cim_router.service.errors import FailedPrecondition
-from cim_router.service.lifecycle import TenantRouter
-from cim_router.service.records import AgentRecord, Transition
+from cim_router.domain.channel import Channel
+from cim_router.service import offers
+from cim_router.service.errors import FailedPrecondition, InvalidArgument
+from cim_router.service.records import AgentRecord, RequestKey, RequestOutcome
+from cim_router.service.router import TenantRouter
 
 
-async def upsert_agent(r: TenantRouter, agent: Agent, state: AgentState | None) -> AgentRecord:
+def replay_agent(r: TenantRouter) -> Callable[[RequestOutcome], Awaitable[AgentRecord]]:
+    """A retried call answers with the agent it acted on, as it is now."""
+
+    async def replay(outcome: RequestOutcome) -> AgentRecord:
+        return r.agent(outcome.entity).snapshot()
+
+    return replay
+
+
+def check_state_change(arec: AgentRecord, state: AgentState) -> None:
+    agent = arec.agent
+    if state == AgentState.WRAP_UP:
+        raise InvalidArgument("state", "WRAP_UP is set by the router after Complete")
+    if state == AgentState.OFFLINE and any(agent.load.values()):
+        raise FailedPrecondition(
+            f"agent {agent.id!r} holds or is offered interactions; complete or transfer "
+            "them before going OFFLINE"
+        )
+
+
+def change_state(r: TenantRouter, arec: AgentRecord, state: AgentState, reason: str) -> None:
+    """Move an agent to `state` (checked by `check_state_change`) and route it if it now
+    has room."""
+    agent = r.put_agent(arec).agent
+    if state == AgentState.AVAILABLE:
+        if agent.state != AgentState.AVAILABLE:
+            agent.idle_since = r.clock()
+        arec.missed_offers = 0
+        arec.wrap_up_until = 0.0
+    agent.not_ready_reason = reason if state == AgentState.NOT_READY else ""
+    agent.state = state
+    r.index_agent(arec)
+    offers.route_agent(r, agent.id)
+
+
+def _check_capacity(old: Agent, capacity: dict[Channel, int]) -> None:
+    """Capacity never drops below what the agent holds or is offered: no path may leave an
+    agent over capacity. Lower it once the work is done."""
+    for channel in Channel:
+        held = old.load_of(channel)
+        if capacity.get(channel, 0) < held:
+            raise FailedPrecondition(
+                f"capacity[{channel.name.lower()}]: agent {old.id!r} holds or is offered "
+                f"{held} {channel.name.lower()} interaction(s); lower its capacity once "
+                "they are done"
+            )
+
+
+async def upsert_agent(
+    r: TenantRouter, agent: Agent, state: AgentState | None, request: RequestKey | None = None
+) -> AgentRecord:
     """Create an agent (OFFLINE unless `state` says otherwise) or update its profile."""
-    async with r.lock:
-        r._check_available()
-        now = r.clock()
-        arec = r.agents.get(agent.id)
-        if arec is None:
-            agent.idle_since = now
+
+    def apply() -> AgentRecord:
+        found = r.agents.get(agent.id)
+        if found is None:
+            agent.idle_since = r.clock()
             arec = AgentRecord(agent)
         else:
-            arec = arec.snapshot()  # the live record changes only once all checks pass
-            old = arec.agent
-            old.display_name, old.skills, old.tier = (
-                agent.display_name,
-                agent.skills,
-                agent.tier,
-            )
-            old.capacity = agent.capacity
+            _check_capacity(found.agent, agent.capacity)
+            arec = found.snapshot()  # the live record is replaced once all checks pass
+            profile = arec.agent
+            profile.display_name, profile.skills = agent.display_name, agent.skills
+            profile.tier, profile.capacity = agent.tier, agent.capacity
         if state is not None:
-            r._set_state(arec, state, "", now)
-        r._submit(Transition(agents=[arec]))
-        r._index_agent(arec)
-        r._route_agent(agent.id)
-        out = arec.snapshot()
-    await r._durable()
-    return out
+            check_state_change(arec, state)
+        r.put_agent(arec)
+        if state is not None:
+            change_state(r, arec, state, "")
+        else:
+            r.index_agent(arec)
+            offers.route_agent(r, agent.id)
+        return arec.snapshot()
+
+    return await r.mutate(apply, request, replay_agent(r), agent.id)
 
 
 async def set_agent_state(
-    r: TenantRouter, agent_id: str, state: AgentState, reason: str
+    r: TenantRouter,
+    agent_id: str,
+    state: AgentState,
+    reason: str,
+    request: RequestKey | None = None,
 ) -> AgentRecord:
-    async with r.lock:
-        r._check_available()
-        arec = r._agent(agent_id).snapshot()
-        r._set_state(arec, state, reason, r.clock())
-        r._submit(Transition(agents=[arec]))
-        r._index_agent(arec)
-        r._route_agent(agent_id)
-        out = arec.snapshot()
-    await r._durable()
-    return out
+    def apply() -> AgentRecord:
+        arec = r.agent(agent_id)
+        check_state_change(arec, state)
+        change_state(r, arec, state, reason)
+        return arec.snapshot()
+
+    return await r.mutate(apply, request, replay_agent(r), agent_id)
 
 
 async def get_agent(r: TenantRouter, agent_id: str) -> AgentRecord:
-    r._check_available()
-    out = r._agent(agent_id).snapshot()
-    await r._durable()
+    r.check_available()
+    out = r.agent(agent_id).snapshot()
+    await r.read()
     return out
 
 
 async def list_agents(r: TenantRouter, state: AgentState | None) -> list[AgentRecord]:
-    r._check_available()
+    r.check_available()
     out = [
         a.snapshot() for _, a in sorted(r.agents.items()) if state is None or a.agent.state == state
     ]
-    await r._durable()
+    await r.read()
     return out
 
 
-async def remove_agent(r: TenantRouter, agent_id: str) -> None:
-    async with r.lock:
-        r._check_available()
-        arec = r._agent(agent_id)
+async def remove_agent(r: TenantRouter, agent_id: str, request: RequestKey | None = None) -> None:
+    def apply() -> None:
+        arec = r.agent(agent_id)
         if any(arec.agent.load.values()):
             raise FailedPrecondition(f"agent {agent_id!r} holds or is offered interactions")
-        r._submit(Transition(removed_agents=[agent_id]))
-        r.engine.remove_agent(agent_id)
-        r._unstaff(agent_id)
-    await r._durable()
+        r.remove_agent_record(agent_id)
+
+    async def replay(outcome: RequestOutcome) -> None:
+        return None
+
+    await r.mutate(apply, request, replay, agent_id)

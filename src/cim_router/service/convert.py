@@ -20,8 +20,8 @@ from cim_router.domain.errors import ValidationError
 from cim_router.domain.interaction import Interaction, InteractionState, SkillRequirement
 from cim_router.domain.limits import check_id
 from cim_router.routing.explain import Candidate, Explanation
+from cim_router.service.contexts import check_context
 from cim_router.service.errors import InvalidArgument
-from cim_router.service.lifecycle import check_context
 from cim_router.service.records import AgentRecord, Event, InteractionRecord, TransferMode
 from cim_router.service.watch import Notice
 
@@ -287,6 +287,8 @@ def notice_out(n: Notice) -> pb.AssignmentEvent:
     )
 
 
+QUARANTINE_LISTED = 100  # quarantined records named in the stats; all are counted
+
 # --- operations -----------------------------------------------------------------------------
 
 
@@ -330,4 +332,6 @@ def stats_out(s: dict[str, Any]) -> pb.Stats:
         abandoned=s["abandoned"],
         completed=s["completed"],
         service_level=s["service_level"],
+        quarantined=len(s["quarantined"]),
+        quarantined_records=s["quarantined"][:QUARANTINE_LISTED],
     )

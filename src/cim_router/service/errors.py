@@ -39,3 +39,9 @@ class Unavailable(ServiceError):
     """The store cannot be reached."""
 
     code = grpc.StatusCode.UNAVAILABLE
+
+
+class ResourceExhausted(ServiceError):
+    """A per-tenant limit (open streams, parked calls) is reached; nothing was changed."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED

@@ -112,6 +112,8 @@ class InteractionRecord:
     request_digest: bytes = b""
     explanation: Explanation | None = None
     arrival: int = 0  # the tenant's arrival counter at enqueue: ties in the queue follow it
+    # When each exclusion in `interaction.excluded_agents` lapses (agent id -> time).
+    exclusions: dict[str, float] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -138,6 +140,27 @@ class CustomerRecord:
 COUNTERS = ("offered", "answered", "answered_in_sla", "abandoned", "completed")
 
 
+@dataclass(frozen=True)
+class RequestKey:
+    """A mutating call's request id (`x-cim-request-id`), its method and a digest of its
+    request, so that a retry is recognised and a reused id with another request is not."""
+
+    id: str
+    method: str
+    digest: bytes
+
+
+@dataclass(frozen=True)
+class RequestOutcome:
+    """What a call with a request id did, kept with its change: a retry answers from it."""
+
+    request_id: str
+    method: str
+    digest: bytes
+    entity: str = ""  # the interaction or agent the call acted on
+    created: bool = False  # Enqueue: whether the first call created the interaction
+
+
 @dataclass
 class Transition:
     """Everything one decision writes, applied by the store all at once."""
@@ -148,6 +171,23 @@ class Transition:
     events: list[Event] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
     customers: list[CustomerRecord] = field(default_factory=list)
+    request: RequestOutcome | None = None
+    create: str = ""  # an interaction created here: the store refuses it if it exists
+    new_tenant: bool = False  # the tenant's first write: it joins the tenant set
+    quarantined: list[str] = field(default_factory=list)  # keys of bad records found at load
 
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.interactions
+            or self.agents
+            or self.removed_agents
+            or self.events
+            or self.counters
+            or self.customers
+            or self.request
+            or self.new_tenant
+            or self.quarantined
+        )

@@ -2,36 +2,29 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from cim_router.domain.channel import Channel
 from cim_router.domain.interaction import InteractionState
-from cim_router.service.records import Event, EventType, Transition
-
-if TYPE_CHECKING:
-    from cim_router.service.lifecycle import TenantRouter
+from cim_router.service.records import EventType
+from cim_router.service.router import TenantRouter
 
 
-def recover(r: TenantRouter, t: Transition) -> None:
-    """After a crash: withdraw offers in flight, recount every agent's load."""
-    now = r.clock()
+def recover(r: TenantRouter) -> None:
+    """After a crash, in a unit of work: withdraw offers in flight (their watch streams are
+    gone), recount every agent's load from what it holds."""
     for rec in r.open.values():
         if rec.offer is not None:
-            t.events.append(
-                Event(
-                    now,
-                    EventType.OFFER_WITHDRAWN,
-                    rec.id,
-                    rec.offer.channel,
-                    rec.offer.agent_id,
-                    "router restarted",
-                )
+            r.put(rec)
+            r.event(
+                rec,
+                EventType.OFFER_WITHDRAWN,
+                rec.offer.agent_id,
+                "router restarted",
+                rec.offer.channel,
             )
             rec.offer = None
             if rec.transfer is None:
                 rec.interaction.state = InteractionState.QUEUED
-                t.events.append(r._event(rec, EventType.REQUEUED))
-            t.interactions.append(rec)
+                r.event(rec, EventType.REQUEUED)
     held: dict[str, dict[Channel, int]] = {}
     for rec in r.open.values():
         if rec.interaction.state == InteractionState.ASSIGNED and rec.agent_id:
@@ -40,5 +33,4 @@ def recover(r: TenantRouter, t: Transition) -> None:
     for arec in r.agents.values():
         load = {c: n for c, n in held.get(arec.agent.id, {}).items() if n}
         if load != {c: n for c, n in arec.agent.load.items() if n}:
-            arec.agent.load = load
-            t.agents.append(arec)
+            r.put_agent(arec).agent.load = load

@@ -8,48 +8,52 @@ from typing import Any
 from cim_router.domain.interaction import InteractionState
 from cim_router.observability.live import live_snapshot
 from cim_router.routing.explain import Explanation
+from cim_router.service.contexts import check_context
 from cim_router.service.errors import FailedPrecondition, NotFound
-from cim_router.service.lifecycle import TenantRouter, check_context
-from cim_router.service.records import Event, EventType, InteractionRecord, Transition
+from cim_router.service.interactions import replay_interaction
+from cim_router.service.records import Event, EventType, InteractionRecord, RequestKey
+from cim_router.service.router import TenantRouter
 
 LINK_DEPTH = 16  # how far GetInteraction follows a customer's earlier interactions
 
 
 async def update_context(
-    r: TenantRouter, interaction_id: str, context: dict[str, Any], remove_keys: list[str]
+    r: TenantRouter,
+    interaction_id: str,
+    context: dict[str, Any],
+    remove_keys: list[str],
+    request: RequestKey | None = None,
 ) -> InteractionRecord:
-    async with r.lock:
-        r._check_available()
-        rec = r._live(interaction_id)
+    def apply() -> InteractionRecord:
+        rec = r.live(interaction_id)
         i = rec.interaction
         removed = set(remove_keys)
         merged = {k: v for k, v in i.context.items() if k not in removed}
         merged.update(context)
         check_context(merged)
+        r.put(rec)
         i.context = merged
         changed = ",".join(sorted({*context, *remove_keys}))  # keys only, never values
-        t = Transition(interactions=[rec])
-        t.events.append(r._event(rec, EventType.CONTEXT_UPDATED, reason=changed))
-        r._submit(t)
-        out = rec.snapshot()
-    await r._durable()
-    return out
+        r.event(rec, EventType.CONTEXT_UPDATED, reason=changed)
+        return rec.snapshot()
+
+    return await r.mutate(apply, request, replay_interaction(r), interaction_id)
 
 
 async def get_interaction(
     r: TenantRouter, interaction_id: str
 ) -> tuple[InteractionRecord, list[Event]]:
     """The interaction and its history, the customer's earlier linked ones first."""
-    r._check_available()
-    rec = (await r._interaction(interaction_id)).snapshot()
-    await r._durable()  # the history read below then holds every event up to `rec`
+    r.check_available()
+    rec = (await r.interaction(interaction_id)).snapshot()
+    await r.read()  # the history read below then holds every event up to `rec`
     chain: list[list[Event]] = [await r.store.read_history(r.tenant, rec.id)]
     link, seen = rec.linked_interaction_id, {rec.id}
     while link and link not in seen and len(seen) <= LINK_DEPTH:
         seen.add(link)
         chain.append(await r.store.read_history(r.tenant, link))
         try:
-            earlier = await r._interaction(link)
+            earlier = await r.interaction(link)
         except NotFound:  # an expired earlier interaction ends the chain
             break
         link = earlier.linked_interaction_id
@@ -59,28 +63,46 @@ async def get_interaction(
 async def explain(r: TenantRouter, interaction_id: str) -> tuple[Explanation, bool, str]:
     """(explanation, live, chosen agent): live for a waiting interaction, else the
     explanation recorded with the last routing decision."""
-    async with r.lock:
-        r._check_available()
-        rec = await r._interaction(interaction_id)
-        now = r.clock()
-        if r.engine.core.is_waiting(interaction_id):
-            chosen = r.engine.best_agent(interaction_id, now) or ""
-            return r.engine.explain(interaction_id, now), True, chosen
-        if rec.explanation is None:
-            raise FailedPrecondition(
-                f"no routing decision is recorded for interaction {interaction_id!r}"
-            )
-        chosen = rec.explanation.winner.agent_id if rec.explanation.winner else ""
-        return rec.explanation, False, chosen
+    r.check_available()
+    rec = await r.interaction(interaction_id)
+    now = r.clock()
+    if r.engine.core.is_waiting(interaction_id):
+        chosen = r.engine.best_agent(interaction_id, now) or ""
+        return r.engine.explain(interaction_id, now), True, chosen
+    if rec.explanation is None:
+        raise FailedPrecondition(
+            f"no routing decision is recorded for interaction {interaction_id!r}"
+        )
+    chosen = rec.explanation.winner.agent_id if rec.explanation.winner else ""
+    return rec.explanation, False, chosen
+
+
+def empty_stats(now: float) -> dict[str, Any]:
+    """The statistics of a tenant that has nothing yet."""
+    return {
+        "at": now,
+        "waiting": 0,
+        "by_channel": {},
+        "by_skill": {},
+        "longest_wait": 0.0,
+        "by_state": {},
+        "offered": 0,
+        "answered": 0,
+        "abandoned": 0,
+        "completed": 0,
+        "service_level": 1.0,
+        "quarantined": [],
+    }
 
 
 async def stats(r: TenantRouter) -> dict[str, Any]:
-    r._check_available()
+    r.check_available()
     now = r.clock()
     waiting = [x for x in r.open.values() if x.interaction.state == InteractionState.QUEUED]
     live = live_snapshot(r.tenant, waiting, r.agents.values(), now)
     counters = dict(r.counters)
-    await r._durable()
+    quarantined = sorted(r.quarantined)
+    await r.read()
     answered, abandoned = counters.get("answered", 0), counters.get("abandoned", 0)
     level = (
         counters.get("answered_in_sla", 0) / (answered + abandoned) if answered + abandoned else 1.0
@@ -97,4 +119,5 @@ async def stats(r: TenantRouter) -> dict[str, Any]:
         "abandoned": abandoned,
         "completed": counters.get("completed", 0),
         "service_level": level,
+        "quarantined": quarantined,
     }

@@ -17,10 +17,10 @@ from cim_router.domain.policy import Policy
 from cim_router.observability.http import MetricsHTTPServer, start_metrics_http
 from cim_router.observability.interceptor import MetricsInterceptor
 from cim_router.observability.live import loop_source, router_snapshots
-from cim_router.service.lifecycle import Clock
+from cim_router.service.router import Clock
 from cim_router.service.servicer import RouterServicer
 from cim_router.service.state import Store
-from cim_router.service.tenants import Tenants
+from cim_router.service.tenants import TenantLimits, Tenants
 
 if TYPE_CHECKING:
     from cim_router.observability.metrics import Observer
@@ -41,8 +41,7 @@ class Server:
         store: Store,
         policy: Policy | None = None,
         clock: Clock = time.time,
-        tick_seconds: float = 0.05,
-        rematch_seconds: float = 0.5,
+        limits: TenantLimits | None = None,
         observer: Observer | None = None,
         metrics_port: int | None = None,
         metrics_skills: frozenset[str] = frozenset(),
@@ -59,9 +58,7 @@ class Server:
             store.metrics = observer  # Redis round trips and errors
         self.metrics_port = metrics_port
         self.metrics: MetricsHTTPServer | None = None
-        self.tenants = Tenants(
-            self.store, policy, clock, tick_seconds, rematch_seconds, observer=observer
-        )
+        self.tenants = Tenants(self.store, policy, clock, observer=observer, limits=limits)
         self.tenants.on_health = self._on_health
         self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]  # stubs lag
         self._health_tasks: set[asyncio.Task[None]] = set()
@@ -109,6 +106,12 @@ class Server:
 
     async def wait(self) -> None:
         await self._server.wait_for_termination()
+
+    @property
+    def fenced(self) -> asyncio.Event:
+        """Set once another server has taken over the store: this one serves nothing more
+        and should stop (the CLI then exits with status 3, for a supervisor to restart it)."""
+        return self.tenants.fenced
 
     async def stop(self, grace: float = 10.0) -> None:
         """Report NOT_SERVING, end watch streams, let in-flight calls finish, then stop."""

@@ -1,4 +1,9 @@
-"""The `cim_router.v1.Router` gRPC service: wire in, lifecycle call, wire out."""
+"""The `cim_router.v1.Router` gRPC service: wire in, tenant operation, wire out.
+
+Reads go to an existing tenant and create nothing; calls that may write use (and, for a
+new tenant, create) the tenant's router. A mutating call may carry `x-cim-request-id`: a
+retry with the same id answers with the first call's outcome instead of applying twice.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +16,18 @@ import grpc
 from cim_router._pb import router_pb2 as pb
 from cim_router._pb import router_pb2_grpc
 from cim_router.domain.errors import ValidationError
-from cim_router.service import agents, convert, pull, reports, transfers
-from cim_router.service.errors import InvalidArgument, ServiceError
-from cim_router.service.lifecycle import TenantRouter
+from cim_router.service import agents, convert, interactions, pull, reports, transfers
+from cim_router.service.errors import InvalidArgument, NotFound, ServiceError
+from cim_router.service.records import RequestKey
+from cim_router.service.router import REQUEST_HEADER, TenantRouter
 from cim_router.service.tenants import DEFAULT_TENANT, Tenants
 
 TENANT_HEADER = "x-cim-tenant"
-# Leave this much of a waiting Assign's deadline to deliver the answer.
+# Leave this much of a waiting Assign's deadline to deliver the answer: a fixed part, and
+# a share, as the deadline the server sees runs up to ~1% past the client's (grpc rounds
+# the timeout it sends up).
 DEADLINE_MARGIN = 0.05
+DEADLINE_SHARE = 0.03
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
@@ -43,34 +52,61 @@ def rpc(fn: Handler[Req, Resp]) -> Handler[Req, Resp]:
     return wrapper
 
 
+def _header(context: Context, name: str) -> str | None:
+    """A metadata value given at most once (a proxy may check only one of two)."""
+    found = None
+    for key, value in context.invocation_metadata() or ():
+        if key == name:
+            if found is not None:
+                raise InvalidArgument(name, "given more than once")
+            found = value if isinstance(value, str) else value.decode(errors="replace")
+    return found
+
+
+def _tenant(context: Context) -> str:
+    tenant = _header(context, TENANT_HEADER)
+    return convert.require_id(TENANT_HEADER, DEFAULT_TENANT if tenant is None else tenant)
+
+
+def _request(context: Context, method: str, request: Any) -> RequestKey | None:
+    request_id = _header(context, REQUEST_HEADER)
+    if request_id is None:
+        return None
+    convert.require_id(REQUEST_HEADER, request_id)
+    return RequestKey(request_id, method, convert.digest(request))
+
+
 def _wait_seconds(context: Context, wait: bool) -> float:
     if not wait:
         return 0.0
     remaining = context.time_remaining()
     if remaining is None:
         raise InvalidArgument("wait", "needs a call deadline")
-    return max(0.0, remaining - DEADLINE_MARGIN)
+    return max(0.0, remaining * (1.0 - DEADLINE_SHARE) - DEADLINE_MARGIN)
 
 
 class RouterServicer(router_pb2_grpc.RouterServicer):
     def __init__(self, tenants: Tenants) -> None:
         self.tenants = tenants
 
-    async def _router(self, context: Context) -> TenantRouter:
-        tenant = DEFAULT_TENANT
-        for key, value in context.invocation_metadata() or ():
-            if key == TENANT_HEADER:
-                tenant = value if isinstance(value, str) else value.decode()
-        convert.require_id(TENANT_HEADER, tenant)
-        return await self.tenants.get(tenant)
+    def _reader(self, context: Context) -> TenantRouter | None:
+        """The tenant's router for a read; None for a tenant that does not exist."""
+        return self.tenants.find(_tenant(context))
+
+    def _found(self, context: Context, what: str) -> TenantRouter:
+        router = self._reader(context)
+        if router is None:
+            raise NotFound(f"{what} not found")
+        return router
 
     # --- agents ---------------------------------------------------------------------------
 
     @rpc
     async def UpsertAgent(self, request: pb.UpsertAgentRequest, context: Context) -> pb.Agent:
         agent, state = convert.agent_in(request)
-        router = await self._router(context)
-        return convert.agent_out(await agents.upsert_agent(router, agent, state))
+        key = _request(context, "UpsertAgent", request)
+        async with self.tenants.use(_tenant(context)) as router:
+            return convert.agent_out(await agents.upsert_agent(router, agent, state, key))
 
     @rpc
     async def SetAgentState(self, request: pb.SetAgentStateRequest, context: Context) -> pb.Agent:
@@ -78,15 +114,16 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         state = convert.agent_state_in(request.state, "state")
         if state is None:
             raise InvalidArgument("state", "is required")
-        router = await self._router(context)
+        key = _request(context, "SetAgentState", request)
+        router = self._found(context, f"agent {request.agent_id!r}")
         return convert.agent_out(
-            await agents.set_agent_state(router, request.agent_id, state, request.reason)
+            await agents.set_agent_state(router, request.agent_id, state, request.reason, key)
         )
 
     @rpc
     async def GetAgent(self, request: pb.GetAgentRequest, context: Context) -> pb.Agent:
         convert.require_id("agent_id", request.agent_id)
-        router = await self._router(context)
+        router = self._found(context, f"agent {request.agent_id!r}")
         return convert.agent_out(await agents.get_agent(router, request.agent_id))
 
     @rpc
@@ -94,8 +131,8 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         self, request: pb.ListAgentsRequest, context: Context
     ) -> pb.ListAgentsResponse:
         state = convert.agent_state_in(request.state, "state")
-        router = await self._router(context)
-        found = await agents.list_agents(router, state)
+        router = self._reader(context)
+        found = [] if router is None else await agents.list_agents(router, state)
         return pb.ListAgentsResponse(agents=[convert.agent_out(a) for a in found])
 
     @rpc
@@ -103,8 +140,9 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         self, request: pb.RemoveAgentRequest, context: Context
     ) -> pb.RemoveAgentResponse:
         convert.require_id("agent_id", request.agent_id)
-        router = await self._router(context)
-        await agents.remove_agent(router, request.agent_id)
+        key = _request(context, "RemoveAgent", request)
+        router = self._found(context, f"agent {request.agent_id!r}")
+        await agents.remove_agent(router, request.agent_id, key)
         return pb.RemoveAgentResponse()
 
     # --- interactions ---------------------------------------------------------------------
@@ -112,8 +150,11 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     @rpc
     async def Enqueue(self, request: pb.EnqueueRequest, context: Context) -> pb.EnqueueResponse:
         interaction = convert.interaction_in(request)
-        router = await self._router(context)
-        rec, created, position, wait = await router.enqueue(interaction, convert.digest(request))
+        key = _request(context, "Enqueue", request)
+        async with self.tenants.use(_tenant(context)) as router:
+            rec, created, position, wait = await interactions.enqueue(
+                router, interaction, convert.digest(request), key
+            )
         return pb.EnqueueResponse(
             interaction=convert.interaction_out(rec),
             position=position,
@@ -127,17 +168,20 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         if target is None:
             raise InvalidArgument("target", "set agent_id or interaction_id")
         wait = _wait_seconds(context, request.wait)
-        router = await self._router(context)
+        parked = self.tenants.limits.max_parked_assigns
         if target == "agent_id":
             convert.require_id("agent_id", request.agent_id)
-            rec = await pull.assign_agent(router, request.agent_id, wait)
+            key = _request(context, "Assign", request)
+            router = self._found(context, f"agent {request.agent_id!r}")
+            rec = await pull.assign_agent(router, request.agent_id, wait, key, parked)
             if rec is None:
                 return pb.AssignResponse(matched=False, agent_id=request.agent_id)
             return pb.AssignResponse(
                 matched=True, agent_id=request.agent_id, interaction=convert.interaction_out(rec)
             )
         convert.require_id("interaction_id", request.interaction_id)
-        agent_id, rec = await pull.assign_interaction(router, request.interaction_id, wait)
+        router = self._found(context, f"interaction {request.interaction_id!r}")
+        agent_id, rec = await pull.assign_interaction(router, request.interaction_id, wait, parked)
         return pb.AssignResponse(
             matched=bool(agent_id), agent_id=agent_id, interaction=convert.interaction_out(rec)
         )
@@ -148,32 +192,39 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         try:
             for k, agent_id in enumerate(request.agent_ids):
                 convert.require_id(f"agent_ids[{k}]", agent_id)
-            router = await self._router(context)
+            tenant = _tenant(context)
+            # The tenant may not exist yet: a desktop may watch before its agent is created.
+            async with self.tenants.use(tenant) as router:
+                limit = self.tenants.limits.max_watch_streams
+                watcher = router.hub.subscribe(frozenset(request.agent_ids) or None, limit=limit)
+                try:
+                    while (notice := await watcher.next()) is not None:
+                        yield convert.notice_out(notice)
+                finally:
+                    router.hub.unsubscribe(watcher)
         except ServiceError as exc:
             await context.abort(exc.code, exc.message)
-        watcher = router.hub.subscribe(frozenset(request.agent_ids) or None)
-        try:
-            while (notice := await watcher.next()) is not None:
-                yield convert.notice_out(notice)
-        finally:
-            router.hub.unsubscribe(watcher)
 
     @rpc
     async def Accept(self, request: pb.AcceptRequest, context: Context) -> pb.Interaction:
         convert.require_id("interaction_id", request.interaction_id)
         convert.require_id("agent_id", request.agent_id)
-        router = await self._router(context)
+        key = _request(context, "Accept", request)
+        router = self._found(context, f"interaction {request.interaction_id!r}")
         return convert.interaction_out(
-            await router.accept(request.interaction_id, request.agent_id)
+            await interactions.accept(router, request.interaction_id, request.agent_id, key)
         )
 
     @rpc
     async def Reject(self, request: pb.RejectRequest, context: Context) -> pb.Interaction:
         convert.require_id("interaction_id", request.interaction_id)
         convert.require_id("agent_id", request.agent_id)
-        router = await self._router(context)
+        key = _request(context, "Reject", request)
+        router = self._found(context, f"interaction {request.interaction_id!r}")
         return convert.interaction_out(
-            await router.reject(request.interaction_id, request.agent_id, request.reason)
+            await interactions.reject(
+                router, request.interaction_id, request.agent_id, request.reason, key
+            )
         )
 
     @rpc
@@ -182,17 +233,21 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         convert.optional_id("agent_id", request.agent_id)
         if not 0 <= request.csat <= 5:
             raise InvalidArgument("csat", f"must be 1..5, or 0 for none; got {request.csat}")
-        router = await self._router(context)
-        rec = await router.complete(
-            request.interaction_id, request.agent_id, request.disposition, request.csat
+        key = _request(context, "Complete", request)
+        router = self._found(context, f"interaction {request.interaction_id!r}")
+        rec = await interactions.complete(
+            router, request.interaction_id, request.agent_id, request.disposition, request.csat, key
         )
         return convert.interaction_out(rec)
 
     @rpc
     async def Cancel(self, request: pb.CancelRequest, context: Context) -> pb.Interaction:
         convert.require_id("interaction_id", request.interaction_id)
-        router = await self._router(context)
-        return convert.interaction_out(await router.cancel(request.interaction_id, request.reason))
+        key = _request(context, "Cancel", request)
+        router = self._found(context, f"interaction {request.interaction_id!r}")
+        return convert.interaction_out(
+            await interactions.cancel(router, request.interaction_id, request.reason, key)
+        )
 
     @rpc
     async def Transfer(self, request: pb.TransferRequest, context: Context) -> pb.Interaction:
@@ -210,18 +265,28 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 request.skills.required_skills, "skills.required_skills"
             )
         channel = convert.channel_in(request.channel, "channel", required=False)
-        router = await self._router(context)
+        key = _request(context, "Transfer", request)
+        router = self._found(context, f"interaction {request.interaction_id!r}")
         rec = await transfers.transfer(
-            router, request.interaction_id, mode, agent_id, required, channel, request.reason
+            router,
+            request.interaction_id,
+            mode,
+            agent_id,
+            required,
+            channel,
+            request.reason,
+            request.ignore_skills,
+            key,
         )
         return convert.interaction_out(rec)
 
     @rpc
     async def Escalate(self, request: pb.EscalateRequest, context: Context) -> pb.Interaction:
         convert.require_id("interaction_id", request.interaction_id)
-        router = await self._router(context)
+        key = _request(context, "Escalate", request)
+        router = self._found(context, f"interaction {request.interaction_id!r}")
         return convert.interaction_out(
-            await transfers.escalate(router, request.interaction_id, request.reason)
+            await transfers.escalate(router, request.interaction_id, request.reason, key)
         )
 
     @rpc
@@ -230,10 +295,11 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     ) -> pb.Interaction:
         convert.require_id("interaction_id", request.interaction_id)
         convert.optional_id("agent_id", request.agent_id)
-        router = await self._router(context)
+        key = _request(context, "CancelTransfer", request)
+        router = self._found(context, f"interaction {request.interaction_id!r}")
         return convert.interaction_out(
             await transfers.cancel_transfer(
-                router, request.interaction_id, request.agent_id, request.reason
+                router, request.interaction_id, request.agent_id, request.reason, key
             )
         )
 
@@ -242,7 +308,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         self, request: pb.GetInteractionRequest, context: Context
     ) -> pb.Interaction:
         convert.require_id("interaction_id", request.interaction_id)
-        router = await self._router(context)
+        router = self._found(context, f"interaction {request.interaction_id!r}")
         rec, history = await reports.get_interaction(router, request.interaction_id)
         return convert.interaction_out(rec, history)
 
@@ -252,9 +318,10 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     ) -> pb.Interaction:
         convert.require_id("interaction_id", request.interaction_id)
         updates = convert.struct_in(request.context)
-        router = await self._router(context)
+        key = _request(context, "UpdateContext", request)
+        router = self._found(context, f"interaction {request.interaction_id!r}")
         rec = await reports.update_context(
-            router, request.interaction_id, updates, list(request.remove_keys)
+            router, request.interaction_id, updates, list(request.remove_keys), key
         )
         return convert.interaction_out(rec)
 
@@ -263,11 +330,13 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     @rpc
     async def Explain(self, request: pb.ExplainRequest, context: Context) -> pb.Explanation:
         convert.require_id("interaction_id", request.interaction_id)
-        router = await self._router(context)
+        router = self._found(context, f"interaction {request.interaction_id!r}")
         explanation, live, chosen = await reports.explain(router, request.interaction_id)
         return convert.explanation_out(explanation, live, chosen)
 
     @rpc
     async def GetStats(self, request: pb.GetStatsRequest, context: Context) -> pb.Stats:
-        router = await self._router(context)
+        router = self._reader(context)
+        if router is None:
+            return convert.stats_out(reports.empty_stats(self.tenants.clock()))
         return convert.stats_out(await reports.stats(router))

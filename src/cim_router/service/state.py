@@ -18,6 +18,7 @@ from cim_router.service.records import (
     CustomerRecord,
     Event,
     InteractionRecord,
+    RequestOutcome,
     Transition,
 )
 
@@ -29,6 +30,10 @@ class Snapshot:
     agents: list[AgentRecord] = field(default_factory=list)
     interactions: list[InteractionRecord] = field(default_factory=list)  # the open ones
     counters: dict[str, int] = field(default_factory=dict)
+    known: bool = False  # the tenant is in the store's tenant set
+    # Records that could not be decoded: (key, e.g. "interaction:chat-7", reason). They stay
+    # in the store, untouched, and the rest of the tenant loads.
+    quarantined: list[tuple[str, str]] = field(default_factory=list)
 
 
 class StoreMetrics(Protocol):
@@ -60,6 +65,9 @@ class StoreListener(Protocol):
     def on_recovered(self) -> None:
         """The store answers again; reload before serving."""
 
+    def on_fenced(self) -> None:
+        """Another server has taken over the store: this one must stop serving for good."""
+
 
 class Store(Protocol):
     metrics: StoreMetrics
@@ -68,6 +76,10 @@ class Store(Protocol):
     def healthy(self) -> bool:
         """False while the store is unreachable (writes fail at once)."""
 
+    @property
+    def fenced(self) -> bool:
+        """True once another server has taken over: nothing is read or written again."""
+
     def listen(self, listener: StoreListener) -> None: ...
 
     async def start(self) -> None:
@@ -75,9 +87,8 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
-    async def tenants(self) -> list[str]: ...
-
-    async def add_tenant(self, tenant: str) -> None: ...
+    async def tenants(self) -> list[str]:
+        """Every tenant that has written anything (a transition with `new_tenant`)."""
 
     async def load(self, tenant: str) -> Snapshot: ...
 
@@ -93,9 +104,14 @@ class Store(Protocol):
         """Return once submission `seq` is stored; raise `Unavailable` if it was lost."""
 
     async def read_interaction(self, tenant: str, interaction_id: str) -> InteractionRecord | None:
-        """A stored interaction (the closed ones are only here)."""
+        """A stored interaction (the closed ones are only here); None if there is none or
+        it cannot be decoded."""
 
-    async def read_history(self, tenant: str, interaction_id: str) -> list[Event]: ...
+    async def read_history(self, tenant: str, interaction_id: str) -> list[Event]:
+        """The interaction's events, oldest first; an undecodable event is left out."""
+
+    async def read_request(self, tenant: str, request_id: str) -> RequestOutcome | None:
+        """The outcome stored with the change a call with this request id made, if any."""
 
     async def read_existing(
         self, tenant: str, interaction_id: str, customer_id: str

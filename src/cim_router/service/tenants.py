@@ -1,5 +1,10 @@
-"""All tenants of one server, the clock that drives their timers, and what happens when
-the store goes away and comes back."""
+"""All tenants of one server, the one clock task that fires their timers, and what happens
+when the store goes away, comes back, or is taken over by another server.
+
+A tenant exists once it has written something: reads of an unknown tenant create nothing,
+and a write that is refused leaves no tenant behind. An idle tenant costs no CPU: every
+timer of every tenant sits in one heap, and the clock task sleeps until the first is due.
+"""
 
 from __future__ import annotations
 
@@ -7,77 +12,116 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 
 from cim_router.domain.limits import check_id
 from cim_router.domain.policy import Policy
+from cim_router.service import due, loading
 from cim_router.service.errors import Unavailable
-from cim_router.service.lifecycle import Clock, Observer, TenantRouter
+from cim_router.service.router import Clock, Observer, TenantRouter
 from cim_router.service.state import Store
+from cim_router.service.timers import Timer, Timers
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TENANT = "default"
+IDLE_WAKEUP = 1.0  # the clock task looks at least this often, in case the clock jumps
+
+
+@dataclass(frozen=True)
+class TenantLimits:
+    """Per-tenant caps on what holds server resources open."""
+
+    max_watch_streams: int = 1000  # concurrent WatchAssignments streams
+    max_parked_assigns: int = 1000  # Assign calls waiting for work
+    request_seconds: float = 3600.0  # how long a request id's outcome is kept
 
 
 class Tenants:
-    """Creates each tenant's router on first use and runs time-driven work for all of them.
-
-    Timers (offer expiry, wrap-up end) fire within `tick_seconds` of being due; every
-    `rematch_seconds` each tenant checks whether a relaxation step has started and, if so,
-    re-matches its queue, without a client call.
-    """
+    """The tenants' routers, created on first write, and their timers."""
 
     def __init__(
         self,
         store: Store,
         policy: Policy | None = None,
         clock: Clock = time.time,
-        tick_seconds: float = 0.05,
-        rematch_seconds: float = 0.5,
         observer: Observer | None = None,
+        limits: TenantLimits | None = None,
     ) -> None:
         self.store = store
         self.policy = policy or Policy()
         self.clock = clock
-        self.tick_seconds = tick_seconds
-        self.rematch_seconds = rematch_seconds
         self.observer = observer
+        self.limits = limits or TenantLimits()
+        self.timers = Timers()
         self.on_health: Callable[[bool], None] = lambda serving: None
+        self.fenced = asyncio.Event()  # set once another server has taken over the store
         self._routers: dict[str, TenantRouter] = {}
-        self._create_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._reload: asyncio.Task[None] | None = None
+        self._repairs: set[asyncio.Task[None]] = set()
         store.listen(self)
 
     def routers(self) -> list[TenantRouter]:
         return list(self._routers.values())
 
-    async def get(self, tenant: str) -> TenantRouter:
-        found = self._routers.get(tenant)
-        if found is not None:
-            return found
-        check_id("tenant", tenant)
-        if not self.store.healthy:
-            raise Unavailable("store unavailable: redis is unreachable")
-        async with self._create_lock:
-            found = self._routers.get(tenant)
-            if found is None:
-                found = TenantRouter(tenant, self.store, self.policy, self.clock, self.observer)
-                await self.store.add_tenant(tenant)
-                await found.load(restart=True)
-                self._routers[tenant] = found
-        return found
+    def find(self, tenant: str) -> TenantRouter | None:
+        """The tenant's router if the tenant exists; a read never creates one."""
+        if self.fenced.is_set():
+            raise Unavailable("store unavailable: another server has taken it over")
+        return self._routers.get(tenant)
+
+    @contextlib.asynccontextmanager
+    async def use(self, tenant: str) -> AsyncIterator[TenantRouter]:
+        """The tenant's router for a call that may write, created (in memory only) if the
+        tenant is new; a new tenant that wrote nothing is forgotten when its last call ends."""
+        router = self.find(tenant)
+        if router is None:
+            check_id("tenant", tenant)
+            if not self.store.healthy:
+                raise Unavailable("store unavailable: redis is unreachable")
+            router = self._new(tenant)
+            router.available = True  # nothing stored yet: the empty state is the truth
+            self._routers[tenant] = router
+        router.users += 1
+        try:
+            yield router
+        finally:
+            router.users -= 1
+            if not router.users and not router.persisted and not len(router.hub):
+                self._forget(router)
+
+    def _new(self, tenant: str) -> TenantRouter:
+        router = TenantRouter(
+            tenant,
+            self.store,
+            self.policy,
+            self.clock,
+            self.timers,
+            self.observer,
+            request_seconds=self.limits.request_seconds,
+        )
+        router.on_poisoned = self._repair
+        return router
+
+    def _forget(self, router: TenantRouter) -> None:
+        if self._routers.get(router.tenant) is router:
+            del self._routers[router.tenant]
+            self.timers.drop(router)
 
     async def start(self) -> None:
         """Load every tenant the store knows (a restart's recovery), then start the clock."""
         for tenant in await self.store.tenants():
-            await self.get(tenant)
+            router = self._new(tenant)
+            router.persisted = True
+            await loading.load(router, restart=True)
+            self._routers[tenant] = router
         self._task = asyncio.create_task(self._run(), name="cim-router-clock")
 
     async def stop(self) -> None:
         """Stop the clock and end every watch stream."""
-        for task in (self._task, self._reload):
+        for task in (self._task, self._reload, *self._repairs):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -102,16 +146,23 @@ class Tenants:
         if self._reload is None or self._reload.done():
             self._reload = asyncio.create_task(self._reload_all(), name="cim-router-reload")
 
+    def on_fenced(self) -> None:
+        for router in self._routers.values():
+            router.on_lost()
+            router.hub.close_all()
+        self.on_health(False)
+        self.fenced.set()
+
     async def _reload_all(self) -> None:
         """Reload every tenant, as often as it takes: the store may drop again meanwhile
         (a Redis still loading its data answers with errors at first)."""
-        while True:
+        while not self.fenced.is_set():
             if not self.store.healthy:
                 await asyncio.sleep(0.05)
                 continue
             try:
                 for router in list(self._routers.values()):
-                    await router.load(restart=False)
+                    await loading.load(router, restart=False)
             except Unavailable:
                 continue
             except Exception:
@@ -123,20 +174,51 @@ class Tenants:
                 self.on_health(True)
                 return
 
+    def _repair(self, router: TenantRouter) -> None:
+        """Reload one tenant whose live state went wrong; the others keep serving."""
+        task = asyncio.get_running_loop().create_task(self._reload_one(router))
+        self._repairs.add(task)
+        task.add_done_callback(self._repairs.discard)
+
+    async def _reload_one(self, router: TenantRouter) -> None:
+        delay = 0.05
+        while not self.fenced.is_set() and self._routers.get(router.tenant) is router:
+            if self.store.healthy:
+                try:
+                    await loading.load(router, restart=False)
+                    return
+                except Unavailable:
+                    pass  # the store's recovery reloads every tenant
+                except Exception:
+                    log.exception("tenant reload failed; retrying", extra={"tenant": router.tenant})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
     # --- time -----------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        last_rematch = 0.0
+        timers = self.timers
         while True:
-            await asyncio.sleep(self.tick_seconds)
-            now = time.monotonic()
-            rematch = now - last_rematch >= self.rematch_seconds
-            if rematch:
-                last_rematch = now
-            for router in list(self._routers.values()):
-                try:
-                    await router.tick(rematch)
-                except Unavailable:
-                    pass  # the store is down; its recovery reloads this tenant
-                except Exception:  # one tenant's failure must not stop the others' timers
-                    log.exception("timer work failed", extra={"tenant": router.tenant})
+            timers.changed.clear()
+            next_due = timers.next_due()
+            delay = IDLE_WAKEUP if next_due is None else next_due - self.clock()
+            if delay > 0:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(timers.changed.wait(), min(delay, IDLE_WAKEUP))
+            await self.fire_due()
+
+    async def fire_due(self) -> None:
+        """Fire every timer that is due by the clock, tenant by tenant."""
+        by_router: dict[TenantRouter, list[Timer]] = {}
+        for timer in self.timers.pop_due(self.clock()):
+            assert isinstance(timer.owner, TenantRouter)
+            by_router.setdefault(timer.owner, []).append(timer)
+        for router, timers in by_router.items():
+            if self._routers.get(router.tenant) is not router:
+                continue
+            try:
+                await due.fire(router, timers)
+            except Unavailable:
+                pass  # the store is down; its recovery reloads this tenant
+            except Exception:  # one tenant's failure must not stop the others' timers
+                log.exception("timer work failed", extra={"tenant": router.tenant})

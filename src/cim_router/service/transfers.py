@@ -1,24 +1,24 @@
-"""Transfers and escalation of one tenant's interactions, on its `TenantRouter`."""
+"""Transfers and escalation of one tenant's interactions."""
 
 from __future__ import annotations
 
-from cim_router.domain.agent import AgentState
 from cim_router.domain.channel import Channel
 from cim_router.domain.interaction import (
     MAX_ESCALATION_LEVEL,
     InteractionState,
     SkillRequirement,
 )
+from cim_router.service import offers
 from cim_router.service.errors import FailedPrecondition
-from cim_router.service.lifecycle import OPEN, TenantRouter
+from cim_router.service.interactions import drop_transfer, replay_interaction
 from cim_router.service.records import (
-    Event,
     EventType,
     InteractionRecord,
     PendingTransfer,
+    RequestKey,
     TransferMode,
-    Transition,
 )
+from cim_router.service.router import OPEN, TenantRouter
 from cim_router.service.watch import NoticeType
 
 
@@ -30,120 +30,129 @@ async def transfer(
     required: tuple[SkillRequirement, ...] | None,
     channel: Channel | None,
     reason: str,
+    ignore_skills: bool = False,
+    request: RequestKey | None = None,
 ) -> InteractionRecord:
     """Move an assigned interaction to an agent, a skill requirement or the queue."""
-    async with r.lock:
-        r._check_available()
-        rec = r._live(interaction_id)
+
+    def apply() -> InteractionRecord:
+        rec = r.live(interaction_id)
         i = rec.interaction
         if i.state != InteractionState.ASSIGNED:
             raise FailedPrecondition(
                 f"interaction {interaction_id!r} is {i.state.name}, not ASSIGNED"
             )
         if rec.transfer is not None:
-            raise FailedPrecondition(f"interaction {interaction_id!r} has a pending transfer")
-        new_channel = channel if channel is not None else i.channel
-        new_required = required if required is not None else i.required
-        if target_agent:
-            _check_target(r, rec, target_agent, new_channel)
-        t = Transition(interactions=[rec])
-        t.events.append(
-            r._event(rec, EventType.TRANSFER_REQUESTED, target_agent, reason or mode.name)
+            raise FailedPrecondition(
+                f"interaction {interaction_id!r} has a pending transfer; call it off with "
+                "CancelTransfer first"
+            )
+        pending = PendingTransfer(
+            mode,
+            target_agent,
+            channel if channel is not None else i.channel,
+            required if required is not None else i.required,
+            reason,
         )
-        pending = PendingTransfer(mode, target_agent, new_channel, new_required, reason)
+        if target_agent:
+            _check_target(r, rec, pending, ignore_skills)
+        r.put(rec)
+        r.event(rec, EventType.TRANSFER_REQUESTED, target_agent, reason or mode.name)
         if mode == TransferMode.WARM:
             rec.transfer = pending
-            _start_transfer(r, rec, t)
+            _start_transfer(r, rec)
         else:
-            _cold_transfer(r, rec, pending, t)
-        out = rec.snapshot()
-    await r._durable()
-    return out
+            _cold_transfer(r, rec, pending)
+        return rec.snapshot()
+
+    return await r.mutate(apply, request, replay_interaction(r), interaction_id)
 
 
-def _check_target(r: TenantRouter, rec: InteractionRecord, agent_id: str, channel: Channel) -> None:
+def _check_target(
+    r: TenantRouter, rec: InteractionRecord, pending: PendingTransfer, ignore_skills: bool
+) -> None:
+    """A named target passes the same rules as a routed one: state, capacity (exclusive
+    channels included), skills, tier and exclusions; `ignore_skills` waives the last three."""
+    agent_id = pending.target_agent
     if agent_id == rec.agent_id:
         raise FailedPrecondition(f"agent {agent_id!r} already holds the interaction")
-    target = r._agent(agent_id).agent
-    if target.state != AgentState.AVAILABLE:
-        raise FailedPrecondition(f"agent {agent_id!r} is {target.state.name}, not AVAILABLE")
-    if target.load_of(channel) >= target.capacity_of(channel):
-        raise FailedPrecondition(f"agent {agent_id!r} has no free {channel.name} capacity")
+    r.agent(agent_id)
+    view = offers.routing_view(
+        InteractionRecord(rec.interaction, agent_id=rec.agent_id, transfer=pending)
+    )
+    why = r.engine.check_target(view, agent_id, r.clock(), ignore_skills)
+    if why:
+        raise FailedPrecondition(f"agent {agent_id!r} cannot take the interaction: {why}")
 
 
-def _start_transfer(r: TenantRouter, rec: InteractionRecord, t: Transition) -> None:
+def _start_transfer(r: TenantRouter, rec: InteractionRecord) -> None:
     """Route a warm transfer: the holder keeps the interaction until a target accepts."""
     assert rec.transfer is not None
     if rec.transfer.target_agent:
-        r._offer(rec, rec.transfer.target_agent, None, t)
+        offers.offer(r, rec, rec.transfer.target_agent, None)
     else:
-        r._submit(t)
-        r._index_interaction(rec)
-        r._route_interaction(rec)
+        offers.index_interaction(r, rec)
+        offers.route_interaction(r, rec)
 
 
-def _cold_transfer(
-    r: TenantRouter, rec: InteractionRecord, pending: PendingTransfer, t: Transition
-) -> None:
+def _cold_transfer(r: TenantRouter, rec: InteractionRecord, pending: PendingTransfer) -> None:
     """Release the holder now and queue (or offer) the interaction on its new terms."""
     i = rec.interaction
-    now = r.clock()
-    holder = r._agent(rec.agent_id)
-    r._add_load(holder, i.channel, -1)
-    t.agents.append(holder)
+    holder = r.agent(rec.agent_id)
+    offers.free_agent(r, holder, i.channel)
     if pending.channel != i.channel:
-        t.events.append(
-            Event(now, EventType.CHANNEL_CHANGED, i.id, pending.channel, holder.agent.id)
-        )
+        r.event(rec, EventType.CHANNEL_CHANGED, holder.agent.id, channel=pending.channel)
     i.channel, i.required = pending.channel, pending.required
-    i.excluded_agents = i.excluded_agents | {holder.agent.id}
+    offers.exclude(r, rec, holder.agent.id)
     i.state = InteractionState.QUEUED
     rec.agent_id = ""
+    r.index_agent(holder)
     if pending.target_agent:
-        r._offer(rec, pending.target_agent, None, t)
+        offers.offer(r, rec, pending.target_agent, None)
     else:
-        r._submit(t)
-        r._index_interaction(rec)
-    r._index_agent(holder)
-    r._notify(NoticeType.RELEASED, holder.agent.id, rec, now)
-    r._route_interaction(rec)
-    r._route_agent(holder.agent.id)
+        offers.index_interaction(r, rec)
+    r.notify(NoticeType.RELEASED, holder.agent.id, rec)
+    offers.route_interaction(r, rec)
+    offers.route_agent(r, holder.agent.id)
 
 
 async def cancel_transfer(
-    r: TenantRouter, interaction_id: str, agent_id: str, reason: str
+    r: TenantRouter,
+    interaction_id: str,
+    agent_id: str,
+    reason: str,
+    request: RequestKey | None = None,
 ) -> InteractionRecord:
     """Call off a pending warm transfer: the holder keeps the interaction, and an offer
     made to a target is withdrawn."""
-    async with r.lock:
-        r._check_available()
-        rec = r._live(interaction_id)
+
+    def apply() -> InteractionRecord:
+        rec = r.live(interaction_id)
         if rec.transfer is None or rec.interaction.state != InteractionState.ASSIGNED:
             raise FailedPrecondition(f"interaction {interaction_id!r} has no pending transfer")
         if agent_id and agent_id != rec.agent_id:
             raise FailedPrecondition(
                 f"interaction {interaction_id!r} is not held by agent {agent_id!r}"
             )
-        t = Transition(interactions=[rec])
-        withdrawn = r._drop_transfer(rec, t)
-        t.events.append(r._event(rec, EventType.TRANSFER_CANCELLED, rec.agent_id, reason))
-        r._submit(t)
-        for a in t.agents:
-            r._index_agent(a)
+        r.put(rec)
+        withdrawn = drop_transfer(r, rec)
+        r.event(rec, EventType.TRANSFER_CANCELLED, rec.agent_id, reason)
         if withdrawn:
-            r._notify(NoticeType.OFFER_ENDED, withdrawn, rec, r.clock())
-            r._route_agent(withdrawn)
-        out = rec.snapshot()
-    await r._durable()
-    return out
+            r.notify(NoticeType.OFFER_ENDED, withdrawn, rec)
+            offers.route_agent(r, withdrawn)
+        return rec.snapshot()
+
+    return await r.mutate(apply, request, replay_interaction(r), interaction_id)
 
 
-async def escalate(r: TenantRouter, interaction_id: str, reason: str) -> InteractionRecord:
+async def escalate(
+    r: TenantRouter, interaction_id: str, reason: str, request: RequestKey | None = None
+) -> InteractionRecord:
     """One escalation level up: a higher tier is required and urgency rises; an assigned
     interaction is re-routed as a warm transfer."""
-    async with r.lock:
-        r._check_available()
-        rec = r._live(interaction_id)
+
+    def apply() -> InteractionRecord:
+        rec = r.live(interaction_id)
         i = rec.interaction
         if i.state not in OPEN:
             raise FailedPrecondition(f"interaction {interaction_id!r} is {i.state.name}")
@@ -153,34 +162,30 @@ async def escalate(r: TenantRouter, interaction_id: str, reason: str) -> Interac
             )
         if rec.transfer is not None:
             raise FailedPrecondition(f"interaction {interaction_id!r} has a pending transfer")
+        r.put(rec)
         i.escalation_level += 1
-        t = Transition(interactions=[rec])
-        t.events.append(r._event(rec, EventType.ESCALATED, reason=reason))
+        r.event(rec, EventType.ESCALATED, reason=reason)
         if i.state == InteractionState.ASSIGNED:
             rec.transfer = PendingTransfer(
                 TransferMode.WARM, "", i.channel, i.required, reason or "escalation"
             )
-            _start_transfer(r, rec, t)
+            _start_transfer(r, rec)
         else:
-            _requeue_escalated(r, rec, t)
-        out = rec.snapshot()
-    await r._durable()
-    return out
+            _requeue_escalated(r, rec)
+        return rec.snapshot()
+
+    return await r.mutate(apply, request, replay_interaction(r), interaction_id)
 
 
-def _requeue_escalated(r: TenantRouter, rec: InteractionRecord, t: Transition) -> None:
+def _requeue_escalated(r: TenantRouter, rec: InteractionRecord) -> None:
     """A waiting or offered interaction goes back to the queue on its new terms."""
-    i = rec.interaction
-    withdrawn = r._withdraw_offer(rec, t)
+    withdrawn = offers.withdraw_offer(r, rec)
     if withdrawn:
-        i.state = InteractionState.QUEUED
-    r._submit(t)
-    for a in t.agents:
-        r._index_agent(a)
-    r.engine.remove(i.id)
-    r._index_interaction(rec)
+        rec.interaction.state = InteractionState.QUEUED
+    r.engine.remove(rec.id)
+    offers.index_interaction(r, rec)
     if withdrawn:
-        r._notify(NoticeType.OFFER_ENDED, withdrawn, rec, r.clock())
-    r._route_interaction(rec)
+        r.notify(NoticeType.OFFER_ENDED, withdrawn, rec)
+    offers.route_interaction(r, rec)
     if withdrawn:
-        r._route_agent(withdrawn)
+        offers.route_agent(r, withdrawn)

@@ -6,6 +6,7 @@ import asyncio
 import enum
 from dataclasses import dataclass
 
+from cim_router.service.errors import ResourceExhausted
 from cim_router.service.records import InteractionRecord
 
 # A watcher this far behind is cut off rather than let it hold memory without bound.
@@ -32,8 +33,9 @@ class Notice:
 class Watcher:
     """One subscriber: the agents it follows (None for all) and its pending notices."""
 
-    def __init__(self, agent_ids: frozenset[str] | None) -> None:
+    def __init__(self, agent_ids: frozenset[str] | None, kind: str = "WatchAssignments") -> None:
         self.agent_ids = agent_ids
+        self.kind = kind
         self.queue: asyncio.Queue[Notice | None] = asyncio.Queue()
         self.closed = False
 
@@ -56,18 +58,37 @@ class Watcher:
 
 
 class Hub:
-    """The watchers of one tenant."""
+    """The watchers of one tenant, counted by kind (the RPC: WatchAssignments streams,
+    Assign calls waiting for work) so that each kind can be capped."""
 
     def __init__(self) -> None:
         self._watchers: set[Watcher] = set()
+        self._counts: dict[str, int] = {}
 
-    def subscribe(self, agent_ids: frozenset[str] | None) -> Watcher:
-        w = Watcher(agent_ids)
+    def __len__(self) -> int:
+        return len(self._watchers)
+
+    def count(self, kind: str) -> int:
+        return self._counts.get(kind, 0)
+
+    def subscribe(
+        self,
+        agent_ids: frozenset[str] | None,
+        kind: str = "WatchAssignments",
+        limit: int | None = None,
+    ) -> Watcher:
+        """A new watcher; ResourceExhausted once `limit` watchers of `kind` are open."""
+        if limit is not None and self.count(kind) >= limit:
+            raise ResourceExhausted(f"too many open {kind} calls for this tenant (at most {limit})")
+        w = Watcher(agent_ids, kind)
         self._watchers.add(w)
+        self._counts[kind] = self.count(kind) + 1
         return w
 
     def unsubscribe(self, w: Watcher) -> None:
-        self._watchers.discard(w)
+        if w in self._watchers:
+            self._watchers.discard(w)
+            self._counts[w.kind] -= 1
         w.close()
 
     def wants(self, agent_id: str) -> bool:

@@ -23,6 +23,7 @@ from cim_router.service.records import (
     InteractionRecord,
     Offer,
     PendingTransfer,
+    RequestOutcome,
     TransferMode,
 )
 
@@ -158,6 +159,7 @@ def interaction_out(rec: InteractionRecord) -> bytes:
         "esc": i.escalation_level,
         "pagent": i.preferred_agent,
         "excl": sorted(i.excluded_agents),
+        "exu": rec.exclusions,
         "ctx": i.context,
         "state": int(i.state),
         "agent": rec.agent_id,
@@ -222,6 +224,8 @@ def interaction_in(data: bytes | str, tenant: str) -> InteractionRecord:
         request_digest=bytes.fromhex(d.get("digest", "")),
         explanation=_explanation_in(i.id, d.get("why")),
         arrival=int(d.get("arrival", 0)),
+        # Records written before exclusions lapsed: 0, the tenant decides when at load.
+        exclusions={str(a): float(d.get("exu", {}).get(a, 0.0)) for a in i.excluded_agents},
     )
 
 
@@ -244,3 +248,14 @@ def customer_out(c: CustomerRecord) -> bytes:
 def customer_in(customer_id: str, data: bytes | str) -> CustomerRecord:
     last, agent_id, served = orjson.loads(data)
     return CustomerRecord(customer_id, last, agent_id, float(served))
+
+
+def request_out(r: RequestOutcome) -> bytes:
+    return orjson.dumps([r.method, r.digest.hex(), r.entity, r.created])
+
+
+def request_in(request_id: str, data: bytes | str) -> RequestOutcome:
+    method, digest, entity, created = orjson.loads(data)
+    return RequestOutcome(
+        request_id, str(method), bytes.fromhex(digest), str(entity), bool(created)
+    )

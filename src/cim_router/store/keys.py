@@ -66,6 +66,16 @@ class Keys:
         """HASH counter name -> integer (offered, answered, ...), no TTL."""
         return f"{self._t(tenant)}:counters"
 
+    def quarantine(self, tenant: str) -> str:
+        """SET of the records a load could not decode or index ("interaction:ID",
+        "agent:ID"), no TTL; the records themselves stay where they are, untouched."""
+        return f"{self._t(tenant)}:quarantine"
+
+    def request(self, tenant: str, request_id: str) -> str:
+        """STRING, the outcome of a call made with this request id (JSON), written with its
+        change; TTL the request-id retention."""
+        return f"{self._t(tenant)}:req:{request_id}"
+
     def events(self, tenant: str) -> str:
         """STREAM of every routing event (field `e`, JSON), trimmed to about the configured
         length, for dashboards and audit."""

@@ -29,9 +29,11 @@ from redis.retry import Retry
 from cim_router.domain.interaction import InteractionState
 from cim_router.service.errors import Unavailable
 from cim_router.service.records import (
+    AgentRecord,
     CustomerRecord,
     Event,
     InteractionRecord,
+    RequestOutcome,
     Transition,
 )
 from cim_router.service.state import NO_METRICS, Snapshot, StoreListener, StoreMetrics
@@ -89,6 +91,7 @@ class RedisStore:
         self._listeners: list[StoreListener] = []
         self._healthy = False
         self._fenced = False
+        self._fence_watch: asyncio.Task[None] | None = None
         self._seq = 0
         self._durable_seq = 0
         self._lost_seq = 0
@@ -108,6 +111,10 @@ class RedisStore:
     def healthy(self) -> bool:
         return self._healthy
 
+    @property
+    def fenced(self) -> bool:
+        return self._fenced
+
     def listen(self, listener: StoreListener) -> None:
         self._listeners.append(listener)
 
@@ -121,6 +128,7 @@ class RedisStore:
         self._healthy = True
         self._flusher = asyncio.create_task(self._flush_forever(), name="cim-redis-flush")
         self._reader = asyncio.create_task(self._read_forever(), name="cim-redis-read")
+        self._fence_watch = asyncio.create_task(self._watch_epoch(), name="cim-redis-fence")
         log.info("redis store ready", extra={"epoch": self._epoch})
 
     async def close(self) -> None:
@@ -130,7 +138,11 @@ class RedisStore:
                 await asyncio.wait_for(self.durable(self._seq), self.settings.command_timeout)
             except (Unavailable, asyncio.TimeoutError):
                 log.warning("closing with unwritten changes")
-        tasks = [t for t in (self._flusher, self._reconnect, self._reader) if t is not None]
+        tasks = [
+            t
+            for t in (self._flusher, self._reconnect, self._reader, self._fence_watch)
+            if t is not None
+        ]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -166,10 +178,7 @@ class RedisStore:
 
     async def tenants(self) -> list[str]:
         found = await self._read("read", self.redis.smembers(self.keys.tenants()))
-        return sorted(t.decode() for t in found)
-
-    async def add_tenant(self, tenant: str) -> None:
-        await self._read("write", self.redis.sadd(self.keys.tenants(), tenant))
+        return sorted(t.decode(errors="replace") for t in found)
 
     async def load(self, tenant: str) -> Snapshot:
         k = self.keys
@@ -177,20 +186,23 @@ class RedisStore:
         pipe.hgetall(k.agents(tenant))
         pipe.hgetall(k.counters(tenant))
         pipe.smembers(k.open(tenant))
-        agents, counters, members = await self._read("load", pipe.execute())
-        ids = [i.decode() for i in members]
-        records: list[InteractionRecord] = []
+        pipe.sismember(k.tenants(), tenant)
+        agents, counters, members, known = await self._read("load", pipe.execute())
+        snap = Snapshot(counters=_counters_in(counters), known=bool(known))
+        for field, value in agents.items():
+            _decode_agent(snap, field.decode(errors="replace"), value)
+        ids = [i.decode(errors="replace") for i in members]
         for start in range(0, len(ids), LOAD_CHUNK * 8):  # 8 MGETs a round trip
             pipe = self.redis.pipeline(transaction=False)
-            for n in range(start, min(start + LOAD_CHUNK * 8, len(ids)), LOAD_CHUNK):
-                pipe.mget([k.interaction(tenant, i) for i in ids[n : n + LOAD_CHUNK]])
-            for values in await self._read("load", pipe.execute()):
-                records.extend(codec.interaction_in(v, tenant) for v in values if v is not None)
-        return Snapshot(
-            agents=[codec.agent_in(v) for v in agents.values()],
-            interactions=records,
-            counters={name.decode(): int(n) for name, n in counters.items()},
-        )
+            end = min(start + LOAD_CHUNK * 8, len(ids))
+            chunks = [ids[n : min(n + LOAD_CHUNK, end)] for n in range(start, end, LOAD_CHUNK)]
+            for chunk in chunks:
+                pipe.mget([k.interaction(tenant, i) for i in chunk])
+            for chunk, values in zip(chunks, await self._read("load", pipe.execute()), strict=True):
+                for interaction_id, value in zip(chunk, values, strict=True):
+                    if value is not None:
+                        _decode_interaction(snap, tenant, interaction_id, value)
+        return snap
 
     async def _get(self, keys: list[str]) -> list[bytes | None]:
         """Values of `keys`, read together with whatever other reads are waiting."""
@@ -224,11 +236,27 @@ class RedisStore:
 
     async def read_interaction(self, tenant: str, interaction_id: str) -> InteractionRecord | None:
         (data,) = await self._get([self.keys.interaction(tenant, interaction_id)])
-        return None if data is None else codec.interaction_in(data, tenant)
+        return None if data is None else _interaction_or_none(data, tenant, interaction_id)
 
     async def read_history(self, tenant: str, interaction_id: str) -> list[Event]:
         key = self.keys.history(tenant, interaction_id)
-        return [codec.event_in(e) for e in await self._read("read", self.redis.lrange(key, 0, -1))]
+        events = []
+        for data in await self._read("read", self.redis.lrange(key, 0, -1)):
+            try:
+                events.append(codec.event_in(data))
+            except Exception:  # a bad entry must not hide the rest of the history
+                log.warning("undecodable history event left out", extra={"tenant": tenant})
+        return events
+
+    async def read_request(self, tenant: str, request_id: str) -> RequestOutcome | None:
+        (data,) = await self._get([self.keys.request(tenant, request_id)])
+        if data is None:
+            return None
+        try:
+            return codec.request_in(request_id, data)
+        except Exception:
+            log.warning("undecodable request outcome ignored", extra={"tenant": tenant})
+            return None
 
     async def read_existing(
         self, tenant: str, interaction_id: str, customer_id: str
@@ -238,10 +266,13 @@ class RedisStore:
         if customer_id:
             keys.append(self.keys.customer(tenant, customer_id))
         found = await self._get(keys)
-        rec = None if found[0] is None else codec.interaction_in(found[0], tenant)
+        rec = None if found[0] is None else _interaction_or_none(found[0], tenant, interaction_id)
         customer = None
         if customer_id and found[1] is not None:
-            customer = codec.customer_in(customer_id, found[1])
+            try:
+                customer = codec.customer_in(customer_id, found[1])
+            except Exception:  # a bad link only loses the link
+                log.warning("undecodable customer record ignored", extra={"tenant": tenant})
         return rec, customer
 
     # --- writes ---------------------------------------------------------------------------
@@ -282,6 +313,16 @@ class RedisStore:
             ops.append(("hincr", k.counters(tenant), name, n))
         for c in t.customers:
             ops.append(("setex", k.customer(tenant, c.customer_id), codec.customer_out(c), keep))
+        if t.request is not None:
+            r = t.request
+            data = codec.request_out(r)
+            ops.append(
+                ("setex", k.request(tenant, r.request_id), data, self.settings.request_seconds)
+            )
+        if t.new_tenant:
+            ops.append(("sadd", k.tenants(), tenant))
+        for key in t.quarantined:
+            ops.append(("sadd", k.quarantine(tenant), key))
         return ops
 
     async def durable(self, seq: int) -> None:
@@ -355,11 +396,10 @@ class RedisStore:
         except ResponseError as exc:
             self.metrics.redis_error("commit")
             if str(exc).startswith("FENCED"):
-                self._fenced = True
-                log.error("another server has taken over this redis: writes stop")
+                self._fence()
             else:
                 log.error("commit refused by redis: %s", exc)
-            self._lose()
+                self._lose()
             return False
         except FAILURES as exc:
             self.metrics.redis_error("commit")
@@ -389,6 +429,29 @@ class RedisStore:
         if not self._fenced and (self._reconnect is None or self._reconnect.done()):
             self._reconnect = asyncio.create_task(self._reconnect_forever(), name="cim-redis-ping")
 
+    async def _watch_epoch(self) -> None:
+        """Notice a takeover even while idle: a fenced server must stop serving at once,
+        not at its next write."""
+        while not self._fenced:
+            await asyncio.sleep(self.settings.fence_check_seconds)
+            if not self._healthy:
+                continue  # the reconnect loop checks the epoch before serving again
+            try:
+                epoch = await self.redis.get(self.keys.epoch())
+            except FAILURES:
+                continue  # a failed read is the reads' and writes' business
+            if epoch is not None and epoch != self._epoch.encode():
+                self._fence()
+
+    def _fence(self) -> None:
+        if self._fenced:
+            return
+        self._fenced = True
+        log.error("another server has taken over this redis: this one stops serving")
+        self._lose()
+        for listener in self._listeners:
+            listener.on_fenced()
+
     async def _reconnect_forever(self) -> None:
         while True:
             await asyncio.sleep(self.settings.reconnect_seconds)
@@ -398,8 +461,7 @@ class RedisStore:
                     log.error("redis came back without its data; taking a new epoch")
                     self._epoch = str(await self.redis.incr(self.keys.epoch()))
                 elif epoch != self._epoch.encode():
-                    self._fenced = True
-                    log.error("another server has taken over this redis: writes stop")
+                    self._fence()
                     return
             except FAILURES:
                 self.metrics.redis_error("ping")
@@ -409,3 +471,52 @@ class RedisStore:
             for listener in self._listeners:
                 listener.on_recovered()
             return
+
+
+def _counters_in(raw: dict[bytes, bytes]) -> dict[str, int]:
+    out = {}
+    for name, n in raw.items():
+        try:
+            out[name.decode()] = int(n)
+        except ValueError:  # a counter that is not a number counts as nothing
+            log.warning("counter is not a number; ignored")
+    return out
+
+
+def _decode_agent(snap: Snapshot, field: str, value: bytes) -> None:
+    try:
+        arec: AgentRecord = codec.agent_in(value)
+        if arec.agent.id != field:
+            raise ValueError(f"record of agent {arec.agent.id!r} stored under {field!r}")
+    except Exception as exc:
+        snap.quarantined.append((f"agent:{field}", _reason(exc)))
+        return
+    snap.agents.append(arec)
+
+
+def _decode_interaction(snap: Snapshot, tenant: str, interaction_id: str, value: bytes) -> None:
+    try:
+        rec = codec.interaction_in(value, tenant)
+        if rec.id != interaction_id:
+            raise ValueError(f"record of {rec.id!r} stored under {interaction_id!r}")
+    except Exception as exc:
+        snap.quarantined.append((f"interaction:{interaction_id}", _reason(exc)))
+        return
+    snap.interactions.append(rec)
+
+
+def _interaction_or_none(data: bytes, tenant: str, interaction_id: str) -> InteractionRecord | None:
+    try:
+        rec = codec.interaction_in(data, tenant)
+    except Exception as exc:
+        log.warning(
+            "undecodable interaction record read as missing",
+            extra={"tenant": tenant, "interaction_id": interaction_id, "error": _reason(exc)},
+        )
+        return None
+    return rec if rec.id == interaction_id else None
+
+
+def _reason(exc: Exception) -> str:
+    """What was wrong with a record, by exception type: never its content."""
+    return type(exc).__name__

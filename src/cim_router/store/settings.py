@@ -23,6 +23,8 @@ class RedisSettings:
     stream_maxlen: int = 100_000  # routing events kept in each tenant's stream, about
     max_batch: int = 256  # transitions in one group commit; 1 turns grouping off
     reconnect_seconds: float = 0.25  # between pings while Redis is unreachable
+    fence_check_seconds: float = 1.0  # between looks at the epoch, to notice a takeover
+    request_seconds: int = 3600  # how long the outcome of a call with a request id is kept
 
     @classmethod
     def from_url(cls, url: str, **overrides: Any) -> RedisSettings:
