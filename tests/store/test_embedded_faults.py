@@ -1,0 +1,208 @@
+"""The embedded Redis when things go wrong: a second router on the same data directory, a
+redis-server a crashed router left running, a pid file naming someone else."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from cim_router.store import datadir
+from cim_router.store.embedded import (
+    EmbeddedRedis,
+    EmbeddedRedisError,
+    find_redis_server,
+    free_port,
+)
+from tests.service.conftest import Client, wait_for
+from tests.store.process import ServerProcess, start
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+
+@pytest.fixture
+def policy(tmp_path: Path) -> Path:
+    path = tmp_path / "policy.toml"
+    path.write_text("offer_timeout_seconds = 30\n")
+    return path
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    return (tmp_path / "data").resolve()
+
+
+@pytest.fixture
+def children() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Processes a test starts itself; killed at the end whatever happened."""
+    procs: list[subprocess.Popen[bytes]] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+
+
+def servers_on(data_dir: Path) -> list[int]:
+    """Pids of every live redis-server working on `data_dir`."""
+    pids = (int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit())
+    return [pid for pid in pids if datadir.is_server_of(pid, data_dir)]
+
+
+def recorded_pid(data_dir: Path) -> int:
+    record = datadir.read_pid_file(data_dir)
+    assert record is not None, "no pid file"
+    return record[0]
+
+
+def write_state(server: ServerProcess) -> Client:
+    c = server.client()
+    c.agent("ann")
+    c.enqueue("chat-1", customer_id="c1")
+    return c
+
+
+def spawn(children: list[subprocess.Popen[bytes]], args: list[str]) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    children.append(proc)
+    return proc
+
+
+def spawn_fake_redis_server(
+    children: list[subprocess.Popen[bytes]], tmp_path: Path, data_dir: Path
+) -> subprocess.Popen[bytes]:
+    """A process whose command line is a redis-server's on `data_dir`, but which is Python
+    ignoring SIGTERM; returned once it ignores it."""
+    link = tmp_path / "fake" / "redis-server"
+    link.parent.mkdir(exist_ok=True)
+    if not link.exists():
+        link.symlink_to(sys.executable)
+    code = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print('ready', flush=True); time.sleep(60)"
+    )
+    proc = spawn(children, [str(link), "-c", code, "--dir", str(data_dir)])
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    return proc
+
+
+# --- the lock -----------------------------------------------------------------------------
+
+
+def test_a_second_router_on_the_data_dir_fails_at_once_and_starts_nothing(
+    policy: Path, data: Path
+) -> None:
+    first = start(None, policy, data)
+    try:
+        pid = recorded_pid(data)
+        env = {**os.environ, "CIM_ROUTER_DATA_DIR": str(data), "CIM_ROUTER_POLICY": str(policy)}
+        env |= {"CIM_ROUTER_GRPC_PORT": "0", "CIM_ROUTER_METRICS_PORT": "0"}
+        second = subprocess.run(
+            [sys.executable, "-m", "cim_router.cli", "serve"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert second.returncode != 0
+        assert second.stderr.startswith("cim-router: ")
+        assert str(data) in second.stderr and "in use" in second.stderr
+        assert "private redis" not in second.stdout
+        assert recorded_pid(data) == pid
+        assert servers_on(data) == [pid]
+        write_state(first)  # the first is undisturbed
+    finally:
+        assert first.terminate() == 0
+
+
+def test_the_lock_is_released_on_stop(data: Path) -> None:
+    with EmbeddedRedis(data) as first:
+        with pytest.raises(EmbeddedRedisError, match="in use by another cim-router") as caught:
+            EmbeddedRedis(data).start()
+        assert isinstance(caught.value.__cause__, datadir.DataDirLocked)
+        assert servers_on(data) == [first.pid] == [recorded_pid(data)]
+    with EmbeddedRedis(data) as again:
+        assert again.running
+
+
+# --- a leftover server -------------------------------------------------------------------
+
+
+def test_a_leftover_server_is_stopped_gracefully_before_a_new_one_starts(
+    data: Path, children: list[subprocess.Popen[bytes]]
+) -> None:
+    """A crashed router's server still runs: the next start stops it, and its last writes
+    reach the file."""
+    data.mkdir()
+    port = free_port()
+    args = [find_redis_server(), "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data)]
+    args += ["--save", "", "--appendonly", "yes", "--set-proc-title", "no"]
+    leftover = spawn(children, args)
+    datadir.write_pid_file(data, leftover.pid, port)
+    client = redis.Redis(port=port)
+    wait_for(lambda: _answers(client), what="the leftover to answer")
+    client.set("written-last", "1")  # not yet fsynced: only a graceful stop keeps it
+    client.close()
+    with EmbeddedRedis(data) as fresh:
+        assert leftover.wait(5) == 0  # exited by itself, on SIGTERM
+        assert servers_on(data) == [fresh.pid]
+        with redis.Redis(port=fresh.port) as check:
+            assert check.get("written-last") == b"1"
+
+
+def _answers(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
+
+
+def test_a_leftover_that_ignores_sigterm_is_killed(
+    tmp_path: Path, data: Path, children: list[subprocess.Popen[bytes]]
+) -> None:
+    data.mkdir()
+    leftover = spawn_fake_redis_server(children, tmp_path, data)
+    datadir.write_pid_file(data, leftover.pid, 1)
+    started = time.monotonic()
+    datadir.stop_leftover(data, timeout=0.5)
+    assert leftover.wait(5) == -signal.SIGKILL
+    assert time.monotonic() - started < 3
+    assert datadir.read_pid_file(data) is None
+
+
+@pytest.mark.parametrize("kind", ["unrelated", "other-dir"])
+def test_a_pid_file_naming_another_process_leaves_it_alone(
+    kind: str, tmp_path: Path, data: Path, children: list[subprocess.Popen[bytes]]
+) -> None:
+    """The pid of a dead server can be reused: only a redis-server of this directory is
+    stopped."""
+    data.mkdir()
+    if kind == "unrelated":
+        bystander = spawn(children, ["sleep", "60"])
+    else:
+        bystander = spawn_fake_redis_server(children, tmp_path, tmp_path / "other")
+    datadir.write_pid_file(data, bystander.pid, 1)
+    with EmbeddedRedis(data) as fresh:
+        assert fresh.running
+        assert bystander.poll() is None
+        assert recorded_pid(data) == fresh.pid
+
+
+def test_without_proc_the_server_is_recognised_through_ps(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    data: Path,
+    children: list[subprocess.Popen[bytes]],
+) -> None:
+    fake = spawn_fake_redis_server(children, tmp_path, data)
+    assert datadir.is_server_of(fake.pid, data)
+    monkeypatch.setattr(datadir, "PROC", tmp_path / "no-proc")
+    assert datadir.is_server_of(fake.pid, data)
+    assert not datadir.is_server_of(fake.pid, tmp_path)
