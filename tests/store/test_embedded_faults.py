@@ -1,5 +1,5 @@
 """The embedded Redis when things go wrong: a second router on the same data directory, a
-redis-server a crashed router left running, a pid file naming someone else."""
+router killed with -9, a redis-server left running by one, a pid file naming someone else."""
 
 from __future__ import annotations
 
@@ -24,7 +24,9 @@ from cim_router.store.embedded import (
 from tests.service.conftest import Client, wait_for
 from tests.store.process import ServerProcess, start
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="reads /proc; the death signal is Linux's"
+)
 
 
 @pytest.fixture
@@ -67,6 +69,11 @@ def write_state(server: ServerProcess) -> Client:
     c.agent("ann")
     c.enqueue("chat-1", customer_id="c1")
     return c
+
+
+def state_is_there(c: Client) -> None:
+    assert c.get_agent("ann").id == "ann"
+    assert c.get("chat-1").customer_id == "c1"
 
 
 def spawn(children: list[subprocess.Popen[bytes]], args: list[str]) -> subprocess.Popen[bytes]:
@@ -132,14 +139,30 @@ def test_the_lock_is_released_on_stop(data: Path) -> None:
         assert again.running
 
 
-# --- a leftover server -------------------------------------------------------------------
+# --- a router killed with -9 --------------------------------------------------------------
+
+
+def test_a_router_killed_with_minus_9_takes_its_redis_with_it(policy: Path, data: Path) -> None:
+    server = start(None, policy, data)
+    try:
+        write_state(server)
+        pid = recorded_pid(data)
+        assert servers_on(data) == [pid]
+    finally:
+        server.kill()
+    wait_for(lambda: not servers_on(data), timeout=5, what="the private redis-server to end")
+    server = start(None, policy, data)
+    try:
+        state_is_there(server.client())
+        assert servers_on(data) == [recorded_pid(data)] != [pid]
+    finally:
+        assert server.terminate() == 0
 
 
 def test_a_leftover_server_is_stopped_gracefully_before_a_new_one_starts(
     data: Path, children: list[subprocess.Popen[bytes]]
 ) -> None:
-    """A crashed router's server still runs: the next start stops it, and its last writes
-    reach the file."""
+    """Where no death signal ended it (another system, or a kill between fork and prctl)."""
     data.mkdir()
     port = free_port()
     args = [find_redis_server(), "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data)]

