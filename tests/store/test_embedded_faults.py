@@ -1,21 +1,26 @@
 """The embedded Redis when things go wrong: a second router on the same data directory, a
-router killed with -9, a redis-server left running by one, a pid file naming someone else."""
+router killed with -9, a redis-server left running by one, a pid file naming someone else,
+and the private redis-server dying under a running router."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 import redis
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cim_router.store import datadir
 from cim_router.store.embedded import (
+    Backoff,
     EmbeddedRedis,
     EmbeddedRedisError,
     find_redis_server,
@@ -74,6 +79,28 @@ def write_state(server: ServerProcess) -> Client:
 def state_is_there(c: Client) -> None:
     assert c.get_agent("ann").id == "ann"
     assert c.get("chat-1").customer_id == "c1"
+
+
+def succeeds(call: Callable[[], object]) -> bool:
+    """Whether `call` succeeds; UNAVAILABLE (the store reloading) is the only failure
+    allowed."""
+    try:
+        call()
+    except grpc.RpcError as err:
+        assert err.code() == grpc.StatusCode.UNAVAILABLE, err
+        time.sleep(0.05)
+        return False
+    return True
+
+
+def serving(address: str) -> bool:
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        try:
+            status = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1).status
+        except grpc.RpcError:
+            return False
+        return bool(status == health_pb2.HealthCheckResponse.SERVING)
 
 
 def spawn(children: list[subprocess.Popen[bytes]], args: list[str]) -> subprocess.Popen[bytes]:
@@ -229,3 +256,79 @@ def test_without_proc_the_server_is_recognised_through_ps(
     monkeypatch.setattr(datadir, "PROC", tmp_path / "no-proc")
     assert datadir.is_server_of(fake.pid, data)
     assert not datadir.is_server_of(fake.pid, tmp_path)
+
+
+# --- restarts -----------------------------------------------------------------------------
+
+
+def test_backoff_doubles_up_to_its_cap_and_starts_over_after_a_steady_run() -> None:
+    b = Backoff(first=0.1, most=0.5, settled=10)
+    assert [b.delay(up_for=0.5) for _ in range(5)] == [0.1, 0.2, 0.4, 0.5, 0.5]
+    assert b.delay(up_for=11) == 0.1
+    assert b.delay(up_for=0.5) == 0.2
+
+
+def test_supervise_restarts_a_dead_server_on_its_port_and_stop_ends_it(
+    data: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    backoff = Backoff(first=0.05)
+
+    async def scenario() -> None:
+        server = EmbeddedRedis(data).start()
+        port = server.port
+        supervisor = asyncio.create_task(server.supervise(backoff))
+        try:
+            for _ in range(2):
+                dead = server.pid
+                assert dead is not None
+                os.kill(dead, signal.SIGKILL)
+                await _replaced(server, dead)
+                assert server.port == port
+                assert recorded_pid(data) == server.pid
+                assert servers_on(data) == [server.pid]
+        finally:
+            server.stop()
+        # stop() under supervision: the supervisor ends by itself and restarts nothing.
+        await asyncio.wait_for(supervisor, 2)
+        assert not servers_on(data)
+        assert datadir.read_pid_file(data) is None
+
+    with caplog.at_level("WARNING", logger="cim_router.store.embedded"):
+        asyncio.run(scenario())
+    assert len([r for r in caplog.records if "restarted on port" in r.getMessage()]) == 2
+    assert backoff.delay(up_for=0) == 0.2  # two quick exits counted: 0.05, 0.1, then 0.2
+
+
+async def _replaced(server: EmbeddedRedis, dead: int, timeout: float = 5.0) -> None:
+    """Wait until a new server answers in place of pid `dead`."""
+    deadline = time.monotonic() + timeout
+    while server.pid == dead or not server._ping():
+        assert time.monotonic() < deadline, f"redis-server pid {dead} was not replaced"
+        await asyncio.sleep(0.01)
+
+
+def test_the_router_serves_again_with_its_state_after_its_redis_dies(
+    policy: Path, data: Path
+) -> None:
+    server = start(None, policy, data)
+    try:
+        c = write_state(server)
+        # Fsync each second: Redis may hold a write to its file back while the last fsync
+        # runs. Give the writes that second; no state to poll tells when they are on disk.
+        time.sleep(1.5)
+        dead = recorded_pid(data)
+        os.kill(dead, signal.SIGKILL)
+        wait_for(
+            lambda: recorded_pid(data) != dead and servers_on(data) == [recorded_pid(data)],
+            what="the private redis-server restarted",
+        )
+        # Each of the store's connections finds the old server gone on its first use: that
+        # call fails and the store reloads, once for reads and once for writes.
+        wait_for(lambda: succeeds(lambda: c.get("chat-1")), timeout=10, what="reads again")
+        wait_for(lambda: succeeds(lambda: c.agent("bob")), timeout=10, what="writes again")
+        state_is_there(c)
+        assert c.get_agent("bob").id == "bob"
+        wait_for(lambda: serving(server.address), what="SERVING")
+    finally:
+        assert server.terminate() == 0
+    assert not servers_on(data)

