@@ -5,23 +5,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cim_router import ops_cli
-from cim_router.domain.policy import PolicyError, load_policy
+from cim_router.domain.policy import Policy, PolicyError, load_policy
 from cim_router.loadgen import command as loadgen_command
 from cim_router.observability.logs import configure_logging
 from cim_router.store.settings import RedisSettings
 
 if TYPE_CHECKING:
     from cim_router.service.server import Server
+    from cim_router.store import EmbeddedRedis
 
 log = logging.getLogger("cim_router")
 
@@ -87,25 +89,46 @@ def redis_settings(args: argparse.Namespace, url: str) -> RedisSettings:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    from cim_router.service.errors import Unavailable
-    from cim_router.service.server import Server
-    from cim_router.store import EmbeddedRedis, RedisStore
-    from cim_router.store.embedded import EmbeddedRedisError
-
     try:
         policy = load_policy(args.policy)
     except PolicyError as exc:
         raise SystemExit(f"cim-router: {exc}") from None
-    embedded = None
-    url = args.redis_url
-    if not url:
-        embedded = EmbeddedRedis(Path(args.data_dir))
-        try:
-            embedded.start()
-        except EmbeddedRedisError as exc:
-            raise SystemExit(f"cim-router: {exc}") from None
-        url = embedded.url
-        print(f"cim-router: private redis on {url}, data in {args.data_dir}", flush=True)
+    async with contextlib.AsyncExitStack() as stack:
+        url = args.redis_url
+        if not url:
+            url = (await stack.enter_async_context(_private_redis(Path(args.data_dir)))).url
+        await _serve_on(args, url, policy)
+
+
+@contextlib.asynccontextmanager
+async def _private_redis(data_dir: Path) -> AsyncIterator[EmbeddedRedis]:
+    """The private Redis, restarted if it dies, shut down gracefully at the end."""
+    from cim_router.store import EmbeddedRedis
+    from cim_router.store.embedded import EmbeddedRedisError
+
+    embedded = EmbeddedRedis(data_dir)
+    try:
+        embedded.start()
+    except EmbeddedRedisError as exc:
+        raise SystemExit(f"cim-router: {exc}") from None
+    print(f"cim-router: private redis on {embedded.url}, data in {data_dir}", flush=True)
+    # A task of this (the main) thread's loop: Redis is forked from the main thread, so it
+    # gets its death signal only when the router ends.
+    supervisor = asyncio.create_task(embedded.supervise(), name="cim-embedded-redis")
+    try:
+        yield embedded
+    finally:
+        supervisor.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await supervisor
+        embedded.stop()
+
+
+async def _serve_on(args: argparse.Namespace, url: str, policy: Policy) -> None:
+    from cim_router.service.errors import Unavailable
+    from cim_router.service.server import Server
+    from cim_router.store import RedisStore
+
     port = int(_number(args, "grpc-port", int))
     server = Server(
         args.host,
@@ -116,15 +139,11 @@ async def serve(args: argparse.Namespace) -> None:
         metrics_skills=frozenset(s.strip() for s in args.metrics_skills.split(",") if s.strip()),
     )
     try:
-        try:
-            await server.start()
-        except Unavailable as exc:
-            raise SystemExit(f"cim-router: {exc.message}") from None
-        _tune_gc()
-        await _run_until_signal(args, server)
-    finally:
-        if embedded is not None:
-            embedded.stop()
+        await server.start()
+    except Unavailable as exc:
+        raise SystemExit(f"cim-router: {exc.message}") from None
+    _tune_gc()
+    await _run_until_signal(args, server)
 
 
 def _tune_gc() -> None:

