@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("cim_router")
 
+FENCED_EXIT = 3  # exit status of a server another one has taken the store over from
+
 # flag -> (default, help)
 SERVE_FLAGS: dict[str, tuple[str | None, str]] = {
     "host": ("0.0.0.0", "address to listen on"),
@@ -162,9 +164,17 @@ async def _run_until_signal(args: argparse.Namespace, server: Server) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     print(f"cim-router listening on {server.address}", flush=True)
-    await stopping.wait()
+    signalled = asyncio.create_task(stopping.wait())
+    fenced = asyncio.create_task(server.fenced.wait())
+    await asyncio.wait((signalled, fenced), return_when=asyncio.FIRST_COMPLETED)
+    for task in (signalled, fenced):
+        task.cancel()
     log.info("shutting down")
     await server.stop(_number(args, "shutdown-grace", float))
+    if server.fenced.is_set():
+        # Another server took over the store: this one may never serve again. A distinct
+        # status tells a supervisor to restart it (it then takes a new epoch).
+        raise SystemExit(FENCED_EXIT)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
