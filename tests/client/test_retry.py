@@ -1,13 +1,17 @@
-"""Retries on UNAVAILABLE: safe calls only, with backoff, within the call's deadline."""
+"""Retries on UNAVAILABLE, with backoff, within the call's deadline; calls that write carry
+one request id over all their attempts, so that the router applies them once."""
 
 from __future__ import annotations
 
 import logging
 import time
+from concurrent import futures
 
 import grpc
 import pytest
 
+from cim_router._pb import router_pb2 as pb
+from cim_router._pb import router_pb2_grpc
 from cim_router.client import AsyncRouterClient, Retry, RouterClient, Unavailable
 from cim_router.client.retry import Attempts
 from tests.client.conftest import LateServer, free_port, run
@@ -60,24 +64,43 @@ def test_idempotent_calls_retry_then_raise_unavailable(caplog: pytest.LogCapture
     assert len(retries) == 8 * 3
 
 
-def test_unsafe_calls_are_sent_once(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="cim_router.client")
-    closed = f"127.0.0.1:{free_port()}"
-    with RouterClient(closed, retry=FAST, timeout=5.0) as router:
-        for call in (
-            lambda: router.accept("i1", "a"),
-            lambda: router.reject("i1", "a"),
-            lambda: router.complete("i1"),
-            lambda: router.cancel("i1"),
-            lambda: router.transfer("i1", queue=True),
-            lambda: router.escalate("i1"),
-            lambda: router.assign(agent_id="a"),
-            lambda: router.update_context("i1", {"k": 1}),
-        ):
-            with pytest.raises(Unavailable) as err:
-                call()
-            assert err.value.attempts == 1
-    assert not [r for r in caplog.records if "UNAVAILABLE, retry" in r.getMessage()]
+class Flaky(router_pb2_grpc.RouterServicer):
+    """A Router endpoint that answers UNAVAILABLE twice per call, then OK, and records the
+    request ids it was sent."""
+
+    def __init__(self) -> None:
+        self.seen: list[str | None] = []
+
+    def _answer(self, context: grpc.ServicerContext) -> None:
+        found = dict(context.invocation_metadata()).get("x-cim-request-id")
+        self.seen.append(found if isinstance(found, str) else None)
+        if len(self.seen) % 3:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "store unavailable")
+
+    def Accept(self, request: pb.AcceptRequest, context: grpc.ServicerContext) -> pb.Interaction:
+        self._answer(context)
+        return pb.Interaction(id=request.interaction_id, agent_id=request.agent_id)
+
+    def Cancel(self, request: pb.CancelRequest, context: grpc.ServicerContext) -> pb.Interaction:
+        self._answer(context)
+        return pb.Interaction(id=request.interaction_id)
+
+
+def test_calls_that_write_retry_with_one_request_id_per_call() -> None:
+    flaky = Flaky()  # type: ignore[abstract]  # Accept and Cancel only
+    server = grpc.server(futures.ThreadPoolExecutor(2))
+    router_pb2_grpc.add_RouterServicer_to_server(flaky, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with RouterClient(f"127.0.0.1:{port}", retry=FAST, timeout=5.0) as router:
+            assert router.accept("i1", "ann").agent_id == "ann"
+            assert router.cancel("i2").id == "i2"
+    finally:
+        server.stop(None)
+    first, second = flaky.seen[:3], flaky.seen[3:]
+    assert len(set(first)) == 1 and len(set(second)) == 1  # every attempt the same id
+    assert first[0] and second[0] and first[0] != second[0]  # each call its own
 
 
 def test_a_retried_call_reaches_a_server_that_starts_late() -> None:
@@ -100,15 +123,13 @@ def test_a_retried_call_reaches_a_server_that_starts_late() -> None:
         late.stop()
 
 
-def test_an_unsafe_call_fails_fast_while_the_server_is_down() -> None:
+def test_every_call_retries_while_the_server_is_down() -> None:
     async def scenario() -> None:
         async with AsyncRouterClient(f"127.0.0.1:{free_port()}", retry=FAST) as router:
-            start = time.monotonic()
-            with pytest.raises(Unavailable) as err:
-                await router.accept("i1", "a")
-            assert err.value.attempts == 1 and time.monotonic() - start < 2.0
-            with pytest.raises(Unavailable) as err:
-                await router.get_agent("a")
-            assert err.value.attempts == 4
+            for call in (router.accept("i1", "a"), router.get_agent("a")):
+                start = time.monotonic()
+                with pytest.raises(Unavailable) as err:
+                    await call
+                assert err.value.attempts == 4 and time.monotonic() - start < 2.0
 
     run(scenario())

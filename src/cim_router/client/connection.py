@@ -6,12 +6,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import grpc
 
 DEFAULT_TARGET = "localhost:50051"
 DEFAULT_TIMEOUT = 10.0
 TENANT_HEADER = "x-cim-tenant"
+REQUEST_HEADER = "x-cim-request-id"
 
 ChannelOption = tuple[str, Any]
 
@@ -70,3 +72,11 @@ def channel_options(tls: Tls | None, options: Iterable[ChannelOption]) -> list[C
 
 def tenant_metadata(tenant: str | None) -> tuple[tuple[str, str], ...]:
     return ((TENANT_HEADER, tenant),) if tenant else ()
+
+
+Metadata = tuple[tuple[str, str], ...]
+
+
+def request_metadata(base: Metadata) -> Metadata:
+    """`base` plus a fresh request id, for one logical call and all its retries."""
+    return (*base, (REQUEST_HEADER, uuid4().hex))

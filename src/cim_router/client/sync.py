@@ -20,12 +20,13 @@ from cim_router.client.connection import (
     ChannelOption,
     Tls,
     channel_options,
+    request_metadata,
     tenant_metadata,
 )
 from cim_router.client.errors import error_for
 from cim_router.client.names import AgentStateLike, ChannelLike, TransferModeLike, agent_state
 from cim_router.client.requests import Skills
-from cim_router.client.retry import NO_RETRY, Attempts, Retry
+from cim_router.client.retry import Attempts, Retry
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
@@ -78,12 +79,15 @@ class RouterClient:
         *,
         idempotent: bool,
     ) -> Resp:
-        retry = self.retry if idempotent else NO_RETRY
+        # A call that writes carries a request id, the same on every attempt: the router
+        # applies it at most once, so it too may be retried when the outcome is unknown.
+        metadata = self._metadata if idempotent else request_metadata(self._metadata)
+        retry = self.retry
         deadline = self.timeout if timeout is None else timeout
         attempts = Attempts(retry, deadline, type(request).__name__)
         while True:
             try:
-                return rpc(request, timeout=attempts.timeout(), metadata=self._metadata)
+                return rpc(request, timeout=attempts.timeout(), metadata=metadata)
             except grpc.RpcError as exc:
                 code, details = _status(exc)
                 delay = attempts.retry_after(code)

@@ -51,6 +51,10 @@ FAILURES = (RedisError, OSError, asyncio.TimeoutError)
 Op = tuple[Any, ...]  # (opcode, key, args...)
 
 
+class WrongType(Exception):
+    """Redis refused a read of a key holding another type: bad data, not an outage."""
+
+
 async def _let_others_run() -> None:
     """Give every task that is ready to run its turn first: RPCs that arrived together then
     share one round trip, even when Redis answers faster than they are handled."""
@@ -167,6 +171,9 @@ class RedisStore:
         start = time.perf_counter()
         try:
             result = await coro
+        except ResponseError as exc:  # Redis answered: the data, not the store, is at fault
+            self.metrics.redis_error(op)
+            raise WrongType(str(exc)) from exc
         except FAILURES as exc:
             self.metrics.redis_error(op)
             if self._healthy:
@@ -187,8 +194,14 @@ class RedisStore:
         pipe.hgetall(k.counters(tenant))
         pipe.smembers(k.open(tenant))
         pipe.sismember(k.tenants(), tenant)
-        agents, counters, members, known = await self._read("load", pipe.execute())
-        snap = Snapshot(counters=_counters_in(counters), known=bool(known))
+        found = await self._read("load", pipe.execute(raise_on_error=False))
+        snap = Snapshot()
+        # A key of the wrong type (written by something else) loads as empty, named.
+        for name, value in zip(("agents", "counters", "open", "tenants"), found, strict=True):
+            if isinstance(value, Exception):
+                snap.quarantined.append((f"key:{name}", "wrong type"))
+        agents, counters, members, known = ({} if isinstance(v, Exception) else v for v in found)
+        snap.counters, snap.known = _counters_in(counters), bool(known)
         for field, value in agents.items():
             _decode_agent(snap, field.decode(errors="replace"), value)
         ids = [i.decode(errors="replace") for i in members]
@@ -241,7 +254,12 @@ class RedisStore:
     async def read_history(self, tenant: str, interaction_id: str) -> list[Event]:
         key = self.keys.history(tenant, interaction_id)
         events = []
-        for data in await self._read("read", self.redis.lrange(key, 0, -1)):
+        try:
+            stored = await self._read("read", self.redis.lrange(key, 0, -1))
+        except WrongType:
+            log.warning("history key of the wrong type", extra={"tenant": tenant})
+            return []
+        for data in stored:
             try:
                 events.append(codec.event_in(data))
             except Exception:  # a bad entry must not hide the rest of the history
@@ -408,7 +426,11 @@ class RedisStore:
             self._lose()
             return False
         self.metrics.redis_roundtrip("commit", time.perf_counter() - start)
-        if isinstance(reply, list):  # a guarded key exists: nothing was written
+        if isinstance(reply, list) and reply[0] == b"SKIPPED":
+            # Written, but for ops on keys something else overwrote with another type.
+            self.metrics.redis_error("commit_skipped")
+            log.error("commit left out %s ops on keys of the wrong type", reply[1])
+        elif isinstance(reply, list):  # a guarded key exists: nothing was written
             log.warning("an interaction to create exists already in redis; reloading")
             self._lose()
             return False

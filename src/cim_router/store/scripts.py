@@ -11,7 +11,8 @@ COMMIT = """
 -- ARGV[1] = the writing server's epoch
 -- ARGV[2] = msgpack array of key indexes that must not exist (create guards)
 -- ARGV[3] = msgpack array of ops, flat: opcode, key index, then the opcode's arguments
--- Returns 'OK', or {'EXISTS', key index} and writes nothing when a guarded key exists.
+-- Returns 'OK'; {'SKIPPED', n} when n ops met a key of the wrong type and were left out;
+-- {'EXISTS', key index}, having written nothing, when a guarded key exists.
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('FENCED another server has taken over this Redis')
 end
@@ -21,47 +22,63 @@ for _, k in ipairs(cmsgpack.unpack(ARGV[2])) do
   end
 end
 local ops = cmsgpack.unpack(ARGV[3])
+-- A key holding a value of the wrong type (written by something else) must not fail the
+-- commit halfway and every commit after it: a counter that is not a number restarts from
+-- the increment, any other op on such a key is skipped and counted in the reply.
+local skipped = 0
+local function apply(...)
+  local ok = redis.pcall(...)
+  if type(ok) == 'table' and ok.err then
+    skipped = skipped + 1
+  end
+end
 local i = 1
 local last = #ops
 while i <= last do
   local op = ops[i]
   local key = KEYS[tonumber(ops[i + 1])]
   if op == 'set' then
-    redis.call('SET', key, ops[i + 2])
+    apply('SET', key, ops[i + 2])
     i = i + 3
   elseif op == 'setex' then
-    redis.call('SET', key, ops[i + 2], 'EX', ops[i + 3])
+    apply('SET', key, ops[i + 2], 'EX', ops[i + 3])
     i = i + 4
   elseif op == 'sadd' then
-    redis.call('SADD', key, ops[i + 2])
+    apply('SADD', key, ops[i + 2])
     i = i + 3
   elseif op == 'srem' then
-    redis.call('SREM', key, ops[i + 2])
+    apply('SREM', key, ops[i + 2])
     i = i + 3
   elseif op == 'hset' then
-    redis.call('HSET', key, ops[i + 2], ops[i + 3])
+    apply('HSET', key, ops[i + 2], ops[i + 3])
     i = i + 4
   elseif op == 'hdel' then
-    redis.call('HDEL', key, ops[i + 2])
+    apply('HDEL', key, ops[i + 2])
     i = i + 3
   elseif op == 'hincr' then
-    redis.call('HINCRBY', key, ops[i + 2], ops[i + 3])
+    local ok = redis.pcall('HINCRBY', key, ops[i + 2], ops[i + 3])
+    if type(ok) == 'table' and ok.err then
+      apply('HSET', key, ops[i + 2], ops[i + 3])
+    end
     i = i + 4
   elseif op == 'rpush' then
-    redis.call('RPUSH', key, ops[i + 2])
+    apply('RPUSH', key, ops[i + 2])
     i = i + 3
   elseif op == 'expire' then
-    redis.call('EXPIRE', key, ops[i + 2])
+    apply('EXPIRE', key, ops[i + 2])
     i = i + 3
   elseif op == 'persist' then
-    redis.call('PERSIST', key)
+    apply('PERSIST', key)
     i = i + 2
   elseif op == 'xadd' then
-    redis.call('XADD', key, 'MAXLEN', '~', ops[i + 2], '*', 'e', ops[i + 3])
+    apply('XADD', key, 'MAXLEN', '~', ops[i + 2], '*', 'e', ops[i + 3])
     i = i + 4
   else
     return redis.error_reply('unknown op ' .. tostring(op))
   end
+end
+if skipped > 0 then
+  return {'SKIPPED', skipped}
 end
 return 'OK'
 """
