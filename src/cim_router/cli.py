@@ -48,6 +48,9 @@ SERVE_FLAGS: dict[str, tuple[str | None, str]] = {
     "log-level": ("INFO", "DEBUG, INFO, WARNING or ERROR"),
     "log-format": ("json", "json (one object per line) or text"),
     "shutdown-grace": ("10", "seconds in-flight calls get to finish on SIGTERM"),
+    "max-watch-streams": ("1000", "open WatchAssignments streams per tenant"),
+    "max-waiting-assigns": ("1000", "Assign calls waiting for work per tenant"),
+    "request-id-seconds": ("3600", "how long a request id's outcome is kept for retries"),
 }
 
 
@@ -85,6 +88,7 @@ def redis_settings(args: argparse.Namespace, url: str) -> RedisSettings:
             pool_size=int(_number(args, "redis-pool-size", int)),
             command_timeout=_number(args, "redis-timeout", float),
             retention_seconds=int(_number(args, "retention-days", float) * 86_400),
+            request_seconds=int(_number(args, "request-id-seconds", float)),
         )
     except ValueError as exc:
         raise SystemExit(f"cim-router: --redis-url: {exc}") from None
@@ -129,12 +133,19 @@ async def _private_redis(data_dir: Path) -> AsyncIterator[EmbeddedRedis]:
 async def _serve_on(args: argparse.Namespace, url: str, policy: Policy) -> None:
     from cim_router.service.errors import Unavailable
     from cim_router.service.server import Server
+    from cim_router.service.tenants import TenantLimits
     from cim_router.store import RedisStore
 
     port = int(_number(args, "grpc-port", int))
+    limits = TenantLimits(
+        max_watch_streams=int(_number(args, "max-watch-streams", int)),
+        max_parked_assigns=int(_number(args, "max-waiting-assigns", int)),
+        request_seconds=_number(args, "request-id-seconds", float),
+    )
     server = Server(
         args.host,
         port,
+        limits=limits,
         store=RedisStore(redis_settings(args, url)),
         policy=policy,
         metrics_port=int(_number(args, "metrics-port", int)),
