@@ -1,0 +1,209 @@
+"""The store in memory: the same contract as the Redis store (one test suite holds both to
+it), for the tenant's own tests and for simulation, with no Redis and no waiting.
+
+A submission is applied at once, as one atomic step, and is durable from then on; the
+listeners hear of it on the next turn of the event loop, as they would from the Redis
+store's flusher. What is stored are copies, so the router's later changes to its live
+records never reach the stored ones. Faults are injected by hand: `go_down`, `come_back`
+and `take_over`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass, field
+
+from cim_router.domain.interaction import InteractionState
+from cim_router.service.errors import Unavailable
+from cim_router.service.records import (
+    AgentRecord,
+    CustomerRecord,
+    Event,
+    InteractionRecord,
+    RequestOutcome,
+    Transition,
+)
+from cim_router.service.state import NO_METRICS, Snapshot, StoreListener, StoreMetrics
+
+CLOSED = (InteractionState.COMPLETED, InteractionState.CANCELLED)
+STREAM_LENGTH = 100_000  # events kept per tenant, as the Redis stream's MAXLEN
+
+
+@dataclass
+class _Tenant:
+    agents: dict[str, AgentRecord] = field(default_factory=dict)
+    interactions: dict[str, InteractionRecord] = field(default_factory=dict)
+    open: set[str] = field(default_factory=set)
+    history: dict[str, list[Event]] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)
+    customers: dict[str, CustomerRecord] = field(default_factory=dict)
+    requests: dict[str, RequestOutcome] = field(default_factory=dict)
+    quarantine: set[str] = field(default_factory=set)
+    events: deque[Event] = field(default_factory=lambda: deque(maxlen=STREAM_LENGTH))
+
+
+class MemoryStore:
+    """A `Store` that keeps everything in this process."""
+
+    def __init__(self, metrics: StoreMetrics | None = None, keep_closed: bool = True) -> None:
+        self.metrics: StoreMetrics = metrics or NO_METRICS
+        self.keep_closed = keep_closed  # False: closed interactions are dropped (simulation)
+        self._data: dict[str, _Tenant] = {}
+        self._tenant_set: set[str] = set()
+        self._listeners: list[StoreListener] = []
+        self._healthy = False
+        self._fenced = False
+        self._seq = 0
+        self._lost_seq = 0
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    @property
+    def healthy(self) -> bool:
+        return self._healthy
+
+    @property
+    def fenced(self) -> bool:
+        return self._fenced
+
+    def listen(self, listener: StoreListener) -> None:
+        self._listeners.append(listener)
+
+    async def start(self) -> None:
+        self._healthy = True
+
+    async def close(self) -> None:
+        self._healthy = False
+
+    # --- faults ---------------------------------------------------------------------------
+
+    def go_down(self) -> None:
+        """The store becomes unreachable: nothing is lost (every write was applied), but
+        the listeners must reload before serving, as after a real outage."""
+        if self._healthy:
+            self._healthy = False
+            self._lost_seq = self._seq
+            for listener in self._listeners:
+                listener.on_lost()
+
+    def come_back(self) -> None:
+        if not self._healthy and not self._fenced:
+            self._healthy = True
+            for listener in self._listeners:
+                listener.on_recovered()
+
+    def take_over(self) -> None:
+        """Another server has taken the store: this one may never write again."""
+        self._fenced = True
+        self.go_down()
+        for listener in self._listeners:
+            listener.on_fenced()
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def _check(self) -> None:
+        if not self._healthy:
+            raise Unavailable("store unavailable")
+
+    def _tenant(self, tenant: str) -> _Tenant:
+        found = self._data.get(tenant)
+        if found is None:
+            found = self._data[tenant] = _Tenant()
+        return found
+
+    async def tenants(self) -> list[str]:
+        self._check()
+        return sorted(self._tenant_set)
+
+    async def load(self, tenant: str) -> Snapshot:
+        self._check()
+        t = self._tenant(tenant)
+        return Snapshot(
+            agents=[a.snapshot() for a in t.agents.values()],
+            interactions=[t.interactions[i].snapshot() for i in t.open],
+            counters=dict(t.counters),
+            known=tenant in self._tenant_set,
+        )
+
+    async def read_interaction(self, tenant: str, interaction_id: str) -> InteractionRecord | None:
+        self._check()
+        found = self._tenant(tenant).interactions.get(interaction_id)
+        return None if found is None else found.snapshot()
+
+    async def read_history(self, tenant: str, interaction_id: str) -> list[Event]:
+        self._check()
+        return list(self._tenant(tenant).history.get(interaction_id, ()))
+
+    async def read_request(self, tenant: str, request_id: str) -> RequestOutcome | None:
+        self._check()
+        return self._tenant(tenant).requests.get(request_id)
+
+    async def read_existing(
+        self, tenant: str, interaction_id: str, customer_id: str
+    ) -> tuple[InteractionRecord | None, CustomerRecord | None]:
+        rec = await self.read_interaction(tenant, interaction_id)
+        customer = self._tenant(tenant).customers.get(customer_id) if customer_id else None
+        return rec, customer
+
+    def events(self, tenant: str) -> list[Event]:
+        """The tenant's event stream, oldest first (the Redis store's STREAM)."""
+        return list(self._tenant(tenant).events)
+
+    # --- writes ---------------------------------------------------------------------------
+
+    @property
+    def submitted(self) -> int:
+        return self._seq
+
+    def submit(self, tenant: str, t: Transition, create: str = "") -> int:
+        self._check()
+        data = self._tenant(tenant)
+        self._seq += 1
+        seq = self._seq
+        if create and create in data.interactions:
+            # As the Redis store's create guard: nothing is written, the change is lost.
+            self.go_down()
+            self.come_back()
+            return seq
+        self._apply(tenant, data, t)
+        asyncio.get_running_loop().call_soon(self._tell_durable, seq)
+        return seq
+
+    def _apply(self, tenant: str, data: _Tenant, t: Transition) -> None:
+        for rec in t.interactions:
+            data.interactions[rec.id] = rec.snapshot()
+            if rec.interaction.state in CLOSED:
+                data.open.discard(rec.id)
+                if not self.keep_closed:
+                    del data.interactions[rec.id]
+                    data.history.pop(rec.id, None)
+            else:
+                data.open.add(rec.id)
+        for arec in t.agents:
+            data.agents[arec.agent.id] = arec.snapshot()
+        for agent_id in t.removed_agents:
+            data.agents.pop(agent_id, None)
+        for e in t.events:
+            if self.keep_closed or e.interaction_id in data.interactions:
+                data.history.setdefault(e.interaction_id, []).append(e)
+            data.events.append(e)
+        for name, n in t.counters.items():
+            data.counters[name] = data.counters.get(name, 0) + n
+        for c in t.customers:
+            data.customers[c.customer_id] = c
+        if t.request is not None:
+            data.requests[t.request.request_id] = t.request
+        if t.new_tenant:
+            self._tenant_set.add(tenant)
+        data.quarantine.update(t.quarantined)
+
+    def _tell_durable(self, seq: int) -> None:
+        for listener in self._listeners:
+            listener.on_durable(seq)
+
+    async def durable(self, seq: int) -> None:
+        if seq <= self._lost_seq and not self._healthy:
+            raise Unavailable("store unavailable: the change could not be written")
+        if seq > self._seq:
+            raise ValueError(f"sequence {seq} was never submitted")
