@@ -14,17 +14,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import heapq
-import json
 import logging
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from cim_router.domain import context as domain_context
 from cim_router.domain.agent import AgentState
 from cim_router.domain.channel import Channel
+from cim_router.domain.errors import ValidationError
 from cim_router.domain.interaction import Interaction, InteractionState
-from cim_router.domain.limits import MAX_CONTEXT_BYTES
 from cim_router.domain.policy import Policy
 from cim_router.routing.engine import Engine
 from cim_router.routing.explain import TERM_NAMES, Candidate, Explanation
@@ -67,13 +67,12 @@ class Observer(Protocol):
     def decision(self, seconds: float) -> None: ...
 
 
-def context_size(context: Mapping[str, Any]) -> int:
-    return len(json.dumps(context, separators=(",", ":")).encode())
-
-
 def check_context(context: Mapping[str, Any], field: str = "context") -> None:
-    if context_size(context) > MAX_CONTEXT_BYTES:
-        raise InvalidArgument(field, f"must be at most {MAX_CONTEXT_BYTES} bytes as JSON")
+    """Every rule of a context (domain/context.py), for contexts merged from others."""
+    try:
+        domain_context.check_context(field, context)
+    except ValidationError as exc:
+        raise InvalidArgument(exc.field, exc.reason) from None
 
 
 class TenantRouter:
