@@ -11,12 +11,13 @@ import grpc
 from cim_router._pb import router_pb2 as pb
 from cim_router._pb import router_pb2_grpc
 from cim_router.domain.errors import ValidationError
+from cim_router.domain.limits import MAX_DISPOSITION_LENGTH
 from cim_router.service import agents, convert, pull, reports, transfers
 from cim_router.service.errors import InvalidArgument, ServiceError
 from cim_router.service.lifecycle import TenantRouter
-from cim_router.service.tenants import DEFAULT_TENANT, Tenants
+from cim_router.service.metadata import tenant_from_metadata
+from cim_router.service.tenants import Tenants
 
-TENANT_HEADER = "x-cim-tenant"
 # Leave this much of a waiting Assign's deadline to deliver the answer.
 DEADLINE_MARGIN = 0.05
 
@@ -26,6 +27,10 @@ Context = grpc.aio.ServicerContext[Any, Any]
 Handler = Callable[[Any, Req, Context], Awaitable[Resp]]
 
 
+def refusal(exc: ServiceError | ValidationError) -> ServiceError:
+    return convert.invalid(exc) if isinstance(exc, ValidationError) else exc
+
+
 def rpc(fn: Handler[Req, Resp]) -> Handler[Req, Resp]:
     """Report refusals with their status code; a client's mistake is never INTERNAL."""
 
@@ -33,10 +38,8 @@ def rpc(fn: Handler[Req, Resp]) -> Handler[Req, Resp]:
     async def wrapper(self: Any, request: Req, context: Context) -> Resp:
         try:
             return await fn(self, request, context)
-        except ServiceError as exc:
-            await context.abort(exc.code, exc.message)
-        except ValidationError as exc:
-            err = convert.invalid(exc)
+        except (ServiceError, ValidationError) as exc:
+            err = refusal(exc)
             await context.abort(err.code, err.message)
         raise AssertionError("unreachable")  # pragma: no cover - abort raises
 
@@ -53,16 +56,14 @@ def _wait_seconds(context: Context, wait: bool) -> float:
 
 
 class RouterServicer(router_pb2_grpc.RouterServicer):
+    """Each RPC checks every field of its request before it touches a tenant, so that a
+    refused request changes nothing."""
+
     def __init__(self, tenants: Tenants) -> None:
         self.tenants = tenants
 
     async def _router(self, context: Context) -> TenantRouter:
-        tenant = DEFAULT_TENANT
-        for key, value in context.invocation_metadata() or ():
-            if key == TENANT_HEADER:
-                tenant = value if isinstance(value, str) else value.decode()
-        convert.require_id(TENANT_HEADER, tenant)
-        return await self.tenants.get(tenant)
+        return await self.tenants.get(tenant_from_metadata(context.invocation_metadata()))
 
     # --- agents ---------------------------------------------------------------------------
 
@@ -75,9 +76,10 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     @rpc
     async def SetAgentState(self, request: pb.SetAgentStateRequest, context: Context) -> pb.Agent:
         convert.require_id("agent_id", request.agent_id)
-        state = convert.agent_state_in(request.state, "state")
+        state = convert.settable_state_in(request.state, "state")
         if state is None:
             raise InvalidArgument("state", "is required")
+        convert.reason_in(request.reason)
         router = await self._router(context)
         return convert.agent_out(
             await agents.set_agent_state(router, request.agent_id, state, request.reason)
@@ -146,12 +148,12 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         self, request: pb.WatchAssignmentsRequest, context: Context
     ) -> AsyncIterator[pb.AssignmentEvent]:
         try:
-            for k, agent_id in enumerate(request.agent_ids):
-                convert.require_id(f"agent_ids[{k}]", agent_id)
+            watched = convert.watched_agents_in(request.agent_ids)
             router = await self._router(context)
-        except ServiceError as exc:
-            await context.abort(exc.code, exc.message)
-        watcher = router.hub.subscribe(frozenset(request.agent_ids) or None)
+        except (ServiceError, ValidationError) as exc:
+            err = refusal(exc)
+            await context.abort(err.code, err.message)
+        watcher = router.hub.subscribe(watched)
         try:
             while (notice := await watcher.next()) is not None:
                 yield convert.notice_out(notice)
@@ -171,6 +173,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     async def Reject(self, request: pb.RejectRequest, context: Context) -> pb.Interaction:
         convert.require_id("interaction_id", request.interaction_id)
         convert.require_id("agent_id", request.agent_id)
+        convert.reason_in(request.reason)
         router = await self._router(context)
         return convert.interaction_out(
             await router.reject(request.interaction_id, request.agent_id, request.reason)
@@ -180,8 +183,8 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     async def Complete(self, request: pb.CompleteRequest, context: Context) -> pb.Interaction:
         convert.require_id("interaction_id", request.interaction_id)
         convert.optional_id("agent_id", request.agent_id)
-        if not 0 <= request.csat <= 5:
-            raise InvalidArgument("csat", f"must be 1..5, or 0 for none; got {request.csat}")
+        convert.text_in("disposition", request.disposition, MAX_DISPOSITION_LENGTH)
+        convert.csat_in(request.csat)
         router = await self._router(context)
         rec = await router.complete(
             request.interaction_id, request.agent_id, request.disposition, request.csat
@@ -191,6 +194,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     @rpc
     async def Cancel(self, request: pb.CancelRequest, context: Context) -> pb.Interaction:
         convert.require_id("interaction_id", request.interaction_id)
+        convert.reason_in(request.reason)
         router = await self._router(context)
         return convert.interaction_out(await router.cancel(request.interaction_id, request.reason))
 
@@ -202,6 +206,8 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         if target is None:
             raise InvalidArgument("target", "set agent_id, skills or queue")
         agent_id = convert.require_id("agent_id", request.agent_id) if target == "agent_id" else ""
+        if request.ignore_skills and target != "agent_id":
+            raise InvalidArgument("ignore_skills", "applies to a transfer to agent_id only")
         required = None
         if target == "skills":
             if not request.skills.required_skills:
@@ -210,6 +216,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 request.skills.required_skills, "skills.required_skills"
             )
         channel = convert.channel_in(request.channel, "channel", required=False)
+        convert.reason_in(request.reason)
         router = await self._router(context)
         rec = await transfers.transfer(
             router, request.interaction_id, mode, agent_id, required, channel, request.reason
@@ -219,6 +226,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     @rpc
     async def Escalate(self, request: pb.EscalateRequest, context: Context) -> pb.Interaction:
         convert.require_id("interaction_id", request.interaction_id)
+        convert.reason_in(request.reason)
         router = await self._router(context)
         return convert.interaction_out(
             await transfers.escalate(router, request.interaction_id, request.reason)
@@ -230,6 +238,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     ) -> pb.Interaction:
         convert.require_id("interaction_id", request.interaction_id)
         convert.optional_id("agent_id", request.agent_id)
+        convert.reason_in(request.reason)
         router = await self._router(context)
         return convert.interaction_out(
             await transfers.cancel_transfer(
@@ -252,10 +261,9 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     ) -> pb.Interaction:
         convert.require_id("interaction_id", request.interaction_id)
         updates = convert.struct_in(request.context)
+        remove_keys = convert.remove_keys_in(request.remove_keys)
         router = await self._router(context)
-        rec = await reports.update_context(
-            router, request.interaction_id, updates, list(request.remove_keys)
-        )
+        rec = await reports.update_context(router, request.interaction_id, updates, remove_keys)
         return convert.interaction_out(rec)
 
     # --- operations -----------------------------------------------------------------------
