@@ -5,6 +5,7 @@ Every check names the request field at fault, as the client spelled it.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
@@ -25,8 +26,12 @@ from cim_router.domain.interaction import (
     check_requirements,
 )
 from cim_router.domain.limits import (
+    DEFAULT_PAGE_SIZE,
     MAX_CAPACITY,
     MAX_CSAT,
+    MAX_PAGE_BYTES,
+    MAX_PAGE_SIZE,
+    MAX_PAGE_TOKEN_LENGTH,
     MAX_REASON_LENGTH,
     MAX_REMOVE_KEYS,
     MAX_SKILLS_PER_INTERACTION,
@@ -278,6 +283,55 @@ def watched_agents_in(agent_ids: Sequence[str]) -> frozenset[str] | None:
     for k, agent_id in enumerate(agent_ids):
         require_id(f"agent_ids[{k}]", agent_id)
     return frozenset(agent_ids) or None
+
+
+def page_size_in(value: int) -> int:
+    if value == 0:
+        return DEFAULT_PAGE_SIZE
+    if not 1 <= value <= MAX_PAGE_SIZE:
+        raise InvalidArgument(
+            "page_size", f"must be 1..{MAX_PAGE_SIZE} (0 means {DEFAULT_PAGE_SIZE}), got {value}"
+        )
+    return value
+
+
+# A page token is the last agent id of the page before it, in unpadded urlsafe base64:
+# opaque to clients, and stable while agents come and go.
+
+
+def page_token_out(last_id: str) -> str:
+    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+
+
+def page_token_in(token: str) -> str:
+    """The agent id a page starts after; "" for the first page."""
+    if not token:
+        return ""
+    try:
+        if len(token) > MAX_PAGE_TOKEN_LENGTH:
+            raise ValueError(token)
+        padded = token + "=" * (-len(token) % 4)
+        after = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
+        check_id("page_token", after)
+    except ValueError:  # binascii.Error, UnicodeDecodeError and ValidationError are ones
+        raise InvalidArgument("page_token", "is not a next_page_token this service gave") from None
+    return after
+
+
+def agents_page_out(found: Sequence[AgentRecord], more: bool) -> pb.ListAgentsResponse:
+    """A page of agents; cut short before it passes MAX_PAGE_BYTES, when the token resumes
+    after the last agent it holds."""
+    agents: list[pb.Agent] = []
+    size = 0
+    for rec in found:
+        agent = agent_out(rec)
+        size += agent.ByteSize() + 6  # and its field tag and length
+        if size > MAX_PAGE_BYTES and agents:
+            more = True
+            break
+        agents.append(agent)
+    token = page_token_out(agents[-1].id) if more and agents else ""
+    return pb.ListAgentsResponse(agents=agents, next_page_token=token)
 
 
 def agent_out(rec: AgentRecord) -> pb.Agent:

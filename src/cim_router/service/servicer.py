@@ -96,9 +96,11 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         self, request: pb.ListAgentsRequest, context: Context
     ) -> pb.ListAgentsResponse:
         state = convert.agent_state_in(request.state, "state")
+        size = convert.page_size_in(request.page_size)
+        after = convert.page_token_in(request.page_token)
         router = await self._router(context)
-        found = await agents.list_agents(router, state)
-        return pb.ListAgentsResponse(agents=[convert.agent_out(a) for a in found])
+        found, more = await agents.list_agents(router, state, after, size)
+        return convert.agents_page_out(found, more)
 
     @rpc
     async def RemoveAgent(
