@@ -130,17 +130,16 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         target = request.WhichOneof("target")
         if target is None:
             raise InvalidArgument("target", "set agent_id or interaction_id")
+        convert.require_id(target, getattr(request, target))
         wait = _wait_seconds(context, request.wait)
         router = await self._router(context)
         if target == "agent_id":
-            convert.require_id("agent_id", request.agent_id)
             rec = await pull.assign_agent(router, request.agent_id, wait)
             if rec is None:
                 return pb.AssignResponse(matched=False, agent_id=request.agent_id)
             return pb.AssignResponse(
                 matched=True, agent_id=request.agent_id, interaction=convert.interaction_out(rec)
             )
-        convert.require_id("interaction_id", request.interaction_id)
         agent_id, rec = await pull.assign_interaction(router, request.interaction_id, wait)
         return pb.AssignResponse(
             matched=bool(agent_id), agent_id=agent_id, interaction=convert.interaction_out(rec)
