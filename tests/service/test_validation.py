@@ -391,6 +391,28 @@ def test_free_text_at_its_limit_is_kept(assigned: Client) -> None:
     assert done.disposition == disposition
 
 
+def test_a_context_update_records_its_keys_within_a_reason_s_length(client: Client) -> None:
+    """remove_keys (and the updated keys) go into the history, not into the context: they
+    must not be a way round the context's size limit."""
+    client.enqueue("i1")
+    keys = [f"{k:02}" + "k" * (limits.MAX_CONTEXT_KEY_LENGTH - 2) for k in range(64)]
+    update = struct({key: 1 for key in keys[:8]})
+    for _ in range(3):
+        client.UpdateContext(
+            pb.UpdateContextRequest(interaction_id="i1", context=update, remove_keys=keys[8:])
+        )
+    history = client.get("i1").history
+    updates = [e for e in history if e.type == pb.EVENT_TYPE_CONTEXT_UPDATED]
+    assert len(updates) == 3
+    assert all(len(e.reason) <= limits.MAX_REASON_LENGTH for e in updates)
+    assert updates[0].reason == keys[0][: limits.MAX_REASON_LENGTH - 3] + "..."
+    short = client.UpdateContext(
+        pb.UpdateContextRequest(interaction_id="i1", context=struct({"b": 1}), remove_keys=["a"])
+    )
+    assert dict(short.context) == {**dict(update), "b": 1}
+    assert client.get("i1").history[-1].reason == "a,b"
+
+
 def test_watch_assignments_bounds_its_agent_list(running: Running) -> None:
     client = running.client()
     too_many = [f"a{k}" for k in range(limits.MAX_WATCHED_AGENTS + 1)]
