@@ -16,7 +16,13 @@ from cim_router.domain import (
     SkillRequirement,
 )
 from cim_router.domain.errors import ValidationError
-from cim_router.domain.limits import MAX_ID_LENGTH
+from cim_router.domain.limits import (
+    MAX_CUSTOMER_TIER_LENGTH,
+    MAX_DISPLAY_NAME_LENGTH,
+    MAX_ID_LENGTH,
+    MAX_SKILLS_PER_AGENT,
+    MAX_SLA_SECONDS,
+)
 
 
 def good_agent() -> Agent:
@@ -58,7 +64,23 @@ AGENT_CASES: list[tuple[str, Agent, str]] = [
     ("proficiency 0", replace(good_agent(), skills={"billing": 0}), "agent.skills['billing']"),
     ("proficiency 11", replace(good_agent(), skills={"tech": 11}), "agent.skills['tech']"),
     ("empty skill name", replace(good_agent(), skills={"": 3}), "agent.skills['']"),
-    ("long skill name", replace(good_agent(), skills={"s" * 65: 3}), f"agent.skills[{'s' * 65!r}]"),
+    (
+        "long skill name",
+        replace(good_agent(), skills={"s" * 65: 3}),
+        f"agent.skills[{'s' * 32!r}...]",
+    ),
+    ("NUL in skill name", replace(good_agent(), skills={"a\x00b": 3}), "agent.skills['a\\x00b']"),
+    (
+        "too many skills",
+        replace(good_agent(), skills={f"s{k}": 1 for k in range(MAX_SKILLS_PER_AGENT + 1)}),
+        "agent.skills",
+    ),
+    (
+        "long display name",
+        replace(good_agent(), display_name="d" * (MAX_DISPLAY_NAME_LENGTH + 1)),
+        "agent.display_name",
+    ),
+    ("NUL in display name", replace(good_agent(), display_name="a\x00"), "agent.display_name"),
     ("tier 0", replace(good_agent(), tier=0), "agent.tier"),
     ("tier 6", replace(good_agent(), tier=6), "agent.tier"),
     ("capacity 256", replace(good_agent(), capacity={Channel.EMAIL: 256}), "agent.capacity[email]"),
@@ -103,29 +125,53 @@ INTERACTION_CASES: list[tuple[str, Interaction, str]] = [
     (
         "duplicate required",
         replace(good_interaction(), required=req("a", "b", "a")),
-        "interaction.required['a']",
+        "interaction.required[2].skill",
     ),
     (
         "duplicate preferred",
         replace(good_interaction(), preferred=req("p", "p")),
-        "interaction.preferred['p']",
+        "interaction.preferred[1].skill",
     ),
     (
         "required level 0",
         replace(good_interaction(), required=req("a", level=0)),
-        "interaction.required['a']",
+        "interaction.required[0].min_level",
     ),
     (
         "required level 11",
         replace(good_interaction(), required=req("a", level=11)),
-        "interaction.required['a']",
+        "interaction.required[0].min_level",
     ),
     (
         "preferred level 11",
         replace(good_interaction(), preferred=req("b", level=11)),
-        "interaction.preferred['b']",
+        "interaction.preferred[0].min_level",
     ),
-    ("empty skill name", replace(good_interaction(), required=req("")), "interaction.required['']"),
+    (
+        "empty skill name",
+        replace(good_interaction(), required=req("")),
+        "interaction.required[0].skill",
+    ),
+    (
+        "NUL in skill name",
+        replace(good_interaction(), required=req("a\x00")),
+        "interaction.required[0].skill",
+    ),
+    (
+        "sla above the bound",
+        replace(good_interaction(), sla_seconds=MAX_SLA_SECONDS + 1.0),
+        "interaction.sla_seconds",
+    ),
+    (
+        "infinite sla",
+        replace(good_interaction(), sla_seconds=float("inf")),
+        "interaction.sla_seconds",
+    ),
+    (
+        "long customer tier",
+        replace(good_interaction(), customer_tier="t" * (MAX_CUSTOMER_TIER_LENGTH + 1)),
+        "interaction.customer_tier",
+    ),
     ("priority -1", replace(good_interaction(), priority=-1), "interaction.priority"),
     ("priority 101", replace(good_interaction(), priority=101), "interaction.priority"),
     ("negative sla", replace(good_interaction(), sla_seconds=-1.0), "interaction.sla_seconds"),

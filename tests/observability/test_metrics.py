@@ -14,6 +14,7 @@ from tests.observability.journey import run_journey
 from tests.service.conftest import fast_policy, start_server, wait_for
 
 ROUTER = "cim_router.v1.Router/"
+ROUTER_PATH = "/" + ROUTER
 
 
 @pytest.fixture(scope="module")
@@ -190,6 +191,25 @@ def test_streams_are_counted_with_their_code(observed: Observed) -> None:
     )
     metrics = observed.scrape()
     assert metrics.value(count, method=watch) == 2
+
+
+def test_undecodable_requests_are_counted_as_invalid_argument(observed: Observed) -> None:
+    channel = grpc.insecure_channel(observed.running.server.address)
+    observed.running.channels.append(channel)
+    garbage = b"\x0a\x05ab"  # a string field cut short
+    unary = channel.unary_unary(ROUTER_PATH + "Enqueue", None, None)
+    stream = channel.unary_stream(ROUTER_PATH + "WatchAssignments", None, None)
+    for call in (lambda: unary(garbage, timeout=5), lambda: list(stream(garbage, timeout=5))):
+        with pytest.raises(grpc.RpcError) as err:
+            call()
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    count = "cim_router_grpc_requests_total"
+    for method in ("Enqueue", "WatchAssignments"):
+
+        def counted(m: str = method) -> bool:
+            return observed.scrape().value(count, method=ROUTER + m, code="INVALID_ARGUMENT") == 1
+
+        wait_for(counted, what=f"the undecodable {method} call to be counted")
 
 
 def test_redis_metrics_and_port_zero(observed: Observed) -> None:

@@ -75,7 +75,7 @@ def test_available_again_resets_missed_offers_and_idle_time(client: Client) -> N
             pb.UpsertAgentRequest(
                 agent_id="a", capacity=[pb.ChannelCount(channel=pb.CHANNEL_CHAT, count=300)]
             ),
-            "capacity[chat]",
+            "capacity[0].count",
         ),
         (pb.UpsertAgentRequest(agent_id="a", state=pb.AGENT_STATE_WRAP_UP), "state"),
         (pb.UpsertAgentRequest(agent_id="a", state=42), "state"),  # type: ignore[arg-type]

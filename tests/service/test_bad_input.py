@@ -1,20 +1,24 @@
-"""Random, often malformed requests to every unary RPC: a client's mistake gets a clear
-status (never INTERNAL or UNKNOWN), and a refused request changes nothing."""
+"""Random, often malformed requests to every RPC of the Router service (its descriptor lists
+them, so a new RPC is covered by itself), as messages or as raw bytes: a client's mistake
+gets a clear status (never INTERNAL or UNKNOWN), INVALID_ARGUMENT names a field of the
+request, and a refused request changes nothing."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import grpc
 import pytest
 from google.protobuf import struct_pb2
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
 from google.protobuf.message import Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cim_router._pb import router_pb2 as pb
+from cim_router.domain import limits
 from cim_router.domain.channel import Channel
 from tests.service.conftest import Client, Running, fast_policy, start_server
 
@@ -25,35 +29,54 @@ ALLOWED = {
     grpc.StatusCode.FAILED_PRECONDITION,
     grpc.StatusCode.ALREADY_EXISTS,
 }
+SERVICE = pb.DESCRIPTOR.services_by_name["Router"]
+METHODS: dict[str, MethodDescriptor] = {m.name: m for m in SERVICE.methods}
 AGENTS = ("a1", "a2", "sup")
 INTERACTIONS = ("i1", "i2", "i3")
-UNARY: dict[str, type[Message]] = {
-    "UpsertAgent": pb.UpsertAgentRequest,
-    "SetAgentState": pb.SetAgentStateRequest,
-    "GetAgent": pb.GetAgentRequest,
-    "ListAgents": pb.ListAgentsRequest,
-    "RemoveAgent": pb.RemoveAgentRequest,
-    "Enqueue": pb.EnqueueRequest,
-    "Assign": pb.AssignRequest,
-    "Accept": pb.AcceptRequest,
-    "Reject": pb.RejectRequest,
-    "Complete": pb.CompleteRequest,
-    "Cancel": pb.CancelRequest,
-    "Transfer": pb.TransferRequest,
-    "Escalate": pb.EscalateRequest,
-    "GetInteraction": pb.GetInteractionRequest,
-    "UpdateContext": pb.UpdateContextRequest,
-    "Explain": pb.ExplainRequest,
-    "GetStats": pb.GetStatsRequest,
-}
+TENANT = ("x-cim-tenant", "default")
 
+# Each a little over one limit, or at it.
+LONG = tuple(
+    "x" * n
+    for n in (
+        limits.MAX_SKILL_NAME_LENGTH + 1,
+        limits.MAX_ID_LENGTH,
+        limits.MAX_ID_LENGTH + 1,
+        limits.MAX_REASON_LENGTH + 1,
+        limits.MAX_PAGE_TOKEN_LENGTH + 1,
+    )
+)
 strings = st.one_of(
-    st.sampled_from(("", *AGENTS, *INTERACTIONS, "billing", "gold", "x" * 129, "a\x00b", "é")),
+    st.sampled_from(("", *AGENTS, *INTERACTIONS, "billing", "gold", "a\x00b", "é", "\n", *LONG)),
     st.text(max_size=8),
 )
-ints = st.sampled_from((-(2**31), -1, 0, 1, 2, 3, 5, 10, 11, 100, 101, 2**31 - 1))
-doubles = st.sampled_from((-1.0, 0.0, 0.5, 30.0, 1e308, float("nan"), float("inf")))
-json_values = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=5))
+ints = st.sampled_from(
+    (-(2**31), -1, 0, 1, 2, 3, 5, 6, 10, 11, 64, 65, 100, 101, 255, 256, 1000, 1001, 2**31 - 1)
+)
+doubles = st.sampled_from(
+    (-1.0, 0.0, 0.5, 30.0, limits.MAX_SLA_SECONDS + 1.0, 1e308, *map(float, ("nan", "inf", "-inf")))
+)
+# Enough of the same few names that lists repeat one.
+skill_names = st.sampled_from(("billing", "billing", "tech", "", "a\x00", "s" * 65))
+
+
+def _nested(levels: int) -> dict[str, Any]:
+    value: Any = 1
+    for _ in range(levels - 1):
+        value = {"a": value}
+    return {"a": value}
+
+
+def _json() -> st.SearchStrategy[Any]:
+    keys = st.one_of(st.text(max_size=4), st.sampled_from(("", "k" * 257, "a\x00")))
+    leaves = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=5), doubles)
+    return st.recursive(
+        leaves,
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=3), st.dictionaries(keys, inner, max_size=3)
+        ),
+        max_leaves=8,
+    )
 
 
 def _context() -> st.SearchStrategy[struct_pb2.Struct]:
@@ -62,12 +85,20 @@ def _context() -> st.SearchStrategy[struct_pb2.Struct]:
         s.update(items)
         return s
 
-    big = st.just({"blob": "z" * 70_000})
-    return st.one_of(st.dictionaries(st.text(max_size=4), json_values, max_size=3), big).map(build)
+    plain = st.dictionaries(st.text(max_size=4), _json(), max_size=3)
+    deep = st.integers(limits.MAX_CONTEXT_DEPTH - 1, 34).map(_nested)
+    big = st.just({"blob": "z" * limits.MAX_CONTEXT_BYTES})
+    return st.one_of(plain, deep, big).map(build)
 
 
-def _repeated(field: FieldDescriptor) -> bool:
-    return bool(field.is_repeated)
+def _repeated_strings() -> st.SearchStrategy[list[str]]:
+    many = st.sampled_from((limits.MAX_REMOVE_KEYS + 1, limits.MAX_WATCHED_AGENTS + 1))
+    return st.one_of(st.lists(strings, max_size=3), many.map(lambda n: [f"k{k}" for k in range(n)]))
+
+
+def _skill_map() -> st.SearchStrategy[dict[str, int]]:
+    too_many = {f"s{k}": 5 for k in range(limits.MAX_SKILLS_PER_AGENT + 1)}
+    return st.one_of(st.dictionaries(strings, ints, max_size=3), st.just(too_many))
 
 
 def _scalar(field: FieldDescriptor) -> st.SearchStrategy[Any]:
@@ -84,6 +115,10 @@ def _scalar(field: FieldDescriptor) -> st.SearchStrategy[Any]:
     return ints
 
 
+def _skill_requirement() -> st.SearchStrategy[Message]:
+    return st.builds(pb.SkillRequirement, skill=skill_names, min_level=ints)
+
+
 @st.composite
 def messages(draw: st.DrawFn, descriptor: Descriptor, depth: int = 0) -> dict[str, Any]:
     """Keyword arguments for a message: each field set or not, any value of its type."""
@@ -97,28 +132,93 @@ def messages(draw: st.DrawFn, descriptor: Descriptor, depth: int = 0) -> dict[st
         elif not draw(st.booleans()):
             continue
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
-            out[field.name] = draw(st.dictionaries(strings, ints, max_size=3))
+            out[field.name] = draw(_skill_map())
         elif field.message_type is not None:
-            if field.message_type.full_name == "google.protobuf.Struct":
-                value: Any = draw(_context())
-            elif depth >= 2:
-                continue
-            else:
-                kwargs = draw(messages(field.message_type, depth + 1))
-                value = _make(field.message_type, kwargs)
-            out[field.name] = (
-                draw(st.lists(st.just(value), max_size=2)) if _repeated(field) else value
-            )
-        elif _repeated(field):
-            out[field.name] = draw(st.lists(_scalar(field), max_size=3))
+            out[field.name] = draw(_message_value(field, depth))
+        elif field.is_repeated:
+            out[field.name] = draw(_repeated_strings())
         else:
             out[field.name] = draw(_scalar(field))
     return out
 
 
+def _message_value(field: FieldDescriptor, depth: int) -> st.SearchStrategy[Any]:
+    message = field.message_type
+    assert message is not None
+    one: st.SearchStrategy[Any]
+    if message.full_name == "google.protobuf.Struct":
+        one = _context()
+    elif message.full_name == "cim_router.v1.SkillRequirement":
+        one = _skill_requirement()
+    elif depth >= 2:
+        one = st.builds(getattr(pb, message.name))
+    else:
+        one = messages(message, depth + 1).map(lambda kw: _make(message, kw))
+    if not field.is_repeated:
+        return one
+    return st.lists(one, max_size=limits.MAX_SKILLS_PER_INTERACTION + 2)
+
+
 def _make(descriptor: Descriptor, kwargs: dict[str, Any]) -> Message:
     cls: type[Message] = getattr(pb, descriptor.name)
     return cls(**kwargs)
+
+
+@st.composite
+def bodies(draw: st.DrawFn, method: MethodDescriptor) -> bytes:
+    """A request as the bytes on the wire: a message, often malformed, or bytes that may
+    not be one (random, or a message with a byte changed or cut short)."""
+    message = _make(method.input_type, draw(messages(method.input_type)))
+    body = message.SerializeToString()
+    how = draw(st.sampled_from(("message", "message", "message", "random", "changed", "cut")))
+    if how == "random":
+        return draw(st.binary(max_size=48))
+    if how == "message" or not body:
+        return body
+    at = draw(st.integers(0, len(body) - 1))
+    if how == "cut":
+        return body[:at]
+    return body[:at] + bytes([draw(st.integers(0, 255))]) + body[at + 1 :]
+
+
+def _send(
+    channel: grpc.Channel, method: MethodDescriptor, body: bytes, metadata: tuple[Any, ...]
+) -> grpc.StatusCode:
+    """The call's status; a watch stream that opened is ended by its deadline."""
+    path = f"/{SERVICE.full_name}/{method.name}"
+    try:
+        if method.server_streaming:
+            stream = channel.unary_stream(path, None, None)
+            list(stream(body, timeout=0.3, metadata=metadata))
+        else:
+            channel.unary_unary(path, None, None)(body, timeout=3.0, metadata=metadata)
+    except grpc.RpcError as exc:
+        code: grpc.StatusCode = exc.code()
+        if code == grpc.StatusCode.INVALID_ARGUMENT:
+            _assert_names_a_field(method, exc.details() or "")
+        elif code == grpc.StatusCode.DEADLINE_EXCEEDED and _may_wait(method, body):
+            return grpc.StatusCode.OK
+        assert code in ALLOWED, f"{method.name}: {code} {exc.details()}"
+        return code
+    return grpc.StatusCode.OK
+
+
+def _may_wait(method: MethodDescriptor, body: bytes) -> bool:
+    """A watch stream stays open; a waiting Assign answers at its deadline."""
+    if method.server_streaming:
+        return True
+    return method.name == "Assign" and pb.AssignRequest.FromString(body).wait
+
+
+def _assert_names_a_field(method: MethodDescriptor, details: str) -> None:
+    """`FIELD: reason`, FIELD starting with a field (or oneof) of the request, as spelled."""
+    found = re.match(r"[A-Za-z_][A-Za-z0-9_-]*", details)
+    assert found and ": " in details, details
+    request = method.input_type
+    names = {f.name for f in request.fields} | {o.name for o in request.oneofs}
+    assert found.group() in names | {"request", TENANT[0]}, f"{method.name}: {details}"
+    if found.group() == "request":
+        assert details == f"request: cannot be decoded as {request.full_name}"
 
 
 def _snapshot(client: Client) -> tuple[Any, ...]:
@@ -154,6 +254,13 @@ def seeded() -> Iterator[Running]:
         running.stop()
 
 
+@pytest.fixture(scope="module")
+def channel(seeded: Running) -> grpc.Channel:
+    c = grpc.insecure_channel(seeded.server.address)
+    seeded.channels.append(c)
+    return c
+
+
 @settings(
     max_examples=150,
     deadline=None,
@@ -161,22 +268,16 @@ def seeded() -> Iterator[Running]:
 )
 @given(data=st.data())
 def test_any_request_gets_a_client_status_and_a_refusal_changes_nothing(
-    seeded: Running, data: st.DataObject
+    seeded: Running, channel: grpc.Channel, data: st.DataObject
 ) -> None:
     client = seeded.client()
-    method = data.draw(st.sampled_from(sorted(UNARY)), label="method")
-    request_cls = UNARY[method]
-    descriptor: Any = request_cls.DESCRIPTOR
-    request = request_cls(**data.draw(messages(descriptor)))
+    method = METHODS[data.draw(st.sampled_from(sorted(METHODS)), label="method")]
+    body = data.draw(bodies(method), label="body")
+    twice = data.draw(st.sampled_from((False,) * 9 + (True,)), label="tenant header twice")
+    metadata = (TENANT, TENANT) if twice else (TENANT,)
     before = _snapshot(client)
-    try:
-        getattr(client, method)(request, timeout=10.0)
-        code = grpc.StatusCode.OK
-    except grpc.RpcError as exc:
-        code = exc.code()
-        assert code in ALLOWED, f"{method}: {code} {exc.details()}"
-        if code == grpc.StatusCode.INVALID_ARGUMENT:
-            # The message names the offending field before a colon.
-            assert ":" in (exc.details() or ""), exc.details()
+    code = _send(channel, method, body, metadata)
+    if twice:
+        assert code == grpc.StatusCode.INVALID_ARGUMENT
     if code != grpc.StatusCode.OK:
-        assert _snapshot(client) == before, f"{method} was refused with {code} but changed state"
+        assert _snapshot(client) == before, f"{method.name} was refused with {code} but changed"

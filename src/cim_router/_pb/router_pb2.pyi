@@ -10,6 +10,7 @@ Errors: INVALID_ARGUMENT names the offending field ("priority: must be 0..100");
 NOT_FOUND for an unknown agent or interaction; FAILED_PRECONDITION for a transition the
 current state forbids; ALREADY_EXISTS when an interaction id is reused for a different
 request; UNAVAILABLE when the store is unreachable. A rejected request changes nothing.
+The limits of every request field are listed in docs/service.md ("Request limits").
 """
 
 from collections import abc as _abc
@@ -557,7 +558,9 @@ class EnqueueRequest(_message.Message):
     def preferred_skills(self) -> _containers.RepeatedCompositeFieldContainer[Global___SkillRequirement]: ...
     @_builtins.property
     def context(self) -> _struct_pb2.Struct:
-        """At most 64 KiB as JSON."""
+        """A JSON object: at most 64 KiB as JSON, 16 levels of objects and lists deep (the
+        context itself is the first), keys of 1..256 characters, finite numbers only.
+        """
 
     def __init__(
         self,
@@ -676,7 +679,7 @@ class WatchAssignmentsRequest(_message.Message):
     AGENT_IDS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def agent_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Empty watches every agent of the tenant."""
+        """Empty watches every agent of the tenant; at most 1000."""
 
     def __init__(
         self,
@@ -981,10 +984,14 @@ class UpdateContextRequest(_message.Message):
     interaction_id: _builtins.str
     @_builtins.property
     def context(self) -> _struct_pb2.Struct:
-        """Merged into the context, key by key."""
+        """Merged into the context, key by key; the result is held to the limits of
+        EnqueueRequest.context.
+        """
 
     @_builtins.property
-    def remove_keys(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def remove_keys(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """At most 64 keys, each of 1..256 characters."""
+
     def __init__(
         self,
         *,

@@ -10,6 +10,7 @@ Errors: INVALID_ARGUMENT names the offending field ("priority: must be 0..100");
 NOT_FOUND for an unknown agent or interaction; FAILED_PRECONDITION for a transition the
 current state forbids; ALREADY_EXISTS when an interaction id is reused for a different
 request; UNAVAILABLE when the store is unreachable. A rejected request changes nothing.
+The limits of every request field are listed in docs/service.md ("Request limits").
 """
 
 from cim_router._pb import router_pb2 as _router_pb2

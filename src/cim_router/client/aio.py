@@ -130,10 +130,17 @@ class AsyncRouterClient:
     async def list_agents(
         self, *, state: AgentStateLike | None = None, timeout: float | None = None
     ) -> list[pb.Agent]:
-        """Every agent of the tenant, or those in `state`."""
-        request = requests.list_agents(state)
-        response = await self._call(self._stub.ListAgents, request, timeout, idempotent=True)
-        return list(response.agents)
+        """Every agent of the tenant, or those in `state`, in id order: page after page,
+        `timeout` for each."""
+        found: list[pb.Agent] = []
+        token = ""
+        while True:
+            request = requests.list_agents(state, token)
+            response = await self._call(self._stub.ListAgents, request, timeout, idempotent=True)
+            found.extend(response.agents)
+            token = response.next_page_token
+            if not token:
+                return found
 
     async def remove_agent(self, agent_id: str, *, timeout: float | None = None) -> None:
         request = pb.RemoveAgentRequest(agent_id=agent_id)

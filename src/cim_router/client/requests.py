@@ -63,9 +63,11 @@ def upsert_agent(
     )
 
 
-def list_agents(state: AgentStateLike | None) -> pb.ListAgentsRequest:
+def list_agents(state: AgentStateLike | None, page_token: str = "") -> pb.ListAgentsRequest:
+    """One page, of the server's default size."""
     return pb.ListAgentsRequest(
-        state=pb.AGENT_STATE_UNSPECIFIED if state is None else agent_state(state)
+        state=pb.AGENT_STATE_UNSPECIFIED if state is None else agent_state(state),
+        page_token=page_token,
     )
 
 

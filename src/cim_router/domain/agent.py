@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from cim_router.domain.channel import DEFAULT_CAPACITY, Channel
 from cim_router.domain.errors import ValidationError
-from cim_router.domain.limits import check_id, check_skill_name
-
-MIN_PROFICIENCY, MAX_PROFICIENCY = 1, 10
-MIN_TIER, MAX_TIER = 1, 5
-MAX_CAPACITY = 255  # the core stores load and capacity as one byte per channel
+from cim_router.domain.limits import (
+    MAX_CAPACITY,
+    MAX_DISPLAY_NAME_LENGTH,
+    MAX_PROFICIENCY,
+    MAX_REASON_LENGTH,
+    MAX_SKILLS_PER_AGENT,
+    MAX_TIER,
+    MIN_PROFICIENCY,
+    MIN_TIER,
+    check_count,
+    check_id,
+    check_skill_name,
+    check_text,
+    shown,
+)
 
 
 class AgentState(enum.IntEnum):
@@ -21,6 +32,18 @@ class AgentState(enum.IntEnum):
     AVAILABLE = 1
     NOT_READY = 2
     WRAP_UP = 3
+
+
+def check_skills(field: str, skills: Mapping[str, int]) -> None:
+    """An agent's skills: at most 64, names 1..64 printable characters, proficiency 1..10."""
+    check_count(field, skills, MAX_SKILLS_PER_AGENT, "skills")
+    for name, level in skills.items():
+        where = f"{field}[{shown(name)}]"
+        check_skill_name(where, name)
+        if not MIN_PROFICIENCY <= level <= MAX_PROFICIENCY:
+            raise ValidationError(
+                where, f"proficiency must be {MIN_PROFICIENCY}..{MAX_PROFICIENCY}, got {level}"
+            )
 
 
 @dataclass
@@ -42,15 +65,11 @@ class Agent:
     def validate(self) -> None:
         """Raise ValidationError naming the first bad field."""
         check_id("agent.id", self.id)
-        for name, level in self.skills.items():
-            check_skill_name(f"agent.skills[{name!r}]", name)
-            if not MIN_PROFICIENCY <= level <= MAX_PROFICIENCY:
-                raise ValidationError(
-                    f"agent.skills[{name!r}]",
-                    f"proficiency must be {MIN_PROFICIENCY}..{MAX_PROFICIENCY}, got {level}",
-                )
+        check_text("agent.display_name", self.display_name, MAX_DISPLAY_NAME_LENGTH)
+        check_skills("agent.skills", self.skills)
         if not MIN_TIER <= self.tier <= MAX_TIER:
             raise ValidationError("agent.tier", f"must be {MIN_TIER}..{MAX_TIER}, got {self.tier}")
+        check_text("agent.not_ready_reason", self.not_ready_reason, MAX_REASON_LENGTH)
         for channel, cap in self.capacity.items():
             if not 0 <= cap <= MAX_CAPACITY:
                 raise ValidationError(

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import enum
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cim_router.domain.agent import MAX_PROFICIENCY, MIN_PROFICIENCY
 from cim_router.domain.channel import Channel
 from cim_router.domain.errors import ValidationError
-from cim_router.domain.limits import check_id, check_skill_name
+from cim_router.domain.limits import (
+    MAX_CUSTOMER_TIER_LENGTH,
+    MAX_PRIORITY,
+    MAX_PROFICIENCY,
+    MAX_SKILLS_PER_INTERACTION,
+    MAX_SLA_SECONDS,
+    MIN_PROFICIENCY,
+    check_count,
+    check_id,
+    check_skill_name,
+    check_text,
+)
 
-MAX_PRIORITY = 100
-MAX_SKILLS_PER_INTERACTION = 8  # the core keeps required and preferred skills inline
-MAX_ESCALATION_LEVEL = 10
+# Re-exported: the service's escalation reads it from here.
+from cim_router.domain.limits import MAX_ESCALATION_LEVEL as MAX_ESCALATION_LEVEL
 
 
 class InteractionState(enum.IntEnum):
@@ -31,6 +42,27 @@ class SkillRequirement:
 
     skill: str
     min_level: int = 1
+
+
+def check_requirements(field: str, reqs: Sequence[SkillRequirement]) -> None:
+    """The rules of every list of skill requirements, wherever it comes from: at most 8,
+    names 1..64 printable characters, each skill once, min levels 1..10. The compiled
+    core relies on them."""
+    check_count(field, reqs, MAX_SKILLS_PER_INTERACTION, "skills")
+    first_at: dict[str, int] = {}
+    for k, req in enumerate(reqs):
+        check_skill_name(f"{field}[{k}].skill", req.skill)
+        if req.skill in first_at:
+            raise ValidationError(
+                f"{field}[{k}].skill",
+                f"{req.skill!r} is listed twice (first at [{first_at[req.skill]}])",
+            )
+        first_at[req.skill] = k
+        if not MIN_PROFICIENCY <= req.min_level <= MAX_PROFICIENCY:
+            raise ValidationError(
+                f"{field}[{k}].min_level",
+                f"must be {MIN_PROFICIENCY}..{MAX_PROFICIENCY}, got {req.min_level}",
+            )
 
 
 @dataclass
@@ -56,30 +88,19 @@ class Interaction:
     def validate(self) -> None:
         """Raise ValidationError naming the first bad field."""
         check_id("interaction.id", self.id)
-        for name, reqs in (("required", self.required), ("preferred", self.preferred)):
-            if len(reqs) > MAX_SKILLS_PER_INTERACTION:
-                raise ValidationError(
-                    f"interaction.{name}", f"at most {MAX_SKILLS_PER_INTERACTION} skills"
-                )
-            seen: set[str] = set()
-            for req in reqs:
-                where = f"interaction.{name}[{req.skill!r}]"
-                check_skill_name(where, req.skill)
-                if req.skill in seen:
-                    raise ValidationError(where, "listed twice")
-                seen.add(req.skill)
-                if not MIN_PROFICIENCY <= req.min_level <= MAX_PROFICIENCY:
-                    raise ValidationError(
-                        where,
-                        f"min level must be {MIN_PROFICIENCY}..{MAX_PROFICIENCY}, "
-                        f"got {req.min_level}",
-                    )
+        check_requirements("interaction.required", self.required)
+        check_requirements("interaction.preferred", self.preferred)
         if not 0 <= self.priority <= MAX_PRIORITY:
             raise ValidationError(
                 "interaction.priority", f"must be 0..{MAX_PRIORITY}, got {self.priority}"
             )
-        if self.sla_seconds < 0:
-            raise ValidationError("interaction.sla_seconds", "must be >= 0")
+        if not (math.isfinite(self.sla_seconds) and 0 <= self.sla_seconds <= MAX_SLA_SECONDS):
+            raise ValidationError(
+                "interaction.sla_seconds",
+                f"must be a finite number 0..{MAX_SLA_SECONDS} (0 means the policy's target), "
+                f"got {self.sla_seconds}",
+            )
+        check_text("interaction.customer_tier", self.customer_tier, MAX_CUSTOMER_TIER_LENGTH)
         if not 0 <= self.escalation_level <= MAX_ESCALATION_LEVEL:
             raise ValidationError(
                 "interaction.escalation_level", f"must be 0..{MAX_ESCALATION_LEVEL}"

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from cim_router.domain.agent import MAX_TIER, MIN_TIER
 from cim_router.domain.channel import Channel
+from cim_router.domain.limits import MAX_TIER, MIN_TIER
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Awaitable, Callable
 
 from cim_router.domain.agent import Agent, AgentState
@@ -112,13 +113,25 @@ async def get_agent(r: TenantRouter, agent_id: str) -> AgentRecord:
     return out
 
 
-async def list_agents(r: TenantRouter, state: AgentState | None) -> list[AgentRecord]:
+async def list_agents(
+    r: TenantRouter, state: AgentState | None, after: str = "", limit: int | None = None
+) -> tuple[list[AgentRecord], bool]:
+    """Up to `limit` agents in id order after the id `after` (in `state`, when given), and
+    whether more follow."""
     r.check_available()
-    out = [
-        a.snapshot() for _, a in sorted(r.agents.items()) if state is None or a.agent.state == state
-    ]
+    ids = sorted(r.agents)
+    out: list[AgentRecord] = []
+    more = False
+    for agent_id in ids[bisect.bisect_right(ids, after) :]:
+        a = r.agents[agent_id]
+        if state is not None and a.agent.state != state:
+            continue
+        if len(out) == limit:
+            more = True
+            break
+        out.append(a.snapshot())
     await r.read()
-    return out
+    return out, more
 
 
 async def remove_agent(r: TenantRouter, agent_id: str, request: RequestKey | None = None) -> None:

@@ -1,22 +1,22 @@
-"""The limits an interaction's context must keep, wherever it is set or merged."""
+"""The limits an interaction's context must keep wherever the router builds one (a merge
+of updates, a returning customer's earlier context); the rules are the domain's."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
-from cim_router.domain.limits import MAX_CONTEXT_BYTES
+from cim_router.domain import context as domain_context
+from cim_router.domain.errors import ValidationError
 from cim_router.service.errors import InvalidArgument
 
 
-def context_size(context: Mapping[str, Any]) -> int:
-    return len(json.dumps(context, separators=(",", ":")).encode())
-
-
 def check_context(context: Mapping[str, Any], field: str = "context") -> None:
-    if context_size(context) > MAX_CONTEXT_BYTES:
-        raise InvalidArgument(field, f"must be at most {MAX_CONTEXT_BYTES} bytes as JSON")
+    """Every rule of a context (domain/context.py), for contexts merged from others."""
+    try:
+        domain_context.check_context(field, context)
+    except ValidationError as exc:
+        raise InvalidArgument(exc.field, exc.reason) from None
 
 
 def context_fits(context: Mapping[str, Any]) -> bool:

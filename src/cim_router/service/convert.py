@@ -5,22 +5,44 @@ Every check names the request field at fault, as the client spelled it.
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import hashlib
-import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from google.protobuf import struct_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
 from cim_router._pb import router_pb2 as pb
 from cim_router.domain.agent import Agent, AgentState
 from cim_router.domain.channel import DEFAULT_CAPACITY, Channel
+from cim_router.domain.context import check_context, check_context_key
 from cim_router.domain.errors import ValidationError
-from cim_router.domain.interaction import Interaction, InteractionState, SkillRequirement
-from cim_router.domain.limits import check_id
+from cim_router.domain.interaction import (
+    Interaction,
+    InteractionState,
+    SkillRequirement,
+    check_requirements,
+)
+from cim_router.domain.limits import (
+    DEFAULT_PAGE_SIZE,
+    MAX_CAPACITY,
+    MAX_CSAT,
+    MAX_PAGE_BYTES,
+    MAX_PAGE_SIZE,
+    MAX_PAGE_TOKEN_LENGTH,
+    MAX_REASON_LENGTH,
+    MAX_REMOVE_KEYS,
+    MAX_SKILLS_PER_INTERACTION,
+    MAX_TIER,
+    MAX_WATCHED_AGENTS,
+    MIN_TIER,
+    check_count,
+    check_id,
+    check_text,
+)
 from cim_router.routing.explain import Candidate, Explanation
-from cim_router.service.contexts import check_context
 from cim_router.service.errors import InvalidArgument
 from cim_router.service.records import AgentRecord, Event, InteractionRecord, TransferMode
 from cim_router.service.watch import Notice
@@ -47,16 +69,39 @@ def invalid(exc: ValidationError) -> InvalidArgument:
     return InvalidArgument(field, exc.reason)
 
 
-def require_id(field: str, value: str) -> str:
+@contextlib.contextmanager
+def wire_names() -> Iterator[None]:
+    """A domain rule broken inside becomes InvalidArgument with the request's field names."""
     try:
-        check_id(field, value)
+        yield
     except ValidationError as exc:
-        raise InvalidArgument(field, exc.reason) from None
+        raise invalid(exc) from None
+
+
+def require_id(field: str, value: str) -> str:
+    with wire_names():
+        check_id(field, value)
     return value
 
 
 def optional_id(field: str, value: str) -> str:
     return require_id(field, value) if value else ""
+
+
+def text_in(field: str, value: str, max_length: int) -> str:
+    with wire_names():
+        check_text(field, value, max_length)
+    return value
+
+
+def reason_in(value: str, field: str = "reason") -> str:
+    return text_in(field, value, MAX_REASON_LENGTH)
+
+
+def csat_in(value: int) -> int:
+    if not 0 <= value <= MAX_CSAT:
+        raise InvalidArgument("csat", f"must be 1..{MAX_CSAT}, or 0 for none; got {value}")
+    return value
 
 
 def digest(message: Message) -> bytes:
@@ -92,6 +137,14 @@ def agent_state_in(value: int, field: str) -> AgentState | None:
     return AgentState(value - 1)
 
 
+def settable_state_in(value: int, field: str) -> AgentState | None:
+    """A state a client may set: any but WRAP_UP, which is the router's."""
+    state = agent_state_in(value, field)
+    if state == AgentState.WRAP_UP:
+        raise InvalidArgument(field, "WRAP_UP is set by the router after Complete")
+    return state
+
+
 def agent_state_out(state: AgentState) -> pb.AgentState.ValueType:
     return pb.AgentState.ValueType(int(state) + 1)
 
@@ -116,11 +169,42 @@ def timestamp(seconds: float) -> timestamp_pb2.Timestamp | None:
 
 
 def struct_in(value: struct_pb2.Struct, field: str = "context") -> dict[str, Any]:
+    """A Struct as the JSON object it stands for, every rule of a context checked."""
     if not value.fields:
         return {}
-    context: dict[str, Any] = json_format.MessageToDict(value)
-    check_context(context, field)
+    context = _object_in(value)
+    with wire_names():
+        check_context(field, context)
     return context
+
+
+def _object_in(value: struct_pb2.Struct) -> dict[str, Any]:
+    return {key: _value_in(item) for key, item in value.fields.items()}
+
+
+def _value_in(value: struct_pb2.Value) -> Any:
+    # As json_format.MessageToDict reads it, except that NaN and Infinity are kept for the
+    # context check to name their path. The parser's nesting limit bounds the recursion.
+    kind = value.WhichOneof("kind")
+    if kind == "struct_value":
+        return _object_in(value.struct_value)
+    if kind == "list_value":
+        return [_value_in(item) for item in value.list_value.values]
+    if kind == "number_value":
+        return value.number_value
+    if kind == "string_value":
+        return value.string_value
+    if kind == "bool_value":
+        return value.bool_value
+    return None  # null_value, or no kind at all, which json_format reads as null too
+
+
+def remove_keys_in(keys: Sequence[str]) -> list[str]:
+    with wire_names():
+        check_count("remove_keys", keys, MAX_REMOVE_KEYS, "keys")
+        for k, key in enumerate(keys):
+            check_context_key(f"remove_keys[{k}]", key)
+    return list(keys)
 
 
 def struct_out(context: dict[str, Any]) -> struct_pb2.Struct:
@@ -133,8 +217,13 @@ def struct_out(context: dict[str, Any]) -> struct_pb2.Struct:
 def requirements_in(
     reqs: Sequence[pb.SkillRequirement], field: str
 ) -> tuple[SkillRequirement, ...]:
-    # Further rules (names, levels, duplicates) are the domain's and name the field there.
-    return tuple(SkillRequirement(r.skill, r.min_level or 1) for r in reqs)
+    """Skill requirements (min_level 0 means 1), held to the domain's one rule set for them,
+    wherever in a request they come."""
+    with wire_names():
+        check_count(field, reqs, MAX_SKILLS_PER_INTERACTION, "skills")  # before converting
+        out = tuple(SkillRequirement(r.skill, r.min_level or 1) for r in reqs)
+        check_requirements(field, out)
+    return out
 
 
 def requirements_out(reqs: Iterable[SkillRequirement]) -> list[pb.SkillRequirement]:
@@ -150,23 +239,99 @@ def _counts_out(values: dict[Channel, int]) -> list[pb.ChannelCount]:
 
 def agent_in(req: pb.UpsertAgentRequest) -> tuple[Agent, AgentState | None]:
     require_id("agent_id", req.agent_id)
-    capacity = dict(DEFAULT_CAPACITY)
-    for k, entry in enumerate(req.capacity):
-        channel = channel_in(entry.channel, f"capacity[{k}].channel")
-        assert channel is not None
-        capacity[channel] = entry.count
+    if not 0 <= req.tier <= MAX_TIER:
+        raise InvalidArgument(
+            "tier", f"must be {MIN_TIER}..{MAX_TIER} (0 means {MIN_TIER}), got {req.tier}"
+        )
     agent = Agent(
         id=req.agent_id,
         display_name=req.display_name,
         skills=dict(req.skills),
-        tier=req.tier or 1,
-        capacity=capacity,
+        tier=req.tier or MIN_TIER,
+        capacity=capacity_in(req.capacity),
     )
-    try:
+    with wire_names():
         agent.validate()
-    except ValidationError as exc:
-        raise invalid(exc) from None
-    return agent, agent_state_in(req.state, "state")
+    return agent, settable_state_in(req.state, "state")
+
+
+def capacity_in(entries: Sequence[pb.ChannelCount]) -> dict[Channel, int]:
+    """The default capacity, overridden for the channels listed, each at most once."""
+    capacity = dict(DEFAULT_CAPACITY)
+    first_at: dict[Channel, int] = {}
+    for k, entry in enumerate(entries):  # a repeat ends it by the seventh entry
+        channel = channel_in(entry.channel, f"capacity[{k}].channel")
+        assert channel is not None
+        if channel in first_at:
+            raise InvalidArgument(
+                f"capacity[{k}].channel",
+                f"{channel.name} is listed twice (first at [{first_at[channel]}])",
+            )
+        first_at[channel] = k
+        if not 0 <= entry.count <= MAX_CAPACITY:
+            raise InvalidArgument(
+                f"capacity[{k}].count", f"must be 0..{MAX_CAPACITY}, got {entry.count}"
+            )
+        capacity[channel] = entry.count
+    return capacity
+
+
+def watched_agents_in(agent_ids: Sequence[str]) -> frozenset[str] | None:
+    """The agents a watch stream follows; None for every agent of the tenant."""
+    with wire_names():
+        check_count("agent_ids", agent_ids, MAX_WATCHED_AGENTS)
+    for k, agent_id in enumerate(agent_ids):
+        require_id(f"agent_ids[{k}]", agent_id)
+    return frozenset(agent_ids) or None
+
+
+def page_size_in(value: int) -> int:
+    if value == 0:
+        return DEFAULT_PAGE_SIZE
+    if not 1 <= value <= MAX_PAGE_SIZE:
+        raise InvalidArgument(
+            "page_size", f"must be 1..{MAX_PAGE_SIZE} (0 means {DEFAULT_PAGE_SIZE}), got {value}"
+        )
+    return value
+
+
+# A page token is the last agent id of the page before it, in unpadded urlsafe base64:
+# opaque to clients, and stable while agents come and go.
+
+
+def page_token_out(last_id: str) -> str:
+    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+
+
+def page_token_in(token: str) -> str:
+    """The agent id a page starts after; "" for the first page."""
+    if not token:
+        return ""
+    try:
+        if len(token) > MAX_PAGE_TOKEN_LENGTH:
+            raise ValueError(token)
+        padded = token + "=" * (-len(token) % 4)
+        after = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
+        check_id("page_token", after)
+    except ValueError:  # binascii.Error, UnicodeDecodeError and ValidationError are ones
+        raise InvalidArgument("page_token", "is not a next_page_token this service gave") from None
+    return after
+
+
+def agents_page_out(found: Sequence[AgentRecord], more: bool) -> pb.ListAgentsResponse:
+    """A page of agents; cut short before it passes MAX_PAGE_BYTES, when the token resumes
+    after the last agent it holds."""
+    agents: list[pb.Agent] = []
+    size = 0
+    for rec in found:
+        agent = agent_out(rec)
+        size += agent.ByteSize() + 6  # and its field tag and length
+        if size > MAX_PAGE_BYTES and agents:
+            more = True
+            break
+        agents.append(agent)
+    token = page_token_out(agents[-1].id) if more and agents else ""
+    return pb.ListAgentsResponse(agents=agents, next_page_token=token)
 
 
 def agent_out(rec: AgentRecord) -> pb.Agent:
@@ -194,8 +359,6 @@ def interaction_in(req: pb.EnqueueRequest) -> Interaction:
     optional_id("customer_id", req.customer_id)
     channel = channel_in(req.channel, "channel")
     assert channel is not None
-    if not math.isfinite(req.sla_seconds) or req.sla_seconds < 0:
-        raise InvalidArgument("sla_seconds", "must be a finite number >= 0")
     interaction = Interaction(
         id=req.interaction_id,
         channel=channel,
@@ -208,10 +371,8 @@ def interaction_in(req: pb.EnqueueRequest) -> Interaction:
         preferred_agent=req.preferred_agent_id,
         context=struct_in(req.context),
     )
-    try:
+    with wire_names():
         interaction.validate()
-    except ValidationError as exc:
-        raise invalid(exc) from None
     return interaction
 
 

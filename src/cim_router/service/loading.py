@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 
-from cim_router.domain.agent import MAX_CAPACITY, AgentState
+from cim_router.domain.agent import AgentState
 from cim_router.domain.errors import ValidationError
 from cim_router.domain.interaction import InteractionState
+from cim_router.domain.limits import MAX_CAPACITY
 from cim_router.service import offers
 from cim_router.service.records import AgentRecord, InteractionRecord
 from cim_router.service.recovery import recover

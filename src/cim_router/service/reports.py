@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from cim_router.domain.interaction import InteractionState
+from cim_router.domain.limits import MAX_REASON_LENGTH
 from cim_router.observability.live import live_snapshot
 from cim_router.routing.explain import Explanation
 from cim_router.service.contexts import check_context
@@ -15,6 +16,15 @@ from cim_router.service.records import Event, EventType, InteractionRecord, Requ
 from cim_router.service.router import TenantRouter
 
 LINK_DEPTH = 16  # how far GetInteraction follows a customer's earlier interactions
+
+
+def _changed_keys(context: dict[str, Any], remove_keys: list[str]) -> str:
+    """The keys an update touched, for its history event: keys only, never values, and
+    no longer than any other reason, or history would grow past what the context may."""
+    changed = ",".join(sorted({*context, *remove_keys}))
+    if len(changed) <= MAX_REASON_LENGTH:
+        return changed
+    return changed[: MAX_REASON_LENGTH - 3] + "..."
 
 
 async def update_context(
@@ -33,8 +43,7 @@ async def update_context(
         check_context(merged)
         r.put(rec)
         i.context = merged
-        changed = ",".join(sorted({*context, *remove_keys}))  # keys only, never values
-        r.event(rec, EventType.CONTEXT_UPDATED, reason=changed)
+        r.event(rec, EventType.CONTEXT_UPDATED, reason=_changed_keys(context, remove_keys))
         return rec.snapshot()
 
     return await r.mutate(apply, request, replay_interaction(r), interaction_id)

@@ -49,7 +49,6 @@ log = logging.getLogger(__name__)
 RECENTLY_CLOSED = 10_000  # closed interactions kept in memory for quick reads
 OPEN = (InteractionState.QUEUED, InteractionState.OFFERED, InteractionState.ASSIGNED)
 LIVE = (*OPEN, InteractionState.WRAP_UP)
-REQUEST_HEADER = "x-cim-request-id"
 
 
 class Observer(Protocol):
@@ -168,7 +167,7 @@ class TenantRouter:
     ) -> T:
         outcome, seq = found
         if outcome.method != request.method or outcome.digest != request.digest:
-            raise AlreadyExists(f"{REQUEST_HEADER}: {request.id!r} was used for another request")
+            raise AlreadyExists(f"x-cim-request-id: {request.id!r} was used for another request")
         await self.store.durable(seq)  # the first call's change, if it is still in flight
         return await replay(outcome)
 

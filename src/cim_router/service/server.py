@@ -12,11 +12,12 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry
 
-from cim_router._pb import router_pb2, router_pb2_grpc
+from cim_router._pb import router_pb2
 from cim_router.domain.policy import Policy
 from cim_router.observability.http import MetricsHTTPServer, start_metrics_http
 from cim_router.observability.interceptor import MetricsInterceptor
 from cim_router.observability.live import loop_source, router_snapshots
+from cim_router.service.handlers import add_router_to_server
 from cim_router.service.router import Clock
 from cim_router.service.servicer import RouterServicer
 from cim_router.service.state import Store
@@ -64,7 +65,7 @@ class Server:
         self._health_tasks: set[asyncio.Task[None]] = set()
         interceptors = [MetricsInterceptor(observer)] if observer is not None else []
         self._server = grpc.aio.server(interceptors=interceptors)
-        router_pb2_grpc.add_RouterServicer_to_server(RouterServicer(self.tenants), self._server)
+        add_router_to_server(RouterServicer(self.tenants), self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         names = (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
         reflection.enable_server_reflection(names, self._server)

@@ -16,13 +16,14 @@ import grpc
 from cim_router._pb import router_pb2 as pb
 from cim_router._pb import router_pb2_grpc
 from cim_router.domain.errors import ValidationError
+from cim_router.domain.limits import MAX_DISPOSITION_LENGTH
 from cim_router.service import agents, convert, interactions, pull, reports, transfers
 from cim_router.service.errors import InvalidArgument, NotFound, ServiceError
+from cim_router.service.metadata import request_id_from_metadata, tenant_from_metadata
 from cim_router.service.records import RequestKey
-from cim_router.service.router import REQUEST_HEADER, TenantRouter
-from cim_router.service.tenants import DEFAULT_TENANT, Tenants
+from cim_router.service.router import TenantRouter
+from cim_router.service.tenants import Tenants
 
-TENANT_HEADER = "x-cim-tenant"
 # Leave this much of a waiting Assign's deadline to deliver the answer: a fixed part, and
 # a share, as the deadline the server sees runs up to ~1% past the client's (grpc rounds
 # the timeout it sends up).
@@ -35,6 +36,10 @@ Context = grpc.aio.ServicerContext[Any, Any]
 Handler = Callable[[Any, Req, Context], Awaitable[Resp]]
 
 
+def refusal(exc: ServiceError | ValidationError) -> ServiceError:
+    return convert.invalid(exc) if isinstance(exc, ValidationError) else exc
+
+
 def rpc(fn: Handler[Req, Resp]) -> Handler[Req, Resp]:
     """Report refusals with their status code; a client's mistake is never INTERNAL."""
 
@@ -42,38 +47,21 @@ def rpc(fn: Handler[Req, Resp]) -> Handler[Req, Resp]:
     async def wrapper(self: Any, request: Req, context: Context) -> Resp:
         try:
             return await fn(self, request, context)
-        except ServiceError as exc:
-            await context.abort(exc.code, exc.message)
-        except ValidationError as exc:
-            err = convert.invalid(exc)
+        except (ServiceError, ValidationError) as exc:
+            err = refusal(exc)
             await context.abort(err.code, err.message)
         raise AssertionError("unreachable")  # pragma: no cover - abort raises
 
     return wrapper
 
 
-def _header(context: Context, name: str) -> str | None:
-    """A metadata value given at most once (a proxy may check only one of two)."""
-    found = None
-    for key, value in context.invocation_metadata() or ():
-        if key == name:
-            if found is not None:
-                raise InvalidArgument(name, "given more than once")
-            found = value if isinstance(value, str) else value.decode(errors="replace")
-    return found
-
-
 def _tenant(context: Context) -> str:
-    tenant = _header(context, TENANT_HEADER)
-    return convert.require_id(TENANT_HEADER, DEFAULT_TENANT if tenant is None else tenant)
+    return tenant_from_metadata(context.invocation_metadata())
 
 
 def _request(context: Context, method: str, request: Any) -> RequestKey | None:
-    request_id = _header(context, REQUEST_HEADER)
-    if request_id is None:
-        return None
-    convert.require_id(REQUEST_HEADER, request_id)
-    return RequestKey(request_id, method, convert.digest(request))
+    request_id = request_id_from_metadata(context.invocation_metadata())
+    return None if request_id is None else RequestKey(request_id, method, convert.digest(request))
 
 
 def _wait_seconds(context: Context, wait: bool) -> float:
@@ -86,6 +74,9 @@ def _wait_seconds(context: Context, wait: bool) -> float:
 
 
 class RouterServicer(router_pb2_grpc.RouterServicer):
+    """Each RPC checks every field of its request before it touches a tenant, so that a
+    refused request changes nothing."""
+
     def __init__(self, tenants: Tenants) -> None:
         self.tenants = tenants
 
@@ -111,9 +102,10 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     @rpc
     async def SetAgentState(self, request: pb.SetAgentStateRequest, context: Context) -> pb.Agent:
         convert.require_id("agent_id", request.agent_id)
-        state = convert.agent_state_in(request.state, "state")
+        state = convert.settable_state_in(request.state, "state")
         if state is None:
             raise InvalidArgument("state", "is required")
+        convert.reason_in(request.reason)
         key = _request(context, "SetAgentState", request)
         router = self._found(context, f"agent {request.agent_id!r}")
         return convert.agent_out(
@@ -131,9 +123,13 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         self, request: pb.ListAgentsRequest, context: Context
     ) -> pb.ListAgentsResponse:
         state = convert.agent_state_in(request.state, "state")
+        size = convert.page_size_in(request.page_size)
+        after = convert.page_token_in(request.page_token)
         router = self._reader(context)
-        found = [] if router is None else await agents.list_agents(router, state)
-        return pb.ListAgentsResponse(agents=[convert.agent_out(a) for a in found])
+        if router is None:
+            return pb.ListAgentsResponse()
+        found, more = await agents.list_agents(router, state, after, size)
+        return convert.agents_page_out(found, more)
 
     @rpc
     async def RemoveAgent(
@@ -167,10 +163,10 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         target = request.WhichOneof("target")
         if target is None:
             raise InvalidArgument("target", "set agent_id or interaction_id")
+        convert.require_id(target, getattr(request, target))
         wait = _wait_seconds(context, request.wait)
         parked = self.tenants.limits.max_parked_assigns
         if target == "agent_id":
-            convert.require_id("agent_id", request.agent_id)
             key = _request(context, "Assign", request)
             router = self._found(context, f"agent {request.agent_id!r}")
             rec = await pull.assign_agent(router, request.agent_id, wait, key, parked)
@@ -179,7 +175,6 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             return pb.AssignResponse(
                 matched=True, agent_id=request.agent_id, interaction=convert.interaction_out(rec)
             )
-        convert.require_id("interaction_id", request.interaction_id)
         router = self._found(context, f"interaction {request.interaction_id!r}")
         agent_id, rec = await pull.assign_interaction(router, request.interaction_id, wait, parked)
         return pb.AssignResponse(
@@ -190,20 +185,20 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         self, request: pb.WatchAssignmentsRequest, context: Context
     ) -> AsyncIterator[pb.AssignmentEvent]:
         try:
-            for k, agent_id in enumerate(request.agent_ids):
-                convert.require_id(f"agent_ids[{k}]", agent_id)
+            watched = convert.watched_agents_in(request.agent_ids)
             tenant = _tenant(context)
             # The tenant may not exist yet: a desktop may watch before its agent is created.
             async with self.tenants.use(tenant) as router:
                 limit = self.tenants.limits.max_watch_streams
-                watcher = router.hub.subscribe(frozenset(request.agent_ids) or None, limit=limit)
+                watcher = router.hub.subscribe(watched, limit=limit)
                 try:
                     while (notice := await watcher.next()) is not None:
                         yield convert.notice_out(notice)
                 finally:
                     router.hub.unsubscribe(watcher)
-        except ServiceError as exc:
-            await context.abort(exc.code, exc.message)
+        except (ServiceError, ValidationError) as exc:
+            err = refusal(exc)
+            await context.abort(err.code, err.message)
 
     @rpc
     async def Accept(self, request: pb.AcceptRequest, context: Context) -> pb.Interaction:
@@ -219,6 +214,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     async def Reject(self, request: pb.RejectRequest, context: Context) -> pb.Interaction:
         convert.require_id("interaction_id", request.interaction_id)
         convert.require_id("agent_id", request.agent_id)
+        convert.reason_in(request.reason)
         key = _request(context, "Reject", request)
         router = self._found(context, f"interaction {request.interaction_id!r}")
         return convert.interaction_out(
@@ -231,8 +227,8 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     async def Complete(self, request: pb.CompleteRequest, context: Context) -> pb.Interaction:
         convert.require_id("interaction_id", request.interaction_id)
         convert.optional_id("agent_id", request.agent_id)
-        if not 0 <= request.csat <= 5:
-            raise InvalidArgument("csat", f"must be 1..5, or 0 for none; got {request.csat}")
+        convert.text_in("disposition", request.disposition, MAX_DISPOSITION_LENGTH)
+        convert.csat_in(request.csat)
         key = _request(context, "Complete", request)
         router = self._found(context, f"interaction {request.interaction_id!r}")
         rec = await interactions.complete(
@@ -243,6 +239,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     @rpc
     async def Cancel(self, request: pb.CancelRequest, context: Context) -> pb.Interaction:
         convert.require_id("interaction_id", request.interaction_id)
+        convert.reason_in(request.reason)
         key = _request(context, "Cancel", request)
         router = self._found(context, f"interaction {request.interaction_id!r}")
         return convert.interaction_out(
@@ -257,6 +254,8 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         if target is None:
             raise InvalidArgument("target", "set agent_id, skills or queue")
         agent_id = convert.require_id("agent_id", request.agent_id) if target == "agent_id" else ""
+        if request.ignore_skills and target != "agent_id":
+            raise InvalidArgument("ignore_skills", "applies to a transfer to agent_id only")
         required = None
         if target == "skills":
             if not request.skills.required_skills:
@@ -265,6 +264,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 request.skills.required_skills, "skills.required_skills"
             )
         channel = convert.channel_in(request.channel, "channel", required=False)
+        convert.reason_in(request.reason)
         key = _request(context, "Transfer", request)
         router = self._found(context, f"interaction {request.interaction_id!r}")
         rec = await transfers.transfer(
@@ -283,6 +283,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     @rpc
     async def Escalate(self, request: pb.EscalateRequest, context: Context) -> pb.Interaction:
         convert.require_id("interaction_id", request.interaction_id)
+        convert.reason_in(request.reason)
         key = _request(context, "Escalate", request)
         router = self._found(context, f"interaction {request.interaction_id!r}")
         return convert.interaction_out(
@@ -295,6 +296,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     ) -> pb.Interaction:
         convert.require_id("interaction_id", request.interaction_id)
         convert.optional_id("agent_id", request.agent_id)
+        convert.reason_in(request.reason)
         key = _request(context, "CancelTransfer", request)
         router = self._found(context, f"interaction {request.interaction_id!r}")
         return convert.interaction_out(
@@ -318,10 +320,11 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     ) -> pb.Interaction:
         convert.require_id("interaction_id", request.interaction_id)
         updates = convert.struct_in(request.context)
+        remove_keys = convert.remove_keys_in(request.remove_keys)
         key = _request(context, "UpdateContext", request)
         router = self._found(context, f"interaction {request.interaction_id!r}")
         rec = await reports.update_context(
-            router, request.interaction_id, updates, list(request.remove_keys), key
+            router, request.interaction_id, updates, remove_keys, key
         )
         return convert.interaction_out(rec)
 
