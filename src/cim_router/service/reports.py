@@ -16,6 +16,9 @@ from cim_router.service.records import Event, EventType, InteractionRecord, Requ
 from cim_router.service.router import TenantRouter
 
 LINK_DEPTH = 16  # how far GetInteraction follows a customer's earlier interactions
+# Events one GetInteraction returns at most, the newest: a response stays far below what a
+# stock client accepts (4 MiB), however long a customer's history.
+MAX_HISTORY_EVENTS = 2000
 
 
 def _changed_keys(context: dict[str, Any], remove_keys: list[str]) -> str:
@@ -66,7 +69,8 @@ async def get_interaction(
         except NotFound:  # an expired earlier interaction ends the chain
             break
         link = earlier.linked_interaction_id
-    return rec, [e for events in reversed(chain) for e in events]
+    history = [e for events in reversed(chain) for e in events]
+    return rec, history[-MAX_HISTORY_EVENTS:]
 
 
 async def explain(r: TenantRouter, interaction_id: str) -> tuple[Explanation, bool, str]:

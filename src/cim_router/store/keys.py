@@ -54,7 +54,8 @@ class Keys:
         return f"{self._t(tenant)}:ix:{interaction_id}"
 
     def history(self, tenant: str, interaction_id: str) -> str:
-        """LIST of the interaction's events (JSON), oldest first; TTL as its record."""
+        """LIST of the interaction's events (JSON), oldest first, the newest `history_max`
+        kept; TTL as its record."""
         return f"{self._t(tenant)}:hist:{interaction_id}"
 
     def customer(self, tenant: str, customer_id: str) -> str:

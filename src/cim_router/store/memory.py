@@ -28,6 +28,7 @@ from cim_router.service.state import NO_METRICS, Snapshot, StoreListener, StoreM
 
 CLOSED = (InteractionState.COMPLETED, InteractionState.CANCELLED)
 STREAM_LENGTH = 100_000  # events kept per tenant, as the Redis stream's MAXLEN
+HISTORY_LENGTH = 1000  # events kept per interaction, the newest, as the Redis store
 
 
 @dataclass
@@ -55,7 +56,7 @@ class MemoryStore:
         self._healthy = False
         self._fenced = False
         self._seq = 0
-        self._lost_seq = 0
+        self._lost: set[int] = set()  # submissions refused by a create guard
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -79,11 +80,10 @@ class MemoryStore:
     # --- faults ---------------------------------------------------------------------------
 
     def go_down(self) -> None:
-        """The store becomes unreachable: nothing is lost (every write was applied), but
-        the listeners must reload before serving, as after a real outage."""
+        """The store becomes unreachable: every write so far was applied, but the
+        listeners must reload before serving, as after a real outage."""
         if self._healthy:
             self._healthy = False
-            self._lost_seq = self._seq
             for listener in self._listeners:
                 listener.on_lost()
 
@@ -163,6 +163,7 @@ class MemoryStore:
         seq = self._seq
         if create and create in data.interactions:
             # As the Redis store's create guard: nothing is written, the change is lost.
+            self._lost.add(seq)
             self.go_down()
             self.come_back()
             return seq
@@ -186,7 +187,10 @@ class MemoryStore:
             data.agents.pop(agent_id, None)
         for e in t.events:
             if self.keep_closed or e.interaction_id in data.interactions:
-                data.history.setdefault(e.interaction_id, []).append(e)
+                history = data.history.setdefault(e.interaction_id, [])
+                history.append(e)
+                if len(history) > HISTORY_LENGTH:
+                    del history[: len(history) - HISTORY_LENGTH]
             data.events.append(e)
         for name, n in t.counters.items():
             data.counters[name] = data.counters.get(name, 0) + n
@@ -203,7 +207,7 @@ class MemoryStore:
             listener.on_durable(seq)
 
     async def durable(self, seq: int) -> None:
-        if seq <= self._lost_seq and not self._healthy:
+        if seq in self._lost:
             raise Unavailable("store unavailable: the change could not be written")
         if seq > self._seq:
             raise ValueError(f"sequence {seq} was never submitted")

@@ -325,7 +325,8 @@ class RedisStore:
             ops.append(("hdel", k.agents(tenant), agent_id))
         for e in t.events:
             data = codec.event_out(e)
-            ops.append(("rpush", k.history(tenant, e.interaction_id), data))
+            history = k.history(tenant, e.interaction_id)
+            ops.append(("rpushcap", history, data, self.settings.history_max))
             ops.append(("xadd", k.events(tenant), self.settings.stream_maxlen, data))
         for name, n in t.counters.items():
             ops.append(("hincr", k.counters(tenant), name, n))

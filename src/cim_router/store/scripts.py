@@ -64,6 +64,11 @@ while i <= last do
   elseif op == 'rpush' then
     apply('RPUSH', key, ops[i + 2])
     i = i + 3
+  elseif op == 'rpushcap' then
+    -- append, keeping the newest ops[i + 3] entries
+    apply('RPUSH', key, ops[i + 2])
+    apply('LTRIM', key, -tonumber(ops[i + 3]), -1)
+    i = i + 4
   elseif op == 'expire' then
     apply('EXPIRE', key, ops[i + 2])
     i = i + 3

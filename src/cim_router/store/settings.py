@@ -21,6 +21,7 @@ class RedisSettings:
     command_timeout: float = 2.0
     retention_seconds: int = 7 * DAY  # completed and cancelled interactions, then they expire
     stream_maxlen: int = 100_000  # routing events kept in each tenant's stream, about
+    history_max: int = 1000  # events kept per interaction, the newest
     max_batch: int = 256  # transitions in one group commit; 1 turns grouping off
     reconnect_seconds: float = 0.25  # between pings while Redis is unreachable
     fence_check_seconds: float = 1.0  # between looks at the epoch, to notice a takeover

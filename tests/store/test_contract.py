@@ -1,0 +1,234 @@
+"""One contract, two stores: the Redis store and the in-memory one behave the same, so the
+tenant's logic may be tested (and simulated) on the in-memory one."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from cim_router.domain.agent import Agent, AgentState
+from cim_router.domain.channel import Channel
+from cim_router.domain.interaction import Interaction, InteractionState
+from cim_router.service.records import (
+    AgentRecord,
+    CustomerRecord,
+    Event,
+    EventType,
+    InteractionRecord,
+    RequestOutcome,
+    Transition,
+)
+from cim_router.service.state import Store
+from cim_router.store import RedisSettings, RedisStore
+from cim_router.store.memory import HISTORY_LENGTH, MemoryStore
+from tests.redis_server import drop_prefix, redis_url, unique_prefix
+
+STORES = ("memory", "redis")
+
+
+class Listener:
+    def __init__(self) -> None:
+        self.durable: list[int] = []
+        self.lost = 0
+        self.recovered = 0
+
+    def on_durable(self, seq: int) -> None:
+        self.durable.append(seq)
+
+    def on_lost(self) -> None:
+        self.lost += 1
+
+    def on_recovered(self) -> None:
+        self.recovered += 1
+
+    def on_fenced(self) -> None:
+        return None
+
+
+async def _open(kind: str) -> tuple[Store, Callable[[], Awaitable[None]]]:
+    if kind == "memory":
+        memory = MemoryStore()
+        await memory.start()
+        return memory, memory.close
+    settings = RedisSettings.from_url(redis_url(), prefix=unique_prefix(), reconnect_seconds=0.05)
+    redis_store = RedisStore(settings)
+    await redis_store.start()
+
+    async def close() -> None:
+        await redis_store.close()
+        drop_prefix(settings.prefix)
+
+    return redis_store, close
+
+
+def run(kind: str, body: Callable[[Store], Awaitable[None]]) -> None:
+    async def main() -> None:
+        store, close = await _open(kind)
+        try:
+            await body(store)
+        finally:
+            await close()
+
+    asyncio.run(main())
+
+
+def interaction(iid: str, state: InteractionState = InteractionState.QUEUED) -> InteractionRecord:
+    i = Interaction(iid, Channel.CHAT, tenant="t", customer_id="c1", enqueued_at=100.0, state=state)
+    i.context = {"order": "A-1"}
+    return InteractionRecord(i, arrival=1)
+
+
+def agent(agent_id: str) -> AgentRecord:
+    return AgentRecord(Agent(agent_id, skills={"billing": 5}, state=AgentState.AVAILABLE))
+
+
+async def commit(store: Store, tenant: str, t: Transition) -> int:
+    seq = store.submit(tenant, t, t.create)
+    await store.durable(seq)
+    return seq
+
+
+@pytest.fixture(params=STORES)
+def kind(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+def test_a_committed_transition_loads_back(kind: str) -> None:
+    async def body(store: Store) -> None:
+        queued, held = interaction("q"), interaction("h", InteractionState.ASSIGNED)
+        held.agent_id = "ann"
+        done = interaction("d", InteractionState.COMPLETED)
+        t = Transition(
+            interactions=[queued, held, done],
+            agents=[agent("ann"), agent("bo")],
+            new_tenant=True,
+        )
+        t.count("offered")
+        t.count("offered")
+        await commit(store, "t", t)
+        await commit(store, "t", Transition(removed_agents=["bo"]))
+        snap = await store.load("t")
+        assert snap.known and snap.counters == {"offered": 2}
+        assert sorted(r.id for r in snap.interactions) == ["h", "q"]  # the open ones
+        assert [a.agent.id for a in snap.agents] == ["ann"]
+        assert {r.id: r for r in snap.interactions}["h"] == held
+        closed = await store.read_interaction("t", "d")
+        assert closed is not None and closed.interaction.state == InteractionState.COMPLETED
+        assert await store.read_interaction("t", "missing") is None
+        assert await store.tenants() == ["t"]
+
+    run(kind, body)
+
+
+def test_stored_records_are_copies(kind: str) -> None:
+    async def body(store: Store) -> None:
+        rec, arec = interaction("q"), agent("ann")
+        await commit(store, "t", Transition(interactions=[rec], agents=[arec], new_tenant=True))
+        rec.interaction.state = InteractionState.CANCELLED  # later, not submitted
+        rec.interaction.context = {"changed": True}
+        arec.agent.load = {Channel.CHAT: 3}
+        snap = await store.load("t")
+        assert snap.interactions[0].interaction.state == InteractionState.QUEUED
+        assert snap.interactions[0].interaction.context == {"order": "A-1"}
+        assert snap.agents[0].agent.load == {}
+
+    run(kind, body)
+
+
+def test_only_tenants_that_wrote_as_new_are_listed(kind: str) -> None:
+    async def body(store: Store) -> None:
+        await commit(store, "a", Transition(agents=[agent("x")], new_tenant=True))
+        await commit(store, "b", Transition(agents=[agent("y")]))
+        assert await store.tenants() == ["a"]
+        assert (await store.load("a")).known and not (await store.load("b")).known
+        assert not (await store.load("nobody")).known
+
+    run(kind, body)
+
+
+def test_history_is_kept_in_order_and_capped_to_the_newest(kind: str) -> None:
+    async def body(store: Store) -> None:
+        events = [
+            Event(float(n), EventType.CONTEXT_UPDATED, "q", Channel.CHAT, reason=str(n))
+            for n in range(HISTORY_LENGTH + 5)
+        ]
+        t = Transition(interactions=[interaction("q")], events=events[:3], new_tenant=True)
+        await commit(store, "t", t)
+        assert [e.reason for e in await store.read_history("t", "q")] == ["0", "1", "2"]
+        await commit(store, "t", Transition(events=events[3:]))
+        kept = await store.read_history("t", "q")
+        assert len(kept) == HISTORY_LENGTH
+        assert kept[0].reason == "5" and kept[-1] == events[-1]
+        assert await store.read_history("t", "other") == []
+
+    run(kind, body)
+
+
+def test_a_request_outcome_is_stored_with_its_change(kind: str) -> None:
+    async def body(store: Store) -> None:
+        outcome = RequestOutcome("r1", "Enqueue", b"\x01", "q", created=True)
+        t = Transition(interactions=[interaction("q")], request=outcome, new_tenant=True)
+        await commit(store, "t", t)
+        assert await store.read_request("t", "r1") == outcome
+        assert await store.read_request("t", "r2") is None
+        assert await store.read_request("other", "r1") is None
+
+    run(kind, body)
+
+
+def test_existing_interaction_and_customer_are_read_together(kind: str) -> None:
+    async def body(store: Store) -> None:
+        customer = CustomerRecord("c1", "q", "ann", 50.0)
+        t = Transition(interactions=[interaction("q")], customers=[customer], new_tenant=True)
+        await commit(store, "t", t)
+        rec, found = await store.read_existing("t", "q", "c1")
+        assert rec is not None and rec.id == "q" and found == customer
+        rec, found = await store.read_existing("t", "new", "")
+        assert rec is None and found is None
+
+    run(kind, body)
+
+
+def test_a_create_guard_on_an_existing_interaction_loses_the_change(kind: str) -> None:
+    async def body(store: Store) -> None:
+        listener = Listener()
+        store.listen(listener)
+        first = Transition(interactions=[interaction("q")], create="q", new_tenant=True)
+        await commit(store, "t", first)
+        again = interaction("q")
+        again.interaction.priority = 99
+        seq = store.submit("t", Transition(interactions=[again], create="q"), "q")
+        with pytest.raises(Exception) as lost:
+            await store.durable(seq)
+        assert type(lost.value).__name__ == "Unavailable"
+        await _until(lambda: listener.lost == 1 and listener.recovered == 1)
+        stored = await store.read_interaction("t", "q")
+        assert stored is not None and stored.interaction.priority == 0  # nothing written
+
+    run(kind, body)
+
+
+def test_listeners_hear_of_durable_submissions_in_order(kind: str) -> None:
+    async def body(store: Store) -> None:
+        listener = Listener()
+        store.listen(listener)
+        seqs = [store.submit("t", Transition(agents=[agent(f"a{n}")])) for n in range(5)]
+        assert seqs == sorted(seqs) and len(set(seqs)) == 5
+        await store.durable(seqs[-1])
+        await _until(lambda: bool(listener.durable) and listener.durable[-1] >= seqs[-1])
+        assert listener.durable == sorted(listener.durable)
+        assert store.submitted == seqs[-1]
+
+    run(kind, body)
+
+
+async def _until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError("timed out")
+        await asyncio.sleep(0.01)
