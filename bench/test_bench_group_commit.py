@@ -13,9 +13,10 @@ import pytest
 
 from cim_router._pb import router_pb2 as pb
 from cim_router.domain.policy import Policy
-from cim_router.service import convert, interactions
-from cim_router.service.tenants import Tenants
+from cim_router.service import convert
 from cim_router.store import RedisSettings, RedisStore
+from cim_router.tenant import interactions
+from cim_router.tenant.registry import Tenants
 from tests.redis_server import drop_prefix, redis_url, unique_prefix
 
 FULL = os.environ.get("CIM_BENCH_FULL") == "1"

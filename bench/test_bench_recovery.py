@@ -19,11 +19,11 @@ from cim_router.domain.agent import Agent, AgentState
 from cim_router.domain.channel import CHANNELS
 from cim_router.domain.interaction import Interaction, SkillRequirement
 from cim_router.domain.policy import Policy
-from cim_router.service import loading
-from cim_router.service.records import AgentRecord, InteractionRecord, Transition
-from cim_router.service.router import TenantRouter
-from cim_router.service.timers import Timers
 from cim_router.store import RedisSettings, RedisStore
+from cim_router.tenant import loading
+from cim_router.tenant.records import AgentRecord, InteractionRecord, Transition
+from cim_router.tenant.router import TenantRouter
+from cim_router.tenant.timers import Timers
 from tests.redis_server import drop_prefix, redis_url, unique_prefix
 
 N_WAITING, N_AGENTS, SKILLS = 100_000, 10_000, 64

@@ -131,10 +131,10 @@ async def _private_redis(data_dir: Path) -> AsyncIterator[EmbeddedRedis]:
 
 
 async def _serve_on(args: argparse.Namespace, url: str, policy: Policy) -> None:
-    from cim_router.service.errors import Unavailable
     from cim_router.service.server import Server
-    from cim_router.service.tenants import TenantLimits
     from cim_router.store import RedisStore
+    from cim_router.tenant.errors import Unavailable
+    from cim_router.tenant.registry import TenantLimits
 
     port = int(_number(args, "grpc-port", int))
     limits = TenantLimits(

@@ -10,7 +10,7 @@ from cim_router.domain.channel import Channel
 from cim_router.domain.interaction import Interaction, InteractionState, SkillRequirement
 from cim_router.observability import LiveSnapshot, Observer, ObserverSettings, live_snapshot
 from cim_router.observability.window import AnswerWindow
-from cim_router.service.records import (
+from cim_router.tenant.records import (
     AgentRecord,
     CustomerRecord,
     Event,

@@ -11,8 +11,8 @@ import pytest
 import redis
 
 from cim_router._pb import router_pb2 as pb
-from cim_router.service.tenants import TenantLimits
 from cim_router.store.keys import Keys
+from cim_router.tenant.registry import TenantLimits
 from tests.redis_server import drop_prefix, redis_url
 from tests.service.conftest import Client, Running, start_server, wait_for
 

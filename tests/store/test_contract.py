@@ -11,7 +11,10 @@ import pytest
 from cim_router.domain.agent import Agent, AgentState
 from cim_router.domain.channel import Channel
 from cim_router.domain.interaction import Interaction, InteractionState
-from cim_router.service.records import (
+from cim_router.store import RedisSettings, RedisStore
+from cim_router.store.memory import HISTORY_LENGTH, MemoryStore
+from cim_router.tenant.ports import Store
+from cim_router.tenant.records import (
     AgentRecord,
     CustomerRecord,
     Event,
@@ -20,9 +23,6 @@ from cim_router.service.records import (
     RequestOutcome,
     Transition,
 )
-from cim_router.service.state import Store
-from cim_router.store import RedisSettings, RedisStore
-from cim_router.store.memory import HISTORY_LENGTH, MemoryStore
 from tests.redis_server import drop_prefix, redis_url, unique_prefix
 
 STORES = ("memory", "redis")

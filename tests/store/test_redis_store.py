@@ -15,8 +15,11 @@ from cim_router.domain.agent import Agent, AgentState
 from cim_router.domain.channel import Channel
 from cim_router.domain.interaction import Interaction, InteractionState, SkillRequirement
 from cim_router.routing.explain import Candidate, Explanation
-from cim_router.service.errors import Unavailable
-from cim_router.service.records import (
+from cim_router.store import RedisSettings, RedisStore, codec
+from cim_router.store.embedded import find_redis_server
+from cim_router.store.keys import Keys
+from cim_router.tenant.errors import Unavailable
+from cim_router.tenant.records import (
     AgentRecord,
     CustomerRecord,
     Event,
@@ -27,9 +30,6 @@ from cim_router.service.records import (
     TransferMode,
     Transition,
 )
-from cim_router.store import RedisSettings, RedisStore, codec
-from cim_router.store.embedded import find_redis_server
-from cim_router.store.keys import Keys
 from tests.redis_server import drop_prefix, redis_url, unique_prefix
 
 

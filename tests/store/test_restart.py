@@ -83,7 +83,7 @@ def test_restart_restores_queue_offers_agents_context_and_customer_links() -> No
 
 
 async def _queue_order(router: object) -> list[str]:
-    from cim_router.service.router import TenantRouter
+    from cim_router.tenant.router import TenantRouter
 
     assert isinstance(router, TenantRouter)
     return router.engine.core.queue_order(time.time())

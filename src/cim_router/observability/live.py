@@ -1,76 +1,17 @@
-"""Live state for scrape-time gauges: what waits, for how long, and who is busy.
-
-`live_snapshot` works on plain lists of records, so any store can feed it; `router_snapshots`
-reads them from the tenants' routers, and `loop_source` lets the metrics HTTP thread ask the
-server's event loop for them.
-"""
+"""Live state for scrape-time gauges: `router_snapshots` reads each tenant's snapshot (as
+`cim_router.tenant.live` defines it) from the tenants' routers, and `loop_source` lets the
+metrics HTTP thread ask the server's event loop for them."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any
 
-from cim_router.domain.agent import AgentState
-from cim_router.domain.channel import Channel
-from cim_router.domain.interaction import InteractionState
+from cim_router.tenant.live import WAITING_STATES, LiveSnapshot, live_snapshot
+from cim_router.tenant.router import TenantRouter
 
-if TYPE_CHECKING:
-    from cim_router.service.records import AgentRecord, InteractionRecord
-    from cim_router.service.router import TenantRouter
-
-# Not yet connected to an agent: in the queue, or offered and not yet accepted.
-WAITING_STATES = (InteractionState.QUEUED, InteractionState.OFFERED)
-
-
-@dataclass(frozen=True)
-class LiveSnapshot:
-    """One tenant's live state at `at`; every map is keyed by what the metric labels say."""
-
-    tenant: str
-    at: float
-    waiting_by_channel: Mapping[Channel, int] = field(default_factory=dict)
-    # An interaction counts once under each skill it requires (raw skill names; the
-    # metric folds unlisted ones into `other`, so one needing two of them counts twice).
-    waiting_by_skill: Mapping[str, int] = field(default_factory=dict)
-    longest_wait_by_channel: Mapping[Channel, float] = field(default_factory=dict)
-    agents_by_state: Mapping[AgentState, int] = field(default_factory=dict)
-    # Capacity and load of logged-in (not OFFLINE) agents, each channel on its own.
-    staffed_capacity: Mapping[Channel, int] = field(default_factory=dict)
-    busy_capacity: Mapping[Channel, int] = field(default_factory=dict)
-
-
-def live_snapshot(
-    tenant: str,
-    waiting_records: Iterable[InteractionRecord],
-    agent_records: Iterable[AgentRecord],
-    now: float,
-) -> LiveSnapshot:
-    """Summarise waiting interactions and agents; `waiting_records` are those not yet
-    connected to an agent (see `WAITING_STATES`)."""
-    by_channel: dict[Channel, int] = {}
-    by_skill: dict[str, int] = {}
-    longest: dict[Channel, float] = {}
-    for rec in waiting_records:
-        i = rec.interaction
-        by_channel[i.channel] = by_channel.get(i.channel, 0) + 1
-        for skill in {req.skill for req in i.required}:
-            by_skill[skill] = by_skill.get(skill, 0) + 1
-        longest[i.channel] = max(longest.get(i.channel, 0.0), max(0.0, now - i.enqueued_at))
-    by_state: dict[AgentState, int] = {}
-    staffed: dict[Channel, int] = {}
-    busy: dict[Channel, int] = {}
-    for arec in agent_records:
-        agent = arec.agent
-        by_state[agent.state] = by_state.get(agent.state, 0) + 1
-        if agent.state == AgentState.OFFLINE:
-            continue
-        for channel, cap in agent.capacity.items():
-            staffed[channel] = staffed.get(channel, 0) + cap
-        for channel, load in agent.load.items():
-            busy[channel] = busy.get(channel, 0) + load
-    return LiveSnapshot(tenant, now, by_channel, by_skill, longest, by_state, staffed, busy)
+__all__ = ["LiveSnapshot", "live_snapshot", "loop_source", "router_snapshots"]
 
 
 async def router_snapshots(routers: Iterable[TenantRouter], now: float) -> list[LiveSnapshot]:

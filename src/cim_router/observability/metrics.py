@@ -24,7 +24,7 @@ from cim_router.domain.policy import Policy
 from cim_router.observability.live import LiveSnapshot
 from cim_router.observability.scrape import ScrapeCollector, TenantLabels
 from cim_router.observability.window import AnswerWindow
-from cim_router.service.records import Event, EventType, InteractionRecord, Transition
+from cim_router.tenant.records import Event, EventType, InteractionRecord, Transition
 
 PREFIX = "cim_router_"
 # Contact-centre targets run from a few seconds (voice) to an hour (email, social).

@@ -1,7 +1,5 @@
-"""The gRPC service: wire translation, the interaction lifecycle, and the store interface."""
+"""The gRPC service: the servicer (where an RPC enters), wire conversion and the server."""
 
 from cim_router.service.server import Server
-from cim_router.service.state import Snapshot, Store
-from cim_router.service.tenants import Tenants
 
-__all__ = ["Server", "Snapshot", "Store", "Tenants"]
+__all__ = ["Server"]

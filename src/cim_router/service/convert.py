@@ -43,9 +43,9 @@ from cim_router.domain.limits import (
     check_text,
 )
 from cim_router.routing.explain import Candidate, Explanation
-from cim_router.service.errors import InvalidArgument
-from cim_router.service.records import AgentRecord, Event, InteractionRecord, TransferMode
-from cim_router.service.watch import Notice
+from cim_router.tenant.errors import InvalidArgument
+from cim_router.tenant.records import AgentRecord, Event, InteractionRecord, TransferMode
+from cim_router.tenant.watch import Notice
 
 # Domain field names -> request field names, most specific first.
 _FIELD_NAMES = (

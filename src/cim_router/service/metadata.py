@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from cim_router.service.convert import require_id
-from cim_router.service.errors import InvalidArgument
-from cim_router.service.tenants import DEFAULT_TENANT
+from cim_router.tenant.errors import InvalidArgument
+from cim_router.tenant.registry import DEFAULT_TENANT
 
 TENANT_HEADER = "x-cim-tenant"
 REQUEST_HEADER = "x-cim-request-id"

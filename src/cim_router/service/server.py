@@ -18,10 +18,10 @@ from cim_router.observability.http import MetricsHTTPServer, start_metrics_http
 from cim_router.observability.interceptor import MetricsInterceptor
 from cim_router.observability.live import loop_source, router_snapshots
 from cim_router.service.handlers import add_router_to_server
-from cim_router.service.router import Clock
 from cim_router.service.servicer import RouterServicer
-from cim_router.service.state import Store
-from cim_router.service.tenants import TenantLimits, Tenants
+from cim_router.tenant.clock import Clock
+from cim_router.tenant.ports import Store
+from cim_router.tenant.registry import TenantLimits, Tenants
 
 if TYPE_CHECKING:
     from cim_router.observability.metrics import Observer

@@ -17,12 +17,13 @@ from cim_router._pb import router_pb2 as pb
 from cim_router._pb import router_pb2_grpc
 from cim_router.domain.errors import ValidationError
 from cim_router.domain.limits import MAX_DISPOSITION_LENGTH
-from cim_router.service import agents, convert, interactions, pull, reports, transfers
-from cim_router.service.errors import InvalidArgument, NotFound, ServiceError
+from cim_router.service import convert
 from cim_router.service.metadata import request_id_from_metadata, tenant_from_metadata
-from cim_router.service.records import RequestKey
-from cim_router.service.router import TenantRouter
-from cim_router.service.tenants import Tenants
+from cim_router.tenant import agents, interactions, pull, reports, transfers
+from cim_router.tenant.errors import Code, InvalidArgument, NotFound, ServiceError
+from cim_router.tenant.records import RequestKey
+from cim_router.tenant.registry import Tenants
+from cim_router.tenant.router import TenantRouter
 
 # Leave this much of a waiting Assign's deadline to deliver the answer: a fixed part, and
 # a share, as the deadline the server sees runs up to ~1% past the client's (grpc rounds
@@ -34,6 +35,10 @@ Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 Context = grpc.aio.ServicerContext[Any, Any]
 Handler = Callable[[Any, Req, Context], Awaitable[Resp]]
+
+
+# The router's refusals as gRPC statuses: never INTERNAL or UNKNOWN for a client's mistake.
+STATUS: dict[Code, grpc.StatusCode] = {code: grpc.StatusCode[code.name] for code in Code}
 
 
 def refusal(exc: ServiceError | ValidationError) -> ServiceError:
@@ -49,7 +54,7 @@ def rpc(fn: Handler[Req, Resp]) -> Handler[Req, Resp]:
             return await fn(self, request, context)
         except (ServiceError, ValidationError) as exc:
             err = refusal(exc)
-            await context.abort(err.code, err.message)
+            await context.abort(STATUS[err.code], err.message)
         raise AssertionError("unreachable")  # pragma: no cover - abort raises
 
     return wrapper
@@ -198,7 +203,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                     router.hub.unsubscribe(watcher)
         except (ServiceError, ValidationError) as exc:
             err = refusal(exc)
-            await context.abort(err.code, err.message)
+            await context.abort(STATUS[err.code], err.message)
 
     @rpc
     async def Accept(self, request: pb.AcceptRequest, context: Context) -> pb.Interaction:

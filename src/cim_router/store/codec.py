@@ -15,7 +15,7 @@ from cim_router.domain.agent import Agent, AgentState
 from cim_router.domain.channel import CHANNELS, Channel
 from cim_router.domain.interaction import Interaction, InteractionState, SkillRequirement
 from cim_router.routing.explain import Candidate, Explanation
-from cim_router.service.records import (
+from cim_router.tenant.records import (
     AgentRecord,
     CustomerRecord,
     Event,

@@ -15,8 +15,9 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from cim_router.domain.interaction import InteractionState
-from cim_router.service.errors import Unavailable
-from cim_router.service.records import (
+from cim_router.tenant.errors import Unavailable
+from cim_router.tenant.ports import NO_METRICS, Snapshot, StoreListener, StoreMetrics
+from cim_router.tenant.records import (
     AgentRecord,
     CustomerRecord,
     Event,
@@ -24,7 +25,6 @@ from cim_router.service.records import (
     RequestOutcome,
     Transition,
 )
-from cim_router.service.state import NO_METRICS, Snapshot, StoreListener, StoreMetrics
 
 CLOSED = (InteractionState.COMPLETED, InteractionState.CANCELLED)
 STREAM_LENGTH = 100_000  # events kept per tenant, as the Redis stream's MAXLEN

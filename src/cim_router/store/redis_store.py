@@ -27,8 +27,13 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.retry import Retry
 
 from cim_router.domain.interaction import InteractionState
-from cim_router.service.errors import Unavailable
-from cim_router.service.records import (
+from cim_router.store import codec
+from cim_router.store.keys import Keys
+from cim_router.store.scripts import COMMIT
+from cim_router.store.settings import RedisSettings
+from cim_router.tenant.errors import Unavailable
+from cim_router.tenant.ports import NO_METRICS, Snapshot, StoreListener, StoreMetrics
+from cim_router.tenant.records import (
     AgentRecord,
     CustomerRecord,
     Event,
@@ -36,11 +41,6 @@ from cim_router.service.records import (
     RequestOutcome,
     Transition,
 )
-from cim_router.service.state import NO_METRICS, Snapshot, StoreListener, StoreMetrics
-from cim_router.store import codec
-from cim_router.store.keys import Keys
-from cim_router.store.scripts import COMMIT
-from cim_router.store.settings import RedisSettings
 
 log = logging.getLogger(__name__)
 

@@ -7,13 +7,13 @@ from typing import Any
 
 from cim_router.domain.interaction import InteractionState
 from cim_router.domain.limits import MAX_REASON_LENGTH
-from cim_router.observability.live import live_snapshot
 from cim_router.routing.explain import Explanation
-from cim_router.service.contexts import check_context
-from cim_router.service.errors import FailedPrecondition, NotFound
-from cim_router.service.interactions import replay_interaction
-from cim_router.service.records import Event, EventType, InteractionRecord, RequestKey
-from cim_router.service.router import TenantRouter
+from cim_router.tenant.contexts import check_context
+from cim_router.tenant.errors import FailedPrecondition, NotFound
+from cim_router.tenant.interactions import replay_interaction
+from cim_router.tenant.live import live_snapshot
+from cim_router.tenant.records import Event, EventType, InteractionRecord, RequestKey
+from cim_router.tenant.router import TenantRouter
 
 LINK_DEPTH = 16  # how far GetInteraction follows a customer's earlier interactions
 # Events one GetInteraction returns at most, the newest: a response stays far below what a

@@ -8,7 +8,7 @@ from typing import Any
 
 from cim_router.domain import context as domain_context
 from cim_router.domain.errors import ValidationError
-from cim_router.service.errors import InvalidArgument
+from cim_router.tenant.errors import InvalidArgument
 
 
 def check_context(context: Mapping[str, Any], field: str = "context") -> None:

@@ -8,18 +8,18 @@ from cim_router.domain.interaction import (
     InteractionState,
     SkillRequirement,
 )
-from cim_router.service import offers
-from cim_router.service.errors import FailedPrecondition
-from cim_router.service.interactions import drop_transfer, replay_interaction
-from cim_router.service.records import (
+from cim_router.tenant import offers
+from cim_router.tenant.errors import FailedPrecondition
+from cim_router.tenant.interactions import drop_transfer, replay_interaction
+from cim_router.tenant.records import (
     EventType,
     InteractionRecord,
     PendingTransfer,
     RequestKey,
     TransferMode,
 )
-from cim_router.service.router import OPEN, TenantRouter
-from cim_router.service.watch import NoticeType
+from cim_router.tenant.router import OPEN, TenantRouter
+from cim_router.tenant.watch import NoticeType
 
 
 async def transfer(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from cim_router.service.records import RequestOutcome
+from cim_router.tenant.records import RequestOutcome
 
 MAX_REMEMBERED = 100_000  # per tenant; older outcomes are still found in the store
 

@@ -14,10 +14,10 @@ from cim_router.domain.channel import Channel
 from cim_router.domain.interaction import Interaction, InteractionState
 from cim_router.domain.policy import Policy
 from cim_router.routing.explain import Explanation
-from cim_router.service.records import AgentRecord, EventType, InteractionRecord, Offer
-from cim_router.service.router import TenantRouter
-from cim_router.service.timers import Due
-from cim_router.service.watch import NoticeType
+from cim_router.tenant.records import AgentRecord, EventType, InteractionRecord, Offer
+from cim_router.tenant.router import TenantRouter
+from cim_router.tenant.timers import Due
+from cim_router.tenant.watch import NoticeType
 
 
 def add_load(arec: AgentRecord, channel: Channel, delta: int) -> None:

@@ -7,10 +7,10 @@ from collections.abc import Iterable
 
 from cim_router.domain.agent import AgentState
 from cim_router.domain.interaction import InteractionState
-from cim_router.service import agents, interactions, offers
-from cim_router.service.records import EventType
-from cim_router.service.router import TenantRouter
-from cim_router.service.timers import Due, Timer
+from cim_router.tenant import agents, interactions, offers
+from cim_router.tenant.records import EventType
+from cim_router.tenant.router import TenantRouter
+from cim_router.tenant.timers import Due, Timer
 
 
 async def fire(r: TenantRouter, timers: Iterable[Timer]) -> None:

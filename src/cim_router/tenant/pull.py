@@ -7,11 +7,11 @@ import asyncio
 
 from cim_router.domain.agent import AgentState
 from cim_router.domain.interaction import InteractionState
-from cim_router.service.errors import FailedPrecondition
-from cim_router.service.interactions import replay_interaction, take_offer
-from cim_router.service.records import InteractionRecord, RequestKey
-from cim_router.service.router import OPEN, TenantRouter
-from cim_router.service.watch import NoticeType
+from cim_router.tenant.errors import FailedPrecondition
+from cim_router.tenant.interactions import replay_interaction, take_offer
+from cim_router.tenant.records import InteractionRecord, RequestKey
+from cim_router.tenant.router import OPEN, TenantRouter
+from cim_router.tenant.watch import NoticeType
 
 PARKED = "Assign"  # the kind of watcher a waiting Assign is, for the per-tenant cap
 

@@ -12,10 +12,10 @@ from collections.abc import Awaitable, Callable
 from cim_router.domain.agent import AgentState
 from cim_router.domain.channel import Channel
 from cim_router.domain.interaction import Interaction, InteractionState
-from cim_router.service import agents, offers
-from cim_router.service.contexts import context_fits
-from cim_router.service.errors import AlreadyExists, FailedPrecondition, InvalidArgument
-from cim_router.service.records import (
+from cim_router.tenant import agents, offers
+from cim_router.tenant.contexts import context_fits
+from cim_router.tenant.errors import AlreadyExists, FailedPrecondition, InvalidArgument
+from cim_router.tenant.records import (
     AgentRecord,
     CustomerRecord,
     EventType,
@@ -23,9 +23,9 @@ from cim_router.service.records import (
     RequestKey,
     RequestOutcome,
 )
-from cim_router.service.router import OPEN, TenantRouter
-from cim_router.service.timers import Due
-from cim_router.service.watch import NoticeType
+from cim_router.tenant.router import OPEN, TenantRouter
+from cim_router.tenant.timers import Due
+from cim_router.tenant.watch import NoticeType
 
 Enqueued = tuple[InteractionRecord, bool, int, float]  # record, created, position, wait
 

@@ -9,11 +9,11 @@ from cim_router.domain.agent import AgentState
 from cim_router.domain.errors import ValidationError
 from cim_router.domain.interaction import InteractionState
 from cim_router.domain.limits import MAX_CAPACITY
-from cim_router.service import offers
-from cim_router.service.records import AgentRecord, InteractionRecord
-from cim_router.service.recovery import recover
-from cim_router.service.router import LIVE, TenantRouter
-from cim_router.service.timers import Due
+from cim_router.tenant import offers
+from cim_router.tenant.records import AgentRecord, InteractionRecord
+from cim_router.tenant.recovery import recover
+from cim_router.tenant.router import LIVE, TenantRouter
+from cim_router.tenant.timers import Due
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from cim_router.domain.channel import Channel
 from cim_router.domain.interaction import InteractionState
-from cim_router.service.records import EventType
-from cim_router.service.router import TenantRouter
+from cim_router.tenant.records import EventType
+from cim_router.tenant.router import TenantRouter
 
 
 def recover(r: TenantRouter) -> None:

@@ -26,8 +26,10 @@ from cim_router.domain.channel import Channel
 from cim_router.domain.interaction import InteractionState
 from cim_router.domain.policy import Policy
 from cim_router.routing.engine import Engine
-from cim_router.service.errors import AlreadyExists, FailedPrecondition, NotFound, Unavailable
-from cim_router.service.records import (
+from cim_router.tenant.clock import Clock
+from cim_router.tenant.errors import AlreadyExists, FailedPrecondition, NotFound, Unavailable
+from cim_router.tenant.ports import Store
+from cim_router.tenant.records import (
     AgentRecord,
     CustomerRecord,
     Event,
@@ -37,12 +39,10 @@ from cim_router.service.records import (
     RequestOutcome,
     Transition,
 )
-from cim_router.service.requests import RequestLog
-from cim_router.service.state import Store
-from cim_router.service.timers import Due, Timers
-from cim_router.service.watch import Hub, Notice, NoticeType
+from cim_router.tenant.requests import RequestLog
+from cim_router.tenant.timers import Due, Timers
+from cim_router.tenant.watch import Hub, Notice, NoticeType
 
-Clock = Callable[[], float]
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 

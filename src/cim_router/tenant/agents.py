@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable
 
 from cim_router.domain.agent import Agent, AgentState
 from cim_router.domain.channel import Channel
-from cim_router.service import offers
-from cim_router.service.errors import FailedPrecondition, InvalidArgument
-from cim_router.service.records import AgentRecord, RequestKey, RequestOutcome
-from cim_router.service.router import TenantRouter
+from cim_router.tenant import offers
+from cim_router.tenant.errors import FailedPrecondition, InvalidArgument
+from cim_router.tenant.records import AgentRecord, RequestKey, RequestOutcome
+from cim_router.tenant.router import TenantRouter
 
 
 def replay_agent(r: TenantRouter) -> Callable[[RequestOutcome], Awaitable[AgentRecord]]:

@@ -6,8 +6,8 @@ import asyncio
 import enum
 from dataclasses import dataclass
 
-from cim_router.service.errors import ResourceExhausted
-from cim_router.service.records import InteractionRecord
+from cim_router.tenant.errors import ResourceExhausted
+from cim_router.tenant.records import InteractionRecord
 
 # A watcher this far behind is cut off rather than let it hold memory without bound.
 MAX_BACKLOG = 10_000

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from cim_router.service.records import (
+from cim_router.tenant.records import (
     AgentRecord,
     CustomerRecord,
     Event,
