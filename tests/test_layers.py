@@ -67,3 +67,37 @@ def test_an_upward_import_breaks_the_contract(copy: Path, case: str) -> None:
         path.write_text(original)
     assert done.returncode != 0, f"{case}: the contract let it through\n{done.stdout}"
     assert "BROKEN" in done.stdout
+
+
+STDLIB = ("argparse", "os", "sys")  # their documented underscore names (os._exit, ...)
+
+
+def _private_reads(path: Path) -> list[str]:
+    """`obj._name` where obj is not self or cls: another object's private API."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if not isinstance(node, ast.Attribute):
+            continue
+        name = node.attr
+        if not name.startswith("_") or (name.startswith("__") and name.endswith("__")):
+            continue
+        owner = node.value
+        if isinstance(owner, ast.Name) and owner.id in ("self", "cls", *STDLIB):
+            continue
+        if isinstance(owner, ast.Call) and getattr(owner.func, "id", "") == "super":
+            continue
+        found.append(f"{path.relative_to(ROOT)}:{node.lineno}: .{name}")
+    return found
+
+
+def test_no_module_uses_another_objects_private_names() -> None:
+    files = [
+        p
+        for folder in ("src", "tests", "bench", "scripts", "clients")
+        for p in (ROOT / folder).rglob("*.py")
+        if "_pb" not in p.parts and "node_modules" not in p.parts
+    ]
+    found = [hit for p in files for hit in _private_reads(p)]
+    assert not found, "\n".join(found)

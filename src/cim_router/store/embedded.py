@@ -210,12 +210,13 @@ class EmbeddedRedis:
             if proc.poll() is not None:
                 err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
                 raise EmbeddedRedisError(f"redis-server exited at start: {err.strip()}")
-            if self._ping():
+            if self.ping():
                 return
             time.sleep(0.02)
         raise EmbeddedRedisError(f"redis-server did not answer on port {self.port}")
 
-    def _ping(self) -> bool:
+    def ping(self) -> bool:
+        """Whether the server answers PING now."""
         try:
             with socket.create_connection((self.host, self.port), timeout=0.2) as s:
                 s.sendall(b"PING\r\n")
