@@ -8,10 +8,12 @@ from typing import Any, TypeVar
 
 import grpc
 import grpc.aio
+from google.protobuf.message import Message
 
 from cim_router._pb import router_pb2 as pb
 from cim_router._pb import router_pb2_grpc
 from cim_router.client import requests
+from cim_router.client.calls import writes
 from cim_router.client.connection import (
     DEFAULT_TARGET,
     DEFAULT_TIMEOUT,
@@ -26,7 +28,7 @@ from cim_router.client.names import AgentStateLike, ChannelLike, TransferModeLik
 from cim_router.client.requests import Skills
 from cim_router.client.retry import Attempts, Retry
 
-Req = TypeVar("Req")
+Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp")
 
 
@@ -74,12 +76,10 @@ class AsyncRouterClient:
         rpc: grpc.aio.UnaryUnaryMultiCallable[Req, Resp],
         request: Req,
         timeout: float | None,
-        *,
-        idempotent: bool,
     ) -> Resp:
         # A call that writes carries a request id, the same on every attempt: the router
         # applies it at most once, so it too may be retried when the outcome is unknown.
-        metadata = self._metadata if idempotent else request_metadata(self._metadata)
+        metadata = request_metadata(self._metadata) if writes(request) else self._metadata
         retry = self.retry
         deadline = self.timeout if timeout is None else timeout
         attempts = Attempts(retry, deadline, type(request).__name__)
@@ -107,7 +107,7 @@ class AsyncRouterClient:
     ) -> pb.Agent:
         """Create or replace an agent; `state=None` keeps an existing agent's state."""
         request = requests.upsert_agent(agent_id, skills, tier, state, display_name, capacity)
-        return await self._call(self._stub.UpsertAgent, request, timeout, idempotent=True)
+        return await self._call(self._stub.UpsertAgent, request, timeout)
 
     async def set_agent_state(
         self,
@@ -121,11 +121,11 @@ class AsyncRouterClient:
         request = pb.SetAgentStateRequest(
             agent_id=agent_id, state=agent_state(state), reason=reason
         )
-        return await self._call(self._stub.SetAgentState, request, timeout, idempotent=True)
+        return await self._call(self._stub.SetAgentState, request, timeout)
 
     async def get_agent(self, agent_id: str, *, timeout: float | None = None) -> pb.Agent:
         request = pb.GetAgentRequest(agent_id=agent_id)
-        return await self._call(self._stub.GetAgent, request, timeout, idempotent=True)
+        return await self._call(self._stub.GetAgent, request, timeout)
 
     async def list_agents(
         self, *, state: AgentStateLike | None = None, timeout: float | None = None
@@ -136,7 +136,7 @@ class AsyncRouterClient:
         token = ""
         while True:
             request = requests.list_agents(state, token)
-            response = await self._call(self._stub.ListAgents, request, timeout, idempotent=True)
+            response = await self._call(self._stub.ListAgents, request, timeout)
             found.extend(response.agents)
             token = response.next_page_token
             if not token:
@@ -144,7 +144,7 @@ class AsyncRouterClient:
 
     async def remove_agent(self, agent_id: str, *, timeout: float | None = None) -> None:
         request = pb.RemoveAgentRequest(agent_id=agent_id)
-        await self._call(self._stub.RemoveAgent, request, timeout, idempotent=False)
+        await self._call(self._stub.RemoveAgent, request, timeout)
 
     # --- interactions ---------------------------------------------------------------------
 
@@ -179,7 +179,7 @@ class AsyncRouterClient:
             preferred_agent_id=preferred_agent_id,
             context=context,
         )
-        return await self._call(self._stub.Enqueue, request, timeout, idempotent=True)
+        return await self._call(self._stub.Enqueue, request, timeout)
 
     async def assign(
         self,
@@ -196,7 +196,7 @@ class AsyncRouterClient:
         """
         request = requests.assign(agent_id, interaction_id, wait)
         deadline = wait if wait > 0 else timeout
-        return await self._call(self._stub.Assign, request, deadline, idempotent=False)
+        return await self._call(self._stub.Assign, request, deadline)
 
     async def watch(
         self, agent_ids: Iterable[str] = (), *, timeout: float | None = None
@@ -221,7 +221,7 @@ class AsyncRouterClient:
         self, interaction_id: str, agent_id: str, *, timeout: float | None = None
     ) -> pb.Interaction:
         request = pb.AcceptRequest(interaction_id=interaction_id, agent_id=agent_id)
-        return await self._call(self._stub.Accept, request, timeout, idempotent=False)
+        return await self._call(self._stub.Accept, request, timeout)
 
     async def reject(
         self,
@@ -232,7 +232,7 @@ class AsyncRouterClient:
         timeout: float | None = None,
     ) -> pb.Interaction:
         request = pb.RejectRequest(interaction_id=interaction_id, agent_id=agent_id, reason=reason)
-        return await self._call(self._stub.Reject, request, timeout, idempotent=False)
+        return await self._call(self._stub.Reject, request, timeout)
 
     async def complete(
         self,
@@ -247,14 +247,14 @@ class AsyncRouterClient:
         request = pb.CompleteRequest(
             interaction_id=interaction_id, agent_id=agent_id, disposition=disposition, csat=csat
         )
-        return await self._call(self._stub.Complete, request, timeout, idempotent=False)
+        return await self._call(self._stub.Complete, request, timeout)
 
     async def cancel(
         self, interaction_id: str, *, reason: str = "", timeout: float | None = None
     ) -> pb.Interaction:
         """The customer left (a hang-up, a closed chat)."""
         request = pb.CancelRequest(interaction_id=interaction_id, reason=reason)
-        return await self._call(self._stub.Cancel, request, timeout, idempotent=False)
+        return await self._call(self._stub.Cancel, request, timeout)
 
     async def transfer(
         self,
@@ -278,20 +278,34 @@ class AsyncRouterClient:
             channel_=channel,
             reason=reason,
         )
-        return await self._call(self._stub.Transfer, request, timeout, idempotent=False)
+        return await self._call(self._stub.Transfer, request, timeout)
 
     async def escalate(
         self, interaction_id: str, *, reason: str = "", timeout: float | None = None
     ) -> pb.Interaction:
         request = pb.EscalateRequest(interaction_id=interaction_id, reason=reason)
-        return await self._call(self._stub.Escalate, request, timeout, idempotent=False)
+        return await self._call(self._stub.Escalate, request, timeout)
+
+    async def cancel_transfer(
+        self,
+        interaction_id: str,
+        *,
+        agent_id: str = "",
+        reason: str = "",
+        timeout: float | None = None,
+    ) -> pb.Interaction:
+        """Call off a pending warm transfer; the holder keeps the interaction."""
+        request = pb.CancelTransferRequest(
+            interaction_id=interaction_id, agent_id=agent_id, reason=reason
+        )
+        return await self._call(self._stub.CancelTransfer, request, timeout)
 
     async def get_interaction(
         self, interaction_id: str, *, timeout: float | None = None
     ) -> pb.Interaction:
         """The interaction with its context and full history."""
         request = pb.GetInteractionRequest(interaction_id=interaction_id)
-        return await self._call(self._stub.GetInteraction, request, timeout, idempotent=True)
+        return await self._call(self._stub.GetInteraction, request, timeout)
 
     async def update_context(
         self,
@@ -303,15 +317,15 @@ class AsyncRouterClient:
     ) -> pb.Interaction:
         """Merge `context` into the interaction's context, key by key; drop `remove`."""
         request = requests.update_context(interaction_id, context, remove)
-        return await self._call(self._stub.UpdateContext, request, timeout, idempotent=False)
+        return await self._call(self._stub.UpdateContext, request, timeout)
 
     # --- operations -----------------------------------------------------------------------
 
     async def explain(self, interaction_id: str, *, timeout: float | None = None) -> pb.Explanation:
         """Why the interaction went (or would go) to its agent."""
         request = pb.ExplainRequest(interaction_id=interaction_id)
-        return await self._call(self._stub.Explain, request, timeout, idempotent=True)
+        return await self._call(self._stub.Explain, request, timeout)
 
     async def stats(self, *, timeout: float | None = None) -> pb.Stats:
         """The tenant's live wallboard figures."""
-        return await self._call(self._stub.GetStats, pb.GetStatsRequest(), timeout, idempotent=True)
+        return await self._call(self._stub.GetStats, pb.GetStatsRequest(), timeout)

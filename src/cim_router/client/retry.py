@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Retry:
-    """Retries of idempotent calls on UNAVAILABLE, with exponential backoff and jitter.
+    """Retries on UNAVAILABLE, with exponential backoff and jitter.
 
     `attempts` counts the first try: 1 never retries. The n-th retry waits
     `min(max_backoff, initial_backoff * multiplier ** (n - 1))`, scaled by a random factor

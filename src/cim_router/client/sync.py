@@ -10,10 +10,12 @@ from collections.abc import Generator, Iterable, Mapping
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 
 from cim_router._pb import router_pb2 as pb
 from cim_router._pb import router_pb2_grpc
 from cim_router.client import requests
+from cim_router.client.calls import writes
 from cim_router.client.connection import (
     DEFAULT_TARGET,
     DEFAULT_TIMEOUT,
@@ -28,7 +30,7 @@ from cim_router.client.names import AgentStateLike, ChannelLike, TransferModeLik
 from cim_router.client.requests import Skills
 from cim_router.client.retry import Attempts, Retry
 
-Req = TypeVar("Req")
+Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp")
 
 
@@ -76,12 +78,10 @@ class RouterClient:
         rpc: grpc.UnaryUnaryMultiCallable[Req, Resp],
         request: Req,
         timeout: float | None,
-        *,
-        idempotent: bool,
     ) -> Resp:
         # A call that writes carries a request id, the same on every attempt: the router
         # applies it at most once, so it too may be retried when the outcome is unknown.
-        metadata = self._metadata if idempotent else request_metadata(self._metadata)
+        metadata = request_metadata(self._metadata) if writes(request) else self._metadata
         retry = self.retry
         deadline = self.timeout if timeout is None else timeout
         attempts = Attempts(retry, deadline, type(request).__name__)
@@ -110,7 +110,7 @@ class RouterClient:
     ) -> pb.Agent:
         """Create or replace an agent; `state=None` keeps an existing agent's state."""
         request = requests.upsert_agent(agent_id, skills, tier, state, display_name, capacity)
-        return self._call(self._stub.UpsertAgent, request, timeout, idempotent=True)
+        return self._call(self._stub.UpsertAgent, request, timeout)
 
     def set_agent_state(
         self,
@@ -124,11 +124,11 @@ class RouterClient:
         request = pb.SetAgentStateRequest(
             agent_id=agent_id, state=agent_state(state), reason=reason
         )
-        return self._call(self._stub.SetAgentState, request, timeout, idempotent=True)
+        return self._call(self._stub.SetAgentState, request, timeout)
 
     def get_agent(self, agent_id: str, *, timeout: float | None = None) -> pb.Agent:
         request = pb.GetAgentRequest(agent_id=agent_id)
-        return self._call(self._stub.GetAgent, request, timeout, idempotent=True)
+        return self._call(self._stub.GetAgent, request, timeout)
 
     def list_agents(
         self, *, state: AgentStateLike | None = None, timeout: float | None = None
@@ -139,7 +139,7 @@ class RouterClient:
         token = ""
         while True:
             request = requests.list_agents(state, token)
-            response = self._call(self._stub.ListAgents, request, timeout, idempotent=True)
+            response = self._call(self._stub.ListAgents, request, timeout)
             found.extend(response.agents)
             token = response.next_page_token
             if not token:
@@ -147,7 +147,7 @@ class RouterClient:
 
     def remove_agent(self, agent_id: str, *, timeout: float | None = None) -> None:
         request = pb.RemoveAgentRequest(agent_id=agent_id)
-        self._call(self._stub.RemoveAgent, request, timeout, idempotent=False)
+        self._call(self._stub.RemoveAgent, request, timeout)
 
     # --- interactions ---------------------------------------------------------------------
 
@@ -182,7 +182,7 @@ class RouterClient:
             preferred_agent_id=preferred_agent_id,
             context=context,
         )
-        return self._call(self._stub.Enqueue, request, timeout, idempotent=True)
+        return self._call(self._stub.Enqueue, request, timeout)
 
     def assign(
         self,
@@ -199,7 +199,7 @@ class RouterClient:
         """
         request = requests.assign(agent_id, interaction_id, wait)
         deadline = wait if wait > 0 else timeout
-        return self._call(self._stub.Assign, request, deadline, idempotent=False)
+        return self._call(self._stub.Assign, request, deadline)
 
     def watch(
         self, agent_ids: Iterable[str] = (), *, timeout: float | None = None
@@ -224,7 +224,7 @@ class RouterClient:
         self, interaction_id: str, agent_id: str, *, timeout: float | None = None
     ) -> pb.Interaction:
         request = pb.AcceptRequest(interaction_id=interaction_id, agent_id=agent_id)
-        return self._call(self._stub.Accept, request, timeout, idempotent=False)
+        return self._call(self._stub.Accept, request, timeout)
 
     def reject(
         self,
@@ -235,7 +235,7 @@ class RouterClient:
         timeout: float | None = None,
     ) -> pb.Interaction:
         request = pb.RejectRequest(interaction_id=interaction_id, agent_id=agent_id, reason=reason)
-        return self._call(self._stub.Reject, request, timeout, idempotent=False)
+        return self._call(self._stub.Reject, request, timeout)
 
     def complete(
         self,
@@ -250,14 +250,14 @@ class RouterClient:
         request = pb.CompleteRequest(
             interaction_id=interaction_id, agent_id=agent_id, disposition=disposition, csat=csat
         )
-        return self._call(self._stub.Complete, request, timeout, idempotent=False)
+        return self._call(self._stub.Complete, request, timeout)
 
     def cancel(
         self, interaction_id: str, *, reason: str = "", timeout: float | None = None
     ) -> pb.Interaction:
         """The customer left (a hang-up, a closed chat)."""
         request = pb.CancelRequest(interaction_id=interaction_id, reason=reason)
-        return self._call(self._stub.Cancel, request, timeout, idempotent=False)
+        return self._call(self._stub.Cancel, request, timeout)
 
     def transfer(
         self,
@@ -281,20 +281,34 @@ class RouterClient:
             channel_=channel,
             reason=reason,
         )
-        return self._call(self._stub.Transfer, request, timeout, idempotent=False)
+        return self._call(self._stub.Transfer, request, timeout)
 
     def escalate(
         self, interaction_id: str, *, reason: str = "", timeout: float | None = None
     ) -> pb.Interaction:
         request = pb.EscalateRequest(interaction_id=interaction_id, reason=reason)
-        return self._call(self._stub.Escalate, request, timeout, idempotent=False)
+        return self._call(self._stub.Escalate, request, timeout)
+
+    def cancel_transfer(
+        self,
+        interaction_id: str,
+        *,
+        agent_id: str = "",
+        reason: str = "",
+        timeout: float | None = None,
+    ) -> pb.Interaction:
+        """Call off a pending warm transfer; the holder keeps the interaction."""
+        request = pb.CancelTransferRequest(
+            interaction_id=interaction_id, agent_id=agent_id, reason=reason
+        )
+        return self._call(self._stub.CancelTransfer, request, timeout)
 
     def get_interaction(
         self, interaction_id: str, *, timeout: float | None = None
     ) -> pb.Interaction:
         """The interaction with its context and full history."""
         request = pb.GetInteractionRequest(interaction_id=interaction_id)
-        return self._call(self._stub.GetInteraction, request, timeout, idempotent=True)
+        return self._call(self._stub.GetInteraction, request, timeout)
 
     def update_context(
         self,
@@ -306,18 +320,18 @@ class RouterClient:
     ) -> pb.Interaction:
         """Merge `context` into the interaction's context, key by key; drop `remove`."""
         request = requests.update_context(interaction_id, context, remove)
-        return self._call(self._stub.UpdateContext, request, timeout, idempotent=False)
+        return self._call(self._stub.UpdateContext, request, timeout)
 
     # --- operations -----------------------------------------------------------------------
 
     def explain(self, interaction_id: str, *, timeout: float | None = None) -> pb.Explanation:
         """Why the interaction went (or would go) to its agent."""
         request = pb.ExplainRequest(interaction_id=interaction_id)
-        return self._call(self._stub.Explain, request, timeout, idempotent=True)
+        return self._call(self._stub.Explain, request, timeout)
 
     def stats(self, *, timeout: float | None = None) -> pb.Stats:
         """The tenant's live wallboard figures."""
-        return self._call(self._stub.GetStats, pb.GetStatsRequest(), timeout, idempotent=True)
+        return self._call(self._stub.GetStats, pb.GetStatsRequest(), timeout)
 
 
 def _status(exc: grpc.RpcError) -> tuple[grpc.StatusCode, str]:

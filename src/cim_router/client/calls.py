@@ -1,0 +1,47 @@
+"""The Router's calls, one table for both clients: which request each RPC takes, and
+whether it writes (a call that writes carries a request id, the same on every retry)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from google.protobuf.message import Message
+
+from cim_router._pb import router_pb2 as pb
+
+
+@dataclass(frozen=True)
+class Rpc:
+    name: str  # as in the service
+    method: str  # the clients' method for it
+    request: type[Message]
+    writes: bool
+
+
+RPCS: tuple[Rpc, ...] = (
+    Rpc("UpsertAgent", "upsert_agent", pb.UpsertAgentRequest, writes=True),
+    Rpc("SetAgentState", "set_agent_state", pb.SetAgentStateRequest, writes=True),
+    Rpc("GetAgent", "get_agent", pb.GetAgentRequest, writes=False),
+    Rpc("ListAgents", "list_agents", pb.ListAgentsRequest, writes=False),
+    Rpc("RemoveAgent", "remove_agent", pb.RemoveAgentRequest, writes=True),
+    Rpc("Enqueue", "enqueue", pb.EnqueueRequest, writes=True),
+    Rpc("Assign", "assign", pb.AssignRequest, writes=True),
+    Rpc("WatchAssignments", "watch", pb.WatchAssignmentsRequest, writes=False),
+    Rpc("Accept", "accept", pb.AcceptRequest, writes=True),
+    Rpc("Reject", "reject", pb.RejectRequest, writes=True),
+    Rpc("Complete", "complete", pb.CompleteRequest, writes=True),
+    Rpc("Cancel", "cancel", pb.CancelRequest, writes=True),
+    Rpc("Transfer", "transfer", pb.TransferRequest, writes=True),
+    Rpc("Escalate", "escalate", pb.EscalateRequest, writes=True),
+    Rpc("CancelTransfer", "cancel_transfer", pb.CancelTransferRequest, writes=True),
+    Rpc("GetInteraction", "get_interaction", pb.GetInteractionRequest, writes=False),
+    Rpc("UpdateContext", "update_context", pb.UpdateContextRequest, writes=True),
+    Rpc("Explain", "explain", pb.ExplainRequest, writes=False),
+    Rpc("GetStats", "stats", pb.GetStatsRequest, writes=False),
+)
+BY_REQUEST: dict[type[Message], Rpc] = {rpc.request: rpc for rpc in RPCS}
+
+
+def writes(request: Message) -> bool:
+    """Whether the call taking `request` changes state."""
+    return BY_REQUEST[type(request)].writes
