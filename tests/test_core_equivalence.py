@@ -382,3 +382,14 @@ def test_no_extensions_env_picks_the_twin() -> None:
 @pytest.mark.parametrize("value", [None, "", "0"])
 def test_extension_is_the_default(value: str | None) -> None:
     assert _implementation_in_subprocess(value) == "compiled"
+
+
+def test_this_run_routes_on_the_core_its_environment_asks_for() -> None:
+    """The test command runs the suite twice: the second time, every tenant, service and
+    store test routes on the twin."""
+    from cim_router import core
+
+    wanted = (
+        "python" if os.environ.get("CIM_ROUTER_NO_EXTENSIONS", "") not in ("", "0") else "compiled"
+    )
+    assert core.IMPLEMENTATION == wanted
