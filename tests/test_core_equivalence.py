@@ -392,4 +392,5 @@ def test_this_run_routes_on_the_core_its_environment_asks_for() -> None:
     wanted = (
         "python" if os.environ.get("CIM_ROUTER_NO_EXTENSIONS", "") not in ("", "0") else "compiled"
     )
-    assert core.IMPLEMENTATION == wanted
+    in_use = core.IMPLEMENTATION
+    assert in_use == wanted
