@@ -177,6 +177,26 @@ def test_concurrent_writes_share_round_trips_unless_grouping_is_off(
         assert commits < 10
 
 
+def test_a_group_commit_is_cut_at_its_op_limit(settings: RedisSettings) -> None:
+    async def main() -> tuple[int, int]:
+        metrics = Counting()
+        cut = RedisSettings.from_url(settings.url, prefix=settings.prefix, max_batch_ops=1000)
+        store = RedisStore(cut, metrics)
+        await store.start()
+        # 20 transitions of 100 agents (one op each): 2,000 ops, at most 1,000 a commit.
+        for k in range(20):
+            agents = [AgentRecord(Agent(f"a{k}-{n}")) for n in range(100)]
+            store.submit("t", Transition(agents=agents))
+        await store.durable(store.submitted)
+        loaded = await store.load("t")
+        await store.close()
+        return metrics.commits, len(loaded.agents)
+
+    commits, agents = asyncio.run(main())
+    assert agents == 2000
+    assert commits >= 2
+
+
 def test_a_create_guard_on_an_existing_interaction_writes_nothing(
     settings: RedisSettings,
 ) -> None:

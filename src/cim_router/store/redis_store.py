@@ -365,13 +365,25 @@ class RedisStore:
             await _let_others_run()
             self._wake.clear()
             while self._pending and self._healthy:
-                n = min(len(self._pending), self.settings.max_batch)
-                batch = [self._pending.popleft() for _ in range(n)]
+                batch = self._next_batch()
                 if await self._write(batch):
                     self._durable_seq = batch[-1].seq
                     self._release()
                     for listener in self._listeners:
                         listener.on_durable(self._durable_seq)
+
+    def _next_batch(self) -> list[_Entry]:
+        """The next group commit: up to `max_batch` transitions and, past the first, no more
+        than `max_batch_ops` ops, so that one script call stays well inside the timeout."""
+        batch = [self._pending.popleft()]
+        ops = len(batch[0].ops)
+        limit = self.settings.max_batch_ops
+        while self._pending and len(batch) < self.settings.max_batch:
+            ops += len(self._pending[0].ops)
+            if ops > limit:
+                break
+            batch.append(self._pending.popleft())
+        return batch
 
     def _script_args(self, batch: Sequence[_Entry]) -> tuple[list[str], list[Any]]:
         keys = [self.keys.epoch()]

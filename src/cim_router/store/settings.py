@@ -23,6 +23,7 @@ class RedisSettings:
     stream_maxlen: int = 100_000  # routing events kept in each tenant's stream, about
     history_max: int = 1000  # events kept per interaction, the newest
     max_batch: int = 256  # transitions in one group commit; 1 turns grouping off
+    max_batch_ops: int = 20_000  # ops in one group commit, past its first transition
     reconnect_seconds: float = 0.25  # between pings while Redis is unreachable
     fence_check_seconds: float = 1.0  # between looks at the epoch, to notice a takeover
     request_seconds: int = 3600  # how long the outcome of a call with a request id is kept
