@@ -4,7 +4,9 @@ and what they found, pinned down."""
 from __future__ import annotations
 
 from cim_router._pb import router_pb2 as pb
-from tests.service.conftest import Client
+from cim_router.domain.channel import Channel
+from tests.redis_server import drop_prefix
+from tests.service.conftest import Client, fast_policy, start_server
 
 # --- what the storms found, pinned down -----------------------------------------------------
 
@@ -19,3 +21,31 @@ def test_cancel_of_an_assigned_interaction_leaves_no_holder(client: Client) -> N
     assert cancelled.state == pb.INTERACTION_STATE_CANCELLED and cancelled.agent_id == ""
     assert client.get("i1").agent_id == ""
     assert client.get_agent("a1").load == []
+
+
+def test_wrap_up_of_a_removed_agent_survives_a_restart() -> None:
+    """An agent may be removed once its work is done, during the wrap-up of its last
+    interaction; a restart then loads that interaction like any other, and it completes
+    (found by the agents storm: the interaction was quarantined as having an unknown
+    holder, served by GetInteraction but NOT_FOUND to Complete, and never completed)."""
+    policy = fast_policy(wrap_up_seconds=dict.fromkeys(Channel, 30.0))
+    first = start_server(policy)
+    servers = [first]
+    try:
+        client = first.client()
+        client.agent("a1")
+        client.enqueue("i1")
+        client.Accept(pb.AcceptRequest(interaction_id="i1", agent_id="a1"))
+        wrapping = client.Complete(pb.CompleteRequest(interaction_id="i1"))
+        assert wrapping.state == pb.INTERACTION_STATE_WRAP_UP
+        client.RemoveAgent(pb.RemoveAgentRequest(agent_id="a1"))
+        first.stop()
+        servers.append(second := start_server(policy, settings=first.settings))
+        client = second.client()
+        assert client.GetStats(pb.GetStatsRequest()).quarantined == 0
+        done = client.Complete(pb.CompleteRequest(interaction_id="i1", disposition="sold"))
+        assert done.state == pb.INTERACTION_STATE_COMPLETED and done.agent_id == "a1"
+    finally:
+        for running in servers:
+            running.stop()
+        drop_prefix(first.settings.prefix)
