@@ -49,3 +49,35 @@ def test_wrap_up_of_a_removed_agent_survives_a_restart() -> None:
         for running in servers:
             running.stop()
         drop_prefix(first.settings.prefix)
+
+
+def test_warm_transfer_to_a_named_agent_in_flight_at_a_restart_fails_back() -> None:
+    """A restart withdraws the offer of a pending warm transfer to a named agent; the
+    transfer then fails and the first agent keeps the interaction, as when the target
+    rejects (found by the lifecycle storm: routing offered it to whoever was best, while
+    the pending transfer still named its target)."""
+    policy = fast_policy(offer_timeout_seconds=30.0)
+    first = start_server(policy)
+    servers = [first]
+    try:
+        client = first.client()
+        client.agent("a1")
+        client.enqueue("i1")
+        client.Accept(pb.AcceptRequest(interaction_id="i1", agent_id="a1"))
+        client.agent("idle", skills={"sales": 10})  # longest idle: routing's first choice
+        client.agent("a2")
+        to_a2 = pb.TransferRequest(interaction_id="i1", mode=pb.TRANSFER_MODE_WARM, agent_id="a2")
+        assert client.Transfer(to_a2).offer.agent_id == "a2"
+        first.stop()
+        servers.append(second := start_server(policy, settings=first.settings))
+        client = second.client()
+        i = client.get("i1")
+        assert i.state == pb.INTERACTION_STATE_ASSIGNED and i.agent_id == "a1"
+        assert not i.HasField("transfer") and not i.HasField("offer")
+        assert pb.EVENT_TYPE_TRANSFER_FAILED in [e.type for e in i.history]
+        assert [client.get_agent(a).load for a in ("idle", "a2")] == [[], []]
+        assert client.Transfer(to_a2).offer.agent_id == "a2"  # the holder may try again
+    finally:
+        for running in servers:
+            running.stop()
+        drop_prefix(first.settings.prefix)
