@@ -13,7 +13,9 @@ import os
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
+import grpc
 import pytest
 
 from cim_router._pb import router_pb2 as pb
@@ -25,6 +27,7 @@ from tests.service.races import (
     ASSIGNED,
     AVAILABLE,
     WRAP_UP,
+    Outcome,
     Storm,
     World,
     across_restart,
@@ -277,6 +280,12 @@ def expiry_coverage(storm: Storm, world: World) -> list[str]:
     ]
 
 
+def timed_out(out: Outcome[Any], waiting: bool) -> bool:
+    """A waiting Assign may run out of time: its answer is due just before the deadline,
+    and a loaded machine may deliver it just after."""
+    return waiting and out.code == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
 async def pull(storm: Storm, rounds: int) -> None:
     """Agents pull work with Assign (waiting and not) while a watcher accepts the same
     offers as they are made, and clients ask which agent an interaction went to."""
@@ -297,7 +306,8 @@ async def pull(storm: Storm, rounds: int) -> None:
         out = await storm.call(storm.stub(r).Assign, req, waiting=wait, timeout=timeout)
         got = out.value
         if got is None:
-            storm.refused(out, f"Assign({text(req)})", req.agent_id)
+            if not timed_out(out, wait):
+                storm.refused(out, f"Assign({text(req)})", req.agent_id)
             if "not AVAILABLE" in out.details and r.random() < 0.5:
                 await storm.set_state(r, agent_id, AVAILABLE)
         elif got.matched:
@@ -321,13 +331,13 @@ async def pull(storm: Storm, rounds: int) -> None:
         assert iid is not None
         wait = r.random() < 0.5
         req = pb.AssignRequest(interaction_id=iid, wait=wait)
-        out = await storm.call(storm.stub(r).Assign, req, waiting=wait, timeout=0.3)
+        out = await storm.call(storm.stub(r).Assign, req, waiting=wait, timeout=0.3 if wait else 10)
         got = out.value
         if got is not None and got.matched:
             i = got.interaction
             chosen = i.offer.agent_id if i.HasField("offer") else i.agent_id
             storm.expect(got.agent_id == chosen, f"Assign({iid}) chose {got.agent_id}: {text(i)}")
-        elif got is None:
+        elif got is None and not timed_out(out, wait):
             storm.refused(out, f"Assign({text(req)})", req.agent_id)
 
     async with storm.watching(accepting(storm, 0.5)):
