@@ -18,7 +18,7 @@ import contextlib
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -352,28 +352,15 @@ class Storm:
         return 0 if router is None else router.hub.count("WatchAssignments")
 
     async def watch(self, on_event: Callable[[pb.AssignmentEvent], None] | None = None) -> None:
-        """Follow every agent's assignments until cancelled; the stream must never show an
-        interaction assigned while another agent still holds it."""
+        """Follow every agent's assignments until cancelled. The stream must never show an
+        interaction offered while an offer of it is open, nor assigned while another
+        agent holds it."""
         call = self.stubs[0].WatchAssignments(pb.WatchAssignmentsRequest(), metadata=METADATA)
+        offered: dict[str, str] = {}  # interaction -> the agent its open offer is to
         holders: dict[str, str] = {}
         try:
             async for event in call:
-                i = event.interaction
-                self.seen(i)
-                if event.type == pb.ASSIGNMENT_EVENT_TYPE_ASSIGNED:
-                    held = holders.get(i.id)
-                    self.expect(
-                        held is None,
-                        f"watch: {i.id} assigned to {event.agent_id} while {held} holds it",
-                    )
-                    self.expect(event.agent_id == i.agent_id, f"watch: {text(event)}")
-                    holders[i.id] = event.agent_id
-                elif event.type == pb.ASSIGNMENT_EVENT_TYPE_RELEASED:
-                    held = holders.pop(i.id, event.agent_id)
-                    self.expect(
-                        held == event.agent_id,
-                        f"watch: {i.id} released by {event.agent_id} while {held} holds it",
-                    )
+                self.follow(event, offered, holders)
                 if on_event is not None:
                     on_event(event)
         except grpc.aio.AioRpcError as exc:
@@ -382,8 +369,34 @@ class Storm:
         finally:
             call.cancel()
 
+    def follow(
+        self, event: pb.AssignmentEvent, offered: dict[str, str], holders: dict[str, str]
+    ) -> None:
+        """One event of the stream, against the offers and holders it showed so far (an
+        offer or holder from before the stream opened is not known, and not checked)."""
+        i, agent_id, kind = event.interaction, event.agent_id, event.type
+        self.seen(i)
+        where = f"watch: {pb.AssignmentEventType.Name(kind)} of {i.id} to {agent_id}"
+        if kind == pb.ASSIGNMENT_EVENT_TYPE_OFFERED:
+            other = offered.setdefault(i.id, agent_id)
+            self.expect(other == agent_id, f"{where}, while its offer to {other} is open")
+            offered[i.id] = agent_id
+            self.expect(i.offer.agent_id == agent_id, f"{where}: {text(i)}")
+        elif kind in (pb.ASSIGNMENT_EVENT_TYPE_OFFER_ENDED, pb.ASSIGNMENT_EVENT_TYPE_ASSIGNED):
+            other = offered.pop(i.id, agent_id)
+            self.expect(other == agent_id, f"{where}, while its open offer is to {other}")
+        if kind == pb.ASSIGNMENT_EVENT_TYPE_ASSIGNED:
+            held = holders.setdefault(i.id, agent_id)
+            self.expect(held == agent_id, f"{where}, while {held} holds it")
+            self.expect(i.agent_id == agent_id, f"{where}: {text(i)}")
+        elif kind == pb.ASSIGNMENT_EVENT_TYPE_RELEASED:
+            held = holders.pop(i.id, agent_id)
+            self.expect(held == agent_id, f"{where}, while {held} holds it")
+
     @contextlib.asynccontextmanager
-    async def watching(self, on_event: Callable[[pb.AssignmentEvent], None] | None = None) -> Any:
+    async def watching(
+        self, on_event: Callable[[pb.AssignmentEvent], None] | None = None
+    ) -> AsyncIterator[None]:
         """A watch stream open (as the server counts it) for the body's duration."""
         before = self.watchers()
         task = asyncio.get_running_loop().create_task(self.watch(on_event))
@@ -465,7 +478,8 @@ class Storm:
 
     async def resize(self, rng: random.Random, agent_id: str) -> None:
         """UpsertAgent with other capacities, often below what the agent holds by its
-        latest answer: the router must refuse what would leave it over capacity."""
+        latest answer (the router must refuse what would leave it over capacity), and at
+        times a state (OFFLINE is refused while it holds work)."""
         profile = self.profiles[agent_id]
         caps = dict.fromkeys(CHANNELS, 0) | counts(profile.capacity)  # every one, zeros too
         load = counts(self.agents[agent_id].load) if agent_id in self.agents else {}
@@ -479,7 +493,7 @@ class Storm:
         del req.capacity[:]
         req.capacity.extend(capacities(caps))
         req.state = pb.AgentState.ValueType(
-            rng.choice((pb.AGENT_STATE_UNSPECIFIED, pb.AGENT_STATE_UNSPECIFIED, AVAILABLE))
+            rng.choice((pb.AGENT_STATE_UNSPECIFIED, pb.AGENT_STATE_UNSPECIFIED, AVAILABLE, OFFLINE))
         )
         out = await self.call(self.stub(rng).UpsertAgent, req)
         if out.value is not None:
@@ -490,8 +504,10 @@ class Storm:
             )
         else:
             self.refused(out, f"UpsertAgent({text(req)})")
-            self.expect("capacity[" in out.details, f"UpsertAgent refused: {out.details}")
-            self.tally["UpsertAgent", "refused: capacity below load"] += 1
+            if "capacity[" in out.details:
+                self.tally["UpsertAgent", "refused: capacity below load"] += 1
+            else:  # or it holds work and may not go OFFLINE
+                self.expect(req.state == OFFLINE, f"UpsertAgent({text(req)}): {out.details}")
 
     # --- interactions ---------------------------------------------------------------------
 

@@ -40,7 +40,7 @@ from tests.service.races import (
 )
 
 SEED = os.environ.get("CIM_RACE_SEED") or str(random.SystemRandom().randrange(10**6))
-ROUNDS = 60  # per client, in the default run
+ROUNDS = 40  # per client, in the default run
 SLOW_ROUNDS = 400
 
 CHAT, VOICE, VIDEO, EMAIL = pb.CHANNEL_CHAT, pb.CHANNEL_VOICE, pb.CHANNEL_VIDEO, pb.CHANNEL_EMAIL
@@ -65,7 +65,7 @@ def run_storm(name: str, policy: Policy, body: Body, rounds: int, coverage: Cove
         storm = Storm(first, policy, seed)
 
         async def main() -> None:
-            async with storm:
+            async with storm, storm.watching():  # the stream checks what it shows
                 await body(storm, rounds)
                 await storm.last_word()
 
@@ -239,7 +239,8 @@ def agents_coverage(storm: Storm, world: World) -> list[str]:
 
 
 async def expiry(storm: Storm, rounds: int) -> None:
-    """Offers expire (after 0.2 s) while agents answer them, some in time, some not."""
+    """Offers expire (after 0.2 s) while agents answer them, some in time, some not, and
+    the agents who missed or rejected them may be offered them again (after 0.5 s)."""
     rng = storm.rng("setup")
     await storm.hire(rng, 6)
     answers = storm.rng("answers")
@@ -271,7 +272,9 @@ async def expiry(storm: Storm, rounds: int) -> None:
 
 def expiry_coverage(storm: Storm, world: World) -> list[str]:
     expired = sum(history(i).count("OFFER_EXPIRED") for i in world.interactions.values())
+    lapsed = sum(history(i).count("EXCLUSION_LAPSED") for i in world.interactions.values())
     out = [] if expired >= 5 else [f"only {expired} offers expired: {storm.summary()}"]
+    out += [] if lapsed >= 3 else [f"only {lapsed} exclusions lapsed: {storm.summary()}"]
     return [
         *out,
         *at_least(storm, 10, "Accept", "OK"),
@@ -388,7 +391,12 @@ STORMS: dict[str, tuple[Policy, Body, Coverage]] = {
     # Offers there last until answered, so that the restart finds many in flight.
     "lifecycle": (fast_policy(offer_timeout_seconds=30.0), lifecycle, lifecycle_coverage),
     "agents": (fast_policy(wrap_up_seconds=LONG_EMAIL_WRAP_UP), agents, agents_coverage),
-    "expiry": (fast_policy(offer_timeout_seconds=0.2), expiry, expiry_coverage),
+    # Exclusions lapse too: an agent that missed an offer may be offered it again.
+    "expiry": (
+        fast_policy(offer_timeout_seconds=0.2, exclusion_seconds=0.5),
+        expiry,
+        expiry_coverage,
+    ),
     "pull": (fast_policy(), pull, pull_coverage),
     "exclusive": (fast_policy(), exclusive, exclusive_coverage),
 }
