@@ -455,26 +455,31 @@ class Storm:
             self.expect(state == OFFLINE or gone, f"SetAgentState({text(req)}): {out.details}")
 
     async def leave_and_return(self, rng: random.Random, agent_id: str, back: float = 0.5) -> None:
-        """The end of a shift: NOT_READY, the work in hand (by the latest answers)
-        completed and the offers rejected, then RemoveAgent, refused while the agent still
-        holds or is offered work. A removed agent is hired again with its profile, at
-        once (with chance `back`) or later (calls naming it meanwhile find it gone)."""
+        """The end of a shift: at times RemoveAgent at once (refused while the agent holds
+        or is offered work); else, or if refused, NOT_READY, the work in hand (by the
+        latest answers) completed and the offers rejected, then RemoveAgent. A removed
+        agent is hired again with its profile, at once (with chance `back`) or later
+        (calls naming it meanwhile find it gone)."""
         self.left.add(agent_id)
-        await self.set_state(rng, agent_id, NOT_READY)
-        for i in [i for i in self.known.values() if agent_id in (i.agent_id, i.offer.agent_id)]:
-            if i.offer.agent_id == agent_id:
-                await self.reject(rng, i.id, agent_id)
-            elif i.state == ASSIGNED:
-                await self.complete(rng, i.id, agent_id)
-        req = pb.RemoveAgentRequest(agent_id=agent_id)
-        out = await self.call(self.stub(rng).RemoveAgent, req)
-        if not out.ok:
-            self.refused(out, f"RemoveAgent({agent_id})", agent_id)
-            return
+        if not (rng.random() < 0.5 and await self.remove(rng, agent_id)):
+            await self.set_state(rng, agent_id, NOT_READY)
+            mine = [i for i in self.known.values() if agent_id in (i.agent_id, i.offer.agent_id)]
+            for i in mine:
+                if i.offer.agent_id == agent_id:
+                    await self.reject(rng, i.id, agent_id)
+                elif i.state == ASSIGNED:
+                    await self.complete(rng, i.id, agent_id)
+            if not await self.remove(rng, agent_id):
+                return
         if rng.random() >= back:
             return  # gone for now; a later UpsertAgent of it may bring it back
         hired = await self.call(self.stub(rng).UpsertAgent, self.profiles[agent_id])
         self.expect(hired.ok, f"UpsertAgent({agent_id}) again: {hired.code.name} {hired.details}")
+
+    async def remove(self, rng: random.Random, agent_id: str) -> bool:
+        out = await self.call(self.stub(rng).RemoveAgent, pb.RemoveAgentRequest(agent_id=agent_id))
+        self.refused(out, f"RemoveAgent({agent_id})", agent_id)
+        return out.ok
 
     async def resize(self, rng: random.Random, agent_id: str) -> None:
         """UpsertAgent with other capacities, often below what the agent holds by its
