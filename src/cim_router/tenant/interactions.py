@@ -364,7 +364,7 @@ async def cancel(
             r.count("abandoned")
         r.engine.remove(interaction_id)
         i.state = InteractionState.CANCELLED
-        rec.offer, rec.transfer = None, None
+        rec.agent_id, rec.offer, rec.transfer = "", None, None  # nobody holds it any more
         r.event(rec, EventType.CANCELLED, reason=reason)
         for _, arec in freed:
             r.index_agent(arec)

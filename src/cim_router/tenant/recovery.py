@@ -10,7 +10,8 @@ from cim_router.tenant.router import TenantRouter
 
 def recover(r: TenantRouter) -> None:
     """After a crash, in a unit of work: withdraw offers in flight (their watch streams are
-    gone), recount every agent's load from what it holds."""
+    gone; a warm transfer to a named agent then fails, its holder keeps it), recount every
+    agent's load from what it holds."""
     for rec in r.open.values():
         if rec.offer is not None:
             r.put(rec)
@@ -25,6 +26,9 @@ def recover(r: TenantRouter) -> None:
             if rec.transfer is None:
                 rec.interaction.state = InteractionState.QUEUED
                 r.event(rec, EventType.REQUEUED)
+            elif rec.transfer.target_agent:  # no one else may be offered it: it fails
+                target, rec.transfer = rec.transfer.target_agent, None
+                r.event(rec, EventType.TRANSFER_FAILED, target, "router restarted")
     held: dict[str, dict[Channel, int]] = {}
     for rec in r.open.values():
         if rec.interaction.state == InteractionState.ASSIGNED and rec.agent_id:
