@@ -3,6 +3,8 @@ offers, wrap-up, relaxation, exclusions, transfers, escalation, restart recovery
 
 from __future__ import annotations
 
+import asyncio
+
 from cim_router.domain.agent import AgentState
 from cim_router.domain.channel import Channel
 from cim_router.domain.interaction import InteractionState
@@ -179,5 +181,49 @@ def test_a_restart_withdraws_offers_in_flight_and_recounts_loads() -> None:
         assert again.load("ann") == {Channel.CHAT: 2}
         assert again.get("c1").interaction.state == InteractionState.ASSIGNED
         assert EventType.OFFER_WITHDRAWN in kinds(again, "c2")
+
+    run(body)
+
+
+def test_an_agent_stays_in_wrap_up_while_any_of_its_interactions_is() -> None:
+    async def body() -> None:
+        h = await Harness(POLICY).start()
+        await h.agent("ann")
+        for iid in ("c1", "c2"):
+            await h.enqueue(iid)
+            await h.accept(iid, "ann")
+        await h.complete("c1")
+        await h.advance(10.0)
+        await h.complete("c2")  # wrap-up of c2 ends 10 s after c1's
+        await h.complete("c2")  # ... but is ended early
+        assert h.get("c2").interaction.state == InteractionState.COMPLETED
+        assert h.agent_record("ann").agent.state == AgentState.WRAP_UP  # c1 still wraps
+        await h.advance(20.0)
+        assert h.get("c1").interaction.state == InteractionState.COMPLETED
+        assert h.agent_record("ann").agent.state == AgentState.AVAILABLE
+
+    run(body)
+
+
+def test_a_returning_customer_is_linked_to_their_latest_interaction() -> None:
+    async def body() -> None:
+        h = await Harness(POLICY).start()
+        await h.agent("ann")
+        await h.enqueue("c1", customer_id="cust")
+        await h.accept("c1", "ann")
+        # Two enqueues of the same customer at once: both read the store before either
+        # wrote; the second must still link to the first, not to c1.
+        router = h.router()
+        from cim_router.domain.interaction import Interaction
+        from cim_router.tenant import interactions
+
+        first = Interaction("c2", Channel.EMAIL, customer_id="cust")
+        second = Interaction("c3", Channel.SMS, customer_id="cust")
+        await asyncio.gather(
+            interactions.enqueue(router, first, b"2"), interactions.enqueue(router, second, b"3")
+        )
+        linked = {h.get("c2").linked_interaction_id, h.get("c3").linked_interaction_id}
+        assert linked == {"c1", "c2"} or linked == {"c1", "c3"}
+        assert router.customers["cust"].last_interaction_id in ("c2", "c3")
 
     run(body)

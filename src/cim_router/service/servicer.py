@@ -28,8 +28,8 @@ from cim_router.tenant.router import TenantRouter
 # Leave this much of a waiting Assign's deadline to deliver the answer: a fixed part, and
 # a share, as the deadline the server sees runs up to ~1% past the client's (grpc rounds
 # the timeout it sends up).
-DEADLINE_MARGIN = 0.05
-DEADLINE_SHARE = 0.03
+DEADLINE_MARGIN = 0.1
+DEADLINE_SHARE = 0.05
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")

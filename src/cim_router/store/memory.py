@@ -106,6 +106,12 @@ class MemoryStore:
         if not self._healthy:
             raise Unavailable("store unavailable")
 
+    async def _turn(self) -> None:
+        """A read gives the event loop a turn, as a round trip to a real store does: what
+        the caller read may be stale by the time it resumes."""
+        self._check()
+        await asyncio.sleep(0)
+
     def _tenant(self, tenant: str) -> _Tenant:
         found = self._data.get(tenant)
         if found is None:
@@ -142,6 +148,7 @@ class MemoryStore:
     async def read_existing(
         self, tenant: str, interaction_id: str, customer_id: str
     ) -> tuple[InteractionRecord | None, CustomerRecord | None]:
+        await self._turn()
         rec = await self.read_interaction(tenant, interaction_id)
         customer = self._tenant(tenant).customers.get(customer_id) if customer_id else None
         return rec, customer

@@ -57,7 +57,13 @@ async def enqueue(
     def apply() -> Enqueued:
         existing = r.open.get(interaction.id) or r.closed.get(interaction.id) or stored
         if existing is None:
-            return _create(r, interaction, digest, customer, earlier)
+            # A write since the read (another enqueue or accept of this customer) is newer.
+            known = r.customers.get(interaction.customer_id, customer)
+            last = earlier
+            if known is not None and known is not customer:
+                wanted = known.last_interaction_id
+                last = r.open.get(wanted) or r.closed.get(wanted) or earlier
+            return _create(r, interaction, digest, known, last)
         if existing.request_digest != digest:
             raise AlreadyExists(
                 f"interaction_id: {interaction.id!r} was enqueued with a different request"
@@ -323,19 +329,20 @@ def _learn_handle_time(
 def finish_wrap_up(
     r: TenantRouter, rec: InteractionRecord, disposition: str = "", csat: int = 0
 ) -> None:
-    """Wrap-up of `rec` ends: it is COMPLETED, and its agent free again if this was the
-    last wrap-up it had."""
+    """Wrap-up of `rec` ends: it is COMPLETED, and its agent free again once no other
+    interaction of theirs is still in wrap-up."""
     r.put(rec)
     rec.interaction.state = InteractionState.COMPLETED
     rec.disposition = disposition or rec.disposition
     rec.csat = csat or rec.csat
     r.event(rec, EventType.COMPLETED, rec.agent_id, rec.disposition)
     r.count("completed")
+    r.index_wrap_up(rec)
     arec = r.agents.get(rec.agent_id)
     if (
         arec is not None
         and arec.agent.state == AgentState.WRAP_UP
-        and arec.wrap_up_until <= rec.wrap_up_until
+        and not r.wrapping.get(rec.agent_id)
     ):
         agents.change_state(r, arec, AgentState.AVAILABLE, "")
 

@@ -96,6 +96,7 @@ def _admit_interaction(r: TenantRouter, rec: InteractionRecord, bad: dict[str, s
         bad[f"interaction:{rec.id}"] = why
         return
     r.open[rec.id] = rec
+    r.index_wrap_up(rec)
     r.arrivals = max(r.arrivals, rec.arrival)
 
 

@@ -47,6 +47,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 RECENTLY_CLOSED = 10_000  # closed interactions kept in memory for quick reads
+RECENT_CUSTOMERS = 100_000  # customer records written since the load, kept in memory
 OPEN = (InteractionState.QUEUED, InteractionState.OFFERED, InteractionState.ASSIGNED)
 LIVE = (*OPEN, InteractionState.WRAP_UP)
 
@@ -99,6 +100,10 @@ class TenantRouter:
         self.closed: OrderedDict[str, InteractionRecord] = OrderedDict()
         self.counters: dict[str, int] = {}
         self.quarantined: dict[str, str] = {}  # record key -> why it could not be loaded
+        # Interactions in wrap-up, by their agent: the agent is free once none is left.
+        self.wrapping: dict[str, set[str]] = {}
+        # Customers written since the load: newer than what a read before the lock found.
+        self.customers: OrderedDict[str, CustomerRecord] = OrderedDict()
         self.arrivals = 0
         self.seq = 0  # this tenant's latest submission: what reads wait for
         self._outbox: deque[tuple[int, Notice]] = deque()
@@ -251,6 +256,10 @@ class TenantRouter:
 
     def put_customer(self, customer: CustomerRecord) -> None:
         self.tx.customers.append(customer)
+        self.customers[customer.customer_id] = customer
+        self.customers.move_to_end(customer.customer_id)
+        if len(self.customers) > RECENT_CUSTOMERS:
+            self.customers.popitem(last=False)
 
     def event(
         self,
@@ -277,6 +286,7 @@ class TenantRouter:
         self.timers.at(due, self, self.generation, kind, key)
 
     def _place(self, rec: InteractionRecord) -> None:
+        self.index_wrap_up(rec)
         if rec.interaction.state in LIVE:
             self.open[rec.id] = rec
             self.closed.pop(rec.id, None)
@@ -286,6 +296,20 @@ class TenantRouter:
         self.closed.move_to_end(rec.id)
         if len(self.closed) > RECENTLY_CLOSED:
             self.closed.popitem(last=False)
+
+    def index_wrap_up(self, rec: InteractionRecord) -> None:
+        """Keep `wrapping` in step with `rec`'s state."""
+        if not rec.agent_id:
+            return
+        held = self.wrapping.get(rec.agent_id)
+        if rec.interaction.state == InteractionState.WRAP_UP:
+            if held is None:
+                held = self.wrapping[rec.agent_id] = set()
+            held.add(rec.id)
+        elif held is not None:
+            held.discard(rec.id)
+            if not held:
+                del self.wrapping[rec.agent_id]
 
     # --- the store's news -----------------------------------------------------------------
 
