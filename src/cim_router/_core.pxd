@@ -3,6 +3,9 @@
 cimport cython
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 
+# The compiled core's constants, defined once here for C; `_core_common.py` holds them for
+# Python under the names `constants()` in _core.pyx maps them to, and a test
+# (tests/test_core_constants.py) keeps the two equal.
 cdef enum:
     NCH = 6           # channels
     NLEV = 10         # proficiency levels 1..10
@@ -10,6 +13,23 @@ cdef enum:
     MAXSK = 8         # required / preferred skills per interaction
     MAXSTEP = 16      # relaxation steps
     MAXESC = 16       # escalation levels with their own minimum tier
+    MAX_SKILL_ID = 1000000
+    MAX_ESCALATION = 1000
+
+# Agent states, as in cim_router.domain.AgentState.
+cdef enum:
+    STATE_AVAILABLE = 1
+    MAX_STATE = 3
+
+# Why an agent is not eligible for an interaction (see _core_common.REASONS).
+cdef enum:
+    ELIGIBLE = 0
+    NOT_AVAILABLE = 1
+    NO_CAPACITY = 2
+    SKILL_MISSING = 3
+    SKILL_LEVEL = 4
+    TIER = 5
+    EXCLUDED = 6
 
 
 cdef struct HeapItem:

@@ -7,6 +7,9 @@ import numpy.typing as npt
 from cim_router._core_common import CoreParams, PolicyLike
 
 IMPLEMENTATION: str
+DEBUG: bool
+
+def constants() -> dict[str, int]: ...
 
 class Core:
     params: CoreParams

@@ -25,31 +25,7 @@ from libc.string cimport memset
 import numpy as np
 
 
-from cim_router._core_common import MAX_ESCALATION as _MAX_ESCALATION
-from cim_router._core_common import MAX_SKILL_ID as _MAX_SKILL_ID
-from cim_router._core_common import MAX_STATE, CoreParams
-
-IMPLEMENTATION = "compiled"
-
-cdef enum:
-    ELIGIBLE = 0
-    NOT_AVAILABLE = 1
-    NO_CAPACITY = 2
-    SKILL_MISSING = 3
-    SKILL_LEVEL = 4
-    TIER = 5
-    EXCLUDED = 6
-    STATE_AVAILABLE = 1
-
-
-cdef int MAX_SKILL_ID = _MAX_SKILL_ID
-cdef int MAX_ESCALATION = _MAX_ESCALATION
-
-
-def _check_state(int state):
-    if not 0 <= state <= MAX_STATE:
-        raise ValueError(f"state must be 0..{MAX_STATE}, got {state}")
-
+from cim_router._core_common import CoreParams
 
 include "core_c/bitsets.pxi"
 include "core_c/storage.pxi"
@@ -57,6 +33,39 @@ include "core_c/index.pxi"
 include "core_c/relaxation.pxi"
 include "core_c/rules.pxi"
 include "core_c/decisions.pxi"
+
+IMPLEMENTATION = "compiled"
+# Whether this build has the invariant checks (setup.py: CIM_ROUTER_DEBUG=1).
+DEBUG = bool(CIM_DEBUG)
+
+
+def constants():
+    """The compiled values of the limits and codes `_core_common` defines for Python, under
+    the names it uses there."""
+    return {
+        "N_CHANNELS": NCH,
+        "MAX_LEVEL": NLEV,
+        "MAX_TIER": NTIER,
+        "MAX_SKILLS": MAXSK,
+        "MAX_RELAX_STEPS": MAXSTEP,
+        "MAX_ESCALATION_TIERS": MAXESC,
+        "MAX_SKILL_ID": MAX_SKILL_ID,
+        "MAX_ESCALATION": MAX_ESCALATION,
+        "STATE_AVAILABLE": STATE_AVAILABLE,
+        "MAX_STATE": MAX_STATE,
+        "ELIGIBLE": ELIGIBLE,
+        "NOT_AVAILABLE": NOT_AVAILABLE,
+        "NO_CAPACITY": NO_CAPACITY,
+        "SKILL_MISSING": SKILL_MISSING,
+        "SKILL_LEVEL": SKILL_LEVEL,
+        "TIER": TIER,
+        "EXCLUDED": EXCLUDED,
+    }
+
+
+def _check_state(int state):
+    if not 0 <= state <= MAX_STATE:
+        raise ValueError(f"state must be 0..{MAX_STATE}, got {state}")
 
 
 cdef class Core:
@@ -102,7 +111,7 @@ cdef class Core:
                      double idle_since):
         """Insert or replace an agent; predicted handle times survive a replace."""
         if not 1 <= tier <= NTIER:
-            raise ValueError(f"tier must be 1..5, got {tier}")
+            raise ValueError(f"tier must be 1..{NTIER}, got {tier}")
         _check_state(state)
         if len(capacity) != NCH or len(load) != NCH:
             raise ValueError(f"capacity and load need {NCH} values")
@@ -170,7 +179,7 @@ cdef class Core:
         if not sla_seconds > 0:
             raise ValueError("sla_seconds must be > 0")
         if not 1 <= target_tier <= NTIER or not 0 <= escalation <= MAX_ESCALATION:
-            raise ValueError(f"target_tier must be 1..5 and escalation 0..{MAX_ESCALATION}")
+            raise ValueError(f"target_tier must be 1..{NTIER} and escalation 0..{MAX_ESCALATION}")
         req = tuple((int(s), int(lv)) for s, lv in required)
         pref = tuple((int(s), int(lv)) for s, lv in preferred)
         for what, group in (("required", req), ("preferred", pref)):
@@ -180,7 +189,7 @@ cdef class Core:
             if len({s for s, _ in group}) != len(group):
                 raise ValueError(f"{what}: a skill is listed twice")
         if len(req) > MAXSK or len(pref) > MAXSK:
-            raise ValueError("at most 8 required and 8 preferred skills")
+            raise ValueError(f"at most {MAXSK} required and {MAXSK} preferred skills")
         _put_interaction(self, interaction_id, channel, req, pref, priority, tier_bonus,
                          target_tier, escalation, sla_seconds, enqueued_at, preferred_agent,
                          excluded)

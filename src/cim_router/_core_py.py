@@ -19,7 +19,9 @@ from cim_router._core_common import (
     MAX_ESCALATION,
     MAX_LEVEL,
     MAX_SKILL_ID,
+    MAX_SKILLS,
     MAX_STATE,
+    MAX_TIER,
     N_CHANNELS,
     NO_CAPACITY,
     NOT_AVAILABLE,
@@ -107,8 +109,8 @@ class Core:
         idle_since: float,
     ) -> None:
         """Insert or replace an agent; predicted handle times survive a replace."""
-        if not 1 <= tier <= 5:
-            raise ValueError(f"tier must be 1..5, got {tier}")
+        if not 1 <= tier <= MAX_TIER:
+            raise ValueError(f"tier must be 1..{MAX_TIER}, got {tier}")
         _check_state(state)
         if len(capacity) != N_CHANNELS or len(load) != N_CHANNELS:
             raise ValueError(f"capacity and load need {N_CHANNELS} values")
@@ -192,12 +194,14 @@ class Core:
         _check_channel(channel)
         if not sla_seconds > 0:
             raise ValueError("sla_seconds must be > 0")
-        if not 1 <= target_tier <= 5 or not 0 <= escalation <= MAX_ESCALATION:
-            raise ValueError(f"target_tier must be 1..5 and escalation 0..{MAX_ESCALATION}")
+        if not 1 <= target_tier <= MAX_TIER or not 0 <= escalation <= MAX_ESCALATION:
+            raise ValueError(
+                f"target_tier must be 1..{MAX_TIER} and escalation 0..{MAX_ESCALATION}"
+            )
         req = _check_skills("required", required)
         pref = _check_skills("preferred", preferred)
-        if len(req) > 8 or len(pref) > 8:
-            raise ValueError("at most 8 required and 8 preferred skills")
+        if len(req) > MAX_SKILLS or len(pref) > MAX_SKILLS:
+            raise ValueError(f"at most {MAX_SKILLS} required and {MAX_SKILLS} preferred skills")
         p = self.params
         min_tier = p.esc_min_tier[min(escalation, len(p.esc_min_tier) - 1)]
         self._waiting.pop(interaction_id, None)
