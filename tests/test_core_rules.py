@@ -20,7 +20,9 @@ from scipy.optimize import linear_sum_assignment
 from cim_router._core_common import (
     ELIGIBLE,
     EXCLUDED,
+    MAX_ESCALATION_TIERS,
     MAX_LEVEL,
+    MAX_RELAX_STEPS,
     N_CHANNELS,
     NO_CAPACITY,
     NOT_AVAILABLE,
@@ -1216,6 +1218,16 @@ def test_other_updates_reject_bad_values(make_core: MakeCore) -> None:
             core.set_handle_time("a", CHAT, -1, seconds)
     with pytest.raises(ValueError):
         core.set_handle_time("a", N_CHANNELS, -1, 10.0)
+
+
+def test_policy_within_the_core_limits(make_core: MakeCore) -> None:
+    steps = tuple(RelaxationStep(10.0 * (k + 1), 1) for k in range(MAX_RELAX_STEPS + 1))
+    tiers = (1,) * (MAX_ESCALATION_TIERS + 1)
+    make_core(Policy(relaxation=steps[:-1], escalation_min_tier=tiers[:-1]))
+    with pytest.raises(ValueError):
+        make_core(Policy(relaxation=steps))
+    with pytest.raises(ValueError):
+        make_core(Policy(escalation_min_tier=tiers))
 
 
 UNKNOWN_ID_CALLS: list[tuple[str, Callable[[Core], object]]] = [

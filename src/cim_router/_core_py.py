@@ -17,7 +17,9 @@ from cim_router._core_common import (
     ELIGIBLE,
     EXCLUDED,
     MAX_ESCALATION,
+    MAX_ESCALATION_TIERS,
     MAX_LEVEL,
+    MAX_RELAX_STEPS,
     MAX_SKILL_ID,
     MAX_SKILLS,
     MAX_STATE,
@@ -91,7 +93,12 @@ class Core:
     """Index of one tenant's agents and waiting interactions, and the routing decisions."""
 
     def __init__(self, policy: PolicyLike) -> None:
-        self.params = CoreParams.from_policy(policy)
+        self.params = p = CoreParams.from_policy(policy)
+        if len(p.relax_after) > MAX_RELAX_STEPS or len(p.esc_min_tier) > MAX_ESCALATION_TIERS:
+            raise ValueError(
+                f"at most {MAX_RELAX_STEPS} relaxation steps"
+                f" and {MAX_ESCALATION_TIERS} escalation tiers"
+            )
         self._agents: dict[str, _Agent] = {}
         self._waiting: dict[str, _Interaction] = {}
         self._seq = 0
