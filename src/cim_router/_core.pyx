@@ -285,14 +285,3 @@ cdef class Core:
         """The interactions (first in service order, up to the batch limit) and the agents
         with spare capacity that joint matching considers."""
         return _joint_candidates(self, now)
-
-    def assign_joint(self, double now):
-        """A maximum-total-value set of (interaction, agent) pairs, one per agent."""
-        from cim_router._lsap import solve
-
-        iids, aids = self.joint_candidates(now)
-        if not iids or not aids:
-            return []
-        matrix = self.score_matrix(iids, aids, now)
-        rows, cols = solve(matrix)
-        return [(iids[r], aids[c]) for r, c in zip(rows, cols) if matrix[r, c] > 0.0]

@@ -439,14 +439,3 @@ class Core:
             if a.state == STATE_AVAILABLE and any(self._can_take(a, c) for c in range(N_CHANNELS))
         )
         return iids, aids
-
-    def assign_joint(self, now: float) -> list[tuple[str, str]]:
-        """A maximum-total-value set of (interaction, agent) pairs, one per agent."""
-        from cim_router._lsap_py import solve
-
-        iids, aids = self.joint_candidates(now)
-        if not iids or not aids:
-            return []
-        matrix = self.score_matrix(iids, aids, now)
-        rows, cols = solve(matrix)
-        return [(iids[r], aids[c]) for r, c in zip(rows, cols, strict=True) if matrix[r, c] > 0.0]
