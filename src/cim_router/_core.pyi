@@ -1,5 +1,7 @@
 # Typing stub of the compiled core; its API mirrors the pure-Python twin `_core_py.Core`.
+# tests/test_core_stub.py checks it against the built extension (mypy's stubtest).
 from collections.abc import Iterable, Sequence
+from typing import final
 
 import numpy as np
 import numpy.typing as npt
@@ -11,6 +13,7 @@ DEBUG: bool
 
 def constants() -> dict[str, int]: ...
 
+@final
 class Core:
     params: CoreParams
     def __init__(self, policy: PolicyLike) -> None: ...
