@@ -33,6 +33,7 @@ include "core_c/index.pxi"
 include "core_c/relaxation.pxi"
 include "core_c/rules.pxi"
 include "core_c/decisions.pxi"
+include "core_c/invariants.pxi"
 
 IMPLEMENTATION = "compiled"
 # Whether this build has the invariant checks (setup.py: CIM_ROUTER_DEBUG=1).
@@ -136,6 +137,8 @@ cdef class Core:
         self.a_state[a] = state
         self.a_hot[a].idle = idle_since
         _refresh_avail(self, a)
+        if CIM_DEBUG:
+            _check_agent(self, a)
 
     def set_agent_load(self, str agent_id, int channel, int load):
         cdef int a = _agent_slot(self, agent_id)
@@ -145,6 +148,8 @@ cdef class Core:
             raise ValueError("load must be 0..255")
         self.a_load[a * NCH + channel] = load
         _refresh_avail(self, a)
+        if CIM_DEBUG:
+            _check_agent(self, a)
 
     def set_handle_time(self, str agent_id, int channel, int skill, double seconds):
         """Set the predicted handle time for a channel (skill -1) or a skill on a channel."""

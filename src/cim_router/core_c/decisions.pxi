@@ -32,6 +32,8 @@ cdef int _best_agent(Core self, int i, double now) except -2:
     cdef int nw, w, a, best = -1, step, pref_slot = -1
     cdef uint64_t x
     cdef double score, best_score = 0.0
+    if CIM_DEBUG:
+        _check_waiting(self, i)
     nw = _eligible_agents(self, i, now)
     step = _step_at(self, i, now)
     pref = self.inter_pref_agent[i]
@@ -62,6 +64,8 @@ cdef int _best_interaction(Core self, int a, double now) except -2:
     cdef uint64_t* chans[NCH]
     cdef uint64_t x
     cdef double u, best_u = 0.0
+    if CIM_DEBUG:
+        _check_agent(self, a)
     _advance(self, now)
     for ch in range(NCH):
         if _test_bit(self.a_avail[ch], a):

@@ -48,6 +48,8 @@ cdef void _put_agent(Core self, str agent_id, int tier, tuple sk, list caps, lis
     self.a_state[a] = state
     self.a_hot[a].idle = idle_since
     _refresh_avail(self, a)
+    if CIM_DEBUG:
+        _check_agent(self, a)
 
 
 cdef void _set_agent_skills(Core self, int a, tuple skills, bint on):
@@ -74,6 +76,8 @@ cdef bint _remove_agent(Core self, str agent_id) except? -1:
     self.slot_agent[a] = None
     self.agent_free.append(a)
     self.n_agents -= 1
+    if CIM_DEBUG:
+        _check_agent_gone(self, a)
     return True
 
 
@@ -169,6 +173,8 @@ cdef void _put_interaction(Core self, str interaction_id, int channel, tuple req
     if step < self.n_relax:
         _heap_push(self, enqueued_at + self.relax_after[step], self.i_seq[i], i)
     self.n_waiting += 1
+    if CIM_DEBUG:
+        _check_waiting(self, i)
 
 
 cdef bint _remove_interaction(Core self, str interaction_id) except? -1:
@@ -185,6 +191,8 @@ cdef bint _remove_interaction(Core self, str interaction_id) except? -1:
     self.i_seq[i] = -1
     self.inter_free.append(i)
     self.n_waiting -= 1
+    if CIM_DEBUG:
+        _check_gone(self, i)
     return True
 
 
@@ -195,3 +203,5 @@ cdef void _reserve(Core self, int i, int a, str interaction_id) except *:
     self.a_load[k] += 1
     _refresh_avail(self, a)
     _remove_interaction(self, interaction_id)
+    if CIM_DEBUG:
+        _check_agent(self, a)

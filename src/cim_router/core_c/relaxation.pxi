@@ -96,10 +96,15 @@ cdef void _advance(Core self, double now) except *:
         if self.i_seq[i] != top.seq:
             continue
         step = _step_at(self, i, now)
+        if CIM_DEBUG:
+            # Time only moves forward here, so relaxation never tightens a need.
+            assert step >= self.i_step[i], f"slot {i}: step {self.i_step[i]} -> {step}"
         if step != self.i_step[i]:
             _index_needs(self, i, self.i_step[i], False)
             _index_needs(self, i, step, True)
             self.i_step[i] = step
+            if CIM_DEBUG:
+                _check_waiting(self, i)
         if step < self.n_relax:
             _heap_push(self, self.i_enq[i] + self.relax_after[step], top.seq, i)
 
