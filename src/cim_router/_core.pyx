@@ -13,8 +13,8 @@ computed in the same order so that both make identical decisions.
 
 This file holds the `Core` class, which is the API: argument checks, and calls into the
 parts under `core_c/`. Cython allows `include` only at module level, not in a class body,
-so the parts are module-level cdef functions taking the Core as `self` (direct C calls,
-as the final class's cdef methods were); `_core.pxd` declares the fields they share.
+so the parts are module-level cdef functions that take the Core as `self`: plain C calls,
+as a final class's cdef methods are. `_core.pxd` declares the fields they share.
 """
 
 from libc.math cimport INFINITY, fabs
