@@ -1,12 +1,30 @@
 """Declares and cythonizes the compiled core; everything else lives in pyproject.toml."""
 
 import os
+from pathlib import Path
 
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 DEBUG = os.environ.get("CIM_ROUTER_DEBUG") == "1"
+
+# cythonize and build_ext go by timestamps alone: after a build in the other mode they
+# would keep its generated C and its extension (a debug build taken for a normal one, or
+# the reverse). The mode of the last build in this tree is kept here; a change rebuilds.
+MODE = "debug" if DEBUG else "normal"
+MODE_FILE = Path("build") / "cim-router-build-mode"
+MODE_CHANGED = not MODE_FILE.is_file() or MODE_FILE.read_text().strip() != MODE
+
+
+class BuildExt(build_ext):
+    def run(self) -> None:
+        self.force = self.force or MODE_CHANGED
+        super().run()
+        MODE_FILE.parent.mkdir(exist_ok=True)
+        MODE_FILE.write_text(MODE + "\n")
+
 
 extensions = [
     Extension(
@@ -24,9 +42,11 @@ extensions = [
 ]
 
 setup(
+    cmdclass={"build_ext": BuildExt},
     ext_modules=cythonize(
         extensions,
         language_level="3",
+        force=MODE_CHANGED,
         compiler_directives={
             "boundscheck": DEBUG,
             "wraparound": False,

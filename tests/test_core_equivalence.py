@@ -24,6 +24,7 @@ from cim_router import _core_py
 from cim_router._core_common import ELIGIBLE, N_CHANNELS, STATE_AVAILABLE
 from cim_router.domain import Channel, Policy, RelaxationStep
 from cim_router.domain.policy import Weights
+from cim_router.routing.engine import joint_assignment
 
 if TYPE_CHECKING:
     from tests.conftest import CoreType
@@ -209,7 +210,7 @@ def assert_same(compiled: Core, python: Core, now: float) -> None:
     assert compiled.joint_candidates(now) == python.joint_candidates(now)
     totals = []
     for core in (compiled, python):
-        pairs = core.assign_joint(now)
+        pairs = joint_assignment(core, now)
         assert all(core.eligibility(i, a, now) == ELIGIBLE for i, a in pairs)
         totals.append(sum(core.pair_value(i, a, now) for i, a in pairs))
     assert totals[0] == pytest.approx(totals[1], rel=1e-12)
@@ -299,7 +300,7 @@ def test_same_decisions_on_a_busy_centre(
             if python.has_agent(aid):
                 assert compiled.best_interaction(aid, now) == python.best_interaction(aid, now)
         totals = [
-            sum(core.pair_value(i, a, now) for i, a in core.assign_joint(now))
+            sum(core.pair_value(i, a, now) for i, a in joint_assignment(core, now))
             for core in (compiled, python)
         ]
         assert totals[0] == pytest.approx(totals[1], rel=1e-12)

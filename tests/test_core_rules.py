@@ -20,7 +20,9 @@ from scipy.optimize import linear_sum_assignment
 from cim_router._core_common import (
     ELIGIBLE,
     EXCLUDED,
+    MAX_ESCALATION_TIERS,
     MAX_LEVEL,
+    MAX_RELAX_STEPS,
     N_CHANNELS,
     NO_CAPACITY,
     NOT_AVAILABLE,
@@ -31,8 +33,17 @@ from cim_router._core_common import (
     TIER,
 )
 from cim_router._core_py import Core
-from cim_router.domain import AgentState, Channel, Policy, RelaxationStep
+from cim_router.domain import (
+    Agent,
+    AgentState,
+    Channel,
+    Interaction,
+    Policy,
+    RelaxationStep,
+    SkillRequirement,
+)
 from cim_router.domain.channel import DEFAULT_CAPACITY
+from cim_router.routing.engine import Engine, joint_assignment
 
 if TYPE_CHECKING:
     from tests.conftest import MakeCore
@@ -764,7 +775,7 @@ def optimum(matrix: npt.NDArray[np.float64]) -> float:
 
 @pytest.mark.parametrize("seed", range(2))
 @pytest.mark.parametrize(("n_agents", "n_interactions"), [(45, 35), (15, 50), (70, 8)])
-def test_assign_joint_is_optimal(
+def test_joint_assignment_is_optimal(
     make_core: MakeCore, seed: int, n_agents: int, n_interactions: int
 ) -> None:
     rng = random.Random(seed)
@@ -773,7 +784,7 @@ def test_assign_joint_is_optimal(
     inst = random_instance(
         core, rng, n_agents=n_agents, n_interactions=n_interactions, n_skills=6, now=now
     )
-    pairs = core.assign_joint(now)
+    pairs = joint_assignment(core, now)
     assert pairs
     assert len({i for i, _ in pairs}) == len(pairs)
     assert len({a for _, a in pairs}) == len(pairs)
@@ -815,7 +826,7 @@ def test_score_matrix_is_pair_value_and_zero_exactly_when_ineligible(
     assert 0 < eligible < matrix.size
 
 
-def test_assign_joint_beats_greedy(make_core: MakeCore) -> None:
+def test_joint_assignment_beats_greedy(make_core: MakeCore) -> None:
     core = make_core()
     now = 1_000.0
     add_agent(core, "A", skills=((0, 10), (1, 10)))
@@ -825,10 +836,10 @@ def test_assign_joint_beats_greedy(make_core: MakeCore) -> None:
     assert core.best_agent("i1", now) == "A"  # greedy would leave i2 without an agent
     both = core.pair_value("i1", "B", now) + core.pair_value("i2", "A", now)
     assert both > core.pair_value("i1", "A", now)
-    assert sorted(core.assign_joint(now)) == [("i1", "B"), ("i2", "A")]
+    assert sorted(joint_assignment(core, now)) == [("i1", "B"), ("i2", "A")]
 
 
-def test_assign_joint_one_per_agent_and_batch_limit(make_core: MakeCore) -> None:
+def test_joint_assignment_one_per_agent_and_batch_limit(make_core: MakeCore) -> None:
     core = make_core(Policy(joint_batch_limit=3))
     now = 100.0
     add_agent(core, "multi", capacity=with_capacity(chat=3))
@@ -836,21 +847,42 @@ def test_assign_joint_one_per_agent_and_batch_limit(make_core: MakeCore) -> None
         add_interaction(core, f"c{k}", priority=float(10 * k))
     # One agent, even with room for three chats, gets one interaction per batch: the most
     # valuable, which with equal scores is the most urgent.
-    assert core.assign_joint(now) == [(core.queue_order(now)[0], "multi")]
+    assert joint_assignment(core, now) == [(core.queue_order(now)[0], "multi")]
     for k in range(5):
         add_agent(core, f"x{k}")
-    pairs = core.assign_joint(now)
+    pairs = joint_assignment(core, now)
     assert len(pairs) == 3
     assert {i for i, _ in pairs} == set(core.queue_order(now)[:3])
 
 
-def test_assign_joint_empty(make_core: MakeCore) -> None:
+def test_joint_assignment_empty(make_core: MakeCore) -> None:
     core = make_core()
-    assert core.assign_joint(0.0) == []
+    assert joint_assignment(core, 0.0) == []
     add_agent(core, "a", skills=((1, 1),))
-    assert core.assign_joint(0.0) == []
+    assert joint_assignment(core, 0.0) == []
     add_interaction(core, "i", required=((2, 1),))
-    assert core.assign_joint(0.0) == []
+    assert joint_assignment(core, 0.0) == []
+
+
+@pytest.mark.parametrize("matching", ["greedy", "joint"])
+def test_engine_match_waiting_reserves_what_it_returns(matching: str) -> None:
+    engine = Engine(Policy(matching=matching))
+    one_chat = {Channel.CHAT: 1}
+    for agent_id, skills in (("A", {"billing": 10, "spanish": 10}), ("B", {"billing": 1})):
+        engine.upsert_agent(
+            Agent(agent_id, skills=skills, capacity=one_chat, state=AgentState.AVAILABLE)
+        )
+    for iid, skill, priority in (("i1", "billing", 50), ("i2", "spanish", 0)):
+        need = (SkillRequirement(skill),)
+        engine.enqueue(Interaction(iid, Channel.CHAT, required=need, priority=priority))
+    now = 1_000.0
+    pairs = engine.match_waiting(now)
+    # Greedy gives the urgent one the best agent and leaves i2 waiting; joint serves both.
+    assert sorted(pairs) == ([("i1", "A")] if matching == "greedy" else [("i1", "B"), ("i2", "A")])
+    assert not any(engine.core.is_waiting(iid) for iid, _ in pairs)
+    assert engine.core.waiting_count() == 2 - len(pairs)
+    assert engine.core.agents_with_room() == 2 - len(pairs)  # each pair counted in the load
+    assert engine.match_waiting(now) == []
 
 
 # --- score terms -----------------------------------------------------------------------------
@@ -922,7 +954,7 @@ def test_remove_agent(make_core: MakeCore) -> None:
     assert core.agent_count() == 1
     assert core.agent_ids() == ["b"]
     assert core.best_agent("i", 1.0) == "b"
-    assert core.assign_joint(1.0) == [("i", "b")]
+    assert joint_assignment(core, 1.0) == [("i", "b")]
     with pytest.raises(KeyError):
         core.eligibility("i", "a", 1.0)
     core.remove_agent("b")
@@ -1216,6 +1248,16 @@ def test_other_updates_reject_bad_values(make_core: MakeCore) -> None:
             core.set_handle_time("a", CHAT, -1, seconds)
     with pytest.raises(ValueError):
         core.set_handle_time("a", N_CHANNELS, -1, 10.0)
+
+
+def test_policy_within_the_core_limits(make_core: MakeCore) -> None:
+    steps = tuple(RelaxationStep(10.0 * (k + 1), 1) for k in range(MAX_RELAX_STEPS + 1))
+    tiers = (1,) * (MAX_ESCALATION_TIERS + 1)
+    make_core(Policy(relaxation=steps[:-1], escalation_min_tier=tiers[:-1]))
+    with pytest.raises(ValueError):
+        make_core(Policy(relaxation=steps))
+    with pytest.raises(ValueError):
+        make_core(Policy(escalation_min_tier=tiers))
 
 
 UNKNOWN_ID_CALLS: list[tuple[str, Callable[[Core], object]]] = [

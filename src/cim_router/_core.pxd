@@ -1,7 +1,11 @@
-# Declarations of the compiled routing core: every typed field and cdef method.
+# Declarations of the compiled routing core: its constants, structs and every typed field.
+# The cdef functions over these fields live in core_c/*.pxi, included by _core.pyx.
 cimport cython
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 
+# The compiled core's constants, defined once here for C; `_core_common.py` holds them for
+# Python under the names `constants()` in _core.pyx maps them to, and a test
+# (tests/test_core_constants.py) keeps the two equal.
 cdef enum:
     NCH = 6           # channels
     NLEV = 10         # proficiency levels 1..10
@@ -9,6 +13,23 @@ cdef enum:
     MAXSK = 8         # required / preferred skills per interaction
     MAXSTEP = 16      # relaxation steps
     MAXESC = 16       # escalation levels with their own minimum tier
+    MAX_SKILL_ID = 1000000
+    MAX_ESCALATION = 1000
+
+# Agent states, as in cim_router.domain.AgentState.
+cdef enum:
+    STATE_AVAILABLE = 1
+    MAX_STATE = 3
+
+# Why an agent is not eligible for an interaction (see _core_common.REASONS).
+cdef enum:
+    ELIGIBLE = 0
+    NOT_AVAILABLE = 1
+    NO_CAPACITY = 2
+    SKILL_MISSING = 3
+    SKILL_LEVEL = 4
+    TIER = 5
+    EXCLUDED = 6
 
 
 cdef struct HeapItem:
@@ -93,26 +114,3 @@ cdef class Core:
 
     cdef HeapItem* heap
     cdef int heap_n, heap_cap
-
-    # internals
-    cdef void _grow_agents(self) except *
-    cdef void _grow_interactions(self) except *
-    cdef void _ensure_skill(self, int s) except *
-    cdef void _refresh_avail(self, int a) noexcept
-    cdef void _set_agent_skills(self, int a, tuple skills, bint on)
-    cdef int _agent_slot(self, str agent_id) except -1
-    cdef int _inter_slot(self, str interaction_id) except -1
-    cdef int _take_inter_slot(self) except -1
-    cdef int _step_at(self, int i, double now) noexcept
-    cdef int _min_level(self, int i, int k, int step) noexcept
-    cdef void _index_needs(self, int i, int step, bint on) noexcept
-    cdef void _advance(self, double now) except *
-    cdef void _heap_push(self, double due, int64_t seq, int slot) except *
-    cdef void _heap_pop(self) noexcept
-    cdef int _eligibility(self, int i, int a, double now)
-    cdef bint _can_take(self, int a, int ch) noexcept
-    cdef double _score(self, int i, int a, double now, int step, int pref_slot, double* terms) noexcept
-    cdef double _urgency(self, int i, double now) noexcept
-    cdef int _eligible_agents(self, int i, double now) except -1
-    cdef int _best_agent(self, int i, double now) except -2
-    cdef int _best_interaction(self, int a, double now) except -2

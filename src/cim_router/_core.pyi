@@ -1,5 +1,7 @@
 # Typing stub of the compiled core; its API mirrors the pure-Python twin `_core_py.Core`.
+# tests/test_core_stub.py checks it against the built extension (mypy's stubtest).
 from collections.abc import Iterable, Sequence
+from typing import final
 
 import numpy as np
 import numpy.typing as npt
@@ -7,7 +9,11 @@ import numpy.typing as npt
 from cim_router._core_common import CoreParams, PolicyLike
 
 IMPLEMENTATION: str
+DEBUG: bool
 
+def constants() -> dict[str, int]: ...
+
+@final
 class Core:
     params: CoreParams
     def __init__(self, policy: PolicyLike) -> None: ...
@@ -64,4 +70,3 @@ class Core:
         self, interaction_ids: Sequence[str], agent_ids: Sequence[str], now: float
     ) -> npt.NDArray[np.float64]: ...
     def joint_candidates(self, now: float) -> tuple[list[str], list[str]]: ...
-    def assign_joint(self, now: float) -> list[tuple[str, str]]: ...

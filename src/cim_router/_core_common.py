@@ -5,9 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+# The compiled core defines these (and the codes below) as C enums in _core.pxd, where
+# array sizes need them at compile time; tests/test_core_constants.py holds the two equal.
 N_CHANNELS = 6
 MAX_LEVEL = 10
 MAX_TIER = 5
+MAX_SKILLS = 8  # required, and preferred, skills per interaction
+MAX_RELAX_STEPS = 16
+MAX_ESCALATION_TIERS = 16  # escalation levels with their own minimum tier
 
 MAX_SKILL_ID = 1_000_000
 MAX_ESCALATION = 1000

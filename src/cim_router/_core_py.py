@@ -17,9 +17,13 @@ from cim_router._core_common import (
     ELIGIBLE,
     EXCLUDED,
     MAX_ESCALATION,
+    MAX_ESCALATION_TIERS,
     MAX_LEVEL,
+    MAX_RELAX_STEPS,
     MAX_SKILL_ID,
+    MAX_SKILLS,
     MAX_STATE,
+    MAX_TIER,
     N_CHANNELS,
     NO_CAPACITY,
     NOT_AVAILABLE,
@@ -89,7 +93,12 @@ class Core:
     """Index of one tenant's agents and waiting interactions, and the routing decisions."""
 
     def __init__(self, policy: PolicyLike) -> None:
-        self.params = CoreParams.from_policy(policy)
+        self.params = p = CoreParams.from_policy(policy)
+        if len(p.relax_after) > MAX_RELAX_STEPS or len(p.esc_min_tier) > MAX_ESCALATION_TIERS:
+            raise ValueError(
+                f"at most {MAX_RELAX_STEPS} relaxation steps"
+                f" and {MAX_ESCALATION_TIERS} escalation tiers"
+            )
         self._agents: dict[str, _Agent] = {}
         self._waiting: dict[str, _Interaction] = {}
         self._seq = 0
@@ -107,8 +116,8 @@ class Core:
         idle_since: float,
     ) -> None:
         """Insert or replace an agent; predicted handle times survive a replace."""
-        if not 1 <= tier <= 5:
-            raise ValueError(f"tier must be 1..5, got {tier}")
+        if not 1 <= tier <= MAX_TIER:
+            raise ValueError(f"tier must be 1..{MAX_TIER}, got {tier}")
         _check_state(state)
         if len(capacity) != N_CHANNELS or len(load) != N_CHANNELS:
             raise ValueError(f"capacity and load need {N_CHANNELS} values")
@@ -192,12 +201,14 @@ class Core:
         _check_channel(channel)
         if not sla_seconds > 0:
             raise ValueError("sla_seconds must be > 0")
-        if not 1 <= target_tier <= 5 or not 0 <= escalation <= MAX_ESCALATION:
-            raise ValueError(f"target_tier must be 1..5 and escalation 0..{MAX_ESCALATION}")
+        if not 1 <= target_tier <= MAX_TIER or not 0 <= escalation <= MAX_ESCALATION:
+            raise ValueError(
+                f"target_tier must be 1..{MAX_TIER} and escalation 0..{MAX_ESCALATION}"
+            )
         req = _check_skills("required", required)
         pref = _check_skills("preferred", preferred)
-        if len(req) > 8 or len(pref) > 8:
-            raise ValueError("at most 8 required and 8 preferred skills")
+        if len(req) > MAX_SKILLS or len(pref) > MAX_SKILLS:
+            raise ValueError(f"at most {MAX_SKILLS} required and {MAX_SKILLS} preferred skills")
         p = self.params
         min_tier = p.esc_min_tier[min(escalation, len(p.esc_min_tier) - 1)]
         self._waiting.pop(interaction_id, None)
@@ -428,14 +439,3 @@ class Core:
             if a.state == STATE_AVAILABLE and any(self._can_take(a, c) for c in range(N_CHANNELS))
         )
         return iids, aids
-
-    def assign_joint(self, now: float) -> list[tuple[str, str]]:
-        """A maximum-total-value set of (interaction, agent) pairs, one per agent."""
-        from cim_router._lsap_py import solve
-
-        iids, aids = self.joint_candidates(now)
-        if not iids or not aids:
-            return []
-        matrix = self.score_matrix(iids, aids, now)
-        rows, cols = solve(matrix)
-        return [(iids[r], aids[c]) for r, c in zip(rows, cols, strict=True) if matrix[r, c] > 0.0]

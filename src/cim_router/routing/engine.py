@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cim_router._core_common import ELIGIBLE, REASONS
-from cim_router.core import Core
+from cim_router.core import Core, solve
 from cim_router.domain.agent import Agent, AgentState
 from cim_router.domain.channel import CHANNELS, Channel
 from cim_router.domain.interaction import Interaction
@@ -18,6 +18,19 @@ EXPLAIN_SCAN_LIMIT = 256
 # state and capacity (exclusive channels included) are checked first and always apply.
 SKILL_RULES = frozenset(REASONS.index(name) for name in ("skill_missing", "skill_level", "tier"))
 EXCLUDED = REASONS.index("excluded")
+
+
+def joint_assignment(core: Core, now: float) -> list[tuple[str, str]]:
+    """A maximum-total-value set of (interaction, agent) pairs, at most one per agent.
+
+    The core supplies the candidates and their pair values (0 for an ineligible pair); the
+    solver places min(rows, columns) pairs, so those worth 0 are dropped."""
+    iids, aids = core.joint_candidates(now)
+    if not iids or not aids:
+        return []
+    matrix = core.score_matrix(iids, aids, now)
+    rows, cols = solve(matrix)
+    return [(iids[r], aids[c]) for r, c in zip(rows, cols, strict=True) if matrix[r, c] > 0.0]
 
 
 class Engine:
@@ -107,7 +120,7 @@ class Engine:
         caller offers it, or puts it back (`enqueue` and `set_agent_load`) if it cannot.
         """
         if self.policy.matching == "joint":
-            pairs = self.core.assign_joint(now)
+            pairs = joint_assignment(self.core, now)
             for interaction_id, agent_id in pairs:
                 self.core.reserve(interaction_id, agent_id)
             return pairs
