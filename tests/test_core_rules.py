@@ -876,13 +876,16 @@ def test_engine_match_waiting_reserves_what_it_returns(matching: str) -> None:
         need = (SkillRequirement(skill),)
         engine.enqueue(Interaction(iid, Channel.CHAT, required=need, priority=priority))
     now = 1_000.0
-    pairs = engine.match_waiting(now)
+    decisions = engine.match_waiting(now)
+    pairs = [(d.interaction_id, d.agent_id) for d in decisions]
     # Greedy gives the urgent one the best agent and leaves i2 waiting; joint serves both.
     assert sorted(pairs) == ([("i1", "A")] if matching == "greedy" else [("i1", "B"), ("i2", "A")])
     assert not any(engine.core.is_waiting(iid) for iid, _ in pairs)
     assert engine.core.waiting_count() == 2 - len(pairs)
     assert engine.core.agents_with_room() == 2 - len(pairs)  # each pair counted in the load
     assert engine.match_waiting(now) == []
+    # Greedy decisions say why; a joint assignment is one decision over all of them.
+    assert all((d.explanation is not None) == (matching == "greedy") for d in decisions)
 
 
 # --- score terms -----------------------------------------------------------------------------

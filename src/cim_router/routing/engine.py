@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from cim_router._core_common import ELIGIBLE, REASONS
 from cim_router.core import Core, solve
 from cim_router.domain.agent import Agent, AgentState
@@ -10,6 +14,16 @@ from cim_router.domain.interaction import Interaction
 from cim_router.domain.policy import Policy
 from cim_router.routing.explain import TERM_NAMES, Candidate, Explanation, explain
 from cim_router.routing.skills import SkillRegistry
+
+
+@dataclass(frozen=True)
+class Decision:
+    """An interaction and the agent reserved for it, with why (greedy decisions)."""
+
+    interaction_id: str
+    agent_id: str
+    explanation: Explanation | None
+
 
 # Up to this many agents a decision records the full explanation (a scan over all agents);
 # above it, only the winner's score terms, so that decisions stay cheap at scale.
@@ -40,8 +54,13 @@ class Engine:
     the caller (the service, backed by the store) holds the truth.
     """
 
-    def __init__(self, policy: Policy | None = None) -> None:
+    def __init__(
+        self,
+        policy: Policy | None = None,
+        on_decision: Callable[[float], None] | None = None,
+    ) -> None:
         self.policy = policy or Policy()
+        self.on_decision = on_decision  # told each decision's latency, in seconds
         self.core = Core(self.policy)
         self.skills = SkillRegistry()
 
@@ -111,26 +130,65 @@ class Engine:
     def best_interaction(self, agent_id: str, now: float) -> str | None:
         return self.core.best_interaction(agent_id, now)
 
-    def match_waiting(self, now: float) -> list[tuple[str, str]]:
+    def is_waiting(self, interaction_id: str) -> bool:
+        return self.core.is_waiting(interaction_id)
+
+    def queue_position(self, interaction_id: str, now: float) -> int:
+        """1-based place of a waiting interaction in service order."""
+        return self.core.queue_position(interaction_id, now)
+
+    def _timed(
+        self, decide: Callable[[str, float], str | None], key: str, now: float
+    ) -> str | None:
+        if self.on_decision is None:
+            return decide(key, now)
+        start = time.perf_counter()
+        found = decide(key, now)
+        self.on_decision(time.perf_counter() - start)
+        return found
+
+    def _reserve(self, interaction_id: str, agent_id: str, now: float) -> Decision:
+        explanation = self.capture(interaction_id, agent_id, now)
+        self.core.reserve(interaction_id, agent_id)
+        return Decision(interaction_id, agent_id, explanation)
+
+    def route_arrival(self, interaction_id: str, now: float) -> Decision | None:
+        """The best eligible agent for a waiting interaction, reserved for it (out of the
+        queue, counted in the agent's load); None if no agent may take it now."""
+        if not self.core.is_waiting(interaction_id):
+            return None
+        best = self._timed(self.core.best_agent, interaction_id, now)
+        return None if best is None else self._reserve(interaction_id, best, now)
+
+    def route_freed(self, agent_id: str, now: float) -> Decision | None:
+        """The first waiting interaction in service order that an agent with room may take,
+        reserved for it; None if there is none."""
+        if not self.core.has_agent(agent_id) or not self.core.waiting_count():
+            return None
+        best = self._timed(self.core.best_interaction, agent_id, now)
+        return None if best is None else self._reserve(best, agent_id, now)
+
+    def match_waiting(self, now: float) -> list[Decision]:
         """Match waiting interactions to agents with room, and reserve each pair in the index.
 
         Greedy mode serves interactions in queue order, each to its best agent; joint mode
         maximises the total pair value in one assignment (one interaction per agent per call).
-        Each returned pair is already out of the queue and counted in the agent's load; the
-        caller offers it, or puts it back (`enqueue` and `set_agent_load`) if it cannot.
+        Each returned decision is already out of the queue and counted in the agent's load;
+        the caller offers it.
         """
+        if not self.core.waiting_count() or not self.core.agents_with_room():
+            return []
         if self.policy.matching == "joint":
             pairs = joint_assignment(self.core, now)
             for interaction_id, agent_id in pairs:
                 self.core.reserve(interaction_id, agent_id)
-            return pairs
-        pairs = []
+            return [Decision(i, a, None) for i, a in pairs]
+        decisions = []
         for interaction_id in self.core.queue_order(now):
-            best = self.core.best_agent(interaction_id, now)
+            best = self._timed(self.core.best_agent, interaction_id, now)
             if best is not None:
-                self.core.reserve(interaction_id, best)
-                pairs.append((interaction_id, best))
-        return pairs
+                decisions.append(self._reserve(interaction_id, best, now))
+        return decisions
 
     def explain(self, interaction_id: str, now: float) -> Explanation:
         return explain(self.core, interaction_id, now)

@@ -148,10 +148,10 @@ def _link_customer(
 
 def position(r: TenantRouter, rec: InteractionRecord) -> tuple[int, float]:
     """1-based place in the service order and a rough wait estimate; (0, 0) if not waiting."""
-    core = r.engine.core
-    if rec.interaction.state != InteractionState.QUEUED or not core.is_waiting(rec.id):
+    engine = r.engine
+    if rec.interaction.state != InteractionState.QUEUED or not engine.is_waiting(rec.id):
         return 0, 0.0
-    place = core.queue_position(rec.id, r.clock())
+    place = engine.queue_position(rec.id, r.clock())
     channel = rec.interaction.channel
     seats = r.seats.get(channel, 0)
     handle = r.policy.handle_time_seconds[channel]

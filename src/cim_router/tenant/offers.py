@@ -67,10 +67,10 @@ def index_interaction(r: TenantRouter, rec: InteractionRecord) -> None:
 
 def relax(r: TenantRouter, rec: InteractionRecord) -> None:
     """A relaxation step of `rec` has started: offer it to whoever it now allows."""
-    if r.engine.core.is_waiting(rec.id):
+    if r.engine.is_waiting(rec.id):
         route_interaction(r, rec)
         due = next_relaxation(r.policy, rec.interaction.enqueued_at, r.clock())
-        if due is not None and r.engine.core.is_waiting(rec.id):
+        if due is not None and r.engine.is_waiting(rec.id):
             r.at(due, Due.RELAX, rec.id)
 
 
@@ -101,48 +101,21 @@ def offer(
 
 def route_interaction(r: TenantRouter, rec: InteractionRecord) -> None:
     """Offer a waiting interaction to its best eligible agent, if one is free."""
-    now = r.clock()
-    engine = r.engine
-    if not engine.core.is_waiting(rec.id):
-        return
-    best = r.timed(engine.best_agent, rec.id, now)
-    if best is None:
-        return
-    explanation = engine.capture(rec.id, best, now)
-    engine.core.reserve(rec.id, best)
-    offer(r, rec, best, explanation)
+    decision = r.engine.route_arrival(rec.id, r.clock())
+    if decision is not None:
+        offer(r, rec, decision.agent_id, decision.explanation)
 
 
 def route_agent(r: TenantRouter, agent_id: str) -> None:
     """Offer an agent with room the best waiting interactions it may take."""
-    engine = r.engine
-    core = engine.core
-    while core.has_agent(agent_id) and core.waiting_count():
-        now = r.clock()
-        best = r.timed(engine.best_interaction, agent_id, now)
-        if best is None:
-            return
-        explanation = engine.capture(best, agent_id, now)
-        core.reserve(best, agent_id)
-        offer(r, r.open[best], agent_id, explanation)
+    while (decision := r.engine.route_freed(agent_id, r.clock())) is not None:
+        offer(r, r.open[decision.interaction_id], agent_id, decision.explanation)
 
 
 def match_all(r: TenantRouter) -> None:
     """Offer every waiting interaction that has an eligible free agent (after a load)."""
-    core = r.engine.core
-    if not core.waiting_count() or not core.agents_with_room():
-        return
-    now = r.clock()
-    if r.policy.matching == "joint":
-        for iid, agent_id in r.engine.match_waiting(now):
-            offer(r, r.open[iid], agent_id, None)
-        return
-    for iid in core.queue_order(now):
-        best = r.timed(r.engine.best_agent, iid, now)
-        if best is not None:
-            explanation = r.engine.capture(iid, best, now)
-            core.reserve(iid, best)
-            offer(r, r.open[iid], best, explanation)
+    for decision in r.engine.match_waiting(r.clock()):
+        offer(r, r.open[decision.interaction_id], decision.agent_id, decision.explanation)
 
 
 def withdraw_offer(r: TenantRouter, rec: InteractionRecord) -> str:
@@ -224,7 +197,7 @@ def lapse_exclusions(r: TenantRouter, rec: InteractionRecord) -> None:
     rec.exclusions = {a: u for a, u in rec.exclusions.items() if a not in lapsed}
     for agent_id in lapsed:
         r.event(rec, EventType.EXCLUSION_LAPSED, agent_id)
-    if r.engine.core.is_waiting(rec.id):
+    if r.engine.is_waiting(rec.id):
         r.engine.remove(rec.id)
         index_interaction(r, rec)
         route_interaction(r, rec)

@@ -79,7 +79,7 @@ async def explain(r: TenantRouter, interaction_id: str) -> tuple[Explanation, bo
     r.check_available()
     rec = await r.interaction(interaction_id)
     now = r.clock()
-    if r.engine.core.is_waiting(interaction_id):
+    if r.engine.is_waiting(interaction_id):
         chosen = r.engine.best_agent(interaction_id, now) or ""
         return r.engine.explain(interaction_id, now), True, chosen
     if rec.explanation is None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Protocol, TypeVar
@@ -94,7 +93,7 @@ class TenantRouter:
     def reset(self) -> None:
         """Empty state and index, as before a load."""
         self.generation += 1
-        self.engine = Engine(self.policy)
+        self.engine = Engine(self.policy, self.observer.decision if self.observer else None)
         self.agents: dict[str, AgentRecord] = {}
         self.open: dict[str, InteractionRecord] = {}
         self.closed: OrderedDict[str, InteractionRecord] = OrderedDict()
@@ -364,12 +363,3 @@ class TenantRouter:
     def unstaff(self, agent_id: str) -> None:
         for channel, n in self._staffed.pop(agent_id, {}).items():
             self.seats[channel] -= n
-
-    def timed(self, decide: Callable[[str, float], str | None], key: str, now: float) -> str | None:
-        """Run one routing decision, reporting its latency."""
-        if self.observer is None:
-            return decide(key, now)
-        start = time.perf_counter()
-        found = decide(key, now)
-        self.observer.decision(time.perf_counter() - start)
-        return found
