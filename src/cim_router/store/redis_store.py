@@ -19,22 +19,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import msgpack
 import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection as Connection
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.retry import Retry
 
-from cim_router.domain.interaction import InteractionState
 from cim_router.store import codec
+from cim_router.store.decode import (
+    counters_in,
+    decode_agent,
+    decode_interaction,
+    interaction_or_none,
+)
 from cim_router.store.keys import Keys
+from cim_router.store.ops import Op, encode, script_args
 from cim_router.store.scripts import COMMIT
 from cim_router.store.settings import RedisSettings
 from cim_router.tenant.errors import Unavailable
 from cim_router.tenant.ports import NO_METRICS, Snapshot, StoreListener, StoreMetrics
 from cim_router.tenant.records import (
-    AgentRecord,
     CustomerRecord,
     Event,
     InteractionRecord,
@@ -44,11 +48,8 @@ from cim_router.tenant.records import (
 
 log = logging.getLogger(__name__)
 
-CLOSED = (InteractionState.COMPLETED, InteractionState.CANCELLED)
 LOAD_CHUNK = 1000  # records per MGET while loading
 FAILURES = (RedisError, OSError, asyncio.TimeoutError)
-
-Op = tuple[Any, ...]  # (opcode, key, args...)
 
 
 class WrongType(Exception):
@@ -201,9 +202,9 @@ class RedisStore:
             if isinstance(value, Exception):
                 snap.quarantined.append((f"key:{name}", "wrong type"))
         agents, counters, members, known = ({} if isinstance(v, Exception) else v for v in found)
-        snap.counters, snap.known = _counters_in(counters), bool(known)
+        snap.counters, snap.known = counters_in(counters), bool(known)
         for field, value in agents.items():
-            _decode_agent(snap, field.decode(errors="replace"), value)
+            decode_agent(snap, field.decode(errors="replace"), value)
         ids = [i.decode(errors="replace") for i in members]
         for start in range(0, len(ids), LOAD_CHUNK * 8):  # 8 MGETs a round trip
             pipe = self.redis.pipeline(transaction=False)
@@ -214,7 +215,7 @@ class RedisStore:
             for chunk, values in zip(chunks, await self._read("load", pipe.execute()), strict=True):
                 for interaction_id, value in zip(chunk, values, strict=True):
                     if value is not None:
-                        _decode_interaction(snap, tenant, interaction_id, value)
+                        decode_interaction(snap, tenant, interaction_id, value)
         return snap
 
     async def _get(self, keys: list[str]) -> list[bytes | None]:
@@ -249,7 +250,7 @@ class RedisStore:
 
     async def read_interaction(self, tenant: str, interaction_id: str) -> InteractionRecord | None:
         (data,) = await self._get([self.keys.interaction(tenant, interaction_id)])
-        return None if data is None else _interaction_or_none(data, tenant, interaction_id)
+        return None if data is None else interaction_or_none(data, tenant, interaction_id)
 
     async def read_history(self, tenant: str, interaction_id: str) -> list[Event]:
         key = self.keys.history(tenant, interaction_id)
@@ -284,7 +285,7 @@ class RedisStore:
         if customer_id:
             keys.append(self.keys.customer(tenant, customer_id))
         found = await self._get(keys)
-        rec = None if found[0] is None else _interaction_or_none(found[0], tenant, interaction_id)
+        rec = None if found[0] is None else interaction_or_none(found[0], tenant, interaction_id)
         customer = None
         if customer_id and found[1] is not None:
             try:
@@ -303,46 +304,9 @@ class RedisStore:
         self._check()
         guard = self.keys.interaction(tenant, create) if create else ""
         self._seq += 1
-        self._pending.append(_Entry(self._seq, self._encode(tenant, t), guard))
+        self._pending.append(_Entry(self._seq, encode(self.keys, self.settings, tenant, t), guard))
         self._wake.set()
         return self._seq
-
-    def _encode(self, tenant: str, t: Transition) -> list[Op]:
-        k, keep = self.keys, self.settings.retention_seconds
-        ops: list[Op] = []
-        for rec in t.interactions:
-            data = codec.interaction_out(rec)
-            if rec.interaction.state in CLOSED:
-                ops.append(("setex", k.interaction(tenant, rec.id), data, keep))
-                ops.append(("srem", k.open(tenant), rec.id))
-                ops.append(("expire", k.history(tenant, rec.id), keep))
-            else:
-                ops.append(("set", k.interaction(tenant, rec.id), data))
-                ops.append(("sadd", k.open(tenant), rec.id))
-        for arec in t.agents:
-            ops.append(("hset", k.agents(tenant), arec.agent.id, codec.agent_out(arec)))
-        for agent_id in t.removed_agents:
-            ops.append(("hdel", k.agents(tenant), agent_id))
-        for e in t.events:
-            data = codec.event_out(e)
-            history = k.history(tenant, e.interaction_id)
-            ops.append(("rpushcap", history, data, self.settings.history_max))
-            ops.append(("xadd", k.events(tenant), self.settings.stream_maxlen, data))
-        for name, n in t.counters.items():
-            ops.append(("hincr", k.counters(tenant), name, n))
-        for c in t.customers:
-            ops.append(("setex", k.customer(tenant, c.customer_id), codec.customer_out(c), keep))
-        if t.request is not None:
-            r = t.request
-            data = codec.request_out(r)
-            ops.append(
-                ("setex", k.request(tenant, r.request_id), data, self.settings.request_seconds)
-            )
-        if t.new_tenant:
-            ops.append(("sadd", k.tenants(), tenant))
-        for key in t.quarantined:
-            ops.append(("sadd", k.quarantine(tenant), key))
-        return ops
 
     async def durable(self, seq: int) -> None:
         if seq <= self._durable_seq:
@@ -386,25 +350,7 @@ class RedisStore:
         return batch
 
     def _script_args(self, batch: Sequence[_Entry]) -> tuple[list[str], list[Any]]:
-        keys = [self.keys.epoch()]
-        index: dict[str, int] = {}
-
-        def ref(key: str) -> int:
-            found = index.get(key)
-            if found is None:
-                keys.append(key)
-                found = index[key] = len(keys)
-            return found
-
-        guards = [ref(e.guard) for e in batch if e.guard]
-        ops: list[Any] = []
-        for entry in batch:
-            for op in entry.ops:
-                ops.append(op[0])
-                ops.append(ref(op[1]))
-                ops.extend(op[2:])
-        pack = msgpack.packb
-        return keys, [self._epoch, pack(guards), pack(ops, use_bin_type=False)]
+        return script_args(self.keys.epoch(), self._epoch, [(e.guard, e.ops) for e in batch])
 
     async def _call(self, conn: Connection, *args: Any) -> Any:
         """One command on one of the store's own connections (no pool on the hot path)."""
@@ -506,52 +452,3 @@ class RedisStore:
             for listener in self._listeners:
                 listener.on_recovered()
             return
-
-
-def _counters_in(raw: dict[bytes, bytes]) -> dict[str, int]:
-    out = {}
-    for name, n in raw.items():
-        try:
-            out[name.decode()] = int(n)
-        except ValueError:  # a counter that is not a number counts as nothing
-            log.warning("counter is not a number; ignored")
-    return out
-
-
-def _decode_agent(snap: Snapshot, field: str, value: bytes) -> None:
-    try:
-        arec: AgentRecord = codec.agent_in(value)
-        if arec.agent.id != field:
-            raise ValueError(f"record of agent {arec.agent.id!r} stored under {field!r}")
-    except Exception as exc:
-        snap.quarantined.append((f"agent:{field}", _reason(exc)))
-        return
-    snap.agents.append(arec)
-
-
-def _decode_interaction(snap: Snapshot, tenant: str, interaction_id: str, value: bytes) -> None:
-    try:
-        rec = codec.interaction_in(value, tenant)
-        if rec.id != interaction_id:
-            raise ValueError(f"record of {rec.id!r} stored under {interaction_id!r}")
-    except Exception as exc:
-        snap.quarantined.append((f"interaction:{interaction_id}", _reason(exc)))
-        return
-    snap.interactions.append(rec)
-
-
-def _interaction_or_none(data: bytes, tenant: str, interaction_id: str) -> InteractionRecord | None:
-    try:
-        rec = codec.interaction_in(data, tenant)
-    except Exception as exc:
-        log.warning(
-            "undecodable interaction record read as missing",
-            extra={"tenant": tenant, "interaction_id": interaction_id, "error": _reason(exc)},
-        )
-        return None
-    return rec if rec.id == interaction_id else None
-
-
-def _reason(exc: Exception) -> str:
-    """What was wrong with a record, by exception type: never its content."""
-    return type(exc).__name__

@@ -1,0 +1,81 @@
+"""What one transition writes, as the commit script's ops; and a batch of them as the
+script's keys and arguments."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgpack
+
+from cim_router.domain.interaction import InteractionState
+from cim_router.store import codec
+from cim_router.store.keys import Keys
+from cim_router.store.settings import RedisSettings
+from cim_router.tenant.records import Transition
+
+CLOSED = (InteractionState.COMPLETED, InteractionState.CANCELLED)
+Op = tuple[Any, ...]  # (opcode, key, args...)
+
+
+def encode(k: Keys, settings: RedisSettings, tenant: str, t: Transition) -> list[Op]:
+    """The ops that write `t` (see scripts.COMMIT for each opcode)."""
+    keep = settings.retention_seconds
+    ops: list[Op] = []
+    for rec in t.interactions:
+        data = codec.interaction_out(rec)
+        if rec.interaction.state in CLOSED:
+            ops.append(("setex", k.interaction(tenant, rec.id), data, keep))
+            ops.append(("srem", k.open(tenant), rec.id))
+            ops.append(("expire", k.history(tenant, rec.id), keep))
+        else:
+            ops.append(("set", k.interaction(tenant, rec.id), data))
+            ops.append(("sadd", k.open(tenant), rec.id))
+    for arec in t.agents:
+        ops.append(("hset", k.agents(tenant), arec.agent.id, codec.agent_out(arec)))
+    for agent_id in t.removed_agents:
+        ops.append(("hdel", k.agents(tenant), agent_id))
+    for e in t.events:
+        data = codec.event_out(e)
+        history = k.history(tenant, e.interaction_id)
+        ops.append(("rpushcap", history, data, settings.history_max))
+        ops.append(("xadd", k.events(tenant), settings.stream_maxlen, data))
+    for name, n in t.counters.items():
+        ops.append(("hincr", k.counters(tenant), name, n))
+    for c in t.customers:
+        ops.append(("setex", k.customer(tenant, c.customer_id), codec.customer_out(c), keep))
+    if t.request is not None:
+        r = t.request
+        data = codec.request_out(r)
+        ops.append(("setex", k.request(tenant, r.request_id), data, settings.request_seconds))
+    if t.new_tenant:
+        ops.append(("sadd", k.tenants(), tenant))
+    for key in t.quarantined:
+        ops.append(("sadd", k.quarantine(tenant), key))
+    return ops
+
+
+def script_args(
+    epoch_key: str, epoch: str, batch: Sequence[tuple[str, Sequence[Op]]]
+) -> tuple[list[str], list[Any]]:
+    """KEYS and ARGV of one commit of `batch` ((create guard or "", ops) per transition):
+    every key once, the ops naming keys by index."""
+    keys = [epoch_key]
+    index: dict[str, int] = {}
+
+    def ref(key: str) -> int:
+        found = index.get(key)
+        if found is None:
+            keys.append(key)
+            found = index[key] = len(keys)
+        return found
+
+    guards = [ref(guard) for guard, _ in batch if guard]
+    flat: list[Any] = []
+    for _, ops in batch:
+        for op in ops:
+            flat.append(op[0])
+            flat.append(ref(op[1]))
+            flat.extend(op[2:])
+    pack = msgpack.packb
+    return keys, [epoch, pack(guards), pack(flat, use_bin_type=False)]
