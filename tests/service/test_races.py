@@ -23,12 +23,10 @@ from cim_router.domain.channel import Channel
 from cim_router.domain.policy import Policy
 from tests.redis_server import drop_prefix
 from tests.service.conftest import Client, fast_policy, start_server
-from tests.service.races import (
+from tests.service.race_checks import (
     ASSIGNED,
     AVAILABLE,
     WRAP_UP,
-    Outcome,
-    Storm,
     World,
     across_restart,
     counts,
@@ -38,6 +36,8 @@ from tests.service.races import (
     text,
     world_problems,
 )
+from tests.service.race_storm import Outcome
+from tests.service.races import Storm
 
 SEED = os.environ.get("CIM_RACE_SEED") or str(random.SystemRandom().randrange(10**6))
 ROUNDS = 40  # per client, in the default run
