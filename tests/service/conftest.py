@@ -162,3 +162,13 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 5.0, what: str = "c
             return
         time.sleep(0.01)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def assigned(client: Client) -> Client:
+    """i1 ASSIGNED to a1 (chat); a2 available with room."""
+    client.agent("a1", skills={"billing": 5})
+    client.enqueue("i1")
+    client.Accept(pb.AcceptRequest(interaction_id="i1", agent_id="a1"))
+    client.agent("a2", skills={"billing": 5})
+    return client
