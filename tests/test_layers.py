@@ -101,3 +101,20 @@ def test_no_module_uses_another_objects_private_names() -> None:
     ]
     found = [hit for p in files for hit in _private_reads(p)]
     assert not found, "\n".join(found)
+
+
+MAX_MODULE_LINES = 500
+
+
+def test_no_hand_written_module_is_over_500_lines() -> None:
+    suffixes = {".py", ".pyx", ".pxi", ".pxd", ".pyi"}
+    long = [
+        f"{p.relative_to(ROOT)}: {n} lines"
+        for folder in ("src", "tests", "bench", "scripts", "clients")
+        for p in (ROOT / folder).rglob("*")
+        if p.suffix in suffixes
+        and "_pb" not in p.parts
+        and "node_modules" not in p.parts
+        and (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES
+    ]
+    assert not long, "\n".join(long)
