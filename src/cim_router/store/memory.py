@@ -32,7 +32,9 @@ HISTORY_LENGTH = 1000  # events kept per interaction, the newest, as the Redis s
 
 
 @dataclass
-class _Tenant:
+class TenantData:
+    """What the store holds of one tenant."""
+
     agents: dict[str, AgentRecord] = field(default_factory=dict)
     interactions: dict[str, InteractionRecord] = field(default_factory=dict)
     open: set[str] = field(default_factory=set)
@@ -50,7 +52,7 @@ class MemoryStore:
     def __init__(self, metrics: StoreMetrics | None = None, keep_closed: bool = True) -> None:
         self.metrics: StoreMetrics = metrics or NO_METRICS
         self.keep_closed = keep_closed  # False: closed interactions are dropped (simulation)
-        self._data: dict[str, _Tenant] = {}
+        self._data: dict[str, TenantData] = {}
         self._tenant_set: set[str] = set()
         self._listeners: list[StoreListener] = []
         self._healthy = False
@@ -112,10 +114,10 @@ class MemoryStore:
         self._check()
         await asyncio.sleep(0)
 
-    def _tenant(self, tenant: str) -> _Tenant:
+    def _tenant(self, tenant: str) -> TenantData:
         found = self._data.get(tenant)
         if found is None:
-            found = self._data[tenant] = _Tenant()
+            found = self._data[tenant] = TenantData()
         return found
 
     async def tenants(self) -> list[str]:
@@ -153,6 +155,11 @@ class MemoryStore:
         customer = self._tenant(tenant).customers.get(customer_id) if customer_id else None
         return rec, customer
 
+    def data(self, tenant: str) -> TenantData:
+        """The records held for `tenant` themselves (not copies): for inspection, and for
+        tests that damage them as a faulty writer would."""
+        return self._tenant(tenant)
+
     def events(self, tenant: str) -> list[Event]:
         """The tenant's event stream, oldest first (the Redis store's STREAM)."""
         return list(self._tenant(tenant).events)
@@ -178,7 +185,7 @@ class MemoryStore:
         asyncio.get_running_loop().call_soon(self._tell_durable, seq)
         return seq
 
-    def _apply(self, tenant: str, data: _Tenant, t: Transition) -> None:
+    def _apply(self, tenant: str, data: TenantData, t: Transition) -> None:
         for rec in t.interactions:
             data.interactions[rec.id] = rec.snapshot()
             if rec.interaction.state in CLOSED:
