@@ -77,8 +77,9 @@ def _interaction_problem(r: TenantRouter, rec: InteractionRecord) -> str:
         return exc.field
     if i.state not in LIVE:
         return "state: closed, in the set of open interactions"
-    holds = i.state in (InteractionState.ASSIGNED, InteractionState.WRAP_UP)
-    if holds and rec.agent_id not in r.agents:
+    # In wrap-up the agent holds nothing (RemoveAgent may remove it): only an assigned
+    # interaction needs its holder.
+    if i.state == InteractionState.ASSIGNED and rec.agent_id not in r.agents:
         return "agent_id: unknown holder"
     if i.state == InteractionState.OFFERED and rec.offer is None:
         return "offer: OFFERED without an offer"
