@@ -74,3 +74,25 @@ def test_a_warm_transfer_to_a_named_agent_goes_to_no_one_else_after_a_restart() 
     finally:
         second.stop()
         drop_prefix(first.settings.prefix)
+
+
+def test_a_load_with_joint_matching_offers_an_agent_all_it_has_room_for() -> None:
+    policy = fast_policy(offer_timeout_seconds=3600.0, matching="joint")
+    first = start_server(policy)
+    try:
+        c = first.client()
+        c.agent("ann")  # room for 3 chats
+        c.enqueue("chat-1")
+        c.enqueue("chat-2")
+    finally:
+        first.stop()
+    second = start_server(policy, settings=first.settings)  # both offers go back
+    try:
+        c = second.client()
+        timers = second.server.tenants.timers
+        wait_for(lambda: (timers.next_due() or 1e18) > time.time(), what="the load's matching")
+        # One assignment gives each agent one interaction: chat-2 used to wait beside ann.
+        assert [c.get(i).offer.agent_id for i in ("chat-1", "chat-2")] == ["ann", "ann"]
+    finally:
+        second.stop()
+        drop_prefix(first.settings.prefix)

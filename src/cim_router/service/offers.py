@@ -134,8 +134,10 @@ def match_all(r: TenantRouter) -> None:
         return
     now = r.clock()
     if r.policy.matching == "joint":
-        for iid, agent_id in r.engine.match_waiting(now):
-            offer(r, r.open[iid], agent_id, None)
+        # One assignment gives each agent one interaction: repeat while it matches any.
+        while pairs := r.engine.match_waiting(now):
+            for iid, agent_id in pairs:
+                offer(r, r.open[iid], agent_id, None)
         return
     for iid in core.queue_order(now):
         best = r.timed(r.engine.best_agent, iid, now)
