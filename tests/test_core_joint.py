@@ -147,3 +147,14 @@ def test_engine_match_waiting_reserves_what_it_returns(matching: str) -> None:
     assert engine.match_waiting(now) == []
     # Greedy decisions say why; a joint assignment is one decision over all of them.
     assert all((d.explanation is not None) == (matching == "greedy") for d in decisions)
+
+
+def test_joint_matching_repeats_while_agents_with_room_still_match() -> None:
+    engine = Engine(Policy(matching="joint"))
+    engine.upsert_agent(Agent("ann", capacity={Channel.CHAT: 3}, state=AgentState.AVAILABLE))
+    for n in range(4):
+        engine.enqueue(Interaction(f"c{n}", Channel.CHAT))
+    decisions = engine.match_waiting(100.0)
+    assert sorted(d.interaction_id for d in decisions) == ["c0", "c1", "c2"]
+    assert {d.agent_id for d in decisions} == {"ann"}
+    assert engine.core.waiting_count() == 1

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from cim_router._pb import router_pb2 as pb
 from cim_router.domain import limits
 from cim_router.domain.channel import Channel
+from cim_router.service.metadata import REQUEST_HEADER, TENANT_HEADER
 from tests.service.conftest import Client, Running, fast_policy, start_server
 
 ALLOWED = {
@@ -86,7 +87,8 @@ def _context() -> st.SearchStrategy[struct_pb2.Struct]:
         return s
 
     plain = st.dictionaries(st.text(max_size=4), _json(), max_size=3)
-    deep = st.integers(limits.MAX_CONTEXT_DEPTH - 1, 34).map(_nested)
+    # Past 33 levels the protobuf runtime refuses to put the Struct in a request at all.
+    deep = st.integers(limits.MAX_CONTEXT_DEPTH - 1, 33).map(_nested)
     big = st.just({"blob": "z" * limits.MAX_CONTEXT_BYTES})
     return st.one_of(plain, deep, big).map(build)
 
@@ -131,15 +133,19 @@ def messages(draw: st.DrawFn, descriptor: Descriptor, depth: int = 0) -> dict[st
             oneofs_used.add(field.containing_oneof.name)
         elif not draw(st.booleans()):
             continue
-        if field.message_type is not None and field.message_type.GetOptions().map_entry:
-            out[field.name] = draw(_skill_map())
-        elif field.message_type is not None:
-            out[field.name] = draw(_message_value(field, depth))
-        elif field.is_repeated:
-            out[field.name] = draw(_repeated_strings())
-        else:
-            out[field.name] = draw(_scalar(field))
+        out[field.name] = draw(field_values(field, depth))
     return out
+
+
+def field_values(field: FieldDescriptor, depth: int = 0) -> st.SearchStrategy[Any]:
+    """Any value of the field's type, often one just past a limit."""
+    if field.message_type is not None and field.message_type.GetOptions().map_entry:
+        return _skill_map()
+    if field.message_type is not None:
+        return _message_value(field, depth)
+    if field.is_repeated:
+        return _repeated_strings()
+    return _scalar(field)
 
 
 def _message_value(field: FieldDescriptor, depth: int) -> st.SearchStrategy[Any]:
@@ -167,18 +173,64 @@ def _make(descriptor: Descriptor, kwargs: dict[str, Any]) -> Message:
 @st.composite
 def bodies(draw: st.DrawFn, method: MethodDescriptor) -> bytes:
     """A request as the bytes on the wire: a message, often malformed, or bytes that may
-    not be one (random, or a message with a byte changed or cut short)."""
+    not be one (random, or a message with a byte changed or cut short, or with a string
+    that is not UTF-8)."""
     message = _make(method.input_type, draw(messages(method.input_type)))
+    return draw(wire(message, intact=3))
+
+
+@st.composite
+def wire(draw: st.DrawFn, message: Message, intact: int = 1) -> bytes:
+    """`message` as bytes: as it is (`intact` times in `intact` + 4), else random bytes, a
+    byte changed, cut short, or with a string field (at any depth) that is not UTF-8."""
     body = message.SerializeToString()
-    how = draw(st.sampled_from(("message", "message", "message", "random", "changed", "cut")))
+    how = draw(st.sampled_from(("message",) * intact + ("random", "changed", "cut", "utf8")))
     if how == "random":
         return draw(st.binary(max_size=48))
+    if how == "utf8":
+        paths = _string_paths(message.DESCRIPTOR)
+        if paths:
+            junk = draw(st.sampled_from(NOT_UTF8))
+            return body + _nested_bytes(draw(st.sampled_from(paths)), junk)
+        how = "changed"
     if how == "message" or not body:
         return body
     at = draw(st.integers(0, len(body) - 1))
     if how == "cut":
         return body[:at]
     return body[:at] + bytes([draw(st.integers(0, 255))]) + body[at + 1 :]
+
+
+# Bytes no UTF-8 decoder accepts: a bad start byte, a cut sequence, an encoded surrogate,
+# an overlong form.
+NOT_UTF8 = (b"\xff", b"ab\xc3", b"\xed\xa0\x80", b"\xc0\xaf", b"ok\xfe\xfeok")
+
+
+def _string_paths(descriptor: Any, depth: int = 0) -> list[tuple[int, ...]]:
+    """Field numbers leading to each string field, map keys and Struct keys included."""
+    out: list[tuple[int, ...]] = []
+    for field in descriptor.fields:
+        if field.type == FieldDescriptor.TYPE_STRING:
+            out.append((field.number,))
+        elif field.message_type is not None and depth < 3:
+            out += [(field.number, *p) for p in _string_paths(field.message_type, depth + 1)]
+    return out
+
+
+def _nested_bytes(path: tuple[int, ...], payload: bytes) -> bytes:
+    """The encoding of `payload` as the length-delimited field at `path`."""
+    for number in reversed(path):
+        payload = _varint(number << 3 | 2) + _varint(len(payload)) + payload
+    return payload
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        out.append(n & 0x7F | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
 
 
 def _send(
@@ -216,7 +268,8 @@ def _assert_names_a_field(method: MethodDescriptor, details: str) -> None:
     assert found and ": " in details, details
     request = method.input_type
     names = {f.name for f in request.fields} | {o.name for o in request.oneofs}
-    assert found.group() in names | {"request", TENANT[0]}, f"{method.name}: {details}"
+    headers = {TENANT_HEADER, REQUEST_HEADER}
+    assert found.group() in names | {"request"} | headers, f"{method.name}: {details}"
     if found.group() == "request":
         assert details == f"request: cannot be decoded as {request.full_name}"
 

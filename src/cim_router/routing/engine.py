@@ -172,18 +172,21 @@ class Engine:
         """Match waiting interactions to agents with room, and reserve each pair in the index.
 
         Greedy mode serves interactions in queue order, each to its best agent; joint mode
-        maximises the total pair value in one assignment (one interaction per agent per call).
-        Each returned decision is already out of the queue and counted in the agent's load;
-        the caller offers it.
+        maximises the total pair value in assignments of one interaction per agent, repeated
+        while agents with room still match. Each returned decision is already out of the
+        queue and counted in the agent's load; the caller offers it.
         """
         if not self.core.waiting_count() or not self.core.agents_with_room():
             return []
+        decisions: list[Decision] = []
         if self.policy.matching == "joint":
-            pairs = joint_assignment(self.core, now)
-            for interaction_id, agent_id in pairs:
-                self.core.reserve(interaction_id, agent_id)
-            return [Decision(i, a, None) for i, a in pairs]
-        decisions = []
+            # One assignment gives each agent one interaction; an agent with room for more
+            # (chats) takes part again until nothing more matches.
+            while pairs := joint_assignment(self.core, now):
+                for interaction_id, agent_id in pairs:
+                    self.core.reserve(interaction_id, agent_id)
+                decisions.extend(Decision(i, a, None) for i, a in pairs)
+            return decisions
         for interaction_id in self.core.queue_order(now):
             best = self._timed(self.core.best_agent, interaction_id, now)
             if best is not None:

@@ -1,0 +1,190 @@
+"""What the fuzz suite's state machine checks of each answer: it agrees with the state it
+leaves, a ListAgents page is exact, a refused Enqueue created nothing, a request id is
+honoured."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from google.protobuf.message import Message
+
+from cim_router._pb import router_pb2 as pb
+from cim_router.service.convert import digest, page_token_in
+from cim_router.service.metadata import REQUEST_HEADER
+from cim_router.tenant.errors import InvalidArgument
+from tests.service.fuzz_checks import (
+    AGENT_REPLIES,
+    ALREADY_EXISTS,
+    INTERACTION_REPLIES,
+    INVALID,
+    NOT_FOUND,
+    OK,
+    Snap,
+    _bytes,
+    _text,
+    _without_history,
+)
+from tests.service.fuzz_requests import (
+    _takes_request_id,
+)
+from tests.service.fuzz_world import (
+    Recorded,
+    Reply,
+    World,
+)
+
+if TYPE_CHECKING:
+    from tests.service.fuzz_machine import Step
+
+
+class AnswerChecks:
+    """Checks of the state machine's answers (mixed into `FuzzMachine`)."""
+
+    world: World
+    rids: list[Recorded]
+    tokens: dict[str, str]
+    main: str
+    other: str
+
+    def _check_not_created(self, step: Step, request: pb.EnqueueRequest) -> None:
+        """A refused Enqueue created nothing under its id, in any tenant it may name."""
+        iid = request.interaction_id
+        if not iid or len(iid) > 128 or not iid.isprintable():
+            return
+        for tenant in [step.tenant] if step.tenant else [self.main, self.other]:
+            if iid not in self.world.interactions.get(tenant, ()):
+                got = self.world.read(
+                    "GetInteraction", pb.GetInteractionRequest(interaction_id=iid), tenant
+                )
+                assert got is None, f"a refused Enqueue created {iid!r} in {tenant!r}"
+
+    def _check_answer(
+        self, step: Step, request: Any, reply: Reply, before: Snap, after: Snap, replayed: bool
+    ) -> None:
+        """An answer shows the state the call left; a replayed one (a retry of a call that
+        was applied) shows what the call acted on as it is now."""
+        method = step.method
+        body = reply.body
+        where = f"{method} {_text(request)}"
+        if method == "WatchAssignments":
+            return
+        assert body is not None, where
+        if method in AGENT_REPLIES:
+            agent = pb.Agent.FromString(body)
+            assert _bytes(agent) == _bytes(after.agents[request.agent_id]), where
+        elif method in INTERACTION_REPLIES:
+            interaction = pb.Interaction.FromString(body)
+            now = after.interactions[request.interaction_id]
+            assert now is not None and _bytes(interaction) == _bytes(_without_history(now)), where
+        elif method == "GetInteraction":
+            now = after.interactions.get(request.interaction_id)
+            assert now is not None, f"{where}: found, but no Enqueue created it"
+            assert pb.Interaction.FromString(body) == now, where
+        elif method == "Enqueue":
+            answer = pb.EnqueueResponse.FromString(body)
+            now = after.interactions[request.interaction_id]
+            assert now is not None
+            assert _bytes(answer.interaction) == _bytes(_without_history(now)), where
+            original = step.retry_of or step.reuse_of
+            if replayed and original is not None:
+                first = pb.EnqueueResponse.FromString(original.reply or b"")
+                assert answer.created == first.created, where
+            else:
+                existed = before.interactions.get(request.interaction_id) is not None
+                assert answer.created == (not existed), where
+                if existed:
+                    assert before.same(after), where
+        elif method == "Assign":
+            assigned = pb.AssignResponse.FromString(body)
+            if assigned.matched:
+                now = after.interactions[assigned.interaction.id]
+                assert now is not None
+                assert _bytes(assigned.interaction) == _bytes(_without_history(now)), where
+            if request.WhichOneof("target") == "agent_id" and assigned.matched:
+                assert assigned.agent_id == request.agent_id, where
+            if request.WhichOneof("target") == "agent_id" and assigned.matched and not replayed:
+                assert assigned.interaction.state == pb.INTERACTION_STATE_ASSIGNED, where
+                assert assigned.interaction.agent_id == request.agent_id, where
+        elif method == "RemoveAgent" and not replayed:
+            assert request.agent_id not in after.agents, where
+        elif method == "ListAgents":
+            page = pb.ListAgentsResponse.FromString(body)
+            self._check_page(step.tenant or self.main, request, page, after)
+        elif method == "Explain":
+            assert pb.Explanation.FromString(body).interaction_id == request.interaction_id
+        elif method == "GetStats":
+            stats = pb.Stats.FromString(body)
+            stats.ClearField("at")
+            stats.ClearField("longest_wait_seconds")
+            assert _bytes(stats) == _bytes(after.stats), where
+        if replayed:
+            return
+        if method == "Accept":
+            now = after.interactions[request.interaction_id]
+            assert now is not None and now.state == pb.INTERACTION_STATE_ASSIGNED, where
+            assert now.agent_id == request.agent_id, where
+        elif method == "Cancel":
+            now = after.interactions[request.interaction_id]
+            assert now is not None and now.state == pb.INTERACTION_STATE_CANCELLED, where
+
+    def _check_page(
+        self, tenant: str, request: Any, page: pb.ListAgentsResponse, snap: Snap
+    ) -> None:
+        """The page is the next agents in id order after the token, in the state asked."""
+        try:
+            after = page_token_in(request.page_token)
+        except InvalidArgument:
+            raise AssertionError(f"a bad page token was accepted: {request.page_token!r}") from None
+        wanted = [
+            a
+            for agent_id, a in sorted(snap.agents.items())
+            if agent_id > after and request.state in (0, a.state)
+        ]
+        size = request.page_size or 500
+        assert [a.id for a in page.agents] == [a.id for a in wanted[:size]], _text(request)
+        assert bool(page.next_page_token) == (len(wanted) > size), _text(request)
+        if page.next_page_token:
+            self.tokens[tenant] = page.next_page_token
+
+    def _check_request_id(
+        self, step: Step, decoded: Message | None, reply: Reply, changed: bool
+    ) -> None:
+        """A retry answers OK and changes nothing; another request under a used id is
+        ALREADY_EXISTS; a fresh id is remembered for later steps."""
+        code, where = reply.code, f"{step.method} -> {reply.code.name} {reply.details!r}"
+        original = step.retry_of or step.reuse_of
+        takes = decoded is not None and _takes_request_id(step.method, decoded)
+        if original is not None and takes and step.tenant == original.tenant:
+            assert decoded is not None
+            same = step.method == original.method and digest(decoded) == original.digest
+            if original.code == OK and original.changed:
+                if same:  # a retry
+                    gone = step.method in AGENT_REPLIES and code == NOT_FOUND
+                    assert code == OK or gone, f"{where}: a retry of a call that was applied"
+                    assert not changed, f"{where}: a retry applied the call again"
+                else:
+                    assert code in (ALREADY_EXISTS, INVALID), f"{where}: a reused request id"
+                    if code == ALREADY_EXISTS:
+                        assert reply.details.startswith(f"{REQUEST_HEADER}: "), where
+            elif same and code == OK:  # the first try was refused, or a no-op: this counts
+                original.code, original.changed, original.reply = code, changed, reply.body
+                if changed:
+                    self.world.recorded.append(original)
+        fresh = step.retry_of is None and step.reuse_of is None
+        if fresh and step.request_id and takes and step.tenant is not None:
+            assert decoded is not None
+            entry = Recorded(
+                step.request_id,
+                step.tenant,
+                step.metadata,
+                step.method,
+                step.body,
+                digest(decoded),
+                code,
+                changed and code == OK,
+                reply.body,
+                step.timeout,
+            )
+            self.rids.append(entry)
+            if entry.changed:
+                self.world.recorded.append(entry)

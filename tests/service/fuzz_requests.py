@@ -1,0 +1,336 @@
+"""Well-formed requests for the fuzz suite, built from what exists (agents, interactions,
+offers, page tokens), and the odd fields and bodies mixed in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import DecodeError, Message
+from hypothesis import strategies as st
+
+from cim_router._pb import router_pb2 as pb
+from cim_router.service.convert import page_token_out
+from tests.service.fuzz_checks import (
+    AGENT_POOL,
+    CHANNELS,
+    CUSTOMERS,
+    INTERACTION_POOL,
+    OPEN,
+    READS,
+    SETTABLE,
+    SKILLS,
+    WAIT_SECONDS,
+    WATCH_SECONDS,
+    Snap,
+)
+from tests.service.test_bad_input import (
+    METHODS,
+)
+
+if TYPE_CHECKING:
+    from tests.service.fuzz_machine import FuzzMachine
+
+
+# --- well-formed requests, built from what exists ----------------------------------------------
+
+Build = tuple[str, Message]
+Draw = Callable[..., Any]
+
+
+def _requirements(draw: Draw, most: int = 2) -> list[pb.SkillRequirement]:
+    skills = draw(st.lists(st.sampled_from(SKILLS), unique=True, max_size=most))
+    return [pb.SkillRequirement(skill=s, min_level=draw(st.integers(0, 6))) for s in skills]
+
+
+def _context(draw: Draw) -> dict[str, Any]:
+    values = st.one_of(st.integers(-3, 3), st.text(max_size=4), st.booleans(), st.none())
+    result: dict[str, Any] = draw(
+        st.dictionaries(st.sampled_from(("a", "b", "order", "lang")), values, max_size=2)
+    )
+    return result
+
+
+class Builder:
+    """Requests that are right for the state a snapshot shows (mostly: some go to the wrong
+    agent or an id that does not exist, as clients do)."""
+
+    def __init__(self, draw: Draw, snap: Snap, machine: FuzzMachine, tenant: str) -> None:
+        self.draw = draw
+        self.snap = snap
+        self.machine = machine
+        self.tenant = tenant
+        self.interactions = snap.present()
+
+    def pick(self, items: list[str] | tuple[str, ...]) -> str:
+        value: str = self.draw(st.sampled_from(sorted(items)))
+        return value
+
+    def agent_id(self) -> str:
+        return self.pick(tuple(self.snap.agents) or AGENT_POOL)
+
+    def interaction_id(self, *states: int) -> str | None:
+        ids = [k for k, i in self.interactions.items() if not states or i.state in states]
+        return self.pick(ids) if ids else None
+
+    def build(self) -> tuple[Build, float]:
+        """A request and its deadline."""
+        found = self.interactions.values()
+        states = {i.state for i in found}
+        any_ = bool(found)
+        offered = any(i.HasField("offer") for i in found)
+        transferring = any(i.HasField("transfer") for i in found)
+        assigned = pb.INTERACTION_STATE_ASSIGNED in states
+        held = assigned or pb.INTERACTION_STATE_WRAP_UP in states
+        open_ = bool(states & set(OPEN))
+        options: list[tuple[int, bool, Callable[[], Build | None]]] = [
+            (3, True, self.upsert_agent),
+            (2, True, self.set_agent_state),
+            (1, True, self.get_agent),
+            (1, True, self.list_agents),
+            (1, True, self.remove_agent),
+            (4, True, self.enqueue),
+            (2, True, self.assign_agent),
+            (1, any_, self.assign_interaction),
+            (12, offered, self.accept),
+            (3, offered, self.reject),
+            (6, held, self.complete),
+            (1, any_, self.cancel),
+            (10, assigned, self.transfer),
+            (3, open_, self.escalate),
+            (10, transferring, self.cancel_transfer),
+            (1, True, self.get_interaction),
+            (2, any_, self.update_context),
+            (1, True, self.explain),
+            (1, True, self.get_stats),
+            (1, True, self.watch),
+        ]
+        weighted = [make for weight, ok, make in options if ok for _ in range(weight)]
+        made = self.draw(st.sampled_from(weighted))()
+        assert made is not None
+        method, request = made
+        timeout = 5.0
+        if method == "WatchAssignments":
+            timeout = WATCH_SECONDS
+        elif method == "Assign" and getattr(request, "wait", False):
+            timeout = self.draw(st.sampled_from((WAIT_SECONDS,) * 5 + (0.0,)))
+        return made, timeout
+
+    # agents
+
+    def upsert_agent(self) -> Build:
+        draw = self.draw
+        channels = draw(st.lists(st.sampled_from(CHANNELS), unique=True, max_size=2))
+        return "UpsertAgent", pb.UpsertAgentRequest(
+            agent_id=self.pick(AGENT_POOL + tuple(self.snap.agents)),
+            display_name=draw(st.sampled_from(("", "Ann", "Bob"))),
+            skills=draw(
+                st.one_of(
+                    st.fixed_dictionaries({s: st.integers(4, 10) for s in SKILLS}),
+                    st.dictionaries(st.sampled_from(SKILLS), st.integers(1, 10), max_size=3),
+                )
+            ),
+            tier=draw(st.integers(0, 5)),
+            capacity=[
+                pb.ChannelCount(channel=c, count=draw(st.sampled_from((0, 1, 2, 3, 3))))
+                for c in channels
+            ],
+            state=draw(st.sampled_from((pb.AGENT_STATE_UNSPECIFIED, *SETTABLE, SETTABLE[1]))),
+        )
+
+    def set_agent_state(self) -> Build:
+        return "SetAgentState", pb.SetAgentStateRequest(
+            agent_id=self.agent_id(),
+            state=self.draw(st.sampled_from(SETTABLE)),
+            reason=self.draw(st.sampled_from(("", "lunch"))),
+        )
+
+    def get_agent(self) -> Build:
+        return "GetAgent", pb.GetAgentRequest(agent_id=self.agent_id())
+
+    def list_agents(self) -> Build:
+        draw = self.draw
+        tokens = ["", self.machine.tokens.get(self.tenant, "")]
+        tokens += [page_token_out(a) for a in (*self.snap.agents, "a", "zz")]
+        return "ListAgents", pb.ListAgentsRequest(
+            state=draw(st.sampled_from((pb.AGENT_STATE_UNSPECIFIED, *SETTABLE))),
+            page_size=draw(st.sampled_from((0, 1, 2, 3))),
+            page_token=self.pick(tokens),
+        )
+
+    def remove_agent(self) -> Build:
+        return "RemoveAgent", pb.RemoveAgentRequest(agent_id=self.agent_id())
+
+    # interactions
+
+    def enqueue(self) -> Build:
+        draw = self.draw
+        iid = self.pick(INTERACTION_POOL)
+        earlier = self.machine.enqueued.get((self.tenant, iid))
+        if earlier is not None and draw(st.booleans()):
+            return "Enqueue", earlier  # the same request again: idempotent
+        request = pb.EnqueueRequest(
+            interaction_id=iid,
+            customer_id=draw(st.sampled_from(("", *CUSTOMERS))),
+            channel=draw(st.sampled_from(CHANNELS)),
+            required_skills=_requirements(draw),
+            preferred_skills=_requirements(draw, 1),
+            priority=draw(st.sampled_from((0, 5, 100))),
+            customer_tier=draw(st.sampled_from(("", "standard", "gold", "vip"))),
+            sla_seconds=draw(st.sampled_from((0.0, 30.0, 600.0))),
+            preferred_agent_id=draw(st.sampled_from(("", *AGENT_POOL[:2]))),
+        )
+        request.context.update(_context(draw))
+        return "Enqueue", request
+
+    def assign_agent(self) -> Build:
+        wait = self.draw(st.sampled_from((False, False, False, True)))
+        return "Assign", pb.AssignRequest(agent_id=self.agent_id(), wait=wait)
+
+    def assign_interaction(self) -> Build | None:
+        iid = self.interaction_id()
+        if iid is None:
+            return None
+        wait = self.draw(st.sampled_from((False, False, False, True)))
+        return "Assign", pb.AssignRequest(interaction_id=iid, wait=wait)
+
+    def _offered(self) -> tuple[str, str] | None:
+        ids = [k for k, i in self.interactions.items() if i.HasField("offer")]
+        if not ids:
+            return None
+        iid = self.pick(ids)
+        agent_id = self.interactions[iid].offer.agent_id
+        if self.draw(st.integers(0, 9)) == 0:  # the wrong agent
+            agent_id = self.agent_id()
+        return iid, agent_id
+
+    def accept(self) -> Build | None:
+        found = self._offered()
+        if found is None:
+            return None
+        return "Accept", pb.AcceptRequest(interaction_id=found[0], agent_id=found[1])
+
+    def reject(self) -> Build | None:
+        found = self._offered()
+        if found is None:
+            return None
+        reason = self.draw(st.sampled_from(("", "busy")))
+        return "Reject", pb.RejectRequest(interaction_id=found[0], agent_id=found[1], reason=reason)
+
+    def complete(self) -> Build | None:
+        iid = self.interaction_id(pb.INTERACTION_STATE_ASSIGNED, pb.INTERACTION_STATE_WRAP_UP)
+        if iid is None:
+            return None
+        holder = self.interactions[iid].agent_id
+        return "Complete", pb.CompleteRequest(
+            interaction_id=iid,
+            agent_id=self.draw(st.sampled_from((holder, holder, "", self.agent_id()))),
+            disposition=self.draw(st.sampled_from(("", "resolved"))),
+            csat=self.draw(st.integers(0, 5)),
+        )
+
+    def cancel(self) -> Build | None:
+        iid = self.interaction_id()
+        if iid is None:
+            return None
+        return "Cancel", pb.CancelRequest(interaction_id=iid, reason="gone")
+
+    def transfer(self) -> Build | None:
+        draw = self.draw
+        iid = self.interaction_id(pb.INTERACTION_STATE_ASSIGNED)
+        if iid is None:
+            return None
+        request = pb.TransferRequest(
+            interaction_id=iid,
+            mode=draw(st.sampled_from((pb.TRANSFER_MODE_WARM, pb.TRANSFER_MODE_COLD))),
+            channel=draw(st.sampled_from((pb.CHANNEL_UNSPECIFIED,) * 3 + CHANNELS)),
+            reason=draw(st.sampled_from(("", "billing question"))),
+        )
+        target = draw(st.sampled_from(("agent_id", "agent_id", "skills", "queue")))
+        if target == "agent_id":
+            request.agent_id = self.agent_id()
+            request.ignore_skills = draw(st.booleans())
+        elif target == "skills":
+            request.skills.required_skills.extend(_requirements(draw) or _requirements(draw, 1))
+            if not request.skills.required_skills:
+                request.skills.required_skills.add(skill="billing")
+        else:
+            request.queue.SetInParent()
+        return "Transfer", request
+
+    def escalate(self) -> Build | None:
+        iid = self.interaction_id(*OPEN)
+        if iid is None:
+            return None
+        return "Escalate", pb.EscalateRequest(interaction_id=iid, reason="angry")
+
+    def cancel_transfer(self) -> Build | None:
+        ids = [k for k, i in self.interactions.items() if i.HasField("transfer")]
+        if not ids:
+            return None
+        iid = self.pick(ids)
+        holder = self.interactions[iid].agent_id
+        agent_id = self.draw(st.sampled_from((holder, "", self.agent_id())))
+        return "CancelTransfer", pb.CancelTransferRequest(interaction_id=iid, agent_id=agent_id)
+
+    def get_interaction(self) -> Build:
+        iid = self.interaction_id() or self.pick(INTERACTION_POOL)
+        return "GetInteraction", pb.GetInteractionRequest(interaction_id=iid)
+
+    def update_context(self) -> Build | None:
+        iid = self.interaction_id()
+        if iid is None:
+            return None
+        keys = sorted(self.interactions[iid].context.fields)
+        request = pb.UpdateContextRequest(
+            interaction_id=iid,
+            remove_keys=self.draw(st.lists(st.sampled_from(keys), max_size=2)) if keys else [],
+        )
+        request.context.update(_context(self.draw))
+        return "UpdateContext", request
+
+    def explain(self) -> Build:
+        iid = self.interaction_id() or self.pick(INTERACTION_POOL)
+        return "Explain", pb.ExplainRequest(interaction_id=iid)
+
+    def get_stats(self) -> Build:
+        return "GetStats", pb.GetStatsRequest()
+
+    def watch(self) -> Build:
+        agents = self.draw(st.lists(st.sampled_from(AGENT_POOL), unique=True, max_size=2))
+        return "WatchAssignments", pb.WatchAssignmentsRequest(agent_ids=agents)
+
+
+def _set_field(message: Message, field_: FieldDescriptor, value: Any) -> None:
+    """Give one field of `message` a value `field_values` drew for it."""
+    name = field_.name
+    sub = field_.message_type
+    if sub is not None and sub.GetOptions().map_entry:
+        target: Any = getattr(message, name)
+        target.clear()
+        target.update(value)
+    elif field_.is_repeated:
+        del getattr(message, name)[:]
+        getattr(message, name).extend(value)
+    elif sub is not None:
+        getattr(message, name).CopyFrom(value)
+    else:
+        setattr(message, name, value)
+
+
+def _decode(method: str, body: bytes) -> Message | None:
+    cls: type[Message] = getattr(pb, METHODS[method].input_type.name)
+    try:
+        return cls.FromString(body)
+    except DecodeError:
+        return None
+
+
+def _takes_request_id(method: str, request: Message | None) -> bool:
+    """Whether the server reads `x-cim-request-id` for this call."""
+    if method in READS or method == "WatchAssignments":
+        return False
+    if method == "Assign":
+        return request is None or request.WhichOneof("target") == "agent_id"
+    return True
