@@ -51,7 +51,7 @@ async def assign_agent(
     # Subscribed first, so that no offer made from here on is missed.
     watcher = r.hub.subscribe(frozenset({agent_id}), PARKED, max_parked) if wait > 0 else None
     try:
-        out = await r.mutate(take_pending, request, replay, accepted)
+        out = await r.mutate(take_pending, request, replay, accepted, record_noop=False)
         if out is not None or watcher is None:
             return out
         while (left := deadline - loop.time()) > 0:
@@ -68,7 +68,7 @@ async def assign_agent(
                     return None
                 return take_offer(r, found)
 
-            out = await r.mutate(take_offered, request, replay, accepted)
+            out = await r.mutate(take_offered, request, replay, accepted, record_noop=False)
             if out is not None:
                 return out
         return None

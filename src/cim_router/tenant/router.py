@@ -123,13 +123,17 @@ class TenantRouter:
         replay: Callable[[RequestOutcome], Awaitable[T]] | None = None,
         entity: str | Callable[[T], str] = "",
         created: Callable[[T], bool] | None = None,
+        record_noop: bool = True,
     ) -> T:
         """Run `apply` as one unit of work and answer once its change is durable.
 
         With a request id, a call the store already holds the outcome of is not applied
         again: `replay` answers it from that outcome (`entity` and `created` are what the
-        outcome keeps; either may be read off the result). `apply` must check everything
-        before it changes anything."""
+        outcome keeps; either may be read off the result). A call that changed nothing (an
+        Enqueue repeated) still records its outcome, so that its id cannot be reused for
+        another request, unless `record_noop` is False (a first look that may be followed
+        by the real change under the same id). `apply` must check everything before it
+        changes anything."""
         if request is not None:
             assert replay is not None
             found = await self._known_request(request)
@@ -141,7 +145,7 @@ class TenantRouter:
             if hit is None:
                 with self.unit() as tx:
                     out = apply()
-                    if request is not None and tx:
+                    if request is not None and (tx or record_noop):
                         made = created(out) if created is not None else False
                         acted_on = entity if isinstance(entity, str) else entity(out)
                         tx.request = RequestOutcome(
