@@ -21,6 +21,7 @@ from cim_router.domain.limits import (
     check_id,
     check_skill_name,
     check_text,
+    is_skill_name,
 )
 
 # Re-exported: the service's escalation reads it from here.
@@ -51,7 +52,8 @@ def check_requirements(field: str, reqs: Sequence[SkillRequirement]) -> None:
     check_count(field, reqs, MAX_SKILLS_PER_INTERACTION, "skills")
     first_at: dict[str, int] = {}
     for k, req in enumerate(reqs):
-        check_skill_name(f"{field}[{k}].skill", req.skill)
+        if not is_skill_name(req.skill):
+            check_skill_name(f"{field}[{k}].skill", req.skill)  # raises, naming the entry
         if req.skill in first_at:
             raise ValidationError(
                 f"{field}[{k}].skill",

@@ -61,6 +61,10 @@ def check_id(field: str, value: str) -> None:
         raise ValidationError(field, "must contain printable characters only")
 
 
+def is_skill_name(value: str) -> bool:
+    return 0 < len(value) <= MAX_SKILL_NAME_LENGTH and value.isprintable()
+
+
 def check_skill_name(field: str, value: str) -> None:
     """A skill name is 1..64 printable characters (so no NUL)."""
     if not value or len(value) > MAX_SKILL_NAME_LENGTH or not value.isprintable():

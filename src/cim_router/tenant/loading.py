@@ -3,7 +3,10 @@ that cannot be used set aside (quarantined) so that the rest of the tenant serve
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
+from collections.abc import AsyncIterator
 
 from cim_router.domain.agent import AgentState
 from cim_router.domain.errors import ValidationError
@@ -23,7 +26,7 @@ async def load(r: TenantRouter, restart: bool) -> None:
 
     On a restart, offers in flight go back to the queue and agents' loads are recounted
     from what they hold, so none is over capacity."""
-    async with r.lock:
+    async with r.lock, _no_cyclic_gc():
         r.available = False
         snap = await r.store.load(r.tenant)
         r.reset()
@@ -54,6 +57,20 @@ async def load(r: TenantRouter, restart: bool) -> None:
         "tenant loaded",
         extra={"tenant": r.tenant, "agents": len(r.agents), "open": len(r.open)},
     )
+
+
+@contextlib.asynccontextmanager
+async def _no_cyclic_gc() -> AsyncIterator[None]:
+    """Hold off the cyclic garbage collector while a load builds its many records: they
+    hold no cycles, and collections over a heap growing by a hundred thousand objects cost
+    a load about a third of its time."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
 
 
 def _admit_agent(r: TenantRouter, arec: AgentRecord, bad: dict[str, str]) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cim_router.domain.limits import check_id
@@ -72,10 +72,14 @@ class Tenants:
             raise Unavailable("store unavailable: another server has taken it over")
         return self._routers.get(tenant)
 
-    @contextlib.asynccontextmanager
-    async def use(self, tenant: str) -> AsyncIterator[TenantRouter]:
-        """The tenant's router for a call that may write, created (in memory only) if the
-        tenant is new; a new tenant that wrote nothing is forgotten when its last call ends."""
+    def use(self, tenant: str) -> _Use:
+        """`async with tenants.use(name) as router`: the tenant's router for a call that may
+        write, created (in memory only) if the tenant is new; a new tenant that wrote
+        nothing is forgotten when its last call ends."""
+        return _Use(self, tenant)
+
+    def enter(self, tenant: str) -> TenantRouter:
+        """The start of `use`: the router, counted as in use."""
         router = self.find(tenant)
         if router is None:
             check_id("tenant", tenant)
@@ -85,12 +89,13 @@ class Tenants:
             router.available = True  # nothing stored yet: the empty state is the truth
             self._routers[tenant] = router
         router.users += 1
-        try:
-            yield router
-        finally:
-            router.users -= 1
-            if not router.users and not router.persisted and not len(router.hub):
-                self._forget(router)
+        return router
+
+    def leave(self, router: TenantRouter) -> None:
+        """The end of `use`."""
+        router.users -= 1
+        if not router.users and not router.persisted and not len(router.hub):
+            self._forget(router)
 
     def _new(self, tenant: str) -> TenantRouter:
         router = TenantRouter(
@@ -224,3 +229,21 @@ class Tenants:
                 pass  # the store is down; its recovery reloads this tenant
             except Exception:  # one tenant's failure must not stop the others' timers
                 log.exception("timer work failed", extra={"tenant": router.tenant})
+
+
+class _Use:
+    """The async context manager of `Tenants.use` (a class: cheaper than a generator on a
+    path every call takes)."""
+
+    __slots__ = ("router", "tenant", "tenants")
+
+    def __init__(self, tenants: Tenants, tenant: str) -> None:
+        self.tenants = tenants
+        self.tenant = tenant
+
+    async def __aenter__(self) -> TenantRouter:
+        self.router = self.tenants.enter(self.tenant)
+        return self.router
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.tenants.leave(self.router)

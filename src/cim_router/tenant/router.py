@@ -143,7 +143,8 @@ class TenantRouter:
             self.check_available()
             hit = None if request is None else self.requests.get(request.id)
             if hit is None:
-                with self.unit() as tx:
+                tx = self._begin()
+                try:
                     out = apply()
                     if request is not None and (tx or record_noop):
                         made = created(out) if created is not None else False
@@ -151,6 +152,10 @@ class TenantRouter:
                         tx.request = RequestOutcome(
                             request.id, request.method, request.digest, acted_on, made
                         )
+                except BaseException:
+                    self._abort(tx)
+                    raise
+                self._end(tx)
             seq = self.seq
         if hit is not None:
             assert request is not None and replay is not None
@@ -191,17 +196,27 @@ class TenantRouter:
 
         If the body fails after it changed something, the live state is no longer what
         the store holds: the tenant stops serving until it is reloaded."""
-        assert self._tx is None, "units of work do not nest"
-        self._tx = tx = Transition()
+        tx = self._begin()
         try:
             yield tx
         except BaseException:
-            self._tx = None
-            dirty = bool(tx) or bool(self._notices)
-            self._notices.clear()
-            if dirty:
-                self.poison("a change failed halfway")
+            self._abort(tx)
             raise
+        self._end(tx)
+
+    def _begin(self) -> Transition:
+        assert self._tx is None, "units of work do not nest"
+        self._tx = tx = Transition()
+        return tx
+
+    def _abort(self, tx: Transition) -> None:
+        self._tx = None
+        dirty = bool(tx) or bool(self._notices)
+        self._notices.clear()
+        if dirty:
+            self.poison("a change failed halfway")
+
+    def _end(self, tx: Transition) -> None:
         self._tx = None
         self._commit(tx)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import heapq
 from collections.abc import Hashable
-from dataclasses import dataclass, field
 from enum import Enum
+from typing import NamedTuple
 
 
 class Due(Enum):
@@ -21,14 +21,16 @@ class Due(Enum):
     MATCH = "match"  # match everything that waits (after a load; key "")
 
 
-@dataclass(order=True, frozen=True)
-class Timer:
+class Timer(NamedTuple):
+    """A tuple, cheap to make by the hundred thousand (a load schedules one per waiting
+    interaction); ordered by (due, seq), and seq is unique, so nothing after it compares."""
+
     due: float
     seq: int
-    owner: Hashable = field(compare=False)  # the tenant's router
-    generation: int = field(compare=False)  # the owner's load it belongs to
-    kind: Due = field(compare=False)
-    key: str = field(compare=False)
+    owner: Hashable  # the tenant's router
+    generation: int  # the owner's load it belongs to
+    kind: Due
+    key: str
 
 
 class Timers:
@@ -45,10 +47,10 @@ class Timers:
 
     def at(self, due: float, owner: Hashable, generation: int, kind: Due, key: str) -> None:
         self._seq += 1
-        timer = Timer(due, self._seq, owner, generation, kind, key)
-        if not self._heap or timer.due < self._heap[0].due:
+        heap = self._heap
+        if not heap or due < heap[0][0]:
             self.changed.set()
-        heapq.heappush(self._heap, timer)
+        heapq.heappush(heap, Timer(due, self._seq, owner, generation, kind, key))
 
     def next_due(self) -> float | None:
         return self._heap[0].due if self._heap else None
