@@ -1084,6 +1084,7 @@ class HistoryEvent(_message.Message):
     CHANNEL_FIELD_NUMBER: _builtins.int
     AGENT_ID_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    CALLER_FIELD_NUMBER: _builtins.int
     type: Global___EventType.ValueType
     interaction_id: _builtins.str
     """The interaction the event happened to; an earlier interaction of the same customer
@@ -1092,6 +1093,11 @@ class HistoryEvent(_message.Message):
     channel: Global___Channel.ValueType
     agent_id: _builtins.str
     reason: _builtins.str
+    caller: _builtins.str
+    """Who made the change: an API key's id or a client certificate's subject (never the
+    key); "router" for the router's own steps (expiries, wrap-up ends, restarts); empty
+    when the server runs without authentication.
+    """
     @_builtins.property
     def at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -1103,10 +1109,11 @@ class HistoryEvent(_message.Message):
         channel: Global___Channel.ValueType = ...,
         agent_id: _builtins.str = ...,
         reason: _builtins.str = ...,
+        caller: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "at", b"at", "channel", b"channel", "interaction_id", b"interaction_id", "reason", b"reason", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "at", b"at", "caller", b"caller", "channel", b"channel", "interaction_id", b"interaction_id", "reason", b"reason", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -400,6 +400,7 @@ def event_out(e: Event) -> pb.HistoryEvent:
         channel=channel_out(e.channel),
         agent_id=e.agent_id,
         reason=e.reason,
+        caller=e.caller,
     )
 
 

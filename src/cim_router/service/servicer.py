@@ -18,8 +18,10 @@ from cim_router._pb import router_pb2_grpc
 from cim_router.domain.errors import ValidationError
 from cim_router.domain.limits import MAX_DISPOSITION_LENGTH
 from cim_router.service import convert
+from cim_router.service.auth import Access, OpenAccess
 from cim_router.service.metadata import request_id_from_metadata, tenant_from_metadata
 from cim_router.tenant import agents, interactions, pull, reports, transfers
+from cim_router.tenant.caller import acting_as
 from cim_router.tenant.errors import Code, InvalidArgument, NotFound, ServiceError
 from cim_router.tenant.records import RequestKey
 from cim_router.tenant.registry import Tenants
@@ -46,12 +48,16 @@ def refusal(exc: ServiceError | ValidationError) -> ServiceError:
 
 
 def rpc(fn: Handler[Req, Resp]) -> Handler[Req, Resp]:
-    """Report refusals with their status code; a client's mistake is never INTERNAL."""
+    """Check the caller first (who, and whether they may), run the call on their behalf, and
+    report refusals with their status code; a client's mistake is never INTERNAL."""
+    method = fn.__name__
 
     @functools.wraps(fn)
-    async def wrapper(self: Any, request: Req, context: Context) -> Resp:
+    async def wrapper(self: RouterServicer, request: Req, context: Context) -> Resp:
         try:
-            return await fn(self, request, context)
+            principal = await self.access.check(method, request, _tenant(context), context)
+            with acting_as(principal.caller):
+                return await fn(self, request, context)
         except (ServiceError, ValidationError) as exc:
             err = refusal(exc)
             await context.abort(STATUS[err.code], err.message)
@@ -83,8 +89,9 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     """Each RPC checks every field of its request before it touches a tenant, so that a
     refused request changes nothing."""
 
-    def __init__(self, tenants: Tenants) -> None:
+    def __init__(self, tenants: Tenants, access: Access | None = None) -> None:
         self.tenants = tenants
+        self.access: Access = access or OpenAccess()
 
     def _reader(self, context: Context) -> TenantRouter | None:
         """The tenant's router for a read; None for a tenant that does not exist."""
@@ -191,8 +198,9 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         self, request: pb.WatchAssignmentsRequest, context: Context
     ) -> AsyncIterator[pb.AssignmentEvent]:
         try:
-            watched = convert.watched_agents_in(request.agent_ids)
             tenant = _tenant(context)
+            await self.access.check("WatchAssignments", request, tenant, context)
+            watched = convert.watched_agents_in(request.agent_ids)
             # The tenant may not exist yet: a desktop may watch before its agent is created.
             async with self.tenants.use(tenant) as router:
                 limit = self.tenants.limits.max_watch_streams

@@ -233,12 +233,16 @@ def interaction_in(data: bytes | str, tenant: str) -> InteractionRecord:
 
 
 def event_out(e: Event) -> bytes:
-    return orjson.dumps([e.at, int(e.type), e.interaction_id, int(e.channel), e.agent_id, e.reason])
+    return orjson.dumps(
+        [e.at, int(e.type), e.interaction_id, int(e.channel), e.agent_id, e.reason, e.caller]
+    )
 
 
 def event_in(data: bytes | str) -> Event:
-    at, type_, iid, channel, agent_id, reason = orjson.loads(data)
-    return Event(float(at), EventType(type_), iid, _CHANNEL[channel], agent_id, reason)
+    fields = orjson.loads(data)
+    at, type_, iid, channel, agent_id, reason = fields[:6]
+    caller = str(fields[6]) if len(fields) > 6 else ""  # older events have none
+    return Event(float(at), EventType(type_), iid, _CHANNEL[channel], agent_id, reason, caller)
 
 
 def customer_out(c: CustomerRecord) -> bytes:

@@ -61,6 +61,7 @@ class Event:
     channel: Channel
     agent_id: str = ""
     reason: str = ""
+    caller: str = ""  # who made the change (see tenant/caller.py); "router" for its own
 
 
 @dataclass

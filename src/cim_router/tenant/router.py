@@ -25,6 +25,7 @@ from cim_router.domain.channel import Channel
 from cim_router.domain.interaction import InteractionState
 from cim_router.domain.policy import Policy
 from cim_router.routing.engine import Engine
+from cim_router.tenant.caller import current_caller
 from cim_router.tenant.clock import Clock
 from cim_router.tenant.errors import AlreadyExists, FailedPrecondition, NotFound, Unavailable
 from cim_router.tenant.ports import Store
@@ -288,7 +289,8 @@ class TenantRouter:
         channel: Channel | None = None,
     ) -> None:
         channel = rec.interaction.channel if channel is None else channel
-        self.tx.events.append(Event(self.clock(), type, rec.id, channel, agent_id, reason))
+        caller = current_caller.get()
+        self.tx.events.append(Event(self.clock(), type, rec.id, channel, agent_id, reason, caller))
 
     def count(self, name: str) -> None:
         self.tx.count(name)
