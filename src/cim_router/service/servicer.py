@@ -17,7 +17,7 @@ from cim_router._pb import router_pb2 as pb
 from cim_router._pb import router_pb2_grpc
 from cim_router.domain.errors import ValidationError
 from cim_router.domain.limits import MAX_DISPOSITION_LENGTH
-from cim_router.service import convert
+from cim_router.service import convert, responses
 from cim_router.service.auth import Access, OpenAccess
 from cim_router.service.metadata import request_id_from_metadata, tenant_from_metadata
 from cim_router.tenant import agents, interactions, pull, reports, transfers
@@ -110,7 +110,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         agent, state = convert.agent_in(request)
         key = _request(context, "UpsertAgent", request)
         async with self.tenants.use(_tenant(context)) as router:
-            return convert.agent_out(await agents.upsert_agent(router, agent, state, key))
+            return responses.agent_out(await agents.upsert_agent(router, agent, state, key))
 
     @rpc
     async def SetAgentState(self, request: pb.SetAgentStateRequest, context: Context) -> pb.Agent:
@@ -121,7 +121,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         convert.reason_in(request.reason)
         key = _request(context, "SetAgentState", request)
         router = self._found(context, f"agent {request.agent_id!r}")
-        return convert.agent_out(
+        return responses.agent_out(
             await agents.set_agent_state(router, request.agent_id, state, request.reason, key)
         )
 
@@ -129,7 +129,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     async def GetAgent(self, request: pb.GetAgentRequest, context: Context) -> pb.Agent:
         convert.require_id("agent_id", request.agent_id)
         router = self._found(context, f"agent {request.agent_id!r}")
-        return convert.agent_out(await agents.get_agent(router, request.agent_id))
+        return responses.agent_out(await agents.get_agent(router, request.agent_id))
 
     @rpc
     async def ListAgents(
@@ -142,7 +142,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         if router is None:
             return pb.ListAgentsResponse()
         found, more = await agents.list_agents(router, state, after, size)
-        return convert.agents_page_out(found, more)
+        return responses.agents_page_out(found, more)
 
     @rpc
     async def RemoveAgent(
@@ -165,7 +165,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 router, interaction, convert.digest(request), key
             )
         return pb.EnqueueResponse(
-            interaction=convert.interaction_out(rec),
+            interaction=responses.interaction_out(rec),
             position=position,
             estimated_wait_seconds=wait,
             created=created,
@@ -186,12 +186,12 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             if rec is None:
                 return pb.AssignResponse(matched=False, agent_id=request.agent_id)
             return pb.AssignResponse(
-                matched=True, agent_id=request.agent_id, interaction=convert.interaction_out(rec)
+                matched=True, agent_id=request.agent_id, interaction=responses.interaction_out(rec)
             )
         router = self._found(context, f"interaction {request.interaction_id!r}")
         agent_id, rec = await pull.assign_interaction(router, request.interaction_id, wait, parked)
         return pb.AssignResponse(
-            matched=bool(agent_id), agent_id=agent_id, interaction=convert.interaction_out(rec)
+            matched=bool(agent_id), agent_id=agent_id, interaction=responses.interaction_out(rec)
         )
 
     async def WatchAssignments(
@@ -207,7 +207,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 watcher = router.hub.subscribe(watched, limit=limit)
                 try:
                     while (notice := await watcher.next()) is not None:
-                        yield convert.notice_out(notice)
+                        yield responses.notice_out(notice)
                 finally:
                     router.hub.unsubscribe(watcher)
         except (ServiceError, ValidationError) as exc:
@@ -220,7 +220,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         convert.require_id("agent_id", request.agent_id)
         key = _request(context, "Accept", request)
         router = self._found(context, f"interaction {request.interaction_id!r}")
-        return convert.interaction_out(
+        return responses.interaction_out(
             await interactions.accept(router, request.interaction_id, request.agent_id, key)
         )
 
@@ -231,7 +231,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         convert.reason_in(request.reason)
         key = _request(context, "Reject", request)
         router = self._found(context, f"interaction {request.interaction_id!r}")
-        return convert.interaction_out(
+        return responses.interaction_out(
             await interactions.reject(
                 router, request.interaction_id, request.agent_id, request.reason, key
             )
@@ -248,7 +248,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         rec = await interactions.complete(
             router, request.interaction_id, request.agent_id, request.disposition, request.csat, key
         )
-        return convert.interaction_out(rec)
+        return responses.interaction_out(rec)
 
     @rpc
     async def Cancel(self, request: pb.CancelRequest, context: Context) -> pb.Interaction:
@@ -256,7 +256,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         convert.reason_in(request.reason)
         key = _request(context, "Cancel", request)
         router = self._found(context, f"interaction {request.interaction_id!r}")
-        return convert.interaction_out(
+        return responses.interaction_out(
             await interactions.cancel(router, request.interaction_id, request.reason, key)
         )
 
@@ -292,7 +292,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             request.ignore_skills,
             key,
         )
-        return convert.interaction_out(rec)
+        return responses.interaction_out(rec)
 
     @rpc
     async def Escalate(self, request: pb.EscalateRequest, context: Context) -> pb.Interaction:
@@ -300,7 +300,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         convert.reason_in(request.reason)
         key = _request(context, "Escalate", request)
         router = self._found(context, f"interaction {request.interaction_id!r}")
-        return convert.interaction_out(
+        return responses.interaction_out(
             await transfers.escalate(router, request.interaction_id, request.reason, key)
         )
 
@@ -313,7 +313,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         convert.reason_in(request.reason)
         key = _request(context, "CancelTransfer", request)
         router = self._found(context, f"interaction {request.interaction_id!r}")
-        return convert.interaction_out(
+        return responses.interaction_out(
             await transfers.cancel_transfer(
                 router, request.interaction_id, request.agent_id, request.reason, key
             )
@@ -326,7 +326,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         convert.require_id("interaction_id", request.interaction_id)
         router = self._found(context, f"interaction {request.interaction_id!r}")
         rec, history = await reports.get_interaction(router, request.interaction_id)
-        return convert.interaction_out(rec, history)
+        return responses.interaction_out(rec, history)
 
     @rpc
     async def UpdateContext(
@@ -340,7 +340,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         rec = await reports.update_context(
             router, request.interaction_id, updates, remove_keys, key
         )
-        return convert.interaction_out(rec)
+        return responses.interaction_out(rec)
 
     # --- operations -----------------------------------------------------------------------
 
@@ -349,11 +349,11 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         convert.require_id("interaction_id", request.interaction_id)
         router = self._found(context, f"interaction {request.interaction_id!r}")
         explanation, live, chosen = await reports.explain(router, request.interaction_id)
-        return convert.explanation_out(explanation, live, chosen)
+        return responses.explanation_out(explanation, live, chosen)
 
     @rpc
     async def GetStats(self, request: pb.GetStatsRequest, context: Context) -> pb.Stats:
         router = self._reader(context)
         if router is None:
-            return convert.stats_out(reports.empty_stats(self.tenants.clock()))
-        return convert.stats_out(await reports.stats(router))
+            return responses.stats_out(reports.empty_stats(self.tenants.clock()))
+        return responses.stats_out(await reports.stats(router))

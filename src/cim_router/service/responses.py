@@ -1,0 +1,220 @@
+"""Between the domain and the wire, outward: records, events, notices, explanations and
+statistics as the proto messages the service answers with."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from google.protobuf import struct_pb2, timestamp_pb2
+
+from cim_router._pb import router_pb2 as pb
+from cim_router.domain.agent import AgentState
+from cim_router.domain.channel import Channel
+from cim_router.domain.interaction import (
+    InteractionState,
+    SkillRequirement,
+)
+from cim_router.domain.limits import (
+    MAX_PAGE_BYTES,
+)
+from cim_router.routing.explain import Candidate, Explanation
+from cim_router.service.convert import page_token_out
+from cim_router.tenant.records import AgentRecord, Event, InteractionRecord
+from cim_router.tenant.watch import Notice
+
+# Domain field names -> request field names, most specific first.
+_FIELD_NAMES = (
+    ("interaction.preferred_agent", "preferred_agent_id"),
+    ("interaction.required", "required_skills"),
+    ("interaction.preferred", "preferred_skills"),
+    ("interaction.id", "interaction_id"),
+    ("interaction.", ""),
+    ("agent.id", "agent_id"),
+    ("agent.", ""),
+)
+
+
+def channel_out(channel: Channel) -> pb.Channel.ValueType:
+    return pb.Channel.ValueType(int(channel) + 1)
+
+
+def agent_state_out(state: AgentState) -> pb.AgentState.ValueType:
+    return pb.AgentState.ValueType(int(state) + 1)
+
+
+def timestamp(seconds: float) -> timestamp_pb2.Timestamp | None:
+    if seconds <= 0:
+        return None
+    ts = timestamp_pb2.Timestamp()
+    ts.FromNanoseconds(round(seconds * 1e9))
+    return ts
+
+
+def struct_out(context: dict[str, Any]) -> struct_pb2.Struct:
+    out = struct_pb2.Struct()
+    if context:
+        out.update(context)
+    return out
+
+
+def requirements_out(reqs: Iterable[SkillRequirement]) -> list[pb.SkillRequirement]:
+    return [pb.SkillRequirement(skill=r.skill, min_level=r.min_level) for r in reqs]
+
+
+def _counts_out(values: dict[Channel, int]) -> list[pb.ChannelCount]:
+    return [pb.ChannelCount(channel=channel_out(c), count=n) for c, n in sorted(values.items())]
+
+
+def agents_page_out(found: Sequence[AgentRecord], more: bool) -> pb.ListAgentsResponse:
+    """A page of agents; cut short before it passes MAX_PAGE_BYTES, when the token resumes
+    after the last agent it holds."""
+    agents: list[pb.Agent] = []
+    size = 0
+    for rec in found:
+        agent = agent_out(rec)
+        size += agent.ByteSize() + 6  # and its field tag and length
+        if size > MAX_PAGE_BYTES and agents:
+            more = True
+            break
+        agents.append(agent)
+    token = page_token_out(agents[-1].id) if more and agents else ""
+    return pb.ListAgentsResponse(agents=agents, next_page_token=token)
+
+
+def agent_out(rec: AgentRecord) -> pb.Agent:
+    a = rec.agent
+    return pb.Agent(
+        id=a.id,
+        display_name=a.display_name,
+        skills=a.skills,
+        tier=a.tier,
+        capacity=_counts_out(a.capacity),
+        state=agent_state_out(a.state),
+        not_ready_reason=a.not_ready_reason,
+        load=_counts_out({c: n for c, n in a.load.items() if n}),
+        idle_since=timestamp(a.idle_since),
+        missed_offers=rec.missed_offers,
+        wrap_up_until=timestamp(rec.wrap_up_until),
+    )
+
+
+def _state_out(state: InteractionState) -> pb.InteractionState.ValueType:
+    return pb.InteractionState.ValueType(int(state) + 1)
+
+
+def event_out(e: Event) -> pb.HistoryEvent:
+    return pb.HistoryEvent(
+        at=timestamp(e.at),
+        type=pb.EventType.ValueType(int(e.type)),
+        interaction_id=e.interaction_id,
+        channel=channel_out(e.channel),
+        agent_id=e.agent_id,
+        reason=e.reason,
+        caller=e.caller,
+    )
+
+
+def interaction_out(rec: InteractionRecord, history: Iterable[Event] = ()) -> pb.Interaction:
+    i = rec.interaction
+    out = pb.Interaction(
+        id=i.id,
+        customer_id=i.customer_id,
+        channel=channel_out(i.channel),
+        required_skills=requirements_out(i.required),
+        preferred_skills=requirements_out(i.preferred),
+        priority=i.priority,
+        customer_tier=i.customer_tier,
+        sla_seconds=i.sla_seconds,
+        enqueued_at=timestamp(i.enqueued_at),
+        escalation_level=i.escalation_level,
+        preferred_agent_id=i.preferred_agent,
+        excluded_agent_ids=sorted(i.excluded_agents),
+        context=struct_out(i.context),
+        state=_state_out(i.state),
+        agent_id=rec.agent_id,
+        linked_interaction_id=rec.linked_interaction_id,
+        disposition=rec.disposition,
+        csat=rec.csat,
+        history=[event_out(e) for e in history],
+    )
+    if rec.offer is not None:
+        o = rec.offer
+        out.offer.CopyFrom(
+            pb.Offer(
+                agent_id=o.agent_id,
+                channel=channel_out(o.channel),
+                offered_at=timestamp(o.offered_at),
+                expires_at=timestamp(o.expires_at),
+                transfer=o.transfer,
+            )
+        )
+    if rec.transfer is not None:
+        t = rec.transfer
+        out.transfer.CopyFrom(
+            pb.PendingTransfer(
+                mode=pb.TransferMode.ValueType(int(t.mode)),
+                agent_id=t.target_agent,
+                channel=channel_out(t.channel),
+                required_skills=requirements_out(t.required),
+                reason=t.reason,
+            )
+        )
+    return out
+
+
+def notice_out(n: Notice) -> pb.AssignmentEvent:
+    return pb.AssignmentEvent(
+        type=pb.AssignmentEventType.ValueType(int(n.type)),
+        agent_id=n.agent_id,
+        interaction=interaction_out(n.record),
+        at=timestamp(n.at),
+    )
+
+
+QUARANTINE_LISTED = 100  # quarantined records named in the stats; all are counted
+
+
+def _candidate_out(c: Candidate | None) -> pb.Candidate | None:
+    if c is None:
+        return None
+    return pb.Candidate(agent_id=c.agent_id, score=c.score, terms=c.terms)
+
+
+def explanation_out(e: Explanation, live: bool, chosen: str) -> pb.Explanation:
+    return pb.Explanation(
+        interaction_id=e.interaction_id,
+        at=timestamp(e.at),
+        live=live,
+        chosen_agent_id=chosen,
+        relaxation_step=e.relaxation_step,
+        urgency=e.urgency,
+        agents_considered=e.agents_considered,
+        eligible=e.eligible,
+        exclusions=e.exclusions,
+        winner=_candidate_out(e.winner),
+        runner_up=_candidate_out(e.runner_up),
+    )
+
+
+def stats_out(s: dict[str, Any]) -> pb.Stats:
+    return pb.Stats(
+        at=timestamp(s["at"]),
+        waiting=s["waiting"],
+        waiting_by_channel=_counts_out(s["by_channel"]),
+        waiting_by_skill=[
+            pb.SkillCount(skill=k, count=n) for k, n in sorted(s["by_skill"].items())
+        ],
+        longest_wait_seconds=s["longest_wait"],
+        agents_by_state=[
+            pb.AgentStateCount(state=agent_state_out(st), count=n)
+            for st, n in sorted(s["by_state"].items())
+        ],
+        offered=s["offered"],
+        answered=s["answered"],
+        abandoned=s["abandoned"],
+        completed=s["completed"],
+        service_level=s["service_level"],
+        quarantined=len(s["quarantined"]),
+        quarantined_records=s["quarantined"][:QUARANTINE_LISTED],
+    )
