@@ -165,3 +165,12 @@ def _gone(pid: int, data_dir: Path, timeout: float) -> bool:
             return False
         time.sleep(0.02)
     return True
+
+
+def private_redis_url(data_dir: Path) -> str | None:
+    """The URL of the private Redis a router runs on `data_dir`, for the operator CLI (keys,
+    tenants) to work on a running server's store; None when none is running there."""
+    record = read_pid_file(data_dir)
+    if record is None or not is_server_of(record[0], data_dir):
+        return None
+    return f"redis://127.0.0.1:{record[1]}/0"
