@@ -171,12 +171,30 @@ def metrics_access(args: argparse.Namespace) -> MetricsAccess:
     return MetricsAccess(path(cert), path(key), path(token))
 
 
+def _transport_checked(args: argparse.Namespace) -> None:
+    """Stop with a message, not a traceback, on an unusable certificate, key or token file."""
+    from cim_router.observability.http import MetricsConfigError, check_access
+    from cim_router.service.tls import TlsError, load
+
+    tls = server_tls(args)
+    try:
+        if tls is not None:
+            load(tls)
+    except TlsError as exc:
+        raise SystemExit(f"cim-router: TLS: {exc}") from None
+    try:
+        check_access(metrics_access(args))
+    except MetricsConfigError as exc:
+        raise SystemExit(f"cim-router: metrics: {exc}") from None
+
+
 async def serve(args: argparse.Namespace) -> None:
     try:
         policy = load_policy(args.policy)
     except PolicyError as exc:
         raise SystemExit(f"cim-router: {exc}") from None
     _bind_checked(args)
+    _transport_checked(args)  # before the private Redis starts
     async with contextlib.AsyncExitStack() as stack:
         url = args.redis_url
         if not url:
@@ -233,8 +251,8 @@ async def _serve_on(args: argparse.Namespace, url: str, policy: Policy) -> None:
             metrics_skills=frozenset(
                 s.strip() for s in args.metrics_skills.split(",") if s.strip()
             ),
-            metrics_access=metrics_access(args),
             tls=server_tls(args),
+            metrics_access=metrics_access(args),
             reflection=not args.no_reflection,
         )
     except TlsError as exc:
