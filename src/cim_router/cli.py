@@ -213,7 +213,7 @@ async def _private_redis(data_dir: Path) -> AsyncIterator[EmbeddedRedis]:
         embedded.start()
     except EmbeddedRedisError as exc:
         raise SystemExit(f"cim-router: {exc}") from None
-    print(f"cim-router: private redis on {embedded.url}, data in {data_dir}", flush=True)
+    print(f"cim-router: private redis on {embedded.address}, data in {data_dir}", flush=True)
     # A task of this (the main) thread's loop: Redis is forked from the main thread, so it
     # gets its death signal only when the router ends.
     supervisor = asyncio.create_task(embedded.supervise(), name="cim-embedded-redis")
