@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -167,3 +171,45 @@ def test_unusable_files_are_refused_at_start_naming_the_file(
     with pytest.raises(TlsError, match=r"junk\.pem"):
         load(ServerTls(issued.cert_file, issued.key_file, junk))
     assert load(ServerTls(issued.cert_file, issued.key_file, ca.cert_file)).client_ca
+
+
+def test_serve_over_tls_survives_sighup_and_serves_renewed_files(
+    tmp_path: Path, ca: CertificateAuthority, other_ca: CertificateAuthority
+) -> None:
+    """`cim-router serve --tls-cert --tls-key` as a process: SIGHUP re-reads the files (its
+    default action would end the process)."""
+    cert, key = served(tmp_path, ca.server())
+    env = {
+        **os.environ,
+        "CIM_ROUTER_GRPC_PORT": "0",
+        "CIM_ROUTER_METRICS_PORT": "0",
+        "CIM_ROUTER_DATA_DIR": str(tmp_path / "data"),
+    }
+    argv = [sys.executable, "-m", "cim_router.cli", "serve", "--tls-cert", str(cert)]
+    argv += ["--tls-key", str(key), "--log-format", "text"]
+    proc = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(2)]
+        assert lines[-1].startswith("cim-router listening on "), lines
+        address = lines[-1].split()[-1]
+        assert serving(address, ca.cert_pem)
+        renewed = other_ca.server("renewed")
+        key.write_bytes(renewed.key_pem)
+        cert.write_bytes(renewed.cert_pem)
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(0.5)  # the handler reads the files before the next handshake would
+        deadline = time.monotonic() + 10
+        while not serving(address, other_ca.cert_pem):
+            assert proc.poll() is None, "SIGHUP ended the server"
+            assert time.monotonic() < deadline, "the renewed certificate was not served"
+            time.sleep(0.1)
+        assert not serving(address, ca.cert_pem)
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "SIGHUP: certificates reloaded" in err
