@@ -129,7 +129,7 @@ def redis_settings(args: argparse.Namespace, url: str) -> RedisSettings:
 
 def _bind_checked(args: argparse.Namespace) -> None:
     """Refuse a non-loopback address without authentication unless --insecure."""
-    from cim_router.service.bind import BindRefused, check_bind
+    from cim_router.service.bind import BindRefused, check_bind, is_loopback
 
     authenticated = bool(args.tls_client_ca) or bool(getattr(args, "auth", False))
     try:
@@ -139,6 +139,8 @@ def _bind_checked(args: argparse.Namespace) -> None:
     if warning is not None:
         log.warning(warning)
         print(f"cim-router: warning: {warning}", file=sys.stderr, flush=True)
+    if not is_loopback(args.host) and not args.metrics_token_file:
+        log.warning("/metrics listens beyond loopback without --metrics-token-file")
 
 
 def server_tls(args: argparse.Namespace) -> ServerTls | None:

@@ -100,6 +100,7 @@ def test_serve_with_insecure_starts_and_warns(
     proc.terminate()
     _, err = proc.communicate(timeout=30)
     assert "without authentication (--insecure)" in err
+    assert "/metrics listens beyond loopback without --metrics-token-file" in err
 
 
 def test_serve_stops_with_a_message_on_a_missing_or_bad_certificate(tmp_path: Path) -> None:

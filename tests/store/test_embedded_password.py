@@ -19,6 +19,7 @@ def test_the_password_file_is_the_owners_alone_and_redis_requires_it(tmp_path: P
     with EmbeddedRedis(tmp_path / "data", persistent=False) as server:
         path = server.data_dir / datadir.PASSWORD_FILE
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(server.data_dir.stat().st_mode) == 0o700  # made by the start
         password = path.read_text().strip()
         assert len(password) >= 40 and password == server.password
         with socket.create_connection(("127.0.0.1", server.port), timeout=2) as anonymous:

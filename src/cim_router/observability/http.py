@@ -162,13 +162,18 @@ class _TlsWSGIServer(ThreadingWSGIServer):
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         # On the request's thread (ThreadingMixIn): the handshake blocks no one else.
-        if self.certificate is not None:
-            request.settimeout(HANDSHAKE_SECONDS)
-            try:
-                request = self.certificate.current().wrap_socket(request, server_side=True)
-            except (ssl.SSLError, OSError):
-                return  # a plaintext client, an untrusted one, or one that went away
-        super().finish_request(request, client_address)
+        if self.certificate is None:
+            super().finish_request(request, client_address)
+            return
+        request.settimeout(HANDSHAKE_SECONDS)
+        try:
+            secured = self.certificate.current().wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return  # a plaintext client, an untrusted one, or one that went away
+        try:
+            super().finish_request(secured, client_address)
+        finally:
+            self.shutdown_request(secured)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.debug("metrics request failed", exc_info=True)

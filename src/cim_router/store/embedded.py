@@ -156,7 +156,8 @@ class EmbeddedRedis:
         the directory), with nothing left running."""
         self.data_dir = self.data_dir.resolve()  # redis-server changes into it
         try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            # A new directory is its owner's alone: the append-only file holds customer data.
+            self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._lock = self._lock or DataDirLock(self.data_dir)
             self._lock.acquire()
             stop_leftover(self.data_dir, timeout)
