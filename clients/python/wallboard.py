@@ -11,6 +11,7 @@ import time
 
 from cim_router._pb import router_pb2 as pb
 from cim_router.client import RouterClient, RouterError, agent_state_name, channel_name
+from cim_router.client.flags import add_connection_flags, connection_from
 
 
 def board(tenant: str, s: pb.Stats) -> str:
@@ -38,9 +39,16 @@ def main() -> int:
     p.add_argument("--tenant", default="default")
     p.add_argument("--count", type=int, default=3, help="how many times to poll")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between polls")
+    add_connection_flags(p)  # --token/--token-file, --ca/--cert/--key
     args = p.parse_args()
     try:
-        with RouterClient(args.target, tenant=args.tenant, timeout=5.0) as router:
+        conn = connection_from(args)
+    except ValueError as exc:
+        p.error(str(exc))
+    try:
+        with RouterClient(
+            args.target, tenant=args.tenant, timeout=5.0, token=conn.token, tls=conn.tls
+        ) as router:
             for k in range(args.count):
                 if k:
                     time.sleep(args.interval)

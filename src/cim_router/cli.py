@@ -22,7 +22,9 @@ from cim_router.observability.logs import configure_logging
 from cim_router.store.settings import RedisSettings
 
 if TYPE_CHECKING:
+    from cim_router.observability.http import MetricsAccess
     from cim_router.service.server import Server
+    from cim_router.service.tls import ServerTls
     from cim_router.store import EmbeddedRedis
 
 log = logging.getLogger("cim_router")
@@ -31,7 +33,10 @@ FENCED_EXIT = 3  # exit status of a server another one has taken the store over 
 
 # flag -> (default, help)
 SERVE_FLAGS: dict[str, tuple[str | None, str]] = {
-    "host": ("0.0.0.0", "address to listen on"),
+    "host": (
+        "127.0.0.1",
+        "address to listen on; another than loopback needs --tls-client-ca, --auth or --insecure",
+    ),
     "grpc-port": ("50051", "gRPC port (0 picks a free one)"),
     "metrics-port": ("9464", "Prometheus metrics port"),
     "redis-url": (
@@ -51,6 +56,24 @@ SERVE_FLAGS: dict[str, tuple[str | None, str]] = {
     "max-watch-streams": ("1000", "open WatchAssignments streams per tenant"),
     "max-waiting-assigns": ("1000", "Assign calls waiting for work per tenant"),
     "request-id-seconds": ("3600", "how long a request id's outcome is kept for retries"),
+    "tls-cert": (None, "PEM certificate chain of the gRPC port: serve TLS (needs --tls-key)"),
+    "tls-key": (None, "PEM private key of --tls-cert"),
+    "tls-client-ca": (
+        None,
+        "PEM CA certificate(s): require client certificates they issued (mutual TLS)",
+    ),
+    "metrics-tls-cert": (None, "PEM certificate chain of /metrics (default: --tls-cert)"),
+    "metrics-tls-key": (None, "PEM private key of --metrics-tls-cert (default: --tls-key)"),
+    "metrics-token-file": (None, "file holding the bearer token /metrics requires"),
+    "redis-tls-ca": (None, "PEM CA to trust for a rediss:// Redis (default: the system's)"),
+    "redis-tls-cert": (None, "PEM client certificate for a rediss:// Redis"),
+    "redis-tls-key": (None, "PEM private key of --redis-tls-cert"),
+}
+
+# on/off flags: given, or CIM_ROUTER_<FLAG> set to 1, true or yes
+SERVE_SWITCHES: dict[str, str] = {
+    "insecure": "allow listening on a non-loopback address without authentication",
+    "no-reflection": "do not serve gRPC reflection",
 }
 
 
@@ -66,6 +89,13 @@ def parser() -> argparse.ArgumentParser:
         serve.add_argument(
             f"--{flag}",
             default=os.environ.get(env_name(flag), default),
+            help=f"{text} [env {env_name(flag)}]",
+        )
+    for flag, text in SERVE_SWITCHES.items():
+        serve.add_argument(
+            f"--{flag}",
+            action="store_true",
+            default=os.environ.get(env_name(flag), "").lower() in ("1", "true", "yes"),
             help=f"{text} [env {env_name(flag)}]",
         )
     ops_cli.register(sub)
@@ -89,9 +119,75 @@ def redis_settings(args: argparse.Namespace, url: str) -> RedisSettings:
             command_timeout=_number(args, "redis-timeout", float),
             retention_seconds=int(_number(args, "retention-days", float) * 86_400),
             request_seconds=int(_number(args, "request-id-seconds", float)),
+            ssl_ca_certs=args.redis_tls_ca or None,
+            ssl_certfile=args.redis_tls_cert or None,
+            ssl_keyfile=args.redis_tls_key or None,
         )
     except ValueError as exc:
         raise SystemExit(f"cim-router: --redis-url: {exc}") from None
+
+
+def _bind_checked(args: argparse.Namespace) -> None:
+    """Refuse a non-loopback address without authentication unless --insecure."""
+    from cim_router.service.bind import BindRefused, check_bind, is_loopback
+
+    authenticated = bool(args.tls_client_ca) or bool(getattr(args, "auth", False))
+    try:
+        warning = check_bind(args.host, authenticated, args.insecure)
+    except BindRefused as exc:
+        raise SystemExit(f"cim-router: {exc}") from None
+    if warning is not None:
+        log.warning(warning)
+        print(f"cim-router: warning: {warning}", file=sys.stderr, flush=True)
+    if not is_loopback(args.host) and not args.metrics_token_file:
+        log.warning("/metrics listens beyond loopback without --metrics-token-file")
+
+
+def server_tls(args: argparse.Namespace) -> ServerTls | None:
+    """The gRPC port's TLS from --tls-cert, --tls-key and --tls-client-ca."""
+    from cim_router.service.tls import ServerTls
+
+    if not args.tls_cert and not args.tls_key:
+        if args.tls_client_ca:
+            raise SystemExit("cim-router: --tls-client-ca needs --tls-cert and --tls-key")
+        return None
+    if not (args.tls_cert and args.tls_key):
+        raise SystemExit("cim-router: --tls-cert and --tls-key go together")
+    ca = Path(args.tls_client_ca) if args.tls_client_ca else None
+    return ServerTls(Path(args.tls_cert), Path(args.tls_key), ca)
+
+
+def metrics_access(args: argparse.Namespace) -> MetricsAccess:
+    """/metrics's TLS (its own files, else the gRPC port's) and bearer token file."""
+    from cim_router.observability.http import MetricsAccess
+
+    cert = args.metrics_tls_cert or args.tls_cert
+    key = args.metrics_tls_key or (args.tls_key if not args.metrics_tls_cert else None)
+    if bool(cert) != bool(key):
+        raise SystemExit("cim-router: --metrics-tls-cert and --metrics-tls-key go together")
+    token = args.metrics_token_file
+
+    def path(value: str | None) -> Path | None:
+        return Path(value) if value else None
+
+    return MetricsAccess(path(cert), path(key), path(token))
+
+
+def _transport_checked(args: argparse.Namespace) -> None:
+    """Stop with a message, not a traceback, on an unusable certificate, key or token file."""
+    from cim_router.observability.http import MetricsConfigError, check_access
+    from cim_router.service.tls import TlsError, load
+
+    tls = server_tls(args)
+    try:
+        if tls is not None:
+            load(tls)
+    except TlsError as exc:
+        raise SystemExit(f"cim-router: TLS: {exc}") from None
+    try:
+        check_access(metrics_access(args))
+    except MetricsConfigError as exc:
+        raise SystemExit(f"cim-router: metrics: {exc}") from None
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -99,6 +195,8 @@ async def serve(args: argparse.Namespace) -> None:
         policy = load_policy(args.policy)
     except PolicyError as exc:
         raise SystemExit(f"cim-router: {exc}") from None
+    _bind_checked(args)
+    _transport_checked(args)  # before the private Redis starts
     async with contextlib.AsyncExitStack() as stack:
         url = args.redis_url
         if not url:
@@ -117,7 +215,7 @@ async def _private_redis(data_dir: Path) -> AsyncIterator[EmbeddedRedis]:
         embedded.start()
     except EmbeddedRedisError as exc:
         raise SystemExit(f"cim-router: {exc}") from None
-    print(f"cim-router: private redis on {embedded.url}, data in {data_dir}", flush=True)
+    print(f"cim-router: private redis on {embedded.address}, data in {data_dir}", flush=True)
     # A task of this (the main) thread's loop: Redis is forked from the main thread, so it
     # gets its death signal only when the router ends.
     supervisor = asyncio.create_task(embedded.supervise(), name="cim-embedded-redis")
@@ -131,7 +229,9 @@ async def _private_redis(data_dir: Path) -> AsyncIterator[EmbeddedRedis]:
 
 
 async def _serve_on(args: argparse.Namespace, url: str, policy: Policy) -> None:
+    from cim_router.observability.http import MetricsConfigError
     from cim_router.service.server import Server
+    from cim_router.service.tls import TlsError
     from cim_router.store import RedisStore
     from cim_router.tenant.errors import Unavailable
     from cim_router.tenant.registry import TenantLimits
@@ -142,15 +242,25 @@ async def _serve_on(args: argparse.Namespace, url: str, policy: Policy) -> None:
         max_parked_assigns=int(_number(args, "max-waiting-assigns", int)),
         request_seconds=_number(args, "request-id-seconds", float),
     )
-    server = Server(
-        args.host,
-        port,
-        limits=limits,
-        store=RedisStore(redis_settings(args, url)),
-        policy=policy,
-        metrics_port=int(_number(args, "metrics-port", int)),
-        metrics_skills=frozenset(s.strip() for s in args.metrics_skills.split(",") if s.strip()),
-    )
+    try:
+        server = Server(
+            args.host,
+            port,
+            limits=limits,
+            store=RedisStore(redis_settings(args, url)),
+            policy=policy,
+            metrics_port=int(_number(args, "metrics-port", int)),
+            metrics_skills=frozenset(
+                s.strip() for s in args.metrics_skills.split(",") if s.strip()
+            ),
+            tls=server_tls(args),
+            metrics_access=metrics_access(args),
+            reflection=not args.no_reflection,
+        )
+    except TlsError as exc:
+        raise SystemExit(f"cim-router: TLS: {exc}") from None
+    except MetricsConfigError as exc:
+        raise SystemExit(f"cim-router: metrics: {exc}") from None
     try:
         await server.start()
     except Unavailable as exc:
@@ -174,6 +284,7 @@ async def _run_until_signal(args: argparse.Namespace, server: Server) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
+    loop.add_signal_handler(signal.SIGHUP, _reload, server)
     print(f"cim-router listening on {server.address}", flush=True)
     signalled = asyncio.create_task(stopping.wait())
     fenced = asyncio.create_task(server.fenced.wait())
@@ -186,6 +297,11 @@ async def _run_until_signal(args: argparse.Namespace, server: Server) -> None:
         # Another server took over the store: this one may never serve again. A distinct
         # status tells a supervisor to restart it (it then takes a new epoch).
         raise SystemExit(FENCED_EXIT)
+
+
+def _reload(server: Server) -> None:
+    changed = server.reload_certificates()
+    log.info("SIGHUP: certificates %s", "reloaded" if changed else "unchanged")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,7 +1,8 @@
 """Operator commands of `cim-router`: look at and act on a running router over gRPC.
 
 Each command takes `--target host:port` (env CIM_ROUTER_TARGET), `--tenant` (env
-CIM_ROUTER_TENANT), `--timeout` and `--json`. A refused call prints one line on stderr,
+CIM_ROUTER_TENANT), the API key and TLS flags (`--token`, `--token-file`, `--ca`, `--cert`,
+`--key`; see `client.flags`), `--timeout` and `--json`. A refused call prints one line on stderr,
 `cim-router: NOT_FOUND: ...`, and exits 1; a usage error exits 2.
 """
 
@@ -20,6 +21,7 @@ from google.protobuf.message import Message
 from cim_router import ops_format as fmt
 from cim_router.client import RouterClient, RouterError
 from cim_router.client.connection import DEFAULT_TARGET, DEFAULT_TIMEOUT
+from cim_router.client.flags import add_connection_flags, connection_from
 from cim_router.client.names import AGENT_STATES, CHANNELS
 
 
@@ -185,6 +187,7 @@ def _connection_flags() -> argparse.ArgumentParser:
         "--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per call, retries included"
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    add_connection_flags(p)
     return p
 
 
@@ -256,7 +259,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the operator command `args.command`; the process's exit code."""
     try:
-        with RouterClient(args.target, tenant=args.tenant, timeout=args.timeout) as client:
+        conn = connection_from(args)
+    except ValueError as exc:
+        print(f"cim-router {args.command}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        with RouterClient(
+            args.target, tenant=args.tenant, timeout=args.timeout, token=conn.token, tls=conn.tls
+        ) as client:
             out = HANDLERS[args.command](client, args)
     except RouterError as exc:
         print(f"cim-router: {exc.code.name}: {exc.details}", file=sys.stderr)

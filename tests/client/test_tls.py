@@ -1,7 +1,7 @@
 """TLS and mutual TLS: the client's credentials against a TLS-only gRPC server.
 
-The router serves plaintext for now, so the server here is a stand-in Router service
-answering GetStats, behind real TLS with client certificates required.
+The server here is a stand-in Router service answering GetStats, behind real TLS with client
+certificates required (the real router over mutual TLS: test_credentials.py).
 """
 
 from __future__ import annotations

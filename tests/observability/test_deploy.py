@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import ssl
+import stat
+import subprocess
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
 from cim_router.cli import SERVE_FLAGS
 from cim_router.observability import LiveSnapshot, Observer, ObserverSettings
+from cim_router.observability.http import MetricsAccess, start_metrics_http
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 METRICS_PORT = SERVE_FLAGS["metrics-port"][0]
@@ -60,7 +68,12 @@ def test_compose_runs_redis_the_router_prometheus_and_grafana() -> None:
     assert command[:2] == ["cim-router", "serve"]
     assert command[command.index("--redis-url") + 1] == "redis://redis:6379/0"
     assert command[command.index("--host") + 1] == "0.0.0.0"
-    assert set(router["ports"]) == {f"{GRPC_PORT}:{GRPC_PORT}", f"{METRICS_PORT}:{METRICS_PORT}"}
+    # Published on the host's loopback only: the demo's gRPC is unauthenticated (--insecure).
+    assert set(router["ports"]) == {
+        f"127.0.0.1:{GRPC_PORT}:{GRPC_PORT}",
+        f"127.0.0.1:{METRICS_PORT}:{METRICS_PORT}",
+    }
+    assert "--insecure" in command
 
     assert services["prometheus"]["ports"] == ["9090:9090"]
     assert services["grafana"]["ports"] == ["3000:3000"]
@@ -77,6 +90,62 @@ def test_prometheus_scrapes_the_router_metrics_port() -> None:
     assert job["metrics_path"] == "/metrics"
     targets = [t for sc in job["static_configs"] for t in sc["targets"]]
     assert targets == [f"router:{METRICS_PORT}"]
+
+
+def _secret_path(service: dict[str, Any], path: str) -> str:
+    """The compose secret a path under /run/secrets names, which the service must mount."""
+    assert path.startswith("/run/secrets/"), path
+    name = path.removeprefix("/run/secrets/")
+    assert name in service["secrets"], (name, service["secrets"])
+    return name
+
+
+def test_prometheus_scrapes_over_tls_with_the_token_the_router_checks() -> None:
+    compose = _yaml(DEPLOY / "docker-compose.yml")
+    router, prometheus = compose["services"]["router"], compose["services"]["prometheus"]
+    command = router["command"]
+
+    def flag(name: str) -> str:
+        return _secret_path(router, command[command.index(name) + 1])
+
+    (job,) = _yaml(DEPLOY / "prometheus.yml")["scrape_configs"]
+    assert job["scheme"] == "https"
+    assert job["authorization"]["type"] == "Bearer"
+    token = _secret_path(prometheus, job["authorization"]["credentials_file"])
+    assert token == flag("--metrics-token-file")
+    ca = _secret_path(prometheus, job["tls_config"]["ca_file"])
+    assert job["tls_config"]["server_name"] == "router"
+    secrets = compose["secrets"]
+    for name in (ca, token, flag("--metrics-tls-cert"), flag("--metrics-tls-key")):
+        assert secrets[name]["file"].startswith("./secrets/"), name
+    assert "deploy/secrets/" in (DEPLOY.parent / ".gitignore").read_text().splitlines()
+
+
+def test_make_secrets_makes_what_prometheus_and_the_router_need(tmp_path: Path) -> None:
+    if not shutil.which("openssl"):
+        pytest.skip("deploy/make-secrets needs openssl")
+    out = tmp_path / "secrets"
+    subprocess.run([str(DEPLOY / "make-secrets"), str(out)], check=True, capture_output=True)
+    secrets = _yaml(DEPLOY / "docker-compose.yml")["secrets"]
+    for entry in secrets.values():
+        assert (out / Path(entry["file"]).name).is_file(), entry
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700
+    token = (out / "metrics-token").read_text().strip()
+    assert len(token) >= 32
+    # The router's endpoint with these files answers Prometheus's way of asking, and only it.
+    access = MetricsAccess(out / "metrics.crt", out / "metrics.key", out / "metrics-token")
+    server = start_metrics_http(0, "127.0.0.1", CollectorRegistry(), access)
+    try:
+        context = ssl.create_default_context(cafile=str(out / "ca.crt"))
+        url = f"https://localhost:{server.port}/metrics"
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=5, context=context) as response:
+            assert response.status == 200
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url, timeout=5, context=context)
+        assert refused.value.code == 401
+    finally:
+        server.close()
 
 
 def test_grafana_provisions_the_datasource_and_the_dashboard_folder() -> None:

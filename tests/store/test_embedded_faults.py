@@ -203,7 +203,7 @@ def test_a_leftover_server_is_stopped_gracefully_before_a_new_one_starts(
     with EmbeddedRedis(data) as fresh:
         assert leftover.wait(5) == 0  # exited by itself, on SIGTERM
         assert servers_on(data) == [fresh.pid]
-        with redis.Redis(port=fresh.port) as check:
+        with redis.Redis.from_url(fresh.url) as check:
             assert check.get("written-last") == b"1"
 
 

@@ -130,6 +130,31 @@ class RouterStub:
                 request_serializer=cim__router_dot_v1_dot_router__pb2.GetStatsRequest.SerializeToString,
                 response_deserializer=cim__router_dot_v1_dot_router__pb2.Stats.FromString,
                 _registered_method=True)
+        self.ForgetCustomer = channel.unary_unary(
+                '/cim_router.v1.Router/ForgetCustomer',
+                request_serializer=cim__router_dot_v1_dot_router__pb2.ForgetCustomerRequest.SerializeToString,
+                response_deserializer=cim__router_dot_v1_dot_router__pb2.ForgetCustomerResponse.FromString,
+                _registered_method=True)
+        self.CreateTenant = channel.unary_unary(
+                '/cim_router.v1.Router/CreateTenant',
+                request_serializer=cim__router_dot_v1_dot_router__pb2.CreateTenantRequest.SerializeToString,
+                response_deserializer=cim__router_dot_v1_dot_router__pb2.Tenant.FromString,
+                _registered_method=True)
+        self.ListTenants = channel.unary_unary(
+                '/cim_router.v1.Router/ListTenants',
+                request_serializer=cim__router_dot_v1_dot_router__pb2.ListTenantsRequest.SerializeToString,
+                response_deserializer=cim__router_dot_v1_dot_router__pb2.ListTenantsResponse.FromString,
+                _registered_method=True)
+        self.DeleteTenant = channel.unary_unary(
+                '/cim_router.v1.Router/DeleteTenant',
+                request_serializer=cim__router_dot_v1_dot_router__pb2.DeleteTenantRequest.SerializeToString,
+                response_deserializer=cim__router_dot_v1_dot_router__pb2.DeleteTenantResponse.FromString,
+                _registered_method=True)
+        self.ListAudit = channel.unary_unary(
+                '/cim_router.v1.Router/ListAudit',
+                request_serializer=cim__router_dot_v1_dot_router__pb2.ListAuditRequest.SerializeToString,
+                response_deserializer=cim__router_dot_v1_dot_router__pb2.ListAuditResponse.FromString,
+                _registered_method=True)
 
 
 class RouterServicer:
@@ -253,6 +278,43 @@ class RouterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ForgetCustomer(self, request, context):
+        """Customer data. Erases one customer's context, history, index entry and events from
+        every interaction kept, in the caller's tenant; answers with what it erased.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateTenant(self, request, context):
+        """Administration (role admin). Tenants are named in the request, not in x-cim-tenant;
+        with authentication on (--auth), only a created tenant takes requests.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTenants(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteTenant(self, request, context):
+        """Deletes the tenant and everything it holds (agents, interactions, context, counters).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAudit(self, request, context):
+        """The caller's tenant's audit trail: every admin action (keys, tenants, agents, policy),
+        newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -350,6 +412,31 @@ def add_RouterServicer_to_server(servicer, server):
                     servicer.GetStats,
                     request_deserializer=cim__router_dot_v1_dot_router__pb2.GetStatsRequest.FromString,
                     response_serializer=cim__router_dot_v1_dot_router__pb2.Stats.SerializeToString,
+            ),
+            'ForgetCustomer': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForgetCustomer,
+                    request_deserializer=cim__router_dot_v1_dot_router__pb2.ForgetCustomerRequest.FromString,
+                    response_serializer=cim__router_dot_v1_dot_router__pb2.ForgetCustomerResponse.SerializeToString,
+            ),
+            'CreateTenant': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateTenant,
+                    request_deserializer=cim__router_dot_v1_dot_router__pb2.CreateTenantRequest.FromString,
+                    response_serializer=cim__router_dot_v1_dot_router__pb2.Tenant.SerializeToString,
+            ),
+            'ListTenants': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTenants,
+                    request_deserializer=cim__router_dot_v1_dot_router__pb2.ListTenantsRequest.FromString,
+                    response_serializer=cim__router_dot_v1_dot_router__pb2.ListTenantsResponse.SerializeToString,
+            ),
+            'DeleteTenant': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteTenant,
+                    request_deserializer=cim__router_dot_v1_dot_router__pb2.DeleteTenantRequest.FromString,
+                    response_serializer=cim__router_dot_v1_dot_router__pb2.DeleteTenantResponse.SerializeToString,
+            ),
+            'ListAudit': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAudit,
+                    request_deserializer=cim__router_dot_v1_dot_router__pb2.ListAuditRequest.FromString,
+                    response_serializer=cim__router_dot_v1_dot_router__pb2.ListAuditResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -865,6 +952,141 @@ class Router:
             '/cim_router.v1.Router/GetStats',
             cim__router_dot_v1_dot_router__pb2.GetStatsRequest.SerializeToString,
             cim__router_dot_v1_dot_router__pb2.Stats.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForgetCustomer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cim_router.v1.Router/ForgetCustomer',
+            cim__router_dot_v1_dot_router__pb2.ForgetCustomerRequest.SerializeToString,
+            cim__router_dot_v1_dot_router__pb2.ForgetCustomerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateTenant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cim_router.v1.Router/CreateTenant',
+            cim__router_dot_v1_dot_router__pb2.CreateTenantRequest.SerializeToString,
+            cim__router_dot_v1_dot_router__pb2.Tenant.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTenants(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cim_router.v1.Router/ListTenants',
+            cim__router_dot_v1_dot_router__pb2.ListTenantsRequest.SerializeToString,
+            cim__router_dot_v1_dot_router__pb2.ListTenantsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteTenant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cim_router.v1.Router/DeleteTenant',
+            cim__router_dot_v1_dot_router__pb2.DeleteTenantRequest.SerializeToString,
+            cim__router_dot_v1_dot_router__pb2.DeleteTenantResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAudit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cim_router.v1.Router/ListAudit',
+            cim__router_dot_v1_dot_router__pb2.ListAuditRequest.SerializeToString,
+            cim__router_dot_v1_dot_router__pb2.ListAuditResponse.FromString,
             options,
             channel_credentials,
             insecure,

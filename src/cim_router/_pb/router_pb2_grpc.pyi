@@ -64,6 +64,21 @@ class RouterStub:
     Explain: _grpc.UnaryUnaryMultiCallable[_router_pb2.ExplainRequest, _router_pb2.Explanation]
     """Operations."""
     GetStats: _grpc.UnaryUnaryMultiCallable[_router_pb2.GetStatsRequest, _router_pb2.Stats]
+    ForgetCustomer: _grpc.UnaryUnaryMultiCallable[_router_pb2.ForgetCustomerRequest, _router_pb2.ForgetCustomerResponse]
+    """Customer data. Erases one customer's context, history, index entry and events from
+    every interaction kept, in the caller's tenant; answers with what it erased.
+    """
+    CreateTenant: _grpc.UnaryUnaryMultiCallable[_router_pb2.CreateTenantRequest, _router_pb2.Tenant]
+    """Administration (role admin). Tenants are named in the request, not in x-cim-tenant;
+    with authentication on (--auth), only a created tenant takes requests.
+    """
+    ListTenants: _grpc.UnaryUnaryMultiCallable[_router_pb2.ListTenantsRequest, _router_pb2.ListTenantsResponse]
+    DeleteTenant: _grpc.UnaryUnaryMultiCallable[_router_pb2.DeleteTenantRequest, _router_pb2.DeleteTenantResponse]
+    """Deletes the tenant and everything it holds (agents, interactions, context, counters)."""
+    ListAudit: _grpc.UnaryUnaryMultiCallable[_router_pb2.ListAuditRequest, _router_pb2.ListAuditResponse]
+    """The caller's tenant's audit trail: every admin action (keys, tenants, agents, policy),
+    newest first.
+    """
 
 @_typing.type_check_only
 class RouterAsyncStub(RouterStub):
@@ -91,6 +106,21 @@ class RouterAsyncStub(RouterStub):
     Explain: _aio.UnaryUnaryMultiCallable[_router_pb2.ExplainRequest, _router_pb2.Explanation]  # type: ignore[assignment]
     """Operations."""
     GetStats: _aio.UnaryUnaryMultiCallable[_router_pb2.GetStatsRequest, _router_pb2.Stats]  # type: ignore[assignment]
+    ForgetCustomer: _aio.UnaryUnaryMultiCallable[_router_pb2.ForgetCustomerRequest, _router_pb2.ForgetCustomerResponse]  # type: ignore[assignment]
+    """Customer data. Erases one customer's context, history, index entry and events from
+    every interaction kept, in the caller's tenant; answers with what it erased.
+    """
+    CreateTenant: _aio.UnaryUnaryMultiCallable[_router_pb2.CreateTenantRequest, _router_pb2.Tenant]  # type: ignore[assignment]
+    """Administration (role admin). Tenants are named in the request, not in x-cim-tenant;
+    with authentication on (--auth), only a created tenant takes requests.
+    """
+    ListTenants: _aio.UnaryUnaryMultiCallable[_router_pb2.ListTenantsRequest, _router_pb2.ListTenantsResponse]  # type: ignore[assignment]
+    DeleteTenant: _aio.UnaryUnaryMultiCallable[_router_pb2.DeleteTenantRequest, _router_pb2.DeleteTenantResponse]  # type: ignore[assignment]
+    """Deletes the tenant and everything it holds (agents, interactions, context, counters)."""
+    ListAudit: _aio.UnaryUnaryMultiCallable[_router_pb2.ListAuditRequest, _router_pb2.ListAuditResponse]  # type: ignore[assignment]
+    """The caller's tenant's audit trail: every admin action (keys, tenants, agents, policy),
+    newest first.
+    """
 
 class RouterServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -229,5 +259,50 @@ class RouterServicer(metaclass=_abc_1.ABCMeta):
         request: _router_pb2.GetStatsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_router_pb2.Stats, _abc.Awaitable[_router_pb2.Stats]]: ...
+
+    @_abc_1.abstractmethod
+    def ForgetCustomer(
+        self,
+        request: _router_pb2.ForgetCustomerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_pb2.ForgetCustomerResponse, _abc.Awaitable[_router_pb2.ForgetCustomerResponse]]:
+        """Customer data. Erases one customer's context, history, index entry and events from
+        every interaction kept, in the caller's tenant; answers with what it erased.
+        """
+
+    @_abc_1.abstractmethod
+    def CreateTenant(
+        self,
+        request: _router_pb2.CreateTenantRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_pb2.Tenant, _abc.Awaitable[_router_pb2.Tenant]]:
+        """Administration (role admin). Tenants are named in the request, not in x-cim-tenant;
+        with authentication on (--auth), only a created tenant takes requests.
+        """
+
+    @_abc_1.abstractmethod
+    def ListTenants(
+        self,
+        request: _router_pb2.ListTenantsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_pb2.ListTenantsResponse, _abc.Awaitable[_router_pb2.ListTenantsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DeleteTenant(
+        self,
+        request: _router_pb2.DeleteTenantRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_pb2.DeleteTenantResponse, _abc.Awaitable[_router_pb2.DeleteTenantResponse]]:
+        """Deletes the tenant and everything it holds (agents, interactions, context, counters)."""
+
+    @_abc_1.abstractmethod
+    def ListAudit(
+        self,
+        request: _router_pb2.ListAuditRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_pb2.ListAuditResponse, _abc.Awaitable[_router_pb2.ListAuditResponse]]:
+        """The caller's tenant's audit trail: every admin action (keys, tenants, agents, policy),
+        newest first.
+        """
 
 def add_RouterServicer_to_server(servicer: RouterServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -21,7 +21,9 @@ from cim_router.client.connection import (
     Tls,
     channel_options,
     request_metadata,
+    resolve_target,
     tenant_metadata,
+    token_metadata,
 )
 from cim_router.client.errors import error_for
 from cim_router.client.names import AgentStateLike, ChannelLike, TransferModeLike, agent_state
@@ -48,19 +50,24 @@ class AsyncRouterClient:
         timeout: float = DEFAULT_TIMEOUT,
         retry: Retry | None = None,
         tls: Tls | None = None,
+        token: str | None = None,
         options: Iterable[ChannelOption] = (),
     ) -> None:
+        """`token`: the API key, sent as `authorization: Bearer <key>` on every call. `tls`:
+        TLS settings (`Tls.from_files(ca=..., cert=..., key=...)`); a target starting with
+        `https://` or `grpcs://` is reached over TLS too, with the system's roots by default."""
         self.target = target
+        address, tls = resolve_target(target, tls)
         self.tenant = tenant
         self.timeout = timeout
         self.retry = retry or Retry()
         opts = channel_options(tls, options)
         if tls is None:
-            self._channel = grpc.aio.insecure_channel(target, options=opts)
+            self._channel = grpc.aio.insecure_channel(address, options=opts)
         else:
-            self._channel = grpc.aio.secure_channel(target, tls.credentials(), options=opts)
+            self._channel = grpc.aio.secure_channel(address, tls.credentials(), options=opts)
         self._stub = router_pb2_grpc.RouterStub(self._channel)
-        self._metadata = tenant_metadata(tenant)
+        self._metadata = tenant_metadata(tenant) + token_metadata(token)
 
     async def close(self) -> None:
         await self._channel.close(None)

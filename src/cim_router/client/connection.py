@@ -1,4 +1,4 @@
-"""Where and how a client connects: target, tenant header, TLS and channel options."""
+"""Where and how a client connects: target, tenant header, API key, TLS and channel options."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ DEFAULT_TARGET = "localhost:50051"
 DEFAULT_TIMEOUT = 10.0
 TENANT_HEADER = "x-cim-tenant"
 REQUEST_HEADER = "x-cim-request-id"
+AUTHORIZATION_HEADER = "authorization"  # "Bearer <API key>"
+TOKEN_ENV = "CIM_ROUTER_TOKEN"
+TLS_SCHEMES = ("https://", "grpcs://")  # a target starting so is reached over TLS
 
 ChannelOption = tuple[str, Any]
 
@@ -72,6 +75,36 @@ def channel_options(tls: Tls | None, options: Iterable[ChannelOption]) -> list[C
 
 def tenant_metadata(tenant: str | None) -> tuple[tuple[str, str], ...]:
     return ((TENANT_HEADER, tenant),) if tenant else ()
+
+
+def token_metadata(token: str | None) -> tuple[tuple[str, str], ...]:
+    """The API key as `authorization: Bearer <key>`; nothing without one."""
+    if token is None:
+        return ()
+    token = token.strip()
+    if not token or any(c.isspace() for c in token):
+        raise ValueError("an API key is one word, neither empty nor with spaces")
+    return ((AUTHORIZATION_HEADER, f"Bearer {token}"),)
+
+
+def read_token_file(path: str | Path) -> str:
+    """The API key kept in a file (surrounding whitespace ignored)."""
+    try:
+        token = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read the token file {path}: {exc.strerror}") from None
+    if not token:
+        raise ValueError(f"the token file {path} is empty")
+    return token
+
+
+def resolve_target(target: str, tls: Tls | None) -> tuple[str, Tls | None]:
+    """The gRPC address and TLS settings of a target: `https://host:port` (or grpcs://)
+    means TLS, with the system's roots unless `tls` says otherwise."""
+    for scheme in TLS_SCHEMES:
+        if target.startswith(scheme):
+            return target.removeprefix(scheme).rstrip("/"), tls or Tls()
+    return target, tls
 
 
 Metadata = tuple[tuple[str, str], ...]

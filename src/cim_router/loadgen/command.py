@@ -13,6 +13,7 @@ from typing import Any
 
 from cim_router.client import RouterError
 from cim_router.client.connection import DEFAULT_TARGET
+from cim_router.client.flags import add_connection_flags, connection_from
 from cim_router.loadgen.config import DISTRIBUTIONS, LoadConfig, fresh_tenant, parse_mix
 from cim_router.loadgen.report import format_report
 from cim_router.loadgen.runner import run_load
@@ -41,6 +42,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help=f"router address host:port [env CIM_ROUTER_TARGET; default {DEFAULT_TARGET}]",
     )
     p.add_argument("--tenant", help="tenant to load (default: a fresh loadgen-<random> one)")
+    add_connection_flags(p)
     p.add_argument("--rate", type=float, default=d.rate, help="interactions per second (Poisson)")
     p.add_argument(
         "--duration", type=float, help=f"seconds of arrivals (default {d.duration:g} w/o --count)"
@@ -79,8 +81,11 @@ def config_from(args: argparse.Namespace) -> LoadConfig:
     duration = args.duration
     if duration is None and args.count is None:
         duration = LoadConfig.duration
+    conn = connection_from(args)  # ValueError: reported as a usage error
     return LoadConfig(
         target=args.target,
+        token=conn.token,
+        tls=conn.tls,
         tenant=args.tenant or fresh_tenant(),
         rate=args.rate,
         duration=duration,

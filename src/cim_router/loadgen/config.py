@@ -6,7 +6,7 @@ import math
 import secrets
 from dataclasses import dataclass, field
 
-from cim_router.client.connection import DEFAULT_TARGET
+from cim_router.client.connection import DEFAULT_TARGET, Tls
 from cim_router.client.names import CHANNELS
 
 DISTRIBUTIONS = ("exponential", "lognormal")
@@ -47,6 +47,8 @@ class LoadConfig:
 
     target: str = DEFAULT_TARGET
     tenant: str = field(default_factory=fresh_tenant)
+    token: str | None = field(default=None, repr=False)  # the API key, if the router wants one
+    tls: Tls | None = field(default=None, repr=False)
     rate: float = 50.0  # interactions per second, Poisson arrivals
     duration: float | None = 10.0
     count: int | None = None

@@ -48,7 +48,14 @@ def build_report(run: LoadRun, outcome: Outcome) -> dict[str, Any]:
     errors: dict[str, dict[str, int]] = {}
     for (name, code), n in sorted(rec.errors.items()):
         errors.setdefault(name, {})[code] = n
-    config = dataclasses.asdict(cfg)
+    # Never the API key or TLS key material in a report: whether they were used, only.
+    config = {
+        f.name: getattr(cfg, f.name)
+        for f in dataclasses.fields(cfg)
+        if f.name not in ("token", "tls")
+    }
+    config["token"] = cfg.token is not None
+    config["tls"] = cfg.tls is not None
     return {
         "target": cfg.target,
         "tenant": cfg.tenant,

@@ -80,7 +80,12 @@ class LoadRun:
         # Retries would hide errors and blur latencies: a load test wants to see both.
         cfg = self.config
         self.client = AsyncRouterClient(
-            cfg.target, tenant=cfg.tenant, timeout=cfg.timeout, retry=Retry(attempts=1)
+            cfg.target,
+            tenant=cfg.tenant,
+            timeout=cfg.timeout,
+            retry=Retry(attempts=1),
+            token=cfg.token,
+            tls=cfg.tls,
         )
         started = perf_counter()
         agents = self.workload.agents()

@@ -9,16 +9,22 @@ from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection as _reflection
 from prometheus_client import CollectorRegistry
 
 from cim_router._pb import router_pb2
 from cim_router.domain.policy import Policy
-from cim_router.observability.http import MetricsHTTPServer, start_metrics_http
+from cim_router.observability.http import (
+    MetricsAccess,
+    MetricsHTTPServer,
+    check_access,
+    start_metrics_http,
+)
 from cim_router.observability.interceptor import MetricsInterceptor
 from cim_router.observability.live import loop_source, router_snapshots
 from cim_router.service.handlers import add_router_to_server
 from cim_router.service.servicer import RouterServicer
+from cim_router.service.tls import ServerTls, TlsCredentials
 from cim_router.tenant.clock import Clock
 from cim_router.tenant.ports import Store
 from cim_router.tenant.registry import TenantLimits, Tenants
@@ -46,7 +52,13 @@ class Server:
         observer: Observer | None = None,
         metrics_port: int | None = None,
         metrics_skills: frozenset[str] = frozenset(),
+        metrics_access: MetricsAccess | None = None,
+        tls: ServerTls | None = None,
+        reflection: bool = True,
     ) -> None:
+        """`tls`: serve gRPC over TLS (mutual TLS when it names a client CA); its files are
+        read here, so a bad one raises TlsError before anything starts. `metrics_access`:
+        TLS and/or a bearer token on /metrics. `reflection`: serve gRPC reflection."""
         self.host = host
         self.requested_port = port
         self.port = 0
@@ -58,6 +70,11 @@ class Server:
         if observer is not None:
             store.metrics = observer  # Redis round trips and errors
         self.metrics_port = metrics_port
+        self.metrics_access = metrics_access
+        if metrics_access is not None:
+            check_access(metrics_access)  # MetricsConfigError before anything starts
+        self.tls = tls
+        self.credentials = TlsCredentials(tls) if tls is not None else None
         self.metrics: MetricsHTTPServer | None = None
         self.tenants = Tenants(self.store, policy, clock, observer=observer, limits=limits)
         self.tenants.on_health = self._on_health
@@ -67,15 +84,20 @@ class Server:
         self._server = grpc.aio.server(interceptors=interceptors)
         add_router_to_server(RouterServicer(self.tenants), self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
-        names = (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
-        reflection.enable_server_reflection(names, self._server)
+        if reflection:
+            names = (SERVICE_NAME, health.SERVICE_NAME, _reflection.SERVICE_NAME)
+            _reflection.enable_server_reflection(names, self._server)
 
     @property
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
     async def start(self) -> None:
-        self.port = self._server.add_insecure_port(f"{self.host}:{self.requested_port}")
+        address = f"{self.host}:{self.requested_port}"
+        if self.credentials is not None:
+            self.port = self._server.add_secure_port(address, self.credentials.server_credentials())
+        else:
+            self.port = self._server.add_insecure_port(address)
         if not self.port:
             raise OSError(f"cannot bind {self.host}:{self.requested_port}")
         await self.store.start()
@@ -87,12 +109,20 @@ class Server:
             )
             if self.metrics_port is not None:
                 self.metrics = start_metrics_http(
-                    self.metrics_port, self.host, self.observer.registry
+                    self.metrics_port, self.host, self.observer.registry, self.metrics_access
                 )
                 log.info("metrics listening", extra={"address": self.metrics.url})
         await self._server.start()
         await self._set_health(True)
         log.info("cim-router listening", extra={"address": self.address})
+
+    def reload_certificates(self) -> bool:
+        """Re-read the TLS files of gRPC and /metrics now (SIGHUP): new connections get the
+        new certificates, open ones keep theirs. True if anything new is served."""
+        changed = self.credentials.reload() if self.credentials is not None else False
+        if self.metrics is not None:
+            changed = self.metrics.reload() or changed
+        return changed
 
     async def _set_health(self, serving: bool) -> None:
         status = health_pb2.HealthCheckResponse

@@ -18,7 +18,7 @@ from cim_router._pb import router_pb2_grpc
 from cim_router.domain.errors import ValidationError
 from cim_router.domain.limits import MAX_DISPOSITION_LENGTH
 from cim_router.service import convert, responses
-from cim_router.service.auth import Access, OpenAccess
+from cim_router.service.auth import Access, OpenAccess, current_principal
 from cim_router.service.metadata import request_id_from_metadata, tenant_from_metadata
 from cim_router.tenant import agents, interactions, pull, reports, transfers
 from cim_router.tenant.caller import acting_as
@@ -56,8 +56,12 @@ def rpc(fn: Handler[Req, Resp]) -> Handler[Req, Resp]:
     async def wrapper(self: RouterServicer, request: Req, context: Context) -> Resp:
         try:
             principal = await self.access.check(method, request, _tenant(context), context)
-            with acting_as(principal.caller):
-                return await fn(self, request, context)
+            token = current_principal.set(principal)
+            try:
+                with acting_as(principal.caller):
+                    return await fn(self, request, context)
+            finally:
+                current_principal.reset(token)
         except (ServiceError, ValidationError) as exc:
             err = refusal(exc)
             await context.abort(STATUS[err.code], err.message)

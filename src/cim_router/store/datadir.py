@@ -1,5 +1,6 @@
 """The private Redis's data directory: a lock held by the one router using it, a pid file
-naming the redis-server it started, and the stopping of a server a crashed router left.
+naming the redis-server it started, the server's password, and the stopping of a server a
+crashed router left.
 
 One router per directory: two redis-servers appending to one file corrupt it, so the lock
 is taken before anything starts. A router killed with -9 can leave its redis-server running
@@ -14,16 +15,19 @@ import fcntl
 import itertools
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 log = logging.getLogger(__name__)
 
 LOCK_FILE = "cim-router.lock"
 PID_FILE = "redis-server.pid"  # the pid, then the port, one a line
+PASSWORD_FILE = "redis-password"  # mode 0600: the private Redis's requirepass
 PROC = Path("/proc")
 
 
@@ -66,6 +70,36 @@ class DataDirLock:
         fd, self._fd = self._fd, None
         if fd is not None:
             os.close(fd)  # closing the only descriptor drops the lock
+
+
+def read_password(data_dir: Path) -> str | None:
+    """The private Redis's password kept in `data_dir`, or None if there is none yet."""
+    try:
+        password = (data_dir / PASSWORD_FILE).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return password or None
+
+
+def ensure_password(data_dir: Path) -> str:
+    """The password of `data_dir`'s private Redis: the one kept there (its file made 0600 if
+    it was not), else a new random one written to a new file of mode 0600. A restart on the
+    same directory reuses it, so the operator CLI's URL stays valid."""
+    path = data_dir / PASSWORD_FILE
+    password = read_password(data_dir)
+    if password is not None:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+        return password
+    password = secrets.token_urlsafe(32)
+    tmp = data_dir / (PASSWORD_FILE + ".tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(password + "\n")
+    tmp.replace(path)
+    return password
 
 
 def write_pid_file(data_dir: Path, pid: int, port: int) -> None:
@@ -165,3 +199,17 @@ def _gone(pid: int, data_dir: Path, timeout: float) -> bool:
             return False
         time.sleep(0.02)
     return True
+
+
+def private_redis_url(data_dir: Path) -> str | None:
+    """The URL of the private Redis a router runs on `data_dir`, with its password
+    (redis://:PASSWORD@127.0.0.1:PORT/0), for the operator CLI (keys, tenants) to work on a
+    running server's store; None when none is running there. Reading it needs read access to
+    the directory's password file, which is its owner's alone."""
+    data_dir = data_dir.resolve()
+    record = read_pid_file(data_dir)
+    if record is None or not is_server_of(record[0], data_dir):
+        return None
+    password = read_password(data_dir)
+    auth = f":{quote(password, safe='')}@" if password else ""
+    return f"redis://{auth}127.0.0.1:{record[1]}/0"

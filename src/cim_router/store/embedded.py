@@ -5,6 +5,11 @@ Uses the system `redis-server` when it is on PATH, else the binary bundled by th
 an embedded setup survives its own restart. The directory is locked while in use and a
 server a crashed router left there is stopped first (`datadir.py`); on Linux the server
 gets SIGTERM when the router dies; `supervise` restarts it when it exits on its own.
+
+It listens on loopback only and requires a password: a random one kept in the data
+directory in a file of mode 0600 (`datadir.ensure_password`), reused by every start on that
+directory. The password reaches redis-server as configuration on its standard input, never
+on its command line, where any user of the machine could read it.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from pathlib import Path
 from cim_router.store.datadir import (
     DataDirError,
     DataDirLock,
+    ensure_password,
     remove_pid_file,
     stop_leftover,
     write_pid_file,
@@ -128,9 +134,16 @@ class EmbeddedRedis:
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _lock: DataDirLock | None = field(default=None, repr=False)
     _started: float = field(default=0.0, repr=False)
+    password: str = field(default="", repr=False)
 
     @property
     def url(self) -> str:
+        """The URL to connect with, password included: never log it (see `address`)."""
+        return f"redis://:{self.password}@{self.host}:{self.port}/0"
+
+    @property
+    def address(self) -> str:
+        """The URL without the password, for messages."""
         return f"redis://{self.host}:{self.port}/0"
 
     @property
@@ -143,10 +156,12 @@ class EmbeddedRedis:
         the directory), with nothing left running."""
         self.data_dir = self.data_dir.resolve()  # redis-server changes into it
         try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            # A new directory is its owner's alone: the append-only file holds customer data.
+            self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._lock = self._lock or DataDirLock(self.data_dir)
             self._lock.acquire()
             stop_leftover(self.data_dir, timeout)
+            self.password = ensure_password(self.data_dir)
         except (DataDirError, OSError) as exc:
             self.stop()
             raise EmbeddedRedisError(str(exc)) from exc
@@ -164,6 +179,7 @@ class EmbeddedRedis:
     def _args(self) -> list[str]:
         args = [
             self.binary,
+            "-",  # configuration on stdin first: the password (see `_spawn`)
             "--bind",
             self.host,
             "--port",
@@ -192,17 +208,23 @@ class EmbeddedRedis:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         self._started = time.monotonic()
-        self._proc = subprocess.Popen(
+        proc = self._proc = subprocess.Popen(
             self._args(),
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             # Its own session: a Ctrl-C meant for the router does not stop Redis under it.
             start_new_session=True,
             preexec_fn=_die_with_parent(),
         )
-        write_pid_file(self.data_dir, self._proc.pid, self.port)
-        return self._proc
+        write_pid_file(self.data_dir, proc.pid, self.port)
+        assert proc.stdin is not None
+        # Redis reads its standard input to the end before it starts.
+        with contextlib.suppress(BrokenPipeError):  # it died at once: _wait_ready says why
+            proc.stdin.write(f"requirepass {self.password}\n".encode("ascii"))
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.close()
+        return proc
 
     def _wait_ready(self, proc: subprocess.Popen[bytes], timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -215,12 +237,22 @@ class EmbeddedRedis:
             time.sleep(0.02)
         raise EmbeddedRedisError(f"redis-server did not answer on port {self.port}")
 
+    def _authenticated(self, command: bytes) -> bytes:
+        """AUTH, then `command` inline (the password is URL-safe text)."""
+        return b"AUTH " + self.password.encode("ascii") + b"\r\n" + command + b"\r\n"
+
     def ping(self) -> bool:
-        """Whether the server answers PING now."""
+        """Whether the server answers PING now (to our password)."""
         try:
             with socket.create_connection((self.host, self.port), timeout=0.2) as s:
-                s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
+                s.sendall(self._authenticated(b"PING"))
+                reply = b""
+                while len(reply) < 64 and reply.count(b"\r\n") < 2:
+                    chunk = s.recv(64)
+                    if not chunk:
+                        break
+                    reply += chunk
+                return reply.startswith(b"+OK\r\n+PONG")
         except OSError:
             return False
 
@@ -265,7 +297,7 @@ class EmbeddedRedis:
                 contextlib.suppress(OSError),
                 socket.create_connection((self.host, self.port), timeout=1.0) as s,
             ):
-                s.sendall(b"SHUTDOWN\r\n")
+                s.sendall(self._authenticated(b"SHUTDOWN"))
             try:
                 proc.wait(timeout)
             except subprocess.TimeoutExpired:

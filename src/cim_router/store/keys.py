@@ -29,6 +29,11 @@ class Keys:
         """SET, no TTL: every tenant that has written anything."""
         return f"{self.prefix}:tenants"
 
+    def operator_audit(self) -> str:
+        """STREAM of the admin actions of operators' keys (bound to every tenant) that name no
+        one tenant, as `audit` below."""
+        return f"{self.prefix}:audit"
+
     # --- per tenant -----------------------------------------------------------------------
 
     def _t(self, tenant: str) -> str:
@@ -81,3 +86,9 @@ class Keys:
         """STREAM of every routing event (field `e`, JSON), trimmed to about the configured
         length, for dashboards and audit."""
         return f"{self._t(tenant)}:events"
+
+    def audit(self, tenant: str) -> str:
+        """STREAM of the tenant's admin actions (keys, tenants, agents, policy): fields
+        `caller`, `action`, `target`, `outcome`; the entry id is its time. Trimmed to about
+        the configured length; never holds a key, a context value or a free-text reason."""
+        return f"{self._t(tenant)}:audit"

@@ -86,6 +86,7 @@ class RedisStore:
             # Never retry silently: a retried commit could apply twice, and an outage must
             # reach the caller at once.
             retry=Retry(NoBackoff(), 0),
+            **settings.connection_kwargs(),
         )
         self.redis = aioredis.Redis(connection_pool=pool)
         self._sha = hashlib.sha1(COMMIT.encode()).hexdigest()

@@ -27,6 +27,22 @@ class RedisSettings:
     reconnect_seconds: float = 0.25  # between pings while Redis is unreachable
     fence_check_seconds: float = 1.0  # between looks at the epoch, to notice a takeover
     request_seconds: int = 3600  # how long the outcome of a call with a request id is kept
+    # rediss:// only: the CA to trust (default: the system's), and a client certificate
+    ssl_ca_certs: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+
+    def __post_init__(self) -> None:
+        tls_files = (self.ssl_ca_certs, self.ssl_certfile, self.ssl_keyfile)
+        if any(tls_files) and not self.url.startswith("rediss://"):
+            raise ValueError("TLS certificate files need a rediss:// URL")
+        if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
+            raise ValueError("a client certificate for Redis needs its key, and the other way")
+
+    def connection_kwargs(self) -> dict[str, Any]:
+        """The TLS files given, as the Redis client's connection arguments."""
+        names = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
+        return {n: getattr(self, n) for n in names if getattr(self, n)}
 
     @classmethod
     def from_url(cls, url: str, **overrides: Any) -> RedisSettings:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -37,6 +38,11 @@ class Principal:
 # Without authentication configured, every caller is this one: full access, recorded as
 # nobody in particular.
 ANONYMOUS = Principal(caller="", role=Role.ADMIN)
+
+
+# The principal of the call being served (set by the servicer's `rpc` wrapper), for what
+# depends on who reads: a viewer sees no context values.
+current_principal: ContextVar[Principal] = ContextVar("cim_router_principal", default=ANONYMOUS)
 
 
 class Access(Protocol):
