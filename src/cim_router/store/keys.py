@@ -1,6 +1,6 @@
 """The Redis key schema: every key the store reads or writes, in one place.
 
-Every key starts with the prefix (`cim` by default) and, but for the two global keys, holds
+Every key starts with the prefix (`cim` by default) and, but for the global keys, holds
 the tenant in braces, so that one tenant's keys share a Redis Cluster hash slot. The tenant
 is percent-encoded there, which keeps `:`, `{` and `}` out of it and so keeps keys of
 different tenants apart; ids are always the last segment and are kept as they are, but
