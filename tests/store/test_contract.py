@@ -275,3 +275,21 @@ def test_an_erasure_removes_the_customer_their_history_and_stream_entries(kind: 
         assert len((await store.read_erasable("t", ("p",))).stream_entries) == 1
 
     run(kind, body)
+
+
+def test_an_erasure_finds_and_deletes_entries_across_pages_of_a_long_stream(kind: str) -> None:
+    async def body(store: Store) -> None:
+        events = [
+            Event(float(n), EventType.OFFERED, "q" if n % 700 == 0 else f"o{n}", Channel.CHAT)
+            for n in range(2600)
+        ]
+        t = Transition(interactions=[interaction("q")], events=events, new_tenant=True)
+        await commit(store, "t", t)
+        found = await store.read_erasable("t", ("q",))
+        assert len(found.stream_entries) == 4  # 0, 700, 1400, 2100
+        # A commit that scans the whole stream itself (nothing listed) finds them too.
+        await commit(store, "t", Transition(erasures=[Erasure("c1", ("q",), (), "")]))
+        left = await store.read_erasable("t", ("q", "o1", "o2599"))
+        assert left.stream_entries and len(left.stream_entries) == 2  # o1 and o2599 only
+
+    run(kind, body)

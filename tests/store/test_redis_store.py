@@ -22,6 +22,7 @@ from cim_router.tenant.errors import Unavailable
 from cim_router.tenant.records import (
     AgentRecord,
     CustomerRecord,
+    Erasure,
     Event,
     EventType,
     InteractionRecord,
@@ -298,3 +299,24 @@ def test_a_unix_socket_url_reaches_redis(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_forget_deletes_a_customer_record_an_older_version_named_by_the_id(
+    settings: RedisSettings,
+) -> None:
+    async def body() -> None:
+        store = RedisStore(settings)
+        await store.start()
+        try:
+            legacy = store.keys.legacy_customer("t", "alice")
+            assert legacy.endswith(":cust:alice")
+            await store.redis.set(legacy, b'["i0","ann",1.0]', ex=60)
+            assert (await store.read_customer("t", "alice")).known
+            seq = store.submit("t", Transition(erasures=[Erasure("alice", ())]))
+            await store.durable(seq)
+            assert await store.redis.exists(legacy) == 0
+            assert not (await store.read_customer("t", "alice")).known
+        finally:
+            await store.close()
+
+    asyncio.run(body())

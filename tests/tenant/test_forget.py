@@ -122,3 +122,18 @@ def test_router_events_after_a_call_are_the_routers_and_calls_are_their_callers(
         assert [e.caller for e in history][-1] == "router"
 
     run(body)
+
+
+def test_an_indexed_id_that_now_belongs_to_someone_else_is_left_alone() -> None:
+    async def body() -> None:
+        h = await Harness().start()
+        await _customer_with_two(h)
+        # As when c1's old interaction expired and its id was used again by c2.
+        h.store.data("t").customer_interactions["c1"].add("i3")
+        done = await h.forget("c1")
+        assert done.interaction_ids == ("i1", "i2")
+        assert h.get("i3").interaction.customer_id == "c2"
+        assert h.store.data("t").interactions["i3"].interaction.context == {"order": "B-1"}
+        assert _mentions(h, "i3")
+
+    run(body)

@@ -10,10 +10,13 @@ the anonymous records. A second call finds nothing and erases nothing.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from cim_router.tenant.records import Erasure, InteractionRecord
 from cim_router.tenant.router import TenantRouter
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,15 @@ async def forget_customer(r: TenantRouter, customer_id: str) -> Forgotten:
             customer_id, erased, erasable.history_events, len(erasable.stream_entries), known
         )
 
-    return await r.mutate(apply)
+    done = await r.mutate(apply)
+    # Counts only: the customer id is what was to be forgotten.
+    log.info(
+        "customer forgotten: %d interactions, %d stream entries",
+        len(done.interaction_ids),
+        done.stream_events,
+        extra={"tenant": r.tenant},
+    )
+    return done
 
 
 def _find(
