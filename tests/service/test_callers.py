@@ -92,8 +92,13 @@ def test_each_call_and_each_router_step_is_recorded_with_its_caller(server: Runn
     )
     by("key-esc").Escalate(pb.EscalateRequest(interaction_id="i2"))
     by("key-can").Cancel(pb.CancelRequest(interaction_id="i2"))
+    for agent_id in ("a1", "a2", "a3"):
+        state = pb.AGENT_STATE_AVAILABLE if agent_id == "a1" else pb.AGENT_STATE_OFFLINE
+        by("key-st").SetAgentState(pb.SetAgentStateRequest(agent_id=agent_id, state=state))
+    by("key-enq3").Enqueue(pb.EnqueueRequest(interaction_id="i3", channel=pb.CHANNEL_CHAT))
+    by("key-pull").Assign(pb.AssignRequest(agent_id="a1"))
 
-    history = _history(channel, "i1") + _history(channel, "i2")
+    history = _history(channel, "i1") + _history(channel, "i2") + _history(channel, "i3")
     callers: dict[tuple[int, str], set[str]] = {}
     for e in history:
         callers.setdefault((e.type, e.interaction_id), set()).add(e.caller)
@@ -110,6 +115,8 @@ def test_each_call_and_each_router_step_is_recorded_with_its_caller(server: Runn
         (T.EVENT_TYPE_OFFER_EXPIRED, "i2"): {"router"},
         (T.EVENT_TYPE_ESCALATED, "i2"): {"key-esc"},
         (T.EVENT_TYPE_CANCELLED, "i2"): {"key-can"},
+        (T.EVENT_TYPE_OFFERED, "i3"): {"key-enq3"},
+        (T.EVENT_TYPE_ACCEPTED, "i3"): {"key-pull"},  # Assign took the offer
     }
     assert {k: callers.get(k) for k in expected} == expected
     # The offers each call made are that call's: a1's by the Enqueue, a2's by its upsert.
@@ -121,5 +128,5 @@ def test_each_call_and_each_router_step_is_recorded_with_its_caller(server: Runn
     ]
     assert all(e.caller for e in history)  # none unattributed
     # The event stream carries the same callers, entry for entry.
-    stream = [s for s in _stream(server) if s[1] in ("i1", "i2")]
+    stream = [s for s in _stream(server) if s[1] in ("i1", "i2", "i3")]
     assert sorted(stream) == sorted((e.type, e.interaction_id, e.caller) for e in history)
