@@ -32,6 +32,11 @@ async def stored_secret(store: RedisStore) -> bytes:
     return found
 
 
+async def keep_secret(store: RedisStore) -> None:
+    """Store the secret in use again, unless one is there (a Redis that lost its data)."""
+    await store.redis.set(store.keys.customer_secret_key(), store.keys.customer_secret, nx=True)
+
+
 async def read_customer(store: RedisStore, tenant: str, customer_id: str) -> CustomerFootprint:
     k = store.keys
     pipe = store.redis.pipeline(transaction=False)

@@ -90,6 +90,7 @@ class RedisStore:
         store keeps a secret of its own in Redis (see docs/security.md)."""
         self.settings = settings
         self.keys = Keys(settings.prefix, customer_secret or b"")
+        self._secret_in_redis = not customer_secret
         self.metrics: StoreMetrics = metrics or NO_METRICS
         pool = aioredis.BlockingConnectionPool.from_url(
             settings.client_url(),
@@ -468,6 +469,8 @@ class RedisStore:
                 if epoch is None:
                     log.error("redis came back without its data; taking a new epoch")
                     self._epoch = str(await self.redis.incr(self.keys.epoch()))
+                    if self._secret_in_redis:  # the next server must name keys as this one
+                        await customers.keep_secret(self)
                 elif epoch != self._epoch.encode():
                     self._fence()
                     return
