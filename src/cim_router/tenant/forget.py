@@ -10,6 +10,7 @@ the anonymous records. A second call finds nothing and erases nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -37,10 +38,10 @@ async def forget_customer(r: TenantRouter, customer_id: str) -> Forgotten:
     in_memory = [*r.open.values(), *r.closed.values()]
     candidates = set(footprint.interaction_ids)
     candidates.update(rec.id for rec in in_memory if rec.interaction.customer_id == customer_id)
-    stored: dict[str, InteractionRecord | None] = {}
-    for iid in sorted(candidates):
-        if iid not in r.open and iid not in r.closed:
-            stored[iid] = await r.store.read_interaction(r.tenant, iid)
+    # Read together: the store groups concurrent point reads into one round trip.
+    missing = sorted(i for i in candidates if i not in r.open and i not in r.closed)
+    found = await asyncio.gather(*(r.store.read_interaction(r.tenant, i) for i in missing))
+    stored: dict[str, InteractionRecord | None] = dict(zip(missing, found, strict=True))
     # An id the index lists may have expired and been used again by someone else: theirs.
     ids = tuple(sorted(i for i in candidates if _theirs(_find(r, stored, i), customer_id)))
     erasable = await r.store.read_erasable(r.tenant, ids)
