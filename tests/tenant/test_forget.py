@@ -128,11 +128,14 @@ def test_an_indexed_id_that_now_belongs_to_someone_else_is_left_alone() -> None:
     async def body() -> None:
         h = await Harness().start()
         await _customer_with_two(h)
-        # As when c1's old interaction expired and its id was used again by c2.
-        h.store.data("t").customer_interactions["c1"].add("i3")
+        # As when c1's old interactions expired and their ids were used again: by c2, and
+        # by an interaction with no customer id.
+        await h.enqueue("i5", context={"order": "C-3"})
+        h.store.data("t").customer_interactions["c1"].update({"i3", "i5"})
         done = await h.forget("c1")
         assert done.interaction_ids == ("i1", "i2")
         assert h.get("i3").interaction.customer_id == "c2"
+        assert h.get("i5").interaction.context == {"order": "C-3"} and _mentions(h, "i5")
         assert h.store.data("t").interactions["i3"].interaction.context == {"order": "B-1"}
         assert _mentions(h, "i3")
 

@@ -62,7 +62,7 @@ async def forget_customer(r: TenantRouter, customer_id: str) -> Forgotten:
             scanned_to = ""
         erased = tuple(sorted({*ids, *(rec.id for rec in late)}))
         for rec in records:
-            if rec.interaction.customer_id not in ("", customer_id):
+            if rec.interaction.customer_id != customer_id:
                 continue  # written since the reads by someone else (an id used again)
             r.put(rec)
             i = rec.interaction
@@ -94,6 +94,6 @@ def _find(
 
 
 def _theirs(rec: InteractionRecord | None, customer_id: str) -> bool:
-    """Whether `rec` (None: expired) is the customer's; "" is one already forgotten whose
-    leftovers a forget interrupted before its change may still hold."""
-    return rec is None or rec.interaction.customer_id in ("", customer_id)
+    """Whether `rec` is the customer's, or expired (None: its leftovers are erased). The
+    index never lists one already forgotten: a forget deletes the index with its change."""
+    return rec is None or rec.interaction.customer_id == customer_id
