@@ -45,6 +45,12 @@ SERVE_FLAGS: dict[str, tuple[str | None, str]] = {
         "(default: a private Redis started in --data-dir)",
     ),
     "data-dir": ("./cim-router-data", "directory of the private Redis and its append-only file"),
+    "customer-key-secret-file": (
+        None,
+        "file holding the secret (16 bytes or more) that keys the hashes naming customers' "
+        "Redis keys (default: made once in --data-dir for the private Redis; kept in Redis "
+        "with --redis-url, which is weaker: see docs/security.md)",
+    ),
     "redis-pool-size": ("16", "connections to Redis"),
     "redis-timeout": ("2", "seconds before a Redis command counts as failed"),
     "retention-days": ("7", "days completed and cancelled interactions are kept"),
@@ -197,11 +203,34 @@ async def serve(args: argparse.Namespace) -> None:
         raise SystemExit(f"cim-router: {exc}") from None
     _bind_checked(args)
     _transport_checked(args)  # before the private Redis starts
+    secret = _secret_file(args)
     async with contextlib.AsyncExitStack() as stack:
         url = args.redis_url
         if not url:
-            url = (await stack.enter_async_context(_private_redis(Path(args.data_dir)))).url
-        await _serve_on(args, url, policy)
+            data_dir = Path(args.data_dir)
+            url = (await stack.enter_async_context(_private_redis(data_dir))).url
+            secret = secret or _data_dir_secret(data_dir)
+        await _serve_on(args, url, policy, secret)
+
+
+def _secret_file(args: argparse.Namespace) -> bytes | None:
+    from cim_router.store.secret import SecretError, read_secret_file
+
+    if not args.customer_key_secret_file:
+        return None
+    try:
+        return read_secret_file(Path(args.customer_key_secret_file))
+    except SecretError as exc:
+        raise SystemExit(f"cim-router: --customer-key-secret-file: {exc}") from None
+
+
+def _data_dir_secret(data_dir: Path) -> bytes:
+    from cim_router.store.secret import SecretError, data_dir_secret
+
+    try:
+        return data_dir_secret(data_dir)
+    except SecretError as exc:
+        raise SystemExit(f"cim-router: {exc}") from None
 
 
 @contextlib.asynccontextmanager
@@ -228,7 +257,9 @@ async def _private_redis(data_dir: Path) -> AsyncIterator[EmbeddedRedis]:
         embedded.stop()
 
 
-async def _serve_on(args: argparse.Namespace, url: str, policy: Policy) -> None:
+async def _serve_on(
+    args: argparse.Namespace, url: str, policy: Policy, secret: bytes | None
+) -> None:
     from cim_router.observability.http import MetricsConfigError
     from cim_router.service.server import Server
     from cim_router.service.tls import TlsError
@@ -247,7 +278,7 @@ async def _serve_on(args: argparse.Namespace, url: str, policy: Policy) -> None:
             args.host,
             port,
             limits=limits,
-            store=RedisStore(redis_settings(args, url)),
+            store=RedisStore(redis_settings(args, url), customer_secret=secret),
             policy=policy,
             metrics_port=int(_number(args, "metrics-port", int)),
             metrics_skills=frozenset(

@@ -153,6 +153,12 @@ def explain(client: RouterClient, args: argparse.Namespace) -> Output:
     return _of(why, fmt.explanation(why))
 
 
+def customers(client: RouterClient, args: argparse.Namespace) -> Output:
+    """`customers forget ID`: erase a customer of the tenant (ForgetCustomer)."""
+    erased = client.forget_customer(args.customer_id)
+    return _of(erased, fmt.forgotten(erased))
+
+
 HANDLERS: dict[str, Handler] = {
     "agents": agents,
     "agent-upsert": agent_upsert,
@@ -164,6 +170,7 @@ HANDLERS: dict[str, Handler] = {
     "cancel": cancel,
     "stats": stats,
     "explain": explain,
+    "customers": customers,
 }
 COMMANDS = frozenset(HANDLERS)
 
@@ -254,6 +261,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--reason", default="")
 
     add("stats", "the wallboard figures")
+
+    p = sub.add_parser("customers", help="customer data")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = actions.add_parser(
+        "forget",
+        parents=[common],
+        help="erase a customer: context, history, index and event stream entries; "
+        "their interactions stay, anonymous",
+    )
+    p.add_argument("customer_id", metavar="ID")
 
 
 def run(args: argparse.Namespace) -> int:

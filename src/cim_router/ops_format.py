@@ -231,3 +231,16 @@ def explanation(e: pb.Explanation) -> str:
         ]
         parts.append(table(("", "AGENT", "SCORE", *(t.upper() for t in terms)), rows))
     return "\n\n".join(parts)
+
+
+def forgotten(f: pb.ForgetCustomerResponse) -> str:
+    erased = ", ".join(f.interaction_ids) or "none"
+    return fields(
+        [
+            ("customer", f.customer_id),
+            ("interactions", f"{len(f.interaction_ids)} ({erased})"),
+            ("history events", f.history_events_erased),
+            ("stream events", f.stream_events_erased),
+            ("customer index", "erased" if f.customer_index_erased else "held nothing"),
+        ]
+    )

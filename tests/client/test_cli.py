@@ -196,3 +196,13 @@ def test_the_console_script(target: str) -> None:
     )
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.strip() == "cim-router: NOT_FOUND: interaction 'missing' not found"
+
+
+def test_customers_forget_erases_and_says_what(cli: Cli) -> None:
+    cli("enqueue", "c1", "--channel", "chat", "--customer", "alice-77", "--context", "card=4111")
+    out = cli("customers", "forget", "alice-77")
+    assert "interactions:    1 (c1)" in out and "customer index:  erased" in out
+    detail = cli("get", "c1")
+    assert "alice-77" not in detail and "4111" not in detail
+    again = cli.json("customers", "forget", "alice-77")
+    assert again.get("interactionIds", []) == [] and not again.get("customerIndexErased")

@@ -112,6 +112,14 @@ class AnswerChecks:
             self._check_page(step.tenant or self.main, request, page, after)
         elif method == "Explain":
             assert pb.Explanation.FromString(body).interaction_id == request.interaction_id
+        elif method == "ForgetCustomer":
+            erased = pb.ForgetCustomerResponse.FromString(body)
+            assert erased.customer_id == request.customer_id, where
+            for iid in erased.interaction_ids:
+                now = after.interactions.get(iid)
+                assert now is None or (now.customer_id == "" and not now.context.fields), where
+            for now in after.interactions.values():
+                assert now is None or now.customer_id != request.customer_id, where
         elif method == "GetStats":
             stats = pb.Stats.FromString(body)
             stats.ClearField("at")

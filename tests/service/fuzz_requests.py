@@ -105,6 +105,7 @@ class Builder:
             (1, True, self.explain),
             (1, True, self.get_stats),
             (1, True, self.watch),
+            (1, True, self.forget_customer),
         ]
         weighted = [make for weight, ok, make in options if ok for _ in range(weight)]
         made = self.draw(st.sampled_from(weighted))()
@@ -297,6 +298,10 @@ class Builder:
     def get_stats(self) -> Build:
         return "GetStats", pb.GetStatsRequest()
 
+    def forget_customer(self) -> Build:
+        customer = self.pick((*CUSTOMERS, "cust-never"))
+        return "ForgetCustomer", pb.ForgetCustomerRequest(customer_id=customer)
+
     def watch(self) -> Build:
         agents = self.draw(st.lists(st.sampled_from(AGENT_POOL), unique=True, max_size=2))
         return "WatchAssignments", pb.WatchAssignmentsRequest(agent_ids=agents)
@@ -329,8 +334,8 @@ def _decode(method: str, body: bytes) -> Message | None:
 
 def _takes_request_id(method: str, request: Message | None) -> bool:
     """Whether the server reads `x-cim-request-id` for this call."""
-    if method in READS or method == "WatchAssignments":
-        return False
+    if method in READS or method in ("WatchAssignments", "ForgetCustomer"):
+        return False  # ForgetCustomer is idempotent: it reads no request id
     if method == "Assign":
         return request is None or request.WhichOneof("target") == "agent_id"
     return True

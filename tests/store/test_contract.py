@@ -13,10 +13,11 @@ from cim_router.domain.channel import Channel
 from cim_router.domain.interaction import Interaction, InteractionState
 from cim_router.store import RedisSettings, RedisStore
 from cim_router.store.memory import HISTORY_LENGTH, MemoryStore
-from cim_router.tenant.ports import Store
+from cim_router.tenant.ports import CustomerFootprint, Store
 from cim_router.tenant.records import (
     AgentRecord,
     CustomerRecord,
+    Erasure,
     Event,
     EventType,
     InteractionRecord,
@@ -232,3 +233,63 @@ async def _until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         if loop.time() > deadline:
             raise AssertionError("timed out")
         await asyncio.sleep(0.01)
+
+
+def test_an_erasure_removes_the_customer_their_history_and_stream_entries(kind: str) -> None:
+    async def body(store: Store) -> None:
+        mine, theirs = interaction("q"), interaction("p")
+        theirs.interaction.customer_id = "c2"
+        done = interaction("d", InteractionState.COMPLETED)
+        events = [Event(1.0, EventType.ENQUEUED, iid, Channel.CHAT, caller="k1") for iid in "qpd"]
+        t = Transition(
+            interactions=[mine, theirs, done],
+            events=events,
+            customers=[CustomerRecord("c1", "q"), CustomerRecord("c2", "p")],
+            new_tenant=True,
+        )
+        await commit(store, "t", t)
+        found = await store.read_customer("t", "c1")
+        assert found.known and found.interaction_ids == ("d", "q")  # closed ones indexed too
+        erasable = await store.read_erasable("t", found.interaction_ids)
+        assert erasable.history_events == 2 and len(erasable.stream_entries) == 2
+        # An event written after the scan is erased with the rest.
+        await commit(
+            store, "t", Transition(events=[Event(2.0, EventType.OFFERED, "q", Channel.CHAT)])
+        )
+        anonymous = interaction("q")
+        anonymous.interaction.customer_id, anonymous.interaction.context = "", {}
+        erasure = Erasure("c1", ("d", "q"), erasable.stream_entries, erasable.scanned_to)
+        await commit(store, "t", Transition(interactions=[anonymous], erasures=[erasure]))
+        assert await store.read_customer("t", "c1") == CustomerFootprint()
+        _, customer = await store.read_existing("t", "q", "c1")
+        assert customer is None
+        assert await store.read_history("t", "q") == [] and await store.read_history("t", "d") == []
+        left = await store.read_erasable("t", ("d", "q"))
+        assert left.history_events == 0 and left.stream_entries == ()
+        stored = await store.read_interaction("t", "q")
+        assert stored is not None and stored.interaction.customer_id == ""
+        assert stored.interaction.context == {}
+        # Someone else's are untouched.
+        assert [e.interaction_id for e in await store.read_history("t", "p")] == ["p"]
+        assert (await store.read_customer("t", "c2")).interaction_ids == ("p",)
+        assert len((await store.read_erasable("t", ("p",))).stream_entries) == 1
+
+    run(kind, body)
+
+
+def test_an_erasure_finds_and_deletes_entries_across_pages_of_a_long_stream(kind: str) -> None:
+    async def body(store: Store) -> None:
+        events = [
+            Event(float(n), EventType.OFFERED, "q" if n % 700 == 0 else f"o{n}", Channel.CHAT)
+            for n in range(2600)
+        ]
+        t = Transition(interactions=[interaction("q")], events=events, new_tenant=True)
+        await commit(store, "t", t)
+        found = await store.read_erasable("t", ("q",))
+        assert len(found.stream_entries) == 4  # 0, 700, 1400, 2100
+        # A commit that scans the whole stream itself (nothing listed) finds them too.
+        await commit(store, "t", Transition(erasures=[Erasure("c1", ("q",), (), "")]))
+        left = await store.read_erasable("t", ("q", "o1", "o2599"))
+        assert left.stream_entries and len(left.stream_entries) == 2  # o1 and o2599 only
+
+    run(kind, body)

@@ -22,6 +22,7 @@ from cim_router.tenant.errors import Unavailable
 from cim_router.tenant.records import (
     AgentRecord,
     CustomerRecord,
+    Erasure,
     Event,
     EventType,
     InteractionRecord,
@@ -112,7 +113,7 @@ def test_codec_round_trips_every_record() -> None:
 
 
 def test_keys_keep_tenants_apart_whatever_their_ids() -> None:
-    k = Keys("cim")
+    k = Keys("cim", b"s" * 16)
     assert k.interaction("a", "b}:ix:c") != k.interaction("a}:ix:b", "c")
     for key in (
         k.agents("t"),
@@ -125,6 +126,23 @@ def test_keys_keep_tenants_apart_whatever_their_ids() -> None:
     ):
         assert key.startswith("cim:{t}:")
     assert k.agents("a:b{c}") == "cim:{a%3Ab%7Bc%7D}:agents"
+
+
+def test_customer_keys_are_named_by_a_keyed_hash_never_the_id() -> None:
+    k, other = Keys("cim", b"s" * 16), Keys("cim", b"t" * 16)
+    names = (
+        k.customer("t", "alice@example.com"),
+        k.customer_interactions("t", "alice@example.com"),
+    )
+    for name in names:
+        assert "alice" not in name and name.startswith("cim:{t}:")
+    assert k.customer("t", "alice@example.com") != other.customer("t", "alice@example.com")
+    assert k.customer("t", "alice@example.com") != k.customer("u", "alice@example.com")
+    assert k.customer("t", "alice@example.com") == Keys("x", b"s" * 16).customer(
+        "t", "alice@example.com"
+    ).replace("x:", "cim:", 1)
+    with pytest.raises(RuntimeError):
+        Keys("cim").customer("t", "alice@example.com")  # no secret: no customer keys
 
 
 @pytest.fixture
@@ -281,3 +299,24 @@ def test_a_unix_socket_url_reaches_redis(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_forget_deletes_a_customer_record_an_older_version_named_by_the_id(
+    settings: RedisSettings,
+) -> None:
+    async def body() -> None:
+        store = RedisStore(settings)
+        await store.start()
+        try:
+            legacy = store.keys.legacy_customer("t", "alice")
+            assert legacy.endswith(":cust:alice")
+            await store.redis.set(legacy, b'["i0","ann",1.0]', ex=60)
+            assert (await store.read_customer("t", "alice")).known
+            seq = store.submit("t", Transition(erasures=[Erasure("alice", ())]))
+            await store.durable(seq)
+            assert await store.redis.exists(legacy) == 0
+            assert not (await store.read_customer("t", "alice")).known
+        finally:
+            await store.close()
+
+    asyncio.run(body())

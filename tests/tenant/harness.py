@@ -14,6 +14,7 @@ from cim_router.domain.policy import Policy
 from cim_router.store.memory import MemoryStore
 from cim_router.tenant import agents, interactions, transfers
 from cim_router.tenant.clock import ManualClock
+from cim_router.tenant.forget import Forgotten, forget_customer
 from cim_router.tenant.records import AgentRecord, InteractionRecord, TransferMode
 from cim_router.tenant.registry import Tenants
 from cim_router.tenant.router import TenantRouter
@@ -166,3 +167,6 @@ class Harness:
 
     async def escalate(self, interaction_id: str) -> InteractionRecord:
         return await self._use(lambda r: transfers.escalate(r, interaction_id, ""))
+
+    async def forget(self, customer_id: str) -> Forgotten:
+        return await self._use(lambda r: forget_customer(r, customer_id))

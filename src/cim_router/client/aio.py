@@ -336,3 +336,14 @@ class AsyncRouterClient:
     async def stats(self, *, timeout: float | None = None) -> pb.Stats:
         """The tenant's live wallboard figures."""
         return await self._call(self._stub.GetStats, pb.GetStatsRequest(), timeout)
+
+    # --- customer data --------------------------------------------------------------------
+
+    async def forget_customer(
+        self, customer_id: str, *, timeout: float | None = None
+    ) -> pb.ForgetCustomerResponse:
+        """Erase the customer in this tenant: context, history, index and event stream
+        entries; their interactions stay, anonymous. Idempotent: a second call erases
+        nothing and says so."""
+        request = pb.ForgetCustomerRequest(customer_id=customer_id)
+        return await self._call(self._stub.ForgetCustomer, request, timeout)

@@ -38,6 +38,7 @@ RPCS: tuple[Rpc, ...] = (
     Rpc("UpdateContext", "update_context", pb.UpdateContextRequest, writes=True),
     Rpc("Explain", "explain", pb.ExplainRequest, writes=False),
     Rpc("GetStats", "stats", pb.GetStatsRequest, writes=False),
+    Rpc("ForgetCustomer", "forget_customer", pb.ForgetCustomerRequest, writes=True),
 )
 BY_REQUEST: dict[type[Message], Rpc] = {rpc.request: rpc for rpc in RPCS}
 

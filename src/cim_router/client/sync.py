@@ -340,6 +340,17 @@ class RouterClient:
         """The tenant's live wallboard figures."""
         return self._call(self._stub.GetStats, pb.GetStatsRequest(), timeout)
 
+    # --- customer data --------------------------------------------------------------------
+
+    def forget_customer(
+        self, customer_id: str, *, timeout: float | None = None
+    ) -> pb.ForgetCustomerResponse:
+        """Erase the customer in this tenant: context, history, index and event stream
+        entries; their interactions stay, anonymous. Idempotent: a second call erases
+        nothing and says so."""
+        request = pb.ForgetCustomerRequest(customer_id=customer_id)
+        return self._call(self._stub.ForgetCustomer, request, timeout)
+
 
 def _status(exc: grpc.RpcError) -> tuple[grpc.StatusCode, str]:
     # Errors of sync calls are also grpc.Call objects, which carry the status.

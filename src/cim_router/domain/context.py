@@ -21,6 +21,8 @@ from cim_router.domain.limits import (
     shown,
 )
 
+MASK = "***"  # what a reader not allowed a value sees in its place
+
 # Keys spelled like this read as `context.a.b` in error messages; others as `context['a b']`.
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
@@ -73,3 +75,13 @@ def _check_value(path: str, value: Any, depth: int) -> None:
             _check_value(f"{path}[{k}]", item, depth + 1)
     elif isinstance(value, float) and not math.isfinite(value):
         raise ValidationError(path, f"must be a finite number, got {value}")
+
+
+def masked(context: Mapping[str, Any], keys: frozenset[str]) -> dict[str, Any]:
+    """The context with the values of `keys` (top-level keys) replaced by MASK."""
+    return {k: MASK if k in keys else v for k, v in context.items()}
+
+
+def keys_only(context: Mapping[str, Any]) -> dict[str, Any]:
+    """The context's keys, every value replaced by MASK."""
+    return dict.fromkeys(context, MASK)

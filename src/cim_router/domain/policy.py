@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from cim_router.domain.channel import Channel
-from cim_router.domain.limits import MAX_TIER, MIN_TIER
+from cim_router.domain.limits import MAX_CONTEXT_KEY_LENGTH, MAX_TIER, MIN_TIER
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -18,6 +18,8 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 T = TypeVar("T")
+
+MAX_SENSITIVE_KEYS = 256
 
 
 class PolicyError(ValueError):
@@ -109,6 +111,9 @@ class Policy:
             {"voice": 300, "video": 420, "chat": 600, "sms": 900, "social": 900, "email": 1200}
         )
     )
+    # Top-level context keys whose values only the agent handling the interaction (and the
+    # router and admin roles) reads; every other reader sees "***" (docs/security.md).
+    sensitive_context_keys: frozenset[str] = frozenset()
 
     def min_tier_for(self, escalation_level: int) -> int:
         """The lowest agent tier allowed to take an interaction at this escalation level."""
@@ -213,6 +218,19 @@ def _channel_set(v: Any) -> frozenset[Channel]:
     return frozenset(Channel.parse(x) for x in v)
 
 
+def _key_list(v: Any) -> frozenset[str]:
+    if not isinstance(v, list):
+        raise TypeError("must be a list of context keys")
+    if len(v) > MAX_SENSITIVE_KEYS:
+        raise ValueError(f"at most {MAX_SENSITIVE_KEYS} keys, got {len(v)}")
+    for k, key in enumerate(v):
+        if not isinstance(key, str):
+            raise TypeError(f"[{k}] must be a string, got {type(key).__name__}")
+        if not 0 < len(key) <= MAX_CONTEXT_KEY_LENGTH:
+            raise ValueError(f"[{k}] must be 1..{MAX_CONTEXT_KEY_LENGTH} characters")
+    return frozenset(v)
+
+
 def _channel_table(
     r: _Reader, name: str, default: Mapping[Channel, float], check: Callable[[Any], float]
 ) -> dict[Channel, float]:
@@ -308,6 +326,7 @@ def policy_from_mapping(data: Mapping[str, Any], source: str = "policy") -> Poli
         handle_time_seconds=_channel_table(
             r, "handle_time_seconds", d.handle_time_seconds, _number(above=0.0)
         ),
+        sensitive_context_keys=r.get("sensitive_context_keys", d.sensitive_context_keys, _key_list),
     )
     r.finish()
     return policy

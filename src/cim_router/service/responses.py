@@ -11,6 +11,7 @@ from google.protobuf import struct_pb2, timestamp_pb2
 from cim_router._pb import router_pb2 as pb
 from cim_router.domain.agent import AgentState
 from cim_router.domain.channel import Channel
+from cim_router.domain.context import keys_only, masked
 from cim_router.domain.interaction import (
     InteractionState,
     SkillRequirement,
@@ -19,7 +20,9 @@ from cim_router.domain.limits import (
     MAX_PAGE_BYTES,
 )
 from cim_router.routing.explain import Candidate, Explanation
+from cim_router.service.auth import Principal, Role, current_principal
 from cim_router.service.convert import page_token_out
+from cim_router.tenant.forget import Forgotten
 from cim_router.tenant.records import AgentRecord, Event, InteractionRecord
 from cim_router.tenant.watch import Notice
 
@@ -115,7 +118,33 @@ def event_out(e: Event) -> pb.HistoryEvent:
     )
 
 
-def interaction_out(rec: InteractionRecord, history: Iterable[Event] = ()) -> pb.Interaction:
+def context_for(
+    rec: InteractionRecord, sensitive: frozenset[str], reader: Principal | None = None
+) -> dict[str, Any]:
+    """The context as `reader` (the call's principal) may read it: a viewer sees keys only;
+    an agent's key sees the values of sensitive keys only of an interaction offered to or
+    held by its agent; the router and admin roles see every value."""
+    context = rec.interaction.context
+    if not context:
+        return context
+    role = (reader or current_principal.get()).role
+    if role is Role.VIEWER:
+        return keys_only(context)
+    if role is Role.AGENT and sensitive:
+        agent_id = (reader or current_principal.get()).agent_id
+        offered = rec.offer.agent_id if rec.offer is not None else ""
+        if agent_id not in (rec.agent_id, offered) or not agent_id:
+            return masked(context, sensitive)
+    return context
+
+
+def interaction_out(
+    rec: InteractionRecord,
+    history: Iterable[Event] = (),
+    sensitive: frozenset[str] = frozenset(),
+    reader: Principal | None = None,
+) -> pb.Interaction:
+    """The interaction as the reader may see it (see `context_for`)."""
     i = rec.interaction
     out = pb.Interaction(
         id=i.id,
@@ -130,7 +159,7 @@ def interaction_out(rec: InteractionRecord, history: Iterable[Event] = ()) -> pb
         escalation_level=i.escalation_level,
         preferred_agent_id=i.preferred_agent,
         excluded_agent_ids=sorted(i.excluded_agents),
-        context=struct_out(i.context),
+        context=struct_out(context_for(rec, sensitive, reader)),
         state=_state_out(i.state),
         agent_id=rec.agent_id,
         linked_interaction_id=rec.linked_interaction_id,
@@ -163,12 +192,24 @@ def interaction_out(rec: InteractionRecord, history: Iterable[Event] = ()) -> pb
     return out
 
 
-def notice_out(n: Notice) -> pb.AssignmentEvent:
+def notice_out(
+    n: Notice, sensitive: frozenset[str] = frozenset(), reader: Principal | None = None
+) -> pb.AssignmentEvent:
     return pb.AssignmentEvent(
         type=pb.AssignmentEventType.ValueType(int(n.type)),
         agent_id=n.agent_id,
-        interaction=interaction_out(n.record),
+        interaction=interaction_out(n.record, (), sensitive, reader),
         at=timestamp(n.at),
+    )
+
+
+def forgotten_out(f: Forgotten) -> pb.ForgetCustomerResponse:
+    return pb.ForgetCustomerResponse(
+        customer_id=f.customer_id,
+        interaction_ids=list(f.interaction_ids),
+        history_events_erased=f.history_events,
+        stream_events_erased=f.stream_events,
+        customer_index_erased=f.index_erased,
     )
 
 

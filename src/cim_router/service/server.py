@@ -22,6 +22,7 @@ from cim_router.observability.http import (
 )
 from cim_router.observability.interceptor import MetricsInterceptor
 from cim_router.observability.live import loop_source, router_snapshots
+from cim_router.service.auth import Access
 from cim_router.service.handlers import add_router_to_server
 from cim_router.service.servicer import RouterServicer
 from cim_router.service.tls import ServerTls, TlsCredentials
@@ -55,6 +56,7 @@ class Server:
         metrics_access: MetricsAccess | None = None,
         tls: ServerTls | None = None,
         reflection: bool = True,
+        access: Access | None = None,
     ) -> None:
         """`tls`: serve gRPC over TLS (mutual TLS when it names a client CA); its files are
         read here, so a bad one raises TlsError before anything starts. `metrics_access`:
@@ -82,7 +84,7 @@ class Server:
         self._health_tasks: set[asyncio.Task[None]] = set()
         interceptors = [MetricsInterceptor(observer)] if observer is not None else []
         self._server = grpc.aio.server(interceptors=interceptors)
-        add_router_to_server(RouterServicer(self.tenants), self._server)
+        add_router_to_server(RouterServicer(self.tenants, access), self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         if reflection:
             names = (SERVICE_NAME, health.SERVICE_NAME, _reflection.SERVICE_NAME)

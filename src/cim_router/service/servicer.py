@@ -8,7 +8,7 @@ retry with the same id answers with the first call's outcome instead of applying
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import grpc
@@ -20,10 +20,10 @@ from cim_router.domain.limits import MAX_DISPOSITION_LENGTH
 from cim_router.service import convert, responses
 from cim_router.service.auth import Access, OpenAccess, current_principal
 from cim_router.service.metadata import request_id_from_metadata, tenant_from_metadata
-from cim_router.tenant import agents, interactions, pull, reports, transfers
+from cim_router.tenant import agents, forget, interactions, pull, reports, transfers
 from cim_router.tenant.caller import acting_as
 from cim_router.tenant.errors import Code, InvalidArgument, NotFound, ServiceError
-from cim_router.tenant.records import RequestKey
+from cim_router.tenant.records import Event, InteractionRecord, RequestKey
 from cim_router.tenant.registry import Tenants
 from cim_router.tenant.router import TenantRouter
 
@@ -77,6 +77,13 @@ def _tenant(context: Context) -> str:
 def _request(context: Context, method: str, request: Any) -> RequestKey | None:
     request_id = request_id_from_metadata(context.invocation_metadata())
     return None if request_id is None else RequestKey(request_id, method, convert.digest(request))
+
+
+def _out(
+    router: TenantRouter, rec: InteractionRecord, history: Sequence[Event] = ()
+) -> pb.Interaction:
+    """The interaction as the call's principal may read it."""
+    return responses.interaction_out(rec, history, router.policy.sensitive_context_keys)
 
 
 def _wait_seconds(context: Context, wait: bool) -> float:
@@ -169,7 +176,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 router, interaction, convert.digest(request), key
             )
         return pb.EnqueueResponse(
-            interaction=responses.interaction_out(rec),
+            interaction=_out(router, rec),
             position=position,
             estimated_wait_seconds=wait,
             created=created,
@@ -190,12 +197,12 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             if rec is None:
                 return pb.AssignResponse(matched=False, agent_id=request.agent_id)
             return pb.AssignResponse(
-                matched=True, agent_id=request.agent_id, interaction=responses.interaction_out(rec)
+                matched=True, agent_id=request.agent_id, interaction=_out(router, rec)
             )
         router = self._found(context, f"interaction {request.interaction_id!r}")
         agent_id, rec = await pull.assign_interaction(router, request.interaction_id, wait, parked)
         return pb.AssignResponse(
-            matched=bool(agent_id), agent_id=agent_id, interaction=responses.interaction_out(rec)
+            matched=bool(agent_id), agent_id=agent_id, interaction=_out(router, rec)
         )
 
     async def WatchAssignments(
@@ -203,15 +210,16 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     ) -> AsyncIterator[pb.AssignmentEvent]:
         try:
             tenant = _tenant(context)
-            await self.access.check("WatchAssignments", request, tenant, context)
+            reader = await self.access.check("WatchAssignments", request, tenant, context)
             watched = convert.watched_agents_in(request.agent_ids)
             # The tenant may not exist yet: a desktop may watch before its agent is created.
             async with self.tenants.use(tenant) as router:
                 limit = self.tenants.limits.max_watch_streams
                 watcher = router.hub.subscribe(watched, limit=limit)
+                sensitive = router.policy.sensitive_context_keys
                 try:
                     while (notice := await watcher.next()) is not None:
-                        yield responses.notice_out(notice)
+                        yield responses.notice_out(notice, sensitive, reader)
                 finally:
                     router.hub.unsubscribe(watcher)
         except (ServiceError, ValidationError) as exc:
@@ -224,8 +232,8 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         convert.require_id("agent_id", request.agent_id)
         key = _request(context, "Accept", request)
         router = self._found(context, f"interaction {request.interaction_id!r}")
-        return responses.interaction_out(
-            await interactions.accept(router, request.interaction_id, request.agent_id, key)
+        return _out(
+            router, await interactions.accept(router, request.interaction_id, request.agent_id, key)
         )
 
     @rpc
@@ -235,10 +243,11 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         convert.reason_in(request.reason)
         key = _request(context, "Reject", request)
         router = self._found(context, f"interaction {request.interaction_id!r}")
-        return responses.interaction_out(
+        return _out(
+            router,
             await interactions.reject(
                 router, request.interaction_id, request.agent_id, request.reason, key
-            )
+            ),
         )
 
     @rpc
@@ -252,7 +261,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         rec = await interactions.complete(
             router, request.interaction_id, request.agent_id, request.disposition, request.csat, key
         )
-        return responses.interaction_out(rec)
+        return _out(router, rec)
 
     @rpc
     async def Cancel(self, request: pb.CancelRequest, context: Context) -> pb.Interaction:
@@ -260,8 +269,8 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         convert.reason_in(request.reason)
         key = _request(context, "Cancel", request)
         router = self._found(context, f"interaction {request.interaction_id!r}")
-        return responses.interaction_out(
-            await interactions.cancel(router, request.interaction_id, request.reason, key)
+        return _out(
+            router, await interactions.cancel(router, request.interaction_id, request.reason, key)
         )
 
     @rpc
@@ -296,7 +305,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             request.ignore_skills,
             key,
         )
-        return responses.interaction_out(rec)
+        return _out(router, rec)
 
     @rpc
     async def Escalate(self, request: pb.EscalateRequest, context: Context) -> pb.Interaction:
@@ -304,8 +313,8 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         convert.reason_in(request.reason)
         key = _request(context, "Escalate", request)
         router = self._found(context, f"interaction {request.interaction_id!r}")
-        return responses.interaction_out(
-            await transfers.escalate(router, request.interaction_id, request.reason, key)
+        return _out(
+            router, await transfers.escalate(router, request.interaction_id, request.reason, key)
         )
 
     @rpc
@@ -317,10 +326,11 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         convert.reason_in(request.reason)
         key = _request(context, "CancelTransfer", request)
         router = self._found(context, f"interaction {request.interaction_id!r}")
-        return responses.interaction_out(
+        return _out(
+            router,
             await transfers.cancel_transfer(
                 router, request.interaction_id, request.agent_id, request.reason, key
-            )
+            ),
         )
 
     @rpc
@@ -330,7 +340,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         convert.require_id("interaction_id", request.interaction_id)
         router = self._found(context, f"interaction {request.interaction_id!r}")
         rec, history = await reports.get_interaction(router, request.interaction_id)
-        return responses.interaction_out(rec, history)
+        return _out(router, rec, history)
 
     @rpc
     async def UpdateContext(
@@ -344,7 +354,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         rec = await reports.update_context(
             router, request.interaction_id, updates, remove_keys, key
         )
-        return responses.interaction_out(rec)
+        return _out(router, rec)
 
     # --- operations -----------------------------------------------------------------------
 
@@ -361,3 +371,16 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         if router is None:
             return responses.stats_out(reports.empty_stats(self.tenants.clock()))
         return responses.stats_out(await reports.stats(router))
+
+    # --- customer data --------------------------------------------------------------------
+
+    @rpc
+    async def ForgetCustomer(
+        self, request: pb.ForgetCustomerRequest, context: Context
+    ) -> pb.ForgetCustomerResponse:
+        """Idempotent, so without a request id: a retry erases nothing more, and says so."""
+        convert.require_id("customer_id", request.customer_id)
+        router = self._reader(context)
+        if router is None:  # a tenant that does not exist holds no one
+            return pb.ForgetCustomerResponse(customer_id=request.customer_id)
+        return responses.forgotten_out(await forget.forget_customer(router, request.customer_id))

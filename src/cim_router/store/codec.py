@@ -245,6 +245,11 @@ def event_in(data: bytes | str) -> Event:
     return Event(float(at), EventType(type_), iid, _CHANNEL[channel], agent_id, reason, caller)
 
 
+def event_interaction(data: bytes | str) -> str:
+    """The interaction an encoded event names."""
+    return str(orjson.loads(data)[2])
+
+
 def customer_out(c: CustomerRecord) -> bytes:
     return orjson.dumps([c.last_interaction_id, c.last_agent_id, c.last_served_at])
 

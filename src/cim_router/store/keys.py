@@ -1,21 +1,28 @@
 """The Redis key schema: every key the store reads or writes, in one place.
 
-Every key starts with the prefix (`cim` by default) and, but for the two global keys, holds
+Every key starts with the prefix (`cim` by default) and, but for the global keys, holds
 the tenant in braces, so that one tenant's keys share a Redis Cluster hash slot. The tenant
 is percent-encoded there, which keeps `:`, `{` and `}` out of it and so keeps keys of
-different tenants apart; ids are always the last segment and are kept as they are.
+different tenants apart; ids are always the last segment and are kept as they are, but
+for customer ids: those never appear in a key name. A customer's keys are named by a keyed
+hash (HMAC-SHA256 under the deployment's customer key secret) of tenant and customer id.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from urllib.parse import quote
+
+MIN_SECRET_BYTES = 16
 
 
 class Keys:
-    """Key names under one prefix."""
+    """Key names under one prefix; customer keys need `customer_secret` set."""
 
-    def __init__(self, prefix: str = "cim") -> None:
+    def __init__(self, prefix: str = "cim", customer_secret: bytes = b"") -> None:
         self.prefix = prefix
+        self.customer_secret = customer_secret
         self._tenants: dict[str, str] = {}  # tenant -> its key segment, computed once
 
     # --- global -------------------------------------------------------------------------
@@ -28,6 +35,11 @@ class Keys:
     def tenants(self) -> str:
         """SET, no TTL: every tenant that has written anything."""
         return f"{self.prefix}:tenants"
+
+    def customer_secret_key(self) -> str:
+        """STRING, no TTL: the customer key secret, kept here only when the server was given
+        none and runs on a Redis of someone else's (see docs/security.md)."""
+        return f"{self.prefix}:customer-key"
 
     def operator_audit(self) -> str:
         """STREAM of the admin actions of operators' keys (bound to every tenant) that name no
@@ -63,9 +75,27 @@ class Keys:
         kept; TTL as its record."""
         return f"{self._t(tenant)}:hist:{interaction_id}"
 
+    def customer_hash(self, tenant: str, customer_id: str) -> str:
+        """The name a customer goes by in key names: HMAC-SHA256 of tenant and id, hex."""
+        if len(self.customer_secret) < MIN_SECRET_BYTES:
+            raise RuntimeError("the customer key secret is not set")
+        message = tenant.encode() + b"\x00" + customer_id.encode()
+        return hmac.new(self.customer_secret, message, hashlib.sha256).hexdigest()
+
     def customer(self, tenant: str, customer_id: str) -> str:
         """STRING, the customer's last interaction and last agent (JSON); TTL the retention,
-        renewed at each write."""
+        renewed at each write. Named by the customer's hash, never their id."""
+        return f"{self._t(tenant)}:cu:{self.customer_hash(tenant, customer_id)}"
+
+    def customer_interactions(self, tenant: str, customer_id: str) -> str:
+        """SET of the ids of the customer's interactions (added at each customer write and
+        when one closes), what ForgetCustomer erases; TTL the retention, renewed at each
+        write. Named by the customer's hash."""
+        return f"{self._t(tenant)}:cuix:{self.customer_hash(tenant, customer_id)}"
+
+    def legacy_customer(self, tenant: str, customer_id: str) -> str:
+        """STRING, a customer record as versions before hashed key names wrote it (the id in
+        the name): never written, only deleted by ForgetCustomer; it expires by its TTL."""
         return f"{self._t(tenant)}:cust:{customer_id}"
 
     def counters(self, tenant: str) -> str:

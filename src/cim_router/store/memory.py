@@ -12,14 +12,23 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from cim_router.domain.interaction import InteractionState
 from cim_router.tenant.errors import Unavailable
-from cim_router.tenant.ports import NO_METRICS, Snapshot, StoreListener, StoreMetrics
+from cim_router.tenant.ports import (
+    NO_METRICS,
+    CustomerFootprint,
+    Erasable,
+    Snapshot,
+    StoreListener,
+    StoreMetrics,
+)
 from cim_router.tenant.records import (
     AgentRecord,
     CustomerRecord,
+    Erasure,
     Event,
     InteractionRecord,
     RequestOutcome,
@@ -43,7 +52,10 @@ class TenantData:
     customers: dict[str, CustomerRecord] = field(default_factory=dict)
     requests: dict[str, RequestOutcome] = field(default_factory=dict)
     quarantine: set[str] = field(default_factory=set)
-    events: deque[Event] = field(default_factory=lambda: deque(maxlen=STREAM_LENGTH))
+    # The event stream: (entry number, event), as the Redis STREAM's entry ids and fields.
+    events: deque[tuple[int, Event]] = field(default_factory=lambda: deque(maxlen=STREAM_LENGTH))
+    # The customer index: customer id -> their interactions' ids.
+    customer_interactions: dict[str, set[str]] = field(default_factory=dict)
 
 
 class MemoryStore:
@@ -59,6 +71,7 @@ class MemoryStore:
         self._fenced = False
         self._seq = 0
         self._lost: set[int] = set()  # submissions refused by a create guard
+        self._entries = 0  # the last event stream entry's number, across tenants
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -155,6 +168,22 @@ class MemoryStore:
         customer = self._tenant(tenant).customers.get(customer_id) if customer_id else None
         return rec, customer
 
+    async def read_customer(self, tenant: str, customer_id: str) -> CustomerFootprint:
+        await self._turn()
+        data = self._tenant(tenant)
+        ids = tuple(sorted(data.customer_interactions.get(customer_id, ())))
+        return CustomerFootprint(customer_id in data.customers or bool(ids), ids)
+
+    async def read_erasable(self, tenant: str, interaction_ids: Collection[str]) -> Erasable:
+        await self._turn()
+        data, wanted = self._tenant(tenant), set(interaction_ids)
+        if not wanted:
+            return Erasable()
+        history = sum(len(data.history.get(iid, ())) for iid in wanted)
+        found = tuple(str(n) for n, e in data.events if e.interaction_id in wanted)
+        last = str(data.events[-1][0]) if data.events else ""
+        return Erasable(history, found, last)
+
     def data(self, tenant: str) -> TenantData:
         """The records held for `tenant` themselves (not copies): for inspection, and for
         tests that damage them as a faulty writer would."""
@@ -162,7 +191,7 @@ class MemoryStore:
 
     def events(self, tenant: str) -> list[Event]:
         """The tenant's event stream, oldest first (the Redis store's STREAM)."""
-        return list(self._tenant(tenant).events)
+        return [e for _, e in self._tenant(tenant).events]
 
     # --- writes ---------------------------------------------------------------------------
 
@@ -205,16 +234,44 @@ class MemoryStore:
                 history.append(e)
                 if len(history) > HISTORY_LENGTH:
                     del history[: len(history) - HISTORY_LENGTH]
-            data.events.append(e)
+            self._entries += 1
+            data.events.append((self._entries, e))
         for name, n in t.counters.items():
             data.counters[name] = data.counters.get(name, 0) + n
         for c in t.customers:
             data.customers[c.customer_id] = c
+            if self.keep_closed:  # a simulation forgets nobody: no index
+                index = data.customer_interactions.setdefault(c.customer_id, set())
+                index.add(c.last_interaction_id)
+        for rec in t.interactions:
+            customer_id = rec.interaction.customer_id
+            if rec.interaction.state in CLOSED and customer_id and self.keep_closed:
+                data.customer_interactions.setdefault(customer_id, set()).add(rec.id)
+        for erased in t.erasures:
+            self._erase(data, erased)
         if t.request is not None:
             data.requests[t.request.request_id] = t.request
         if t.new_tenant:
             self._tenant_set.add(tenant)
         data.quarantine.update(t.quarantined)
+
+    @staticmethod
+    def _erase(data: TenantData, e: Erasure) -> None:
+        """As the Redis store's erasure ops: the listed stream entries, and any entry after
+        `scanned_to` naming one of the interactions."""
+        data.customers.pop(e.customer_id, None)
+        data.customer_interactions.pop(e.customer_id, None)
+        for iid in e.interaction_ids:
+            data.history.pop(iid, None)
+        listed, wanted = set(e.stream_entries), set(e.interaction_ids)
+        after = int(e.scanned_to) if e.scanned_to else 0
+        kept = [
+            (n, ev)
+            for n, ev in data.events
+            if str(n) not in listed and not (n > after and ev.interaction_id in wanted)
+        ]
+        data.events.clear()
+        data.events.extend(kept)
 
     def _tell_durable(self, seq: int) -> None:
         for listener in self._listeners:

@@ -12,7 +12,7 @@ from cim_router.domain.interaction import InteractionState
 from cim_router.store import codec
 from cim_router.store.keys import Keys
 from cim_router.store.settings import RedisSettings
-from cim_router.tenant.records import Transition
+from cim_router.tenant.records import Erasure, Transition
 
 CLOSED = (InteractionState.COMPLETED, InteractionState.CANCELLED)
 Op = tuple[Any, ...]  # (opcode, key, args...)
@@ -28,6 +28,10 @@ def encode(k: Keys, settings: RedisSettings, tenant: str, t: Transition) -> list
             ops.append(("setex", k.interaction(tenant, rec.id), data, keep))
             ops.append(("srem", k.open(tenant), rec.id))
             ops.append(("expire", k.history(tenant, rec.id), keep))
+            if rec.interaction.customer_id:
+                index = k.customer_interactions(tenant, rec.interaction.customer_id)
+                ops.append(("sadd", index, rec.id))
+                ops.append(("expire", index, keep))
         else:
             ops.append(("set", k.interaction(tenant, rec.id), data))
             ops.append(("sadd", k.open(tenant), rec.id))
@@ -44,6 +48,11 @@ def encode(k: Keys, settings: RedisSettings, tenant: str, t: Transition) -> list
         ops.append(("hincr", k.counters(tenant), name, n))
     for c in t.customers:
         ops.append(("setex", k.customer(tenant, c.customer_id), codec.customer_out(c), keep))
+        index = k.customer_interactions(tenant, c.customer_id)
+        ops.append(("sadd", index, c.last_interaction_id))
+        ops.append(("expire", index, keep))
+    for erased in t.erasures:
+        ops.extend(_erase(k, tenant, erased))
     if t.request is not None:
         r = t.request
         data = codec.request_out(r)
@@ -52,6 +61,21 @@ def encode(k: Keys, settings: RedisSettings, tenant: str, t: Transition) -> list
         ops.append(("sadd", k.tenants(), tenant))
     for key in t.quarantined:
         ops.append(("sadd", k.quarantine(tenant), key))
+    return ops
+
+
+def _erase(k: Keys, tenant: str, e: Erasure) -> list[Op]:
+    """A customer forgotten: their records and index, their interactions' history, and
+    the stream's entries naming those interactions."""
+    ops: list[Op] = [
+        ("del", k.customer(tenant, e.customer_id)),
+        ("del", k.customer_interactions(tenant, e.customer_id)),
+        ("del", k.legacy_customer(tenant, e.customer_id)),
+    ]
+    ops.extend(("del", k.history(tenant, iid)) for iid in e.interaction_ids)
+    if e.interaction_ids:
+        entries, ids = list(e.stream_entries), list(e.interaction_ids)
+        ops.append(("xforget", k.events(tenant), entries, e.scanned_to, ids))
     return ops
 
 

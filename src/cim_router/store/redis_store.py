@@ -15,7 +15,7 @@ import heapq
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.retry import Retry
 
-from cim_router.store import codec
+from cim_router.store import codec, customers
 from cim_router.store.decode import (
     counters_in,
     decode_agent,
@@ -37,7 +37,14 @@ from cim_router.store.ops import Op, encode, script_args
 from cim_router.store.scripts import COMMIT
 from cim_router.store.settings import RedisSettings
 from cim_router.tenant.errors import Unavailable
-from cim_router.tenant.ports import NO_METRICS, Snapshot, StoreListener, StoreMetrics
+from cim_router.tenant.ports import (
+    NO_METRICS,
+    CustomerFootprint,
+    Erasable,
+    Snapshot,
+    StoreListener,
+    StoreMetrics,
+)
 from cim_router.tenant.records import (
     CustomerRecord,
     Event,
@@ -73,9 +80,17 @@ class _Entry:
 class RedisStore:
     """The service's `Store` on Redis."""
 
-    def __init__(self, settings: RedisSettings, metrics: StoreMetrics | None = None) -> None:
+    def __init__(
+        self,
+        settings: RedisSettings,
+        metrics: StoreMetrics | None = None,
+        customer_secret: bytes | None = None,
+    ) -> None:
+        """`customer_secret` keys the hashes that name customers' keys; without one, the
+        store keeps a secret of its own in Redis (see docs/security.md)."""
         self.settings = settings
-        self.keys = Keys(settings.prefix)
+        self.keys = Keys(settings.prefix, customer_secret or b"")
+        self._secret_in_redis = not customer_secret
         self.metrics: StoreMetrics = metrics or NO_METRICS
         pool = aioredis.BlockingConnectionPool.from_url(
             settings.client_url(),
@@ -129,6 +144,8 @@ class RedisStore:
         try:
             self._epoch = str(await self.redis.incr(self.keys.epoch()))
             await self.redis.script_load(COMMIT)
+            if not self.keys.customer_secret:
+                self.keys.customer_secret = await customers.stored_secret(self)
         except FAILURES as exc:
             raise Unavailable(f"redis at {self._where()} unreachable: {exc}") from exc
         self._healthy = True
@@ -166,7 +183,8 @@ class RedisStore:
         if not self._healthy:
             raise Unavailable("store unavailable: redis is unreachable")
 
-    async def _read(self, op: str, coro: Any) -> Any:
+    async def round_trip(self, op: str, coro: Any) -> Any:
+        """One read of `op`, timed; a failure to reach Redis makes the store unhealthy."""
         if not self._healthy:
             coro.close()  # never sent: don't leave it unawaited
             self._check()
@@ -186,7 +204,7 @@ class RedisStore:
         return result
 
     async def tenants(self) -> list[str]:
-        found = await self._read("read", self.redis.smembers(self.keys.tenants()))
+        found = await self.round_trip("read", self.redis.smembers(self.keys.tenants()))
         return sorted(t.decode(errors="replace") for t in found)
 
     async def load(self, tenant: str) -> Snapshot:
@@ -196,7 +214,7 @@ class RedisStore:
         pipe.hgetall(k.counters(tenant))
         pipe.smembers(k.open(tenant))
         pipe.sismember(k.tenants(), tenant)
-        found = await self._read("load", pipe.execute(raise_on_error=False))
+        found = await self.round_trip("load", pipe.execute(raise_on_error=False))
         snap = Snapshot()
         # A key of the wrong type (written by something else) loads as empty, named.
         for name, value in zip(("agents", "counters", "open", "tenants"), found, strict=True):
@@ -213,7 +231,9 @@ class RedisStore:
             chunks = [ids[n : min(n + LOAD_CHUNK, end)] for n in range(start, end, LOAD_CHUNK)]
             for chunk in chunks:
                 pipe.mget([k.interaction(tenant, i) for i in chunk])
-            for chunk, values in zip(chunks, await self._read("load", pipe.execute()), strict=True):
+            for chunk, values in zip(
+                chunks, await self.round_trip("load", pipe.execute()), strict=True
+            ):
                 for interaction_id, value in zip(chunk, values, strict=True):
                     if value is not None:
                         decode_interaction(snap, tenant, interaction_id, value)
@@ -236,7 +256,9 @@ class RedisStore:
                 batch, self._reads = self._reads, []
                 keys = [k for wanted, _ in batch for k in wanted]
                 try:
-                    values = await self._read("read", self._call(self._reader_conn, "MGET", *keys))
+                    values = await self.round_trip(
+                        "read", self._call(self._reader_conn, "MGET", *keys)
+                    )
                 except Unavailable as exc:
                     await self._reader_conn.disconnect()
                     for _, fut in batch:
@@ -257,7 +279,7 @@ class RedisStore:
         key = self.keys.history(tenant, interaction_id)
         events = []
         try:
-            stored = await self._read("read", self.redis.lrange(key, 0, -1))
+            stored = await self.round_trip("read", self.redis.lrange(key, 0, -1))
         except WrongType:
             log.warning("history key of the wrong type", extra={"tenant": tenant})
             return []
@@ -294,6 +316,12 @@ class RedisStore:
             except Exception:  # a bad link only loses the link
                 log.warning("undecodable customer record ignored", extra={"tenant": tenant})
         return rec, customer
+
+    async def read_customer(self, tenant: str, customer_id: str) -> CustomerFootprint:
+        return await customers.read_customer(self, tenant, customer_id)
+
+    async def read_erasable(self, tenant: str, interaction_ids: Collection[str]) -> Erasable:
+        return await customers.read_erasable(self, tenant, interaction_ids)
 
     # --- writes ---------------------------------------------------------------------------
 
@@ -442,6 +470,8 @@ class RedisStore:
                 if epoch is None:
                     log.error("redis came back without its data; taking a new epoch")
                     self._epoch = str(await self.redis.incr(self.keys.epoch()))
+                    if self._secret_in_redis:  # the next server must name keys as this one
+                        await customers.keep_secret(self)
                 elif epoch != self._epoch.encode():
                     self._fence()
                     return

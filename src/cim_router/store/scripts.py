@@ -75,6 +75,43 @@ while i <= last do
   elseif op == 'persist' then
     apply('PERSIST', key)
     i = i + 2
+  elseif op == 'del' then
+    apply('DEL', key)
+    i = i + 2
+  elseif op == 'xforget' then
+    -- delete the stream entries listed (ops[i + 2]), then scan the entries after
+    -- ops[i + 3] ('' for all) and delete those naming an interaction of ops[i + 4]
+    local listed = ops[i + 2]
+    for n = 1, #listed, 500 do
+      apply('XDEL', key, unpack(listed, n, math.min(n + 499, #listed)))
+    end
+    local wanted = {}
+    for _, iid in ipairs(ops[i + 4]) do
+      wanted[iid] = true
+    end
+    local from = ops[i + 3] == '' and '-' or ('(' .. ops[i + 3])
+    while true do
+      local entries = redis.pcall('XRANGE', key, from, '+', 'COUNT', 1000)
+      if type(entries) ~= 'table' or entries.err then
+        break
+      end
+      for _, entry in ipairs(entries) do
+        local fields = entry[2]
+        for f = 1, #fields, 2 do
+          if fields[f] == 'e' then
+            local decoded, event = pcall(cjson.decode, fields[f + 1])
+            if decoded and type(event) == 'table' and wanted[event[3]] then
+              apply('XDEL', key, entry[1])
+            end
+          end
+        end
+      end
+      if #entries < 1000 then
+        break
+      end
+      from = '(' .. entries[#entries][1]
+    end
+    i = i + 5
   elseif op == 'xadd' then
     apply('XADD', key, 'MAXLEN', '~', ops[i + 2], '*', 'e', ops[i + 3])
     i = i + 4

@@ -10,6 +10,7 @@ serves again (`on_recovered`).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -34,6 +35,25 @@ class Snapshot:
     # Records that could not be decoded: (key, e.g. "interaction:chat-7", reason). They stay
     # in the store, untouched, and the rest of the tenant loads.
     quarantined: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CustomerFootprint:
+    """What the store holds under a customer's id: whether a customer record (or index) is
+    there, and the interactions the customer index lists."""
+
+    known: bool = False
+    interaction_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Erasable:
+    """What forgetting some interactions would erase, as found now: their history events,
+    and the ids of the event stream's entries naming them (scanned up to `scanned_to`)."""
+
+    history_events: int = 0
+    stream_entries: tuple[str, ...] = ()
+    scanned_to: str = ""
 
 
 class StoreMetrics(Protocol):
@@ -118,3 +138,10 @@ class Store(Protocol):
     ) -> tuple[InteractionRecord | None, CustomerRecord | None]:
         """An interaction stored under the id, and the customer's record (if a customer id
         is given), read together."""
+
+    async def read_customer(self, tenant: str, customer_id: str) -> CustomerFootprint:
+        """The customer's record and index: what ForgetCustomer starts from."""
+
+    async def read_erasable(self, tenant: str, interaction_ids: Collection[str]) -> Erasable:
+        """The history events of these interactions and the event stream's entries naming
+        them (a scan of the whole stream, which is trimmed, so bounded)."""

@@ -138,6 +138,20 @@ class CustomerRecord:
     last_served_at: float = 0.0
 
 
+@dataclass(frozen=True)
+class Erasure:
+    """A customer forgotten (ForgetCustomer): the store deletes their customer record and
+    index, the history of `interaction_ids`, and the event stream's entries naming those
+    interactions: `stream_entries`, found by a scan up to `scanned_to` before the change,
+    and any entry after `scanned_to` that names one of them. The interaction records are
+    written anonymous in the same transition, as any changed record."""
+
+    customer_id: str
+    interaction_ids: tuple[str, ...]
+    stream_entries: tuple[str, ...] = ()
+    scanned_to: str = ""  # "" when the scan saw no entry: the whole stream is scanned
+
+
 COUNTERS = ("offered", "answered", "answered_in_sla", "abandoned", "completed")
 
 
@@ -176,6 +190,7 @@ class Transition:
     create: str = ""  # an interaction created here: the store refuses it if it exists
     new_tenant: bool = False  # the tenant's first write: it joins the tenant set
     quarantined: list[str] = field(default_factory=list)  # keys of bad records found at load
+    erasures: list[Erasure] = field(default_factory=list)
 
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n
@@ -191,4 +206,5 @@ class Transition:
             or self.request
             or self.new_tenant
             or self.quarantined
+            or self.erasures
         )

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from cim_router.domain.limits import check_id
 from cim_router.domain.policy import Policy
 from cim_router.tenant import due, loading
+from cim_router.tenant.caller import ROUTER, acting_as
 from cim_router.tenant.clock import Clock, wall_clock
 from cim_router.tenant.errors import Unavailable
 from cim_router.tenant.ports import Store
@@ -151,7 +152,10 @@ class Tenants:
 
     def on_recovered(self) -> None:
         if self._reload is None or self._reload.done():
-            self._reload = asyncio.create_task(self._reload_all(), name="cim-router-reload")
+            # A task copies the context it starts in, maybe a call's: the reload is the
+            # router's own, whoever's call noticed the outage.
+            with acting_as(ROUTER):
+                self._reload = asyncio.create_task(self._reload_all(), name="cim-router-reload")
 
     def on_fenced(self) -> None:
         for router in self._routers.values():
@@ -183,7 +187,8 @@ class Tenants:
 
     def _repair(self, router: TenantRouter) -> None:
         """Reload one tenant whose live state went wrong; the others keep serving."""
-        task = asyncio.get_running_loop().create_task(self._reload_one(router))
+        with acting_as(ROUTER):  # the router's own, not the call's that found the fault
+            task = asyncio.get_running_loop().create_task(self._reload_one(router))
         self._repairs.add(task)
         task.add_done_callback(self._repairs.discard)
 

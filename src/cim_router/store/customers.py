@@ -1,0 +1,90 @@
+"""The Redis store's reads of one customer, for ForgetCustomer: the customer's record and
+index, and what forgetting their interactions would erase (history, stream entries); and
+the customer key secret the store keeps in Redis when it was given none."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Collection
+from typing import TYPE_CHECKING
+
+from cim_router.store import codec
+from cim_router.store.keys import MIN_SECRET_BYTES
+from cim_router.tenant.errors import Unavailable
+from cim_router.tenant.ports import CustomerFootprint, Erasable
+
+if TYPE_CHECKING:
+    from cim_router.store.redis_store import RedisStore
+
+log = logging.getLogger(__name__)
+
+SCAN_PAGE = 1000  # stream entries per XRANGE while looking for a customer's
+
+
+async def stored_secret(store: RedisStore) -> bytes:
+    """The customer key secret kept in Redis, made by the first server that needed it."""
+    key = store.keys.customer_secret_key()
+    await store.redis.set(key, secrets.token_hex(32), nx=True)
+    found = await store.redis.get(key)
+    if not isinstance(found, bytes) or len(found) < MIN_SECRET_BYTES:
+        raise Unavailable(f"redis key {key} does not hold a customer key secret")
+    return found
+
+
+async def keep_secret(store: RedisStore) -> None:
+    """Store the secret in use again, unless one is there (a Redis that lost its data)."""
+    await store.redis.set(store.keys.customer_secret_key(), store.keys.customer_secret, nx=True)
+
+
+async def read_customer(store: RedisStore, tenant: str, customer_id: str) -> CustomerFootprint:
+    k = store.keys
+    pipe = store.redis.pipeline(transaction=False)
+    pipe.exists(k.customer(tenant, customer_id), k.legacy_customer(tenant, customer_id))
+    pipe.smembers(k.customer_interactions(tenant, customer_id))
+    records, members = await store.round_trip("read", pipe.execute(raise_on_error=False))
+    if isinstance(members, Exception):
+        log.warning("customer index of the wrong type", extra={"tenant": tenant})
+        members = set()
+    known = not isinstance(records, Exception) and bool(records)
+    ids = sorted(m.decode(errors="replace") for m in members)
+    return CustomerFootprint(known or bool(ids), tuple(ids))
+
+
+async def read_erasable(
+    store: RedisStore, tenant: str, interaction_ids: Collection[str]
+) -> Erasable:
+    wanted = set(interaction_ids)
+    if not wanted:
+        return Erasable()
+    pipe = store.redis.pipeline(transaction=False)
+    for iid in sorted(wanted):
+        pipe.llen(store.keys.history(tenant, iid))
+    lengths = await store.round_trip("read", pipe.execute(raise_on_error=False))
+    history = sum(n for n in lengths if isinstance(n, int))
+    entries, last = await _scan_events(store, tenant, wanted)
+    return Erasable(history, tuple(entries), last)
+
+
+async def _scan_events(store: RedisStore, tenant: str, wanted: set[str]) -> tuple[list[str], str]:
+    """Ids of the stream's entries naming an interaction of `wanted`, and the last entry id
+    seen; the stream is read in pages, so Redis is never held for long."""
+    key, start, last = store.keys.events(tenant), "-", ""
+    found: list[str] = []
+    while True:
+        pipe = store.redis.pipeline(transaction=False)
+        pipe.xrange(key, start, "+", SCAN_PAGE)
+        (page,) = await store.round_trip("read", pipe.execute(raise_on_error=False))
+        if isinstance(page, Exception):
+            log.warning("event stream key of the wrong type", extra={"tenant": tenant})
+            return found, last
+        for entry_id, fields in page:
+            last = entry_id.decode()
+            try:
+                if codec.event_interaction(fields[b"e"]) in wanted:
+                    found.append(last)
+            except Exception:  # an entry of something else's: not ours to judge
+                continue
+        if len(page) < SCAN_PAGE:
+            return found, last
+        start = "(" + last
