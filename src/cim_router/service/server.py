@@ -17,6 +17,7 @@ from cim_router.domain.policy import Policy
 from cim_router.observability.http import MetricsHTTPServer, start_metrics_http
 from cim_router.observability.interceptor import MetricsInterceptor
 from cim_router.observability.live import loop_source, router_snapshots
+from cim_router.service.auth import Access
 from cim_router.service.handlers import add_router_to_server
 from cim_router.service.servicer import RouterServicer
 from cim_router.tenant.clock import Clock
@@ -46,6 +47,7 @@ class Server:
         observer: Observer | None = None,
         metrics_port: int | None = None,
         metrics_skills: frozenset[str] = frozenset(),
+        access: Access | None = None,
     ) -> None:
         self.host = host
         self.requested_port = port
@@ -65,7 +67,10 @@ class Server:
         self._health_tasks: set[asyncio.Task[None]] = set()
         interceptors = [MetricsInterceptor(observer)] if observer is not None else []
         self._server = grpc.aio.server(interceptors=interceptors)
-        add_router_to_server(RouterServicer(self.tenants), self._server)
+        # None: no authentication (every caller may do everything; serve binds loopback).
+        self.access = access
+        servicer = RouterServicer(self.tenants, access)  # type: ignore[abstract]  # ForgetCustomer
+        add_router_to_server(servicer, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         names = (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
         reflection.enable_server_reflection(names, self._server)
