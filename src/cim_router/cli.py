@@ -15,15 +15,16 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cim_router import ops_cli
+from cim_router import access_cli, ops_cli
 from cim_router.domain.policy import Policy, PolicyError, load_policy
 from cim_router.loadgen import command as loadgen_command
 from cim_router.observability.logs import configure_logging
 from cim_router.store.settings import RedisSettings
 
 if TYPE_CHECKING:
+    from cim_router.service.auth import Access
     from cim_router.service.server import Server
-    from cim_router.store import EmbeddedRedis
+    from cim_router.store import EmbeddedRedis, RedisStore
 
 log = logging.getLogger("cim_router")
 
@@ -51,7 +52,14 @@ SERVE_FLAGS: dict[str, tuple[str | None, str]] = {
     "max-watch-streams": ("1000", "open WatchAssignments streams per tenant"),
     "max-waiting-assigns": ("1000", "Assign calls waiting for work per tenant"),
     "request-id-seconds": ("3600", "how long a request id's outcome is kept for retries"),
+    "auth": (
+        None,
+        "require an API key (or a mapped client certificate) on every call, and a created "
+        "tenant (flag; env: 1/true)",
+    ),
+    "cert-map": (None, "TOML file mapping client certificate names to tenant and role"),
 }
+BOOLEAN_FLAGS = frozenset({"auth"})
 
 
 def env_name(flag: str) -> str:
@@ -63,12 +71,21 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the gRPC server")
     for flag, (default, text) in SERVE_FLAGS.items():
+        if flag in BOOLEAN_FLAGS:
+            serve.add_argument(
+                f"--{flag}",
+                action="store_true",
+                default=os.environ.get(env_name(flag), "").lower() in ("1", "true", "yes"),
+                help=f"{text} [env {env_name(flag)}]",
+            )
+            continue
         serve.add_argument(
             f"--{flag}",
             default=os.environ.get(env_name(flag), default),
             help=f"{text} [env {env_name(flag)}]",
         )
     ops_cli.register(sub)
+    access_cli.register(sub)
     loadgen_command.register(sub)
     return p
 
@@ -142,11 +159,13 @@ async def _serve_on(args: argparse.Namespace, url: str, policy: Policy) -> None:
         max_parked_assigns=int(_number(args, "max-waiting-assigns", int)),
         request_seconds=_number(args, "request-id-seconds", float),
     )
+    store = RedisStore(redis_settings(args, url))
     server = Server(
         args.host,
         port,
         limits=limits,
-        store=RedisStore(redis_settings(args, url)),
+        store=store,
+        access=_access(args, store),
         policy=policy,
         metrics_port=int(_number(args, "metrics-port", int)),
         metrics_skills=frozenset(s.strip() for s in args.metrics_skills.split(",") if s.strip()),
@@ -157,6 +176,22 @@ async def _serve_on(args: argparse.Namespace, url: str, policy: Policy) -> None:
         raise SystemExit(f"cim-router: {exc.message}") from None
     _tune_gc()
     await _run_until_signal(args, server)
+
+
+def _access(args: argparse.Namespace, store: RedisStore) -> Access | None:
+    """The API-key check with --auth (and client certificates with --cert-map too)."""
+    from cim_router.service.auth.certs import CertMap, CertMapError
+    from cim_router.service.auth.keys import KeyAccess
+
+    if not args.auth:
+        if args.cert_map:
+            raise SystemExit("cim-router: --cert-map needs --auth")
+        return None
+    try:
+        certs = CertMap.load(args.cert_map) if args.cert_map else None
+    except CertMapError as exc:
+        raise SystemExit(f"cim-router: --cert-map: {exc}") from None
+    return KeyAccess(store.redis, store.keys, certs=certs)
 
 
 def _tune_gc() -> None:
@@ -192,6 +227,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command in ops_cli.COMMANDS:
         return ops_cli.run(args)
+    if args.command in access_cli.COMMANDS:
+        return access_cli.run(args)
     if args.command == loadgen_command.COMMAND:
         return loadgen_command.run(args)
     try:

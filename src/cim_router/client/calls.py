@@ -38,6 +38,10 @@ RPCS: tuple[Rpc, ...] = (
     Rpc("UpdateContext", "update_context", pb.UpdateContextRequest, writes=True),
     Rpc("Explain", "explain", pb.ExplainRequest, writes=False),
     Rpc("GetStats", "stats", pb.GetStatsRequest, writes=False),
+    Rpc("CreateTenant", "create_tenant", pb.CreateTenantRequest, writes=True),
+    Rpc("ListTenants", "list_tenants", pb.ListTenantsRequest, writes=False),
+    Rpc("DeleteTenant", "delete_tenant", pb.DeleteTenantRequest, writes=True),
+    Rpc("ListAudit", "list_audit", pb.ListAuditRequest, writes=False),
 )
 BY_REQUEST: dict[type[Message], Rpc] = {rpc.request: rpc for rpc in RPCS}
 

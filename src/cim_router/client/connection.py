@@ -14,6 +14,7 @@ DEFAULT_TARGET = "localhost:50051"
 DEFAULT_TIMEOUT = 10.0
 TENANT_HEADER = "x-cim-tenant"
 REQUEST_HEADER = "x-cim-request-id"
+AUTH_HEADER = "authorization"
 
 ChannelOption = tuple[str, Any]
 
@@ -70,8 +71,10 @@ def channel_options(tls: Tls | None, options: Iterable[ChannelOption]) -> list[C
     return list(merged.items())
 
 
-def tenant_metadata(tenant: str | None) -> tuple[tuple[str, str], ...]:
-    return ((TENANT_HEADER, tenant),) if tenant else ()
+def tenant_metadata(tenant: str | None, token: str | None = None) -> tuple[tuple[str, str], ...]:
+    """The tenant header, and the API key as `authorization: Bearer <key>` if given."""
+    found = ((TENANT_HEADER, tenant),) if tenant else ()
+    return (*found, (AUTH_HEADER, f"Bearer {token}")) if token else found
 
 
 Metadata = tuple[tuple[str, str], ...]

@@ -51,6 +51,7 @@ class RouterClient:
         retry: Retry | None = None,
         tls: Tls | None = None,
         options: Iterable[ChannelOption] = (),
+        token: str | None = None,
     ) -> None:
         self.target = target
         self.tenant = tenant
@@ -62,7 +63,7 @@ class RouterClient:
         else:
             self._channel = grpc.secure_channel(target, tls.credentials(), options=opts)
         self._stub = router_pb2_grpc.RouterStub(self._channel)
-        self._metadata = tenant_metadata(tenant)
+        self._metadata = tenant_metadata(tenant, token)
 
     def close(self) -> None:
         self._channel.close()
@@ -332,6 +333,31 @@ class RouterClient:
     def stats(self, *, timeout: float | None = None) -> pb.Stats:
         """The tenant's live wallboard figures."""
         return self._call(self._stub.GetStats, pb.GetStatsRequest(), timeout)
+
+    # --- administration (role admin) ------------------------------------------------------
+
+    def create_tenant(self, tenant_id: str, *, timeout: float | None = None) -> pb.Tenant:
+        """Create a tenant (an operator's key): with authentication on, only a created
+        tenant takes requests."""
+        request = pb.CreateTenantRequest(tenant_id=tenant_id)
+        return self._call(self._stub.CreateTenant, request, timeout)
+
+    def list_tenants(self, *, timeout: float | None = None) -> list[pb.Tenant]:
+        """The tenants this key may see (an operator's key: all of them)."""
+        response = self._call(self._stub.ListTenants, pb.ListTenantsRequest(), timeout)
+        return list(response.tenants)
+
+    def delete_tenant(self, tenant_id: str, *, timeout: float | None = None) -> None:
+        """Delete a tenant and everything it holds, its API keys included."""
+        request = pb.DeleteTenantRequest(tenant_id=tenant_id)
+        self._call(self._stub.DeleteTenant, request, timeout)
+
+    def list_audit(
+        self, *, page_size: int = 0, page_token: str = "", timeout: float | None = None
+    ) -> pb.ListAuditResponse:
+        """One page of the tenant's audit trail, newest first; pass `next_page_token` on."""
+        request = pb.ListAuditRequest(page_size=page_size, page_token=page_token)
+        return self._call(self._stub.ListAudit, request, timeout)
 
 
 def _status(exc: grpc.RpcError) -> tuple[grpc.StatusCode, str]:
