@@ -112,6 +112,14 @@ class AnswerChecks:
             self._check_page(step.tenant or self.main, request, page, after)
         elif method == "Explain":
             assert pb.Explanation.FromString(body).interaction_id == request.interaction_id
+        elif method == "ListTenants":
+            listed = {t.tenant_id for t in pb.ListTenantsResponse.FromString(body).tenants}
+            assert self.world.tenants <= listed, where
+        elif method == "ListAudit":
+            trail = pb.ListAuditResponse.FromString(body)
+            assert len(trail.entries) <= (request.page_size or 100), where
+            times = [e.time.ToNanoseconds() for e in trail.entries]
+            assert times == sorted(times, reverse=True), f"{where}: not newest first"
         elif method == "GetStats":
             stats = pb.Stats.FromString(body)
             stats.ClearField("at")

@@ -21,6 +21,7 @@ from tests.service.fuzz_checks import (
     READS,
     SETTABLE,
     SKILLS,
+    SPARE_TENANTS,
     WAIT_SECONDS,
     WATCH_SECONDS,
     Snap,
@@ -105,6 +106,10 @@ class Builder:
             (1, True, self.explain),
             (1, True, self.get_stats),
             (1, True, self.watch),
+            (1, True, self.create_tenant),
+            (1, True, self.list_tenants),
+            (1, True, self.delete_tenant),
+            (1, True, self.list_audit),
         ]
         weighted = [make for weight, ok, make in options if ok for _ in range(weight)]
         made = self.draw(st.sampled_from(weighted))()
@@ -300,6 +305,21 @@ class Builder:
     def watch(self) -> Build:
         agents = self.draw(st.lists(st.sampled_from(AGENT_POOL), unique=True, max_size=2))
         return "WatchAssignments", pb.WatchAssignmentsRequest(agent_ids=agents)
+
+    # administration
+
+    def create_tenant(self) -> Build:
+        return "CreateTenant", pb.CreateTenantRequest(tenant_id=self.pick(SPARE_TENANTS))
+
+    def list_tenants(self) -> Build:
+        return "ListTenants", pb.ListTenantsRequest()
+
+    def delete_tenant(self) -> Build:
+        return "DeleteTenant", pb.DeleteTenantRequest(tenant_id=self.pick(SPARE_TENANTS))
+
+    def list_audit(self) -> Build:
+        size = self.draw(st.sampled_from((0, 1, 2, 1000)))
+        return "ListAudit", pb.ListAuditRequest(page_size=size)
 
 
 def _set_field(message: Message, field_: FieldDescriptor, value: Any) -> None:

@@ -410,6 +410,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
 
     @rpc
     async def CreateTenant(self, request: pb.CreateTenantRequest, context: Context) -> pb.Tenant:
+        _request(context, "CreateTenant", request)  # checked; a retry is ALREADY_EXISTS
         return tenant_out(await self._admin().create_tenant(request.tenant_id))
 
     @rpc
@@ -423,6 +424,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     async def DeleteTenant(
         self, request: pb.DeleteTenantRequest, context: Context
     ) -> pb.DeleteTenantResponse:
+        _request(context, "DeleteTenant", request)  # checked; a retry is NOT_FOUND
         await self._admin().delete_tenant(request.tenant_id)
         return pb.DeleteTenantResponse(tenant_id=request.tenant_id)
 
