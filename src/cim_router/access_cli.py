@@ -28,6 +28,7 @@ from cim_router.store import apikeys
 from cim_router.store.audit import append_audit
 from cim_router.store.datadir import private_redis_url
 from cim_router.store.keys import Keys
+from cim_router.store.provisioning import is_provisioned
 
 COMMANDS = frozenset({"keys", "tenants"})
 ROLES = [r.value for r in Role]
@@ -210,7 +211,13 @@ async def _revoke(redis: Any, keys: Keys, args: argparse.Namespace) -> int:
 
 
 async def _audit(redis: Any, keys: Keys, tenant: str, action: str, key_id: str) -> None:
-    where = None if tenant == ALL_TENANTS else tenant
+    """To the tenant's trail; the operators' for an operator's key or a tenant that does not
+    exist (yet): recording creates nothing for a tenant that is not there."""
+    where: str | None = None
+    if tenant != ALL_TENANTS and (
+        await is_provisioned(redis, keys, tenant) or await redis.sismember(keys.tenants(), tenant)
+    ):
+        where = tenant
     await append_audit(redis, keys, where, caller=_caller(), action=action, target=key_id)
 
 

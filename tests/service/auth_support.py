@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import pytest
 import redis
 import redis.asyncio as aioredis
 
@@ -132,13 +131,11 @@ class Caller:
         self.token = token
         self.tenant = tenant
 
-    def metadata(self) -> list[tuple[str, str]]:
-        md = [("x-cim-tenant", self.tenant)]
-        if self.token is not None:
-            md.append(
-                ("authorization", self.token if " " in self.token else f"Bearer {self.token}")
-            )
-        return md
+    def metadata(self) -> tuple[tuple[str, str | bytes], ...]:
+        if self.token is None:
+            return (("x-cim-tenant", self.tenant),)
+        value = self.token if " " in self.token else f"Bearer {self.token}"
+        return (("x-cim-tenant", self.tenant), ("authorization", value))
 
     def call(self, method: str, request: Any, timeout: float = 5.0) -> tuple[grpc.StatusCode, Any]:
         fn = getattr(self.stub, method)
@@ -176,8 +173,8 @@ def provision(server: AuthServer, *tenants: str) -> str:
     return operator
 
 
-@pytest.fixture
-def auth_server() -> Iterator[AuthServer]:
+def serving() -> Iterator[AuthServer]:
+    """For a test module's fixture: `yield from serving()`."""
     server = start_auth_server()
     try:
         yield server
