@@ -149,6 +149,8 @@ class FuzzMachine(AnswerChecks, RuleBasedStateMachine):
                 agent_id=agent_id, skills=skills, state=pb.AGENT_STATE_AVAILABLE
             )
             world.write("UpsertAgent", request, self.main)
+            # At once: hypothesis may cut the seeding short (out of data) before its end.
+            world.tenants.add(self.main)
         ids = data.draw(
             st.lists(st.sampled_from(INTERACTION_POOL), unique=True, min_size=1, max_size=3)
         )

@@ -349,7 +349,7 @@ def _decode(method: str, body: bytes) -> Message | None:
 
 def _takes_request_id(method: str, request: Message | None) -> bool:
     """Whether the server reads `x-cim-request-id` for this call."""
-    if method in READS or method == "WatchAssignments":
+    if method in READS or method in ("WatchAssignments", "CreateTenant", "DeleteTenant"):
         return False
     if method == "Assign":
         return request is None or request.WhichOneof("target") == "agent_id"

@@ -34,7 +34,7 @@ def server() -> Iterator[AuthServer]:
 def _held(server: AuthServer, token: str, what: str) -> int:
     """How many streams or waiting calls the server counts against the key now."""
     access: Any = server.running.server.access
-    quota = access._quotas.get(key_id(token))
+    quota = access.quota_of(key_id(token))
     return -1 if quota is None else int(getattr(quota, what))
 
 

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from cim_router.domain.limits import MAX_PAGE_TOKEN_LENGTH
+from cim_router.domain.limits import DEFAULT_AUDIT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_PAGE_TOKEN_LENGTH
 from cim_router.service import convert
 from cim_router.service.auth.principal import Principal
 from cim_router.store import apikeys, audit, provisioning
@@ -18,8 +18,6 @@ from cim_router.tenant.registry import Tenants
 
 log = logging.getLogger(__name__)
 
-AUDIT_PAGE = 100  # entries per ListAudit page when page_size is 0
-MAX_AUDIT_PAGE = 1000
 _ENTRY_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 
 try:
@@ -132,7 +130,7 @@ class Admin:
         before = "+"
         if page_token:
             if len(page_token) > MAX_PAGE_TOKEN_LENGTH or not _ENTRY_ID.fullmatch(page_token):
-                raise InvalidArgument("page_token", "is not a token this server gave")
+                raise InvalidArgument("page_token", "is not a next_page_token this service gave")
             before = "(" + page_token
         try:
             rows = await audit.read_audit(
@@ -147,9 +145,10 @@ class Admin:
 
 def audit_page_size(value: int) -> int:
     if value == 0:
-        return AUDIT_PAGE
-    if not 1 <= value <= MAX_AUDIT_PAGE:
+        return DEFAULT_AUDIT_PAGE_SIZE
+    if not 1 <= value <= MAX_PAGE_SIZE:
         raise InvalidArgument(
-            "page_size", f"must be 1..{MAX_AUDIT_PAGE} (0 means {AUDIT_PAGE}), got {value}"
+            "page_size",
+            f"must be 1..{MAX_PAGE_SIZE} (0 means {DEFAULT_AUDIT_PAGE_SIZE}), got {value}",
         )
     return value

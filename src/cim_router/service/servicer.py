@@ -407,10 +407,11 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         return responses.stats_out(await reports.stats(router))
 
     # --- administration -------------------------------------------------------------------
+    # No request ids here: a retried CreateTenant answers ALREADY_EXISTS, DeleteTenant
+    # NOT_FOUND, and either way the tenant is as asked.
 
     @rpc
     async def CreateTenant(self, request: pb.CreateTenantRequest, context: Context) -> pb.Tenant:
-        _request(context, "CreateTenant", request)  # checked; a retry is ALREADY_EXISTS
         return tenant_out(await self._admin().create_tenant(request.tenant_id))
 
     @rpc
@@ -424,7 +425,6 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     async def DeleteTenant(
         self, request: pb.DeleteTenantRequest, context: Context
     ) -> pb.DeleteTenantResponse:
-        _request(context, "DeleteTenant", request)  # checked; a retry is NOT_FOUND
         await self._admin().delete_tenant(request.tenant_id)
         return pb.DeleteTenantResponse(tenant_id=request.tenant_id)
 

@@ -159,6 +159,10 @@ class KeyAccess:
         self._tenants[tenant] = (found, now + self.cache_seconds)
         return found
 
+    def quota_of(self, key_id: str) -> KeyQuota | None:
+        """The live counts of a key that has made a call to this server."""
+        return self._quotas.get(key_id)
+
     def tenant_changed(self, tenant: str) -> None:
         """This server created or deleted the tenant: look again at the next call."""
         self._tenants.pop(tenant, None)
