@@ -76,6 +76,12 @@ class Admin:
             raise Unavailable("store unavailable: redis is unreachable") from exc
         if not known and self.tenants.find(tenant) is None:
             raise NotFound(f"tenant {tenant!r} not found")
+        try:
+            # Not created any more first: with authentication on, no new call gets in.
+            await self.redis.hdel(self.keys.provisioned(), tenant)
+        except FAILURES as exc:
+            raise Unavailable("store unavailable: redis is unreachable") from exc
+        self._changed(tenant, [])
         self.tenants.remove(tenant)
         store = self.tenants.store
         await store.durable(store.submitted)  # what it wrote before lands before the erasure
@@ -84,7 +90,7 @@ class Admin:
             gone_keys = [k.key_id for k in listed if k.tenant == tenant]
             await provisioning.erase_tenant(self.redis, self.keys, tenant)
         except FAILURES as exc:
-            raise Unavailable("store unavailable: the tenant may be partly erased") from exc
+            raise Unavailable("store unavailable: the tenant is partly erased; retry") from exc
         self._changed(tenant, gone_keys)
 
     def _changed(self, tenant: str, key_ids: list[str]) -> None:

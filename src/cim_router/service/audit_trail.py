@@ -13,8 +13,9 @@ from cim_router.service.responses import timestamp
 from cim_router.store.audit import AuditEntry
 from cim_router.tenant.errors import PermissionDenied, ServiceError
 
-# UpsertAgent, RemoveAgent, tenants: always; SetAgentState only when an admin makes it (an
-# agent's own state changes are routine, and are in the events stream).
+# UpsertAgent, RemoveAgent, tenants: always; SetAgentState only when an admin's key makes it
+# (an agent's own state changes, and every change without authentication, are routine and
+# in the events stream).
 AUDITED = frozenset({"UpsertAgent", "SetAgentState", "RemoveAgent", "CreateTenant", "DeleteTenant"})
 ADMIN_ONLY_AUDIT = frozenset({"SetAgentState"})
 
@@ -37,7 +38,8 @@ async def record_call(
         caller, role = refused.caller, None
     else:
         caller, role = principal.caller, principal.role
-    if method in ADMIN_ONLY_AUDIT and role is not Role.ADMIN and principal is not None:
+    routine = role is not Role.ADMIN or not caller
+    if method in ADMIN_ONLY_AUDIT and principal is not None and routine:
         return
     outcome = "ok" if refused is None else refused.code.name
     if method in ("CreateTenant", "DeleteTenant"):
