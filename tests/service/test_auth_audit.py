@@ -14,6 +14,7 @@ import pytest
 from google.protobuf import struct_pb2
 
 from cim_router._pb import router_pb2 as pb
+from tests.redis_server import drop_prefix
 from tests.service.auth_support import (
     PERMISSION_DENIED,
     AuthServer,
@@ -22,6 +23,7 @@ from tests.service.auth_support import (
     provision,
     serving,
 )
+from tests.service.conftest import start_server
 
 AVAILABLE = pb.AGENT_STATE_AVAILABLE
 REASON = "private-reason-7731"
@@ -176,3 +178,21 @@ def test_tenant_actions_go_to_the_trails_that_outlive_them(server: AuthServer) -
     server.caller(operator).ok("CreateTenant", pb.CreateTenantRequest(tenant_id="acme"))
     fresh = server.caller(server.new_key("acme", "admin"))
     assert [(e.action, e.target) for e in _trail(fresh)][-1] == ("CreateTenant", "acme")
+
+
+def test_without_auth_agent_changes_are_recorded_by_nobody_and_states_not_at_all() -> None:
+    running = start_server()
+    try:
+        client = running.client("t1")
+        client.agent("a1")
+        client.SetAgentState(pb.SetAgentStateRequest(agent_id="a1", state=pb.AGENT_STATE_OFFLINE))
+        with pytest.raises(grpc.RpcError) as refused:
+            client.RemoveAgent(pb.RemoveAgentRequest(agent_id="nobody"))
+        assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+        page = client.ListAudit(pb.ListAuditRequest())
+        got = [(e.caller, e.action, e.target, e.outcome) for e in page.entries]
+        assert got == [("", "RemoveAgent", "nobody", "NOT_FOUND"), ("", "UpsertAgent", "a1", "ok")]
+        assert not client.ListAudit(pb.ListAuditRequest(page_size=2)).next_page_token
+    finally:
+        running.stop()
+        drop_prefix(running.settings.prefix)
