@@ -172,3 +172,26 @@ def test_a_refusal_says_nothing_of_whether_the_target_exists() -> None:
         assert len(seen) == 1 and next(iter(seen))[0] == UNAUTHENTICATED, seen
     finally:
         server.stop()
+
+
+def test_an_agent_key_must_name_its_own_agent_in_every_form_of_a_call() -> None:
+    server = start_auth_server()
+    try:
+        keys = _world(server)
+        agent = server.caller(keys["agent"])
+        refused = {
+            "Complete": pb.CompleteRequest(interaction_id="i1"),  # agent_id left out
+            "Assign": pb.AssignRequest(interaction_id="i1"),  # by interaction, not agent
+            "WatchAssignments": pb.WatchAssignmentsRequest(),  # every agent
+        }
+        refused_too = pb.WatchAssignmentsRequest(agent_ids=["a1", "a2"])
+        before = server.stored()
+        for method, request in [*refused.items(), ("WatchAssignments", refused_too)]:
+            code, details = agent.call(method, request, timeout=1.0)
+            assert code == PERMISSION_DENIED, (method, code, details)
+            assert "own agent_id only" in details
+        assert server.stored() == before
+        code, _ = agent.call("WatchAssignments", REQUESTS["WatchAssignments"], timeout=0.5)
+        assert code == grpc.StatusCode.DEADLINE_EXCEEDED  # its own: the stream stays open
+    finally:
+        server.stop()
