@@ -4,6 +4,7 @@ other creates nothing; CreateTenant, ListTenants and DeleteTenant, over gRPC and
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ import grpc
 import pytest
 
 from cim_router._pb import router_pb2 as pb
+from cim_router.client import AsyncRouterClient, RouterClient, RouterError
 from tests.service.auth_support import (
     OK,
     PERMISSION_DENIED,
@@ -164,3 +166,28 @@ def test_the_tenants_commands_call_the_server_with_a_key(server: AuthServer) -> 
     status, out, _ = run_cli("tenants", "list", *target, "--token", operator)
     assert (status, out.strip()) == (0, "no tenants")
     assert server.caller(operator, "gamma").call("GetStats", pb.GetStatsRequest())[0] != OK
+
+
+def test_both_clients_send_the_key_and_make_the_tenant_calls(server: AuthServer) -> None:
+    operator = provision(server)
+
+    async def with_async_client() -> list[str]:
+        async with AsyncRouterClient(server.address, tenant="t-async", token=operator) as c:
+            made = await c.create_tenant("t-async")
+            await c.upsert_agent("a1")
+            trail = await c.list_audit(page_size=10)
+            names = [t.tenant_id for t in await c.list_tenants()]
+            await c.delete_tenant("t-async")
+            assert made.tenant_id == "t-async"
+            assert [e.action for e in trail.entries] == ["UpsertAgent", "CreateTenant"]
+            return names
+
+    assert asyncio.run(with_async_client()) == ["t-async"]
+    with RouterClient(server.address, tenant="t-sync", token=operator) as sync:
+        sync.create_tenant("t-sync")
+        assert [t.tenant_id for t in sync.list_tenants()] == ["t-sync"]
+        sync.delete_tenant("t-sync")
+        assert sync.list_tenants() == []
+    with RouterClient(server.address) as nobody, pytest.raises(RouterError) as err:
+        nobody.list_tenants()
+    assert err.value.code == grpc.StatusCode.UNAUTHENTICATED
