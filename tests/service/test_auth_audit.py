@@ -11,9 +11,11 @@ from typing import Any
 
 import grpc
 import pytest
+import redis
 from google.protobuf import struct_pb2
 
 from cim_router._pb import router_pb2 as pb
+from cim_router.store.keys import Keys
 from tests.redis_server import drop_prefix
 from tests.service.auth_support import (
     PERMISSION_DENIED,
@@ -193,6 +195,27 @@ def test_without_auth_agent_changes_are_recorded_by_nobody_and_states_not_at_all
         got = [(e.caller, e.action, e.target, e.outcome) for e in page.entries]
         assert got == [("", "RemoveAgent", "nobody", "NOT_FOUND"), ("", "UpsertAgent", "a1", "ok")]
         assert not client.ListAudit(pb.ListAuditRequest(page_size=2)).next_page_token
+    finally:
+        running.stop()
+        drop_prefix(running.settings.prefix)
+
+
+def test_an_audit_entry_that_cannot_be_written_leaves_the_answer_alone(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    running = start_server()
+    try:
+        client = running.client("t1")
+        client.agent("a0")
+        r = redis.Redis.from_url(running.settings.url)
+        try:  # the trail's key holds a string: XADD fails there
+            r.delete(Keys(running.settings.prefix).audit("t1"))
+            r.set(Keys(running.settings.prefix).audit("t1"), "not a stream")
+        finally:
+            r.close()
+        assert client.agent("a1").id == "a1"
+        assert client.get_agent("a1").id == "a1"
+        assert "audit entry not written" in caplog.text
     finally:
         running.stop()
         drop_prefix(running.settings.prefix)

@@ -13,7 +13,13 @@ from cim_router.service import convert
 from cim_router.service.auth.principal import Principal
 from cim_router.store import apikeys, audit, provisioning
 from cim_router.store.keys import Keys
-from cim_router.tenant.errors import AlreadyExists, InvalidArgument, NotFound, Unavailable
+from cim_router.tenant.errors import (
+    AlreadyExists,
+    InvalidArgument,
+    NotFound,
+    ServiceError,
+    Unavailable,
+)
 from cim_router.tenant.registry import Tenants
 
 log = logging.getLogger(__name__)
@@ -125,7 +131,7 @@ class Admin:
                 target=target,
                 outcome=outcome,
             )
-        except FAILURES:
+        except (*FAILURES, ServiceError):  # the store is down, or taken over
             log.warning("audit entry not written", extra={"action": action, "outcome": outcome})
 
     async def list_audit(
