@@ -156,8 +156,12 @@ class Caller:
         return reply
 
 
-def start_auth_server(policy: Policy | None = None, **access_kw: Any) -> AuthServer:
-    prefix = unique_prefix()
+def start_auth_server(
+    policy: Policy | None = None, prefix: str | None = None, **access_kw: Any
+) -> AuthServer:
+    """A server with --auth under a key prefix of its own (or `prefix`, to serve a store
+    written before)."""
+    prefix = prefix or unique_prefix()
     settings = RedisSettings.from_url(redis_url(), prefix=prefix)
     access = KeyAccess(aioredis.Redis.from_url(redis_url()), Keys(prefix), **access_kw)
     running = start_server(policy or Policy(), settings=settings, access=access)

@@ -22,8 +22,9 @@ from tests.service.auth_support import (
     provision,
     run_cli,
     serving,
+    start_auth_server,
 )
-from tests.service.conftest import wait_for
+from tests.service.conftest import start_server, wait_for
 
 AVAILABLE = pb.AGENT_STATE_AVAILABLE
 
@@ -191,3 +192,24 @@ def test_both_clients_send_the_key_and_make_the_tenant_calls(server: AuthServer)
     with RouterClient(server.address) as nobody, pytest.raises(RouterError) as err:
         nobody.list_tenants()
     assert err.value.code == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_turning_auth_on_keeps_tenants_of_first_writes_until_they_are_created() -> None:
+    before = start_server()
+    prefix = before.settings.prefix
+    try:
+        before.client("t1").agent("a1")
+    finally:
+        before.stop()
+    server = start_auth_server(prefix=prefix)
+    try:
+        operator = provision(server)
+        caller = server.caller(operator, "t1")
+        code, _ = caller.call("GetAgent", pb.GetAgentRequest(agent_id="a1"))
+        assert code == grpc.StatusCode.NOT_FOUND
+        listed = caller.ok("ListTenants", pb.ListTenantsRequest()).tenants
+        assert [(t.tenant_id, t.HasField("created_at")) for t in listed] == [("t1", False)]
+        caller.ok("CreateTenant", pb.CreateTenantRequest(tenant_id="t1"))
+        assert caller.ok("GetAgent", pb.GetAgentRequest(agent_id="a1")).id == "a1"
+    finally:
+        server.stop()
