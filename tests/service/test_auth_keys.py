@@ -127,7 +127,7 @@ def test_revoking_an_unknown_key_fails_and_a_missing_server_is_named(
 ) -> None:
     status, _, err = run_cli("keys", "revoke", "0123456789abcdef", *server.store_flags())
     assert status == 1 and "no key" in err
-    status, _, err = run_cli("keys", "list", "--data-dir", str(tmp_path))
+    status, _, err = run_cli("keys", "list", "--redis-url", "", "--data-dir", str(tmp_path))
     assert status == 1 and "no server runs on" in err and "--redis-url" in err
 
 

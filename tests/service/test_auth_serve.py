@@ -48,7 +48,7 @@ def test_serve_with_auth_takes_keys_made_on_its_data_dir(tmp_path: Path) -> None
                 address = line.split()[-1]
                 break
         assert address, proc.stderr.read() if proc.stderr else ""
-        data = ["--data-dir", str(tmp_path)]
+        data = ["--redis-url", "", "--data-dir", str(tmp_path)]  # not an env var's URL
         status, operator, err = run_cli("keys", "create", "--tenant", "*", "--role", "admin", *data)
         assert status == 0, err
         operator = operator.strip()
