@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cim_router import ops_cli
+from cim_router import access_cli, ops_cli
 from cim_router.domain.policy import Policy, PolicyError, load_policy
 from cim_router.loadgen import command as loadgen_command
 from cim_router.observability.logs import configure_logging
@@ -23,9 +23,10 @@ from cim_router.store.settings import RedisSettings
 
 if TYPE_CHECKING:
     from cim_router.observability.http import MetricsAccess
+    from cim_router.service.auth import Access
     from cim_router.service.server import Server
     from cim_router.service.tls import ServerTls
-    from cim_router.store import EmbeddedRedis
+    from cim_router.store import EmbeddedRedis, RedisStore
 
 log = logging.getLogger("cim_router")
 
@@ -74,12 +75,15 @@ SERVE_FLAGS: dict[str, tuple[str | None, str]] = {
     "redis-tls-ca": (None, "PEM CA to trust for a rediss:// Redis (default: the system's)"),
     "redis-tls-cert": (None, "PEM client certificate for a rediss:// Redis"),
     "redis-tls-key": (None, "PEM private key of --redis-tls-cert"),
+    "cert-map": (None, "TOML file mapping client certificate names to tenant and role"),
 }
 
 # on/off flags: given, or CIM_ROUTER_<FLAG> set to 1, true or yes
 SERVE_SWITCHES: dict[str, str] = {
     "insecure": "allow listening on a non-loopback address without authentication",
     "no-reflection": "do not serve gRPC reflection",
+    "auth": "require an API key (or a mapped client certificate) on every call, and a "
+    "created tenant",
 }
 
 
@@ -105,6 +109,7 @@ def parser() -> argparse.ArgumentParser:
             help=f"{text} [env {env_name(flag)}]",
         )
     ops_cli.register(sub)
+    access_cli.register(sub)
     loadgen_command.register(sub)
     return p
 
@@ -274,11 +279,13 @@ async def _serve_on(
         request_seconds=_number(args, "request-id-seconds", float),
     )
     try:
+        store = RedisStore(redis_settings(args, url), customer_secret=secret)
         server = Server(
             args.host,
             port,
             limits=limits,
-            store=RedisStore(redis_settings(args, url), customer_secret=secret),
+            store=store,
+            access=_access(args, store),
             policy=policy,
             metrics_port=int(_number(args, "metrics-port", int)),
             metrics_skills=frozenset(
@@ -298,6 +305,22 @@ async def _serve_on(
         raise SystemExit(f"cim-router: {exc.message}") from None
     _tune_gc()
     await _run_until_signal(args, server)
+
+
+def _access(args: argparse.Namespace, store: RedisStore) -> Access | None:
+    """The API-key check with --auth (and client certificates with --cert-map too)."""
+    from cim_router.service.auth.certs import CertMap, CertMapError
+    from cim_router.service.auth.keys import KeyAccess
+
+    if not args.auth:
+        if args.cert_map:
+            raise SystemExit("cim-router: --cert-map needs --auth")
+        return None
+    try:
+        certs = CertMap.load(args.cert_map) if args.cert_map else None
+    except CertMapError as exc:
+        raise SystemExit(f"cim-router: --cert-map: {exc}") from None
+    return KeyAccess(store.redis, store.keys, certs=certs)
 
 
 def _tune_gc() -> None:
@@ -339,6 +362,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command in ops_cli.COMMANDS:
         return ops_cli.run(args)
+    if args.command in access_cli.COMMANDS:
+        return access_cli.run(args)
     if args.command == loadgen_command.COMMAND:
         return loadgen_command.run(args)
     try:

@@ -120,6 +120,14 @@ class AnswerChecks:
                 assert now is None or (now.customer_id == "" and not now.context.fields), where
             for now in after.interactions.values():
                 assert now is None or now.customer_id != request.customer_id, where
+        elif method == "ListTenants":
+            listed = {t.tenant_id for t in pb.ListTenantsResponse.FromString(body).tenants}
+            assert self.world.tenants <= listed, where
+        elif method == "ListAudit":
+            trail = pb.ListAuditResponse.FromString(body)
+            assert len(trail.entries) <= (request.page_size or 100), where
+            times = [e.time.ToNanoseconds() for e in trail.entries]
+            assert times == sorted(times, reverse=True), f"{where}: not newest first"
         elif method == "GetStats":
             stats = pb.Stats.FromString(body)
             stats.ClearField("at")

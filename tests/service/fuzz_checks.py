@@ -41,7 +41,11 @@ ALLOWED = {
     grpc.StatusCode.PERMISSION_DENIED,
 }
 # Calls that read: they change nothing, whatever they answer.
-READS = frozenset({"GetAgent", "ListAgents", "GetInteraction", "Explain", "GetStats"})
+READS = frozenset(
+    {"GetAgent", "ListAgents", "GetInteraction", "Explain", "GetStats", "ListTenants", "ListAudit"}
+)
+# Tenants the fuzz creates and deletes by CreateTenant/DeleteTenant: never those it routes in.
+SPARE_TENANTS = ("fz-spare-1", "fz-spare-2")
 # Writes that may create their tenant; every other call needs one that exists.
 CREATORS = frozenset({"UpsertAgent", "Enqueue"})
 AGENT_REPLIES = frozenset({"UpsertAgent", "SetAgentState", "GetAgent"})

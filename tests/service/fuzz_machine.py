@@ -149,6 +149,8 @@ class FuzzMachine(AnswerChecks, RuleBasedStateMachine):
                 agent_id=agent_id, skills=skills, state=pb.AGENT_STATE_AVAILABLE
             )
             world.write("UpsertAgent", request, self.main)
+            # At once: hypothesis may cut the seeding short (out of data) before its end.
+            world.tenants.add(self.main)
         ids = data.draw(
             st.lists(st.sampled_from(INTERACTION_POOL), unique=True, min_size=1, max_size=3)
         )
@@ -359,7 +361,10 @@ class FuzzMachine(AnswerChecks, RuleBasedStateMachine):
             assert code == INVALID, f"{where}: the metadata is refused"
         if step.timeout is None and getattr(decoded, "wait", False):
             assert code == INVALID, f"{where}: a wait with no deadline"
-            assert reply.details.startswith(("wait:", "target:", "agent_id:", "interaction_id:"))
+            fields: tuple[str, ...] = ("wait:", "target:", "agent_id:", "interaction_id:")
+            # The tenant header is read first, with the caller, before the request's fields.
+            fields += ("x-cim-tenant:",) if step.tenant is None else ()
+            assert reply.details.startswith(fields), where
 
         # Tenants: only a write that succeeded creates one; reads and refusals none.
         if code == OK and method in CREATORS and step.tenant is not None:

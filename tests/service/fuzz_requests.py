@@ -21,6 +21,7 @@ from tests.service.fuzz_checks import (
     READS,
     SETTABLE,
     SKILLS,
+    SPARE_TENANTS,
     WAIT_SECONDS,
     WATCH_SECONDS,
     Snap,
@@ -106,6 +107,10 @@ class Builder:
             (1, True, self.get_stats),
             (1, True, self.watch),
             (1, True, self.forget_customer),
+            (1, True, self.create_tenant),
+            (1, True, self.list_tenants),
+            (1, True, self.delete_tenant),
+            (1, True, self.list_audit),
         ]
         weighted = [make for weight, ok, make in options if ok for _ in range(weight)]
         made = self.draw(st.sampled_from(weighted))()
@@ -306,6 +311,21 @@ class Builder:
         agents = self.draw(st.lists(st.sampled_from(AGENT_POOL), unique=True, max_size=2))
         return "WatchAssignments", pb.WatchAssignmentsRequest(agent_ids=agents)
 
+    # administration
+
+    def create_tenant(self) -> Build:
+        return "CreateTenant", pb.CreateTenantRequest(tenant_id=self.pick(SPARE_TENANTS))
+
+    def list_tenants(self) -> Build:
+        return "ListTenants", pb.ListTenantsRequest()
+
+    def delete_tenant(self) -> Build:
+        return "DeleteTenant", pb.DeleteTenantRequest(tenant_id=self.pick(SPARE_TENANTS))
+
+    def list_audit(self) -> Build:
+        size = self.draw(st.sampled_from((0, 1, 2, 1000)))
+        return "ListAudit", pb.ListAuditRequest(page_size=size)
+
 
 def _set_field(message: Message, field_: FieldDescriptor, value: Any) -> None:
     """Give one field of `message` a value `field_values` drew for it."""
@@ -334,8 +354,10 @@ def _decode(method: str, body: bytes) -> Message | None:
 
 def _takes_request_id(method: str, request: Message | None) -> bool:
     """Whether the server reads `x-cim-request-id` for this call."""
-    if method in READS or method in ("WatchAssignments", "ForgetCustomer"):
-        return False  # ForgetCustomer is idempotent: it reads no request id
+    if method in READS or method in ("WatchAssignments", "CreateTenant", "DeleteTenant"):
+        return False
+    if method == "ForgetCustomer":
+        return False  # idempotent: it reads no request id
     if method == "Assign":
         return request is None or request.WhichOneof("target") == "agent_id"
     return True

@@ -114,6 +114,8 @@ def _scalar(field: FieldDescriptor) -> st.SearchStrategy[Any]:
         assert field.enum_type is not None
         values = [v.number for v in field.enum_type.values]
         return st.sampled_from((*values, 99, -1))
+    if field.type in (FieldDescriptor.TYPE_UINT32, FieldDescriptor.TYPE_FIXED32):
+        return ints.map(lambda v: v & 0xFFFFFFFF)  # -1 becomes the largest
     return ints
 
 

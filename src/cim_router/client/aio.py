@@ -347,3 +347,28 @@ class AsyncRouterClient:
         nothing and says so."""
         request = pb.ForgetCustomerRequest(customer_id=customer_id)
         return await self._call(self._stub.ForgetCustomer, request, timeout)
+
+    # --- administration (role admin) ------------------------------------------------------
+
+    async def create_tenant(self, tenant_id: str, *, timeout: float | None = None) -> pb.Tenant:
+        """Create a tenant (an operator's key): with authentication on, only a created
+        tenant takes requests."""
+        request = pb.CreateTenantRequest(tenant_id=tenant_id)
+        return await self._call(self._stub.CreateTenant, request, timeout)
+
+    async def list_tenants(self, *, timeout: float | None = None) -> list[pb.Tenant]:
+        """The tenants this key may see (an operator's key: all of them)."""
+        response = await self._call(self._stub.ListTenants, pb.ListTenantsRequest(), timeout)
+        return list(response.tenants)
+
+    async def delete_tenant(self, tenant_id: str, *, timeout: float | None = None) -> None:
+        """Delete a tenant and everything it holds, its API keys included."""
+        request = pb.DeleteTenantRequest(tenant_id=tenant_id)
+        await self._call(self._stub.DeleteTenant, request, timeout)
+
+    async def list_audit(
+        self, *, page_size: int = 0, page_token: str = "", timeout: float | None = None
+    ) -> pb.ListAuditResponse:
+        """One page of the tenant's audit trail, newest first; pass `next_page_token` on."""
+        request = pb.ListAuditRequest(page_size=page_size, page_token=page_token)
+        return await self._call(self._stub.ListAudit, request, timeout)

@@ -15,7 +15,7 @@ class Rpc:
     name: str  # as in the service
     method: str  # the clients' method for it
     request: type[Message]
-    writes: bool
+    writes: bool  # carries a request id
 
 
 RPCS: tuple[Rpc, ...] = (
@@ -39,6 +39,11 @@ RPCS: tuple[Rpc, ...] = (
     Rpc("Explain", "explain", pb.ExplainRequest, writes=False),
     Rpc("GetStats", "stats", pb.GetStatsRequest, writes=False),
     Rpc("ForgetCustomer", "forget_customer", pb.ForgetCustomerRequest, writes=True),
+    # The tenant calls take no request id: a retry is ALREADY_EXISTS or NOT_FOUND.
+    Rpc("CreateTenant", "create_tenant", pb.CreateTenantRequest, writes=False),
+    Rpc("ListTenants", "list_tenants", pb.ListTenantsRequest, writes=False),
+    Rpc("DeleteTenant", "delete_tenant", pb.DeleteTenantRequest, writes=False),
+    Rpc("ListAudit", "list_audit", pb.ListAuditRequest, writes=False),
 )
 BY_REQUEST: dict[type[Message], Rpc] = {rpc.request: rpc for rpc in RPCS}
 

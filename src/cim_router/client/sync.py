@@ -351,6 +351,31 @@ class RouterClient:
         request = pb.ForgetCustomerRequest(customer_id=customer_id)
         return self._call(self._stub.ForgetCustomer, request, timeout)
 
+    # --- administration (role admin) ------------------------------------------------------
+
+    def create_tenant(self, tenant_id: str, *, timeout: float | None = None) -> pb.Tenant:
+        """Create a tenant (an operator's key): with authentication on, only a created
+        tenant takes requests."""
+        request = pb.CreateTenantRequest(tenant_id=tenant_id)
+        return self._call(self._stub.CreateTenant, request, timeout)
+
+    def list_tenants(self, *, timeout: float | None = None) -> list[pb.Tenant]:
+        """The tenants this key may see (an operator's key: all of them)."""
+        response = self._call(self._stub.ListTenants, pb.ListTenantsRequest(), timeout)
+        return list(response.tenants)
+
+    def delete_tenant(self, tenant_id: str, *, timeout: float | None = None) -> None:
+        """Delete a tenant and everything it holds, its API keys included."""
+        request = pb.DeleteTenantRequest(tenant_id=tenant_id)
+        self._call(self._stub.DeleteTenant, request, timeout)
+
+    def list_audit(
+        self, *, page_size: int = 0, page_token: str = "", timeout: float | None = None
+    ) -> pb.ListAuditResponse:
+        """One page of the tenant's audit trail, newest first; pass `next_page_token` on."""
+        request = pb.ListAuditRequest(page_size=page_size, page_token=page_token)
+        return self._call(self._stub.ListAudit, request, timeout)
+
 
 def _status(exc: grpc.RpcError) -> tuple[grpc.StatusCode, str]:
     # Errors of sync calls are also grpc.Call objects, which carry the status.

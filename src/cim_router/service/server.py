@@ -84,6 +84,8 @@ class Server:
         self._health_tasks: set[asyncio.Task[None]] = set()
         interceptors = [MetricsInterceptor(observer)] if observer is not None else []
         self._server = grpc.aio.server(interceptors=interceptors)
+        # None: no authentication (every caller may do everything; serve binds loopback).
+        self.access = access
         add_router_to_server(RouterServicer(self.tenants, access), self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         if reflection:

@@ -18,11 +18,22 @@ from cim_router._pb import router_pb2_grpc
 from cim_router.domain.errors import ValidationError
 from cim_router.domain.limits import MAX_DISPOSITION_LENGTH
 from cim_router.service import convert, responses
-from cim_router.service.auth import Access, OpenAccess, current_principal
+from cim_router.service.admin import Admin
+from cim_router.service.audit_trail import AUDITED, audit_page_out, record_call, tenant_out
+from cim_router.service.auth import Access, OpenAccess, Principal, current_principal
+from cim_router.service.auth.principal import ALL_TENANTS
+from cim_router.service.auth.quotas import no_quota
 from cim_router.service.metadata import request_id_from_metadata, tenant_from_metadata
+from cim_router.store.redis_store import RedisStore
 from cim_router.tenant import agents, forget, interactions, pull, reports, transfers
 from cim_router.tenant.caller import acting_as
-from cim_router.tenant.errors import Code, InvalidArgument, NotFound, ServiceError
+from cim_router.tenant.errors import (
+    Code,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ServiceError,
+)
 from cim_router.tenant.records import Event, InteractionRecord, RequestKey
 from cim_router.tenant.registry import Tenants
 from cim_router.tenant.router import TenantRouter
@@ -49,19 +60,31 @@ def refusal(exc: ServiceError | ValidationError) -> ServiceError:
 
 def rpc(fn: Handler[Req, Resp]) -> Handler[Req, Resp]:
     """Check the caller first (who, and whether they may), run the call on their behalf, and
-    report refusals with their status code; a client's mistake is never INTERNAL."""
+    report refusals with their status code; a client's mistake is never INTERNAL. Admin
+    actions, and refusals of them, go to the audit trail."""
     method = fn.__name__
+    audited = method in AUDITED
 
     @functools.wraps(fn)
     async def wrapper(self: RouterServicer, request: Req, context: Context) -> Resp:
+        principal: Principal | None = None
         try:
-            principal = await self.access.check(method, request, _tenant(context), context)
-            token = current_principal.set(principal)
+            tenant = _tenant(context)
             try:
-                with acting_as(principal.caller):
-                    return await fn(self, request, context)
-            finally:
-                current_principal.reset(token)
+                principal = await self.access.check(method, request, tenant, context)
+                token = current_principal.set(principal)
+                try:
+                    with acting_as(principal.caller):
+                        answer = await fn(self, request, context)
+                finally:
+                    current_principal.reset(token)
+            except (ServiceError, ValidationError) as exc:
+                if audited:
+                    await record_call(self.admin, method, request, tenant, principal, refusal(exc))
+                raise
+            if audited:
+                await record_call(self.admin, method, request, tenant, principal, None)
+            return answer
         except (ServiceError, ValidationError) as exc:
             err = refusal(exc)
             await context.abort(STATUS[err.code], err.message)
@@ -100,9 +123,20 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     """Each RPC checks every field of its request before it touches a tenant, so that a
     refused request changes nothing."""
 
-    def __init__(self, tenants: Tenants, access: Access | None = None) -> None:
+    def __init__(
+        self, tenants: Tenants, access: Access | None = None, admin: Admin | None = None
+    ) -> None:
         self.tenants = tenants
         self.access: Access = access or OpenAccess()
+        store = tenants.store
+        if admin is None and isinstance(store, RedisStore):
+            admin = Admin(tenants, store.redis, store.keys, self.access)
+        self.admin = admin  # None without Redis (the tenant and audit RPCs then refuse)
+
+    def _admin(self) -> Admin:
+        if self.admin is None:
+            raise FailedPrecondition("this server keeps no tenants or audit trail")
+        return self.admin
 
     def _reader(self, context: Context) -> TenantRouter | None:
         """The tenant's router for a read; None for a tenant that does not exist."""
@@ -189,6 +223,14 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             raise InvalidArgument("target", "set agent_id or interaction_id")
         convert.require_id(target, getattr(request, target))
         wait = _wait_seconds(context, request.wait)
+        quota = current_principal.get().quota
+        with quota.waiting() if quota is not None and wait > 0 else no_quota():
+            return await self._assign(request, context, wait)
+
+    async def _assign(
+        self, request: pb.AssignRequest, context: Context, wait: float
+    ) -> pb.AssignResponse:
+        target = request.WhichOneof("target")
         parked = self.tenants.limits.max_parked_assigns
         if target == "agent_id":
             key = _request(context, "Assign", request)
@@ -210,18 +252,20 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     ) -> AsyncIterator[pb.AssignmentEvent]:
         try:
             tenant = _tenant(context)
-            reader = await self.access.check("WatchAssignments", request, tenant, context)
+            principal = await self.access.check("WatchAssignments", request, tenant, context)
             watched = convert.watched_agents_in(request.agent_ids)
+            quota = principal.quota
             # The tenant may not exist yet: a desktop may watch before its agent is created.
-            async with self.tenants.use(tenant) as router:
-                limit = self.tenants.limits.max_watch_streams
-                watcher = router.hub.subscribe(watched, limit=limit)
-                sensitive = router.policy.sensitive_context_keys
-                try:
-                    while (notice := await watcher.next()) is not None:
-                        yield responses.notice_out(notice, sensitive, reader)
-                finally:
-                    router.hub.unsubscribe(watcher)
+            with quota.watching() if quota is not None else no_quota():
+                async with self.tenants.use(tenant) as router:
+                    limit = self.tenants.limits.max_watch_streams
+                    watcher = router.hub.subscribe(watched, limit=limit)
+                    sensitive = router.policy.sensitive_context_keys
+                    try:
+                        while (notice := await watcher.next()) is not None:
+                            yield responses.notice_out(notice, sensitive, principal)
+                    finally:
+                        router.hub.unsubscribe(watcher)
         except (ServiceError, ValidationError) as exc:
             err = refusal(exc)
             await context.abort(STATUS[err.code], err.message)
@@ -384,3 +428,36 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         if router is None:  # a tenant that does not exist holds no one
             return pb.ForgetCustomerResponse(customer_id=request.customer_id)
         return responses.forgotten_out(await forget.forget_customer(router, request.customer_id))
+
+    # --- administration -------------------------------------------------------------------
+    # No request ids here: a retried CreateTenant answers ALREADY_EXISTS, DeleteTenant
+    # NOT_FOUND, and either way the tenant is as asked.
+
+    @rpc
+    async def CreateTenant(self, request: pb.CreateTenantRequest, context: Context) -> pb.Tenant:
+        return tenant_out(await self._admin().create_tenant(request.tenant_id))
+
+    @rpc
+    async def ListTenants(
+        self, request: pb.ListTenantsRequest, context: Context
+    ) -> pb.ListTenantsResponse:
+        found = await self._admin().list_tenants(current_principal.get())
+        return pb.ListTenantsResponse(tenants=[tenant_out(t) for t in found])
+
+    @rpc
+    async def DeleteTenant(
+        self, request: pb.DeleteTenantRequest, context: Context
+    ) -> pb.DeleteTenantResponse:
+        await self._admin().delete_tenant(request.tenant_id)
+        return pb.DeleteTenantResponse(tenant_id=request.tenant_id)
+
+    @rpc
+    async def ListAudit(
+        self, request: pb.ListAuditRequest, context: Context
+    ) -> pb.ListAuditResponse:
+        tenant = _tenant(context)
+        trail = None if tenant == ALL_TENANTS else tenant  # "*": the operators' own trail
+        entries, token = await self._admin().list_audit(
+            trail, request.page_size, request.page_token
+        )
+        return audit_page_out(entries, token)

@@ -41,6 +41,16 @@ class Keys:
         none and runs on a Redis of someone else's (see docs/security.md)."""
         return f"{self.prefix}:customer-key"
 
+    def api_keys(self) -> str:
+        """HASH key id -> API key record (JSON: tenant, role, agent id, name, created_at,
+        revoked_at, quotas, and the SHA-256 of the secret, never the secret), no TTL."""
+        return f"{self.prefix}:apikeys"
+
+    def provisioned(self) -> str:
+        """HASH tenant -> its creation record (JSON: created_at), no TTL: the tenants
+        created by CreateTenant, the only ones that take requests with authentication on."""
+        return f"{self.prefix}:provisioned"
+
     def operator_audit(self) -> str:
         """STREAM of the admin actions of operators' keys (bound to every tenant) that name no
         one tenant, as `audit` below."""
@@ -55,6 +65,10 @@ class Keys:
             if len(self._tenants) < 10_000:
                 self._tenants[tenant] = found
         return found
+
+    def tenant_pattern(self, tenant: str) -> str:
+        """A SCAN pattern matching every key of the tenant (and no other tenant's)."""
+        return f"{_glob_escape(self._t(tenant))}:*"
 
     def agents(self, tenant: str) -> str:
         """HASH agent id -> agent record (JSON), no TTL; removed agents are deleted."""
@@ -122,3 +136,7 @@ class Keys:
         `caller`, `action`, `target`, `outcome`; the entry id is its time. Trimmed to about
         the configured length; never holds a key, a context value or a free-text reason."""
         return f"{self._t(tenant)}:audit"
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)

@@ -15,6 +15,8 @@ class Code(enum.Enum):
     ALREADY_EXISTS = "already_exists"
     RESOURCE_EXHAUSTED = "resource_exhausted"
     UNAVAILABLE = "unavailable"
+    UNAUTHENTICATED = "unauthenticated"
+    PERMISSION_DENIED = "permission_denied"
 
 
 class ServiceError(Exception):
@@ -57,3 +59,20 @@ class Unavailable(ServiceError):
     """The store cannot be reached (or the outcome of a write is unknown)."""
 
     code = Code.UNAVAILABLE
+
+
+class Unauthenticated(ServiceError):
+    """No valid credential: the key is missing, malformed, unknown or revoked."""
+
+    code = Code.UNAUTHENTICATED
+
+
+class PermissionDenied(ServiceError):
+    """A valid credential used outside its tenant, role or agent. `caller` names it (for the
+    audit trail), never its secret."""
+
+    code = Code.PERMISSION_DENIED
+
+    def __init__(self, message: str, caller: str = "") -> None:
+        super().__init__(message)
+        self.caller = caller

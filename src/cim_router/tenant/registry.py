@@ -98,6 +98,15 @@ class Tenants:
         if not router.users and not router.persisted and not len(router.hub):
             self._forget(router)
 
+    def remove(self, tenant: str) -> None:
+        """A deleted tenant leaves this server: its router stops taking calls, its watch
+        streams and waiting Assign calls end, its timers are dropped."""
+        router = self._routers.get(tenant)
+        if router is not None:
+            router.on_lost()  # a call still in flight writes nothing more
+            router.hub.close_all()
+            self._forget(router)
+
     def _new(self, tenant: str) -> TenantRouter:
         router = TenantRouter(
             tenant,

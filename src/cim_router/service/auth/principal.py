@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import enum
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 import grpc
+
+if TYPE_CHECKING:
+    from cim_router.service.auth.quotas import KeyQuota
 
 ALL_TENANTS = "*"
 
@@ -30,6 +33,8 @@ class Principal:
     role: Role
     tenant: str = ALL_TENANTS
     agent_id: str = ""
+    # The key's live quota counts (None: no quota, as for certificates and ANONYMOUS).
+    quota: KeyQuota | None = field(default=None, compare=False, repr=False)
 
     def may_use(self, tenant: str) -> bool:
         return self.tenant in (ALL_TENANTS, tenant)
