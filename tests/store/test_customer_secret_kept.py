@@ -11,6 +11,7 @@ import redis
 from grpc_health.v1 import health_pb2
 
 from cim_router.store import EmbeddedRedis, RedisSettings
+from cim_router.store.datadir import PASSWORD_FILE
 from cim_router.store.embedded import free_port
 from cim_router.store.keys import Keys
 from tests.service.conftest import fast_policy, start_server, wait_for
@@ -32,6 +33,10 @@ def test_a_secret_kept_in_redis_is_stored_again_after_redis_lost_its_data(
         secret = r.get(key)
         assert secret
         first.stop()  # not persistent: its data is gone
+        # A new Redis on the same port and password, without the data.
+        (tmp_path / "b").mkdir(mode=0o700)
+        (tmp_path / "b" / PASSWORD_FILE).write_bytes((tmp_path / "a" / PASSWORD_FILE).read_bytes())
+        (tmp_path / "b" / PASSWORD_FILE).chmod(0o600)
         second = EmbeddedRedis(tmp_path / "b", port=port, persistent=False).start()
         assert r.get(key) is None
         with contextlib.suppress(grpc.RpcError):  # the write that notices (UNAVAILABLE)
