@@ -219,3 +219,24 @@ def test_an_audit_entry_that_cannot_be_written_leaves_the_answer_alone(
     finally:
         running.stop()
         drop_prefix(running.settings.prefix)
+
+
+def test_an_erasure_is_on_record_with_who_asked_and_never_whom(server: AuthServer) -> None:
+    provision(server, "acme")
+    router_token = server.new_key("acme", "router")
+    router, admin = server.caller(router_token), server.caller(server.new_key("acme", "admin"))
+    customer = "jane.doe@example.com"
+    router.ok(
+        "Enqueue",
+        pb.EnqueueRequest(interaction_id="i1", customer_id=customer, channel=pb.CHANNEL_CHAT),
+    )
+    erased = router.ok("ForgetCustomer", pb.ForgetCustomerRequest(customer_id=customer))
+    assert list(erased.interaction_ids) == ["i1"]
+    newest = _trail(admin)[0]
+    assert (newest.caller, newest.action, newest.target, newest.outcome) == (
+        key_id(router_token),
+        "ForgetCustomer",
+        "",
+        "ok",
+    )
+    assert customer.encode() not in _audit_only(server)

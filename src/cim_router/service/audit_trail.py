@@ -13,10 +13,20 @@ from cim_router.service.responses import timestamp
 from cim_router.store.audit import AuditEntry
 from cim_router.tenant.errors import PermissionDenied, ServiceError
 
-# UpsertAgent, RemoveAgent, tenants: always; SetAgentState only when an admin's key makes it
-# (an agent's own state changes, and every change without authentication, are routine and
-# in the events stream).
-AUDITED = frozenset({"UpsertAgent", "SetAgentState", "RemoveAgent", "CreateTenant", "DeleteTenant"})
+# UpsertAgent, RemoveAgent, tenants, erasures: always; SetAgentState only when an admin's key
+# makes it (an agent's own state changes, and every change without authentication, are
+# routine and in the events stream). An erasure's entry names no one: the customer id is
+# what was erased, so the entry says who asked and when, and the tenant's trail where.
+AUDITED = frozenset(
+    {
+        "UpsertAgent",
+        "SetAgentState",
+        "RemoveAgent",
+        "CreateTenant",
+        "DeleteTenant",
+        "ForgetCustomer",
+    }
+)
 ADMIN_ONLY_AUDIT = frozenset({"SetAgentState"})
 
 
@@ -46,6 +56,8 @@ async def record_call(
         target = request.tenant_id
         # A deleted tenant's trail is erased with it: its deletion is the operators'.
         where: str | None = request.tenant_id if method == "CreateTenant" else None
+    elif method == "ForgetCustomer":
+        target, where = "", tenant
     else:
         target, where = request.agent_id, tenant
     await admin.record(where, caller, method, target, outcome)
