@@ -77,6 +77,19 @@ class Step:
     args: tuple[object, ...]
 
 
+N_GATES = 3
+# Delays and time steps share a grid, so times land on and either side of enqueued_at + delay.
+DELAYS = [0.0, 5.0, 10.0, 30.0]
+
+
+def gate_lists() -> st.SearchStrategy[list[tuple[int, int, float]]]:
+    return st.lists(
+        st.tuples(st.integers(0, N_GATES - 1), st.integers(1, 4), st.sampled_from(DELAYS)),
+        max_size=N_GATES,
+        unique_by=lambda t: t[0],
+    )
+
+
 def skill_lists(max_size: int) -> st.SearchStrategy[list[tuple[int, int]]]:
     return st.lists(
         st.tuples(st.integers(0, N_SKILLS - 1), st.integers(1, 10)),
@@ -129,7 +142,10 @@ def scenarios(draw: st.DrawFn) -> list[Step]:
                 draw(st.sampled_from([STATE_AVAILABLE, STATE_AVAILABLE, 0, 2])),
                 load,
                 now - draw(st.integers(-10, 900)),
+                draw(gate_lists()),
             )
+            if draw(st.integers(0, 30)) == 0:  # a bad gate: both cores refuse it alike
+                args = (*args[:-1], [(0, draw(st.sampled_from([0, 256])), -1.0)])
         elif kind == "add_interaction":
             args = (
                 draw(interactions),
@@ -144,6 +160,7 @@ def scenarios(draw: st.DrawFn) -> list[Step]:
                 now - draw(st.integers(-5, 150)),
                 draw(st.sampled_from(["", "", *AGENTS])),
                 draw(st.lists(agents, max_size=2)),
+                draw(st.sampled_from([-1, -1, *range(N_GATES)])),
             )
         elif kind == "remove_agent":
             args = (draw(agents),)
@@ -192,6 +209,7 @@ def assert_same(compiled: Core, python: Core, now: float) -> None:
     assert [iid for iid in INTERACTIONS if compiled.is_waiting(iid)] == waiting
     assert compiled.queue_order(now) == python.queue_order(now)
     assert compiled.next_relaxation_due(now) == python.next_relaxation_due(now)
+    assert compiled.next_gate_due(now) == python.next_gate_due(now)
     assert compiled.agents_with_room() == python.agents_with_room()
     for iid in waiting:
         assert compiled.queue_position(iid, now) == python.queue_position(iid, now)
@@ -244,6 +262,10 @@ def random_call(
             rng.choice([1, 1, 1, 2, 0]),
             load,
             now - rng.randint(0, 900),
+            [
+                (g, rng.randint(1, 3), rng.choice(DELAYS))
+                for g in rng.sample(range(4), rng.randint(0, 3))
+            ],
         )
     if roll < 0.65:
         required = [(s, rng.randint(1, 10)) for s in rng.sample(range(25), rng.randint(0, 3))]
@@ -261,6 +283,7 @@ def random_call(
             now - rng.randint(-5, 200),
             rng.choice(["", agent]),
             rng.sample(agents, rng.randint(0, 2)),
+            rng.choice([-1, -1, 0, 1, 2, 3]),
         )
     if roll < 0.75:
         return "remove_interaction", (interaction,)
@@ -293,6 +316,7 @@ def test_same_decisions_on_a_busy_centre(
             step = Step(now, *call)
             assert apply(compiled, step) == apply(python, step), step
         assert compiled.queue_order(now) == python.queue_order(now)
+        assert compiled.next_gate_due(now) == python.next_gate_due(now)
         for iid in interactions:
             if python.is_waiting(iid):
                 assert compiled.best_agent(iid, now) == python.best_agent(iid, now)
