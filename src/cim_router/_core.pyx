@@ -290,7 +290,8 @@ cdef class Core:
         return _queue_position(self, _inter_slot(self, interaction_id), now)
 
     def pair_value(self, str interaction_id, str agent_id, double now):
-        """What joint matching maximises for a pair: 0 if ineligible, else > 1."""
+        """What joint matching maximises for a pair: 0 if ineligible, else > 1. A queue gate
+        can only make a pair ineligible: its rank does not enter the value."""
         cdef int i = _inter_slot(self, interaction_id), a = _agent_slot(self, agent_id)
         if _eligibility(self, i, a, now) != ELIGIBLE:
             return 0.0

@@ -447,7 +447,8 @@ class Core:
         return 1 + sum(1 for i in self._waiting.values() if key(i) < mine)
 
     def pair_value(self, interaction_id: str, agent_id: str, now: float) -> float:
-        """What joint matching maximises for a pair: 0 if ineligible, else > 1."""
+        """What joint matching maximises for a pair: 0 if ineligible, else > 1. A queue gate
+        can only make a pair ineligible: its rank does not enter the value."""
         i, a = self._interaction(interaction_id), self._agent(agent_id)
         if self._eligibility(i, a, now) != ELIGIBLE:
             return 0.0
