@@ -187,6 +187,59 @@ def scenarios(draw: st.DrawFn) -> list[Step]:
     return steps
 
 
+@st.composite
+def gated_scenarios(draw: st.DrawFn) -> list[Step]:
+    """Agents that are free and skilled, work on one channel: what decides is the gates,
+    their ranks, and time passing their delays."""
+    now = 1_000.0
+    steps: list[Step] = []
+    agents = st.sampled_from(AGENTS)
+    interactions = st.sampled_from(INTERACTIONS)
+    kinds = ["advance", "upsert_agent", "add_interaction", "add_interaction", "remove_agent"]
+    kinds += ["remove_interaction", "reserve", "exclude_agent"]
+    for _ in range(draw(st.integers(1, 30))):
+        kind = draw(st.sampled_from(kinds))
+        args: tuple[object, ...]
+        if kind == "advance":
+            now += draw(st.sampled_from([0.0, 1.0, 5.0, 10.0]))
+            args = ()
+        elif kind == "upsert_agent":
+            args = (
+                draw(agents),
+                draw(st.integers(1, 5)),
+                [(0, draw(st.integers(3, 10)))],
+                [1, 1, 3, 3, 3, 5],
+                STATE_AVAILABLE,
+                [0] * N_CHANNELS,
+                now - draw(st.integers(0, 60)),
+                draw(gate_lists()),
+            )
+        elif kind == "add_interaction":
+            args = (
+                draw(interactions),
+                int(Channel.CHAT),
+                [(0, draw(st.integers(1, 3)))],
+                [],
+                float(draw(st.sampled_from([0, 10, 50]))),
+                0.0,
+                1,
+                0,
+                60.0,
+                now - draw(st.sampled_from([0.0, 5.0, 10.0, 30.0])),
+                "",
+                (),
+                draw(st.sampled_from([-1, *range(N_GATES)])),
+            )
+        elif kind == "remove_agent":
+            args = (draw(agents),)
+        elif kind == "remove_interaction":
+            args = (draw(interactions),)
+        else:  # reserve, exclude_agent
+            args = (draw(interactions), draw(agents))
+        steps.append(Step(now, kind, args))
+    return steps
+
+
 def apply(core: Core, step: Step) -> str:
     """Make the call; the outcome is "ok" or the exception's type name."""
     if step.method == "advance":
@@ -242,6 +295,16 @@ def test_same_decisions(
     policy = POLICIES[policy_index]
     compiled = core_classes["compiled"](policy)
     python = core_classes["python"](policy)
+    for step in steps:
+        assert apply(compiled, step) == apply(python, step), step
+        assert_same(compiled, python, step.now)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=gated_scenarios())
+def test_same_decisions_behind_gates(core_classes: dict[str, CoreType], steps: list[Step]) -> None:
+    compiled = core_classes["compiled"](POLICIES[0])
+    python = core_classes["python"](POLICIES[0])
     for step in steps:
         assert apply(compiled, step) == apply(python, step), step
         assert_same(compiled, python, step.now)
