@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 from cim_router.cli import parser
 from cim_router.client import RouterClient
 from cim_router.domain.channel import Channel
-from cim_router.loadgen import LoadConfig, run_load
+from cim_router.loadgen import LoadConfig, format_report, run_load
 from cim_router.loadgen.command import config_from
 from cim_router.loadgen.config import parse_queues
 from cim_router.loadgen.workload import Choice, Workload
@@ -236,6 +236,17 @@ def test_each_behaviour_shows_in_the_routers_counts(observed: Observed) -> None:
     assert q["created"] is False and "UNIMPLEMENTED" in q["note"]
     assert set(q["enqueued"]) == {"sales", "support"}
     assert sum(q["enqueued"].values()) == 80 and min(q["enqueued"].values()) > 0
+    # The table says the same.
+    table = format_report(r).splitlines()
+    assert f"agents     rejects sent {b['rejects_sent']}, offers left to expire " in "\n".join(
+        table
+    )
+    assert f"customers  returning {b['returning_customers']}, CSAT given 80 " in "\n".join(table)
+    sales, support = q["enqueued"]["sales"], q["enqueued"]["support"]
+    assert f"queues     enqueued sales {sales}, support {support}" in table
+    assert any(
+        line.startswith("queues     the router does not serve UpsertQueue") for line in table
+    )
     # GetStats of the tenant agrees (its counts include the stream probes, on voice).
     with RouterClient(observed.target, tenant=t) as client:
         stats = client.stats()
@@ -271,3 +282,28 @@ def test_without_behaviours_nothing_is_rejected_expired_or_rated(observed: Obser
         "cim_router_repeat_contacts_total",
     ):
         assert counted(s, name, t) == 0, name
+
+
+def test_only_the_customers_drawn_to_hang_up_abandon(observed: Observed) -> None:
+    settings: dict[str, Any] = {
+        "rate": 200,
+        "count": 40,
+        "duration": None,
+        "agents": 0,
+        "channels": {"chat": 1.0},
+        "patience_mean": 0.05,
+        "abandon_probability": 0.5,
+        "grace": 1.0,
+        "seed": 23,
+    }
+    r = load(observed.target, **settings)
+    check_consistent(r)
+    # The same seed draws the same customers: replayed here, without a router.
+    w = Workload(LoadConfig(**settings))
+    w.agents()
+    hang_up = sum(1 for n in range(40) if math.isfinite(w.interaction(n).patience))
+    assert 0 < hang_up < 40
+    assert r["abandoned"] == hang_up
+    assert r["waiting"] == 40 - hang_up and not r["drained"]
+    abandoned = counted(observed.scrape(), "cim_router_interactions_abandoned_total", r["tenant"])
+    assert abandoned == hang_up
