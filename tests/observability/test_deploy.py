@@ -168,8 +168,13 @@ def dashboard() -> dict[str, Any]:
     return data
 
 
+def graphs() -> list[dict[str, Any]]:
+    """The panels that query (rows only group them)."""
+    return [p for p in dashboard()["panels"] if p["type"] != "row"]
+
+
 def test_every_dashboard_panel_queries_prometheus() -> None:
-    panels = dashboard()["panels"]
+    panels = graphs()
     assert len(panels) >= 10
     for panel in panels:
         assert panel["datasource"]["uid"] == "prometheus", panel["title"]
@@ -180,7 +185,7 @@ def test_every_dashboard_panel_queries_prometheus() -> None:
 
 
 def test_every_metric_in_the_dashboard_is_exposed() -> None:
-    exprs = [t["expr"] for p in dashboard()["panels"] for t in p["targets"]]
+    exprs = [t["expr"] for p in graphs() for t in p["targets"]]
     used = {m for e in exprs for m in re.findall(r"\bcim_router_[a-z0-9_]+", e)}
     exposed = exposed_names()
     assert used - exposed == set()
@@ -210,3 +215,156 @@ def test_the_exposed_names_follow_prometheus_conventions() -> None:
     # Durations in seconds; the one unitless histogram is the CSAT score.
     assert {h for h in histograms if not h.endswith("_seconds")} == {"cim_router_csat_score"}
     assert "cim_router_decision_seconds" in histograms
+
+
+# --- the queries: PromQL-ish, reading 0 when nothing happened, one row per queue ---------------
+
+FUNCTIONS = {"histogram_quantile", "rate", "increase", "vector", "label_replace", "label_values"}
+AGGREGATIONS = {"sum", "max", "min", "avg", "count"}
+KEYWORDS = {"by", "without", "on", "ignoring", "or", "and", "unless"}
+LABELS = {"le", "tenant", "channel", "state", "skill", "method", "code", "op", "queue"}
+PAIRS = {"(": ")", "[": "]", "{": "}"}
+TOKEN = re.compile(
+    r'\s*(?:(?P<num>\d+(?:\.\d+)?)|(?P<name>[a-zA-Z_][a-zA-Z0-9_]*)|(?P<str>"[^"]*")'
+    r"|(?P<op>=~|!~|!=|==|[-+*/=,()\[\]{}])|(?P<var>\$[a-z_]+))"
+)
+
+
+def promql_problems(expr: str, exposed: set[str]) -> list[str]:
+    """What is wrong with `expr` as PromQL, as far as a small tokenizer sees: unbalanced
+    brackets, unknown functions, unexposed metrics, durations that are not durations,
+    label matchers that are not `label op "value"`."""
+    problems: list[str] = []
+    stack: list[str] = []
+    tokens: list[tuple[str, str]] = []
+    pos = 0
+    while pos < len(expr.rstrip()):
+        m = TOKEN.match(expr, pos)
+        if m is None or m.end() == pos:
+            return [f"cannot read {expr[pos:]!r}"]
+        kind = m.lastgroup or ""
+        tokens.append((kind, m.group(kind)))
+        pos = m.end()
+    for k, (kind, text) in enumerate(tokens):
+        following = tokens[k + 1][1] if k + 1 < len(tokens) else ""
+        inside = stack[-1] if stack else ""
+        if text in PAIRS:
+            stack.append(text)
+            if text == "[":
+                duration = "".join(t for _, t in tokens[k + 1 : k + 3])
+                if not re.fullmatch(r"\d+[smhdwy]", duration):
+                    problems.append(f"bad range [{duration}")
+            if text == "{":
+                end = next(j for j in range(k, len(tokens)) if tokens[j][1] == "}")
+                matchers = "".join(t for _, t in tokens[k + 1 : end])
+                if not re.fullmatch(r'([a-z_]+(=|!=|=~|!~)"[^"]*",?)+', matchers):
+                    problems.append(f"bad label matchers {{{matchers}}}")
+        elif text in PAIRS.values():
+            if not stack or PAIRS[stack.pop()] != text:
+                problems.append(f"unbalanced {text!r}")
+        elif kind == "name" and inside not in ("{", "["):
+            if text.startswith("cim_router_"):
+                if text not in exposed:
+                    problems.append(f"unknown metric {text}")
+            elif following == "(":
+                if text not in FUNCTIONS | AGGREGATIONS | KEYWORDS:
+                    problems.append(f"unknown function {text}")
+            elif text not in KEYWORDS | LABELS | AGGREGATIONS:
+                problems.append(f"unknown name {text}")
+    if stack:
+        problems.append(f"unclosed {''.join(stack)}")
+    return problems
+
+
+def test_promql_problems_finds_broken_queries() -> None:
+    exposed = {"cim_router_offers_total"}
+    assert promql_problems("sum(rate(cim_router_offers_total[5m])) or vector(0)", exposed) == []
+    for bad in (
+        "sum(rate(cim_router_offers_total[5m])",
+        "sum(rate(cim_router_offers_total[5m)))",
+        "sum(rate(cim_router_offerz_total[5m]))",
+        "sum(rat(cim_router_offers_total[5m]))",
+        "sum(rate(cim_router_offers_total[5 minutes]))",
+        'sum(cim_router_offers_total{code=OK"})',
+    ):
+        assert promql_problems(bad, exposed), bad
+
+
+def test_every_dashboard_query_is_promql_over_exposed_metrics() -> None:
+    exposed = exposed_names()
+    for panel in graphs():
+        for target in panel["targets"]:
+            assert promql_problems(target["expr"], exposed) == [], (panel["title"], target)
+    for variable in dashboard()["templating"]["list"]:
+        query = variable["query"]["query"]
+        assert promql_problems(query, exposed) == [], variable["name"]
+
+
+# Counters whose series appear only at their first increment: without a fallback their
+# panels show "No data" instead of 0 when nothing happened.
+READ_ZERO = re.compile(r"\bor (on\(\) )?vector\(0\)$")
+
+
+def _exprs_using(pattern: str) -> list[str]:
+    return [t["expr"] for p in graphs() for t in p["targets"] if re.search(pattern, t["expr"])]
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"cim_router_offers_rejected_total",
+        r"cim_router_offers_expired_total",
+        r'cim_router_grpc_requests_total\{code!="OK"\}',
+        r"cim_router_redis_errors_total",
+    ],
+)
+def test_counters_of_rare_events_read_zero_when_nothing_happened(pattern: str) -> None:
+    exprs = _exprs_using(pattern)
+    assert exprs, pattern
+    for expr in exprs:
+        assert READ_ZERO.search(expr), expr
+        if " by (" in expr.split(" or ")[0]:  # grouped: the 0 only when no group has data
+            assert expr.endswith(" or on() vector(0)"), expr
+
+
+def test_first_contact_resolution_is_not_a_fake_one() -> None:
+    (panel,) = [
+        p
+        for p in graphs()
+        if "first-contact" in p["description"].lower() or "FCR" in p["description"]
+    ]
+    (fcr,) = [t["expr"] for t in panel["targets"] if "repeat_contacts" in t["expr"]]
+    assert fcr.startswith("1 - ") and "vector(0)" not in fcr
+    assert "cim_router_interactions_completed_total" in fcr
+    assert "no data" in panel["description"].lower()
+
+
+def test_the_dashboard_has_a_row_per_queue() -> None:
+    d = dashboard()
+    (variable,) = [v for v in d["templating"]["list"] if v["name"] == "queue"]
+    assert re.fullmatch(r"label_values\(cim_router_[a-z_]+, queue\)", variable["query"]["query"])
+    assert variable["includeAll"] and variable["multi"]
+    panels = d["panels"]
+    (k,) = [k for k, p in enumerate(panels) if p["type"] == "row" and p.get("repeat") == "queue"]
+    row = panels[k]
+    assert "$queue" in row["title"] and not row["collapsed"]
+    in_row = []
+    for p in panels[k + 1 :]:
+        if p["type"] == "row":
+            break
+        in_row.append(p)
+    used = {
+        m for p in in_row for t in p["targets"] for m in re.findall(r"cim_router_\w+", t["expr"])
+    }
+    for must in (
+        "cim_router_waiting_interactions",
+        "cim_router_service_level_ratio",
+        "cim_router_average_speed_of_answer_seconds",
+        "cim_router_interactions_abandoned_total",
+    ):
+        assert must in used, must
+    for p in in_row:
+        assert p["gridPos"]["y"] > row["gridPos"]["y"], p["title"]
+        for t in p["targets"]:
+            for selector in re.findall(r"cim_router_\w+(\{[^}]*\})?", t["expr"]):
+                assert 'queue="$queue"' in selector, (p["title"], t["expr"])

@@ -152,6 +152,10 @@ class _EventTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventType.V
     EVENT_TYPE_TRANSFER_CANCELLED: _EventType.ValueType  # 18
     EVENT_TYPE_EXCLUSION_LAPSED: _EventType.ValueType  # 19
     """An exclusion (after a reject or a missed offer) ran out: the agent may be offered it again."""
+    EVENT_TYPE_RULE_FIRED: _EventType.ValueType  # 20
+    """An overflow rule of the interaction's queue fired (HistoryEvent.rule names it)."""
+    EVENT_TYPE_QUEUE_CHANGED: _EventType.ValueType  # 21
+    """The interaction moved to another queue (HistoryEvent.queue_id names the new one)."""
 
 class EventType(_EventType, metaclass=_EventTypeEnumTypeWrapper): ...
 
@@ -176,6 +180,10 @@ EVENT_TYPE_CANCELLED: EventType.ValueType  # 17
 EVENT_TYPE_TRANSFER_CANCELLED: EventType.ValueType  # 18
 EVENT_TYPE_EXCLUSION_LAPSED: EventType.ValueType  # 19
 """An exclusion (after a reject or a missed offer) ran out: the agent may be offered it again."""
+EVENT_TYPE_RULE_FIRED: EventType.ValueType  # 20
+"""An overflow rule of the interaction's queue fired (HistoryEvent.rule names it)."""
+EVENT_TYPE_QUEUE_CHANGED: EventType.ValueType  # 21
+"""The interaction moved to another queue (HistoryEvent.queue_id names the new one)."""
 Global___EventType: _TypeAlias = EventType  # noqa: Y015
 
 class _AssignmentEventType:
@@ -206,6 +214,64 @@ ASSIGNMENT_EVENT_TYPE_OFFER_ENDED: AssignmentEventType.ValueType  # 3
 ASSIGNMENT_EVENT_TYPE_RELEASED: AssignmentEventType.ValueType  # 4
 """The agent no longer holds the interaction: transferred away, completed or cancelled."""
 Global___AssignmentEventType: _TypeAlias = AssignmentEventType  # noqa: Y015
+
+class _OverflowCondition:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _OverflowConditionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_OverflowCondition.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    OVERFLOW_CONDITION_UNSPECIFIED: _OverflowCondition.ValueType  # 0
+    OVERFLOW_CONDITION_WAITED: _OverflowCondition.ValueType  # 1
+    """Waited longer than threshold seconds."""
+    OVERFLOW_CONDITION_CLOSED: _OverflowCondition.ValueType  # 2
+    """The queue is outside its hours."""
+    OVERFLOW_CONDITION_SIZE: _OverflowCondition.ValueType  # 3
+    """More than threshold interactions wait in the queue."""
+    OVERFLOW_CONDITION_NO_AGENTS: _OverflowCondition.ValueType  # 4
+    """No logged-in agent could ever serve it."""
+    OVERFLOW_CONDITION_EXPECTED_WAIT: _OverflowCondition.ValueType  # 5
+    """Its estimated wait is above threshold seconds."""
+
+class OverflowCondition(_OverflowCondition, metaclass=_OverflowConditionEnumTypeWrapper): ...
+
+OVERFLOW_CONDITION_UNSPECIFIED: OverflowCondition.ValueType  # 0
+OVERFLOW_CONDITION_WAITED: OverflowCondition.ValueType  # 1
+"""Waited longer than threshold seconds."""
+OVERFLOW_CONDITION_CLOSED: OverflowCondition.ValueType  # 2
+"""The queue is outside its hours."""
+OVERFLOW_CONDITION_SIZE: OverflowCondition.ValueType  # 3
+"""More than threshold interactions wait in the queue."""
+OVERFLOW_CONDITION_NO_AGENTS: OverflowCondition.ValueType  # 4
+"""No logged-in agent could ever serve it."""
+OVERFLOW_CONDITION_EXPECTED_WAIT: OverflowCondition.ValueType  # 5
+"""Its estimated wait is above threshold seconds."""
+Global___OverflowCondition: _TypeAlias = OverflowCondition  # noqa: Y015
+
+class _OverflowAction:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _OverflowActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_OverflowAction.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    OVERFLOW_ACTION_UNSPECIFIED: _OverflowAction.ValueType  # 0
+    OVERFLOW_ACTION_MOVE: _OverflowAction.ValueType  # 1
+    OVERFLOW_ACTION_ADD_SKILLS: _OverflowAction.ValueType  # 2
+    OVERFLOW_ACTION_DROP_SKILLS: _OverflowAction.ValueType  # 3
+    OVERFLOW_ACTION_RAISE_PRIORITY: _OverflowAction.ValueType  # 4
+    OVERFLOW_ACTION_END: _OverflowAction.ValueType  # 5
+    """Close it (CANCELLED) with the disposition; the caller's system acts on the event."""
+
+class OverflowAction(_OverflowAction, metaclass=_OverflowActionEnumTypeWrapper): ...
+
+OVERFLOW_ACTION_UNSPECIFIED: OverflowAction.ValueType  # 0
+OVERFLOW_ACTION_MOVE: OverflowAction.ValueType  # 1
+OVERFLOW_ACTION_ADD_SKILLS: OverflowAction.ValueType  # 2
+OVERFLOW_ACTION_DROP_SKILLS: OverflowAction.ValueType  # 3
+OVERFLOW_ACTION_RAISE_PRIORITY: OverflowAction.ValueType  # 4
+OVERFLOW_ACTION_END: OverflowAction.ValueType  # 5
+"""Close it (CANCELLED) with the disposition; the caller's system acts on the event."""
+Global___OverflowAction: _TypeAlias = OverflowAction  # noqa: Y015
 
 @_typing.final
 class ChannelCount(_message.Message):
@@ -287,6 +353,7 @@ class Agent(_message.Message):
     IDLE_SINCE_FIELD_NUMBER: _builtins.int
     MISSED_OFFERS_FIELD_NUMBER: _builtins.int
     WRAP_UP_UNTIL_FIELD_NUMBER: _builtins.int
+    ROUTING_PROFILE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     display_name: _builtins.str
     tier: _builtins.int
@@ -309,6 +376,10 @@ class Agent(_message.Message):
     def idle_since(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def wrap_up_until(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def routing_profile(self) -> _containers.RepeatedCompositeFieldContainer[Global___QueueMembership]:
+        """The queues the agent serves; empty means every queue."""
+
     def __init__(
         self,
         *,
@@ -323,14 +394,44 @@ class Agent(_message.Message):
         idle_since: _timestamp_pb2.Timestamp | None = ...,
         missed_offers: _builtins.int = ...,
         wrap_up_until: _timestamp_pb2.Timestamp | None = ...,
+        routing_profile: _abc.Iterable[Global___QueueMembership] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["idle_since", b"idle_since", "wrap_up_until", b"wrap_up_until"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["capacity", b"capacity", "display_name", b"display_name", "id", b"id", "idle_since", b"idle_since", "load", b"load", "missed_offers", b"missed_offers", "not_ready_reason", b"not_ready_reason", "skills", b"skills", "state", b"state", "tier", b"tier", "wrap_up_until", b"wrap_up_until"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capacity", b"capacity", "display_name", b"display_name", "id", b"id", "idle_since", b"idle_since", "load", b"load", "missed_offers", b"missed_offers", "not_ready_reason", b"not_ready_reason", "routing_profile", b"routing_profile", "skills", b"skills", "state", b"state", "tier", b"tier", "wrap_up_until", b"wrap_up_until"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Agent: _TypeAlias = Agent  # noqa: Y015
+
+@_typing.final
+class QueueMembership(_message.Message):
+    """One queue of an agent's routing profile."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUE_ID_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
+    DELAY_SECONDS_FIELD_NUMBER: _builtins.int
+    queue_id: _builtins.str
+    priority: _builtins.int
+    """1..10: when the agent frees up, work of its highest-priority queue comes first; 0 means 10."""
+    delay_seconds: _builtins.float
+    """The agent takes this queue's work only once it has waited this long (0..86400 s)."""
+    def __init__(
+        self,
+        *,
+        queue_id: _builtins.str = ...,
+        priority: _builtins.int = ...,
+        delay_seconds: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delay_seconds", b"delay_seconds", "priority", b"priority", "queue_id", b"queue_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QueueMembership: _TypeAlias = QueueMembership  # noqa: Y015
 
 @_typing.final
 class UpsertAgentRequest(_message.Message):
@@ -362,6 +463,7 @@ class UpsertAgentRequest(_message.Message):
     TIER_FIELD_NUMBER: _builtins.int
     CAPACITY_FIELD_NUMBER: _builtins.int
     STATE_FIELD_NUMBER: _builtins.int
+    ROUTING_PROFILE_FIELD_NUMBER: _builtins.int
     agent_id: _builtins.str
     display_name: _builtins.str
     tier: _builtins.int
@@ -376,6 +478,10 @@ class UpsertAgentRequest(_message.Message):
         for the channels listed.
         """
 
+    @_builtins.property
+    def routing_profile(self) -> _containers.RepeatedCompositeFieldContainer[Global___QueueMembership]:
+        """The queues the agent serves (at most 64); empty means every queue."""
+
     def __init__(
         self,
         *,
@@ -385,10 +491,11 @@ class UpsertAgentRequest(_message.Message):
         tier: _builtins.int = ...,
         capacity: _abc.Iterable[Global___ChannelCount] | None = ...,
         state: Global___AgentState.ValueType = ...,
+        routing_profile: _abc.Iterable[Global___QueueMembership] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "capacity", b"capacity", "display_name", b"display_name", "skills", b"skills", "state", b"state", "tier", b"tier"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "capacity", b"capacity", "display_name", b"display_name", "routing_profile", b"routing_profile", "skills", b"skills", "state", b"state", "tier", b"tier"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -541,6 +648,7 @@ class EnqueueRequest(_message.Message):
     SLA_SECONDS_FIELD_NUMBER: _builtins.int
     PREFERRED_AGENT_ID_FIELD_NUMBER: _builtins.int
     CONTEXT_FIELD_NUMBER: _builtins.int
+    QUEUE_ID_FIELD_NUMBER: _builtins.int
     interaction_id: _builtins.str
     """The client's id for the interaction, and the idempotency key of this call."""
     customer_id: _builtins.str
@@ -552,6 +660,11 @@ class EnqueueRequest(_message.Message):
     sla_seconds: _builtins.float
     """0 means the policy's target for the channel."""
     preferred_agent_id: _builtins.str
+    queue_id: _builtins.str
+    """The queue; empty means the tenant's queue "default". The queue's channels must accept
+    the channel; its required and preferred skills are added to the request's, and its
+    priority to the request's.
+    """
     @_builtins.property
     def required_skills(self) -> _containers.RepeatedCompositeFieldContainer[Global___SkillRequirement]: ...
     @_builtins.property
@@ -575,10 +688,11 @@ class EnqueueRequest(_message.Message):
         sla_seconds: _builtins.float = ...,
         preferred_agent_id: _builtins.str = ...,
         context: _struct_pb2.Struct | None = ...,
+        queue_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "context", b"context", "customer_id", b"customer_id", "customer_tier", b"customer_tier", "interaction_id", b"interaction_id", "preferred_agent_id", b"preferred_agent_id", "preferred_skills", b"preferred_skills", "priority", b"priority", "required_skills", b"required_skills", "sla_seconds", b"sla_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "context", b"context", "customer_id", b"customer_id", "customer_tier", b"customer_tier", "interaction_id", b"interaction_id", "preferred_agent_id", b"preferred_agent_id", "preferred_skills", b"preferred_skills", "priority", b"priority", "queue_id", b"queue_id", "required_skills", b"required_skills", "sla_seconds", b"sla_seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -593,7 +707,7 @@ class EnqueueResponse(_message.Message):
     ESTIMATED_WAIT_SECONDS_FIELD_NUMBER: _builtins.int
     CREATED_FIELD_NUMBER: _builtins.int
     position: _builtins.int
-    """1-based place in the tenant's service order; 0 once offered."""
+    """1-based place in its queue's service order; 0 once offered."""
     estimated_wait_seconds: _builtins.float
     created: _builtins.bool
     """False when this call repeated an earlier Enqueue of the same id."""
@@ -896,12 +1010,21 @@ Global___SkillTarget: _TypeAlias = SkillTarget  # noqa: Y015
 class QueueTarget(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    QUEUE_ID_FIELD_NUMBER: _builtins.int
+    TO_BACK_FIELD_NUMBER: _builtins.int
+    queue_id: _builtins.str
+    """Empty: back into the interaction's own queue."""
+    to_back: _builtins.bool
+    """Go to the back of the queue (a new enqueue time) instead of keeping its place."""
     def __init__(
         self,
+        *,
+        queue_id: _builtins.str = ...,
+        to_back: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["queue_id", b"queue_id", "to_back", b"to_back"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1085,6 +1208,8 @@ class HistoryEvent(_message.Message):
     AGENT_ID_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     CALLER_FIELD_NUMBER: _builtins.int
+    RULE_FIELD_NUMBER: _builtins.int
+    QUEUE_ID_FIELD_NUMBER: _builtins.int
     type: Global___EventType.ValueType
     interaction_id: _builtins.str
     """The interaction the event happened to; an earlier interaction of the same customer
@@ -1098,6 +1223,9 @@ class HistoryEvent(_message.Message):
     key); "router" for the router's own steps (expiries, wrap-up ends, restarts); empty
     when the server runs without authentication.
     """
+    rule: _builtins.str
+    """RULE_FIRED: the rule's name; QUEUE_CHANGED: the queue it moved to."""
+    queue_id: _builtins.str
     @_builtins.property
     def at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -1110,10 +1238,12 @@ class HistoryEvent(_message.Message):
         agent_id: _builtins.str = ...,
         reason: _builtins.str = ...,
         caller: _builtins.str = ...,
+        rule: _builtins.str = ...,
+        queue_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "at", b"at", "caller", b"caller", "channel", b"channel", "interaction_id", b"interaction_id", "reason", b"reason", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "at", b"at", "caller", b"caller", "channel", b"channel", "interaction_id", b"interaction_id", "queue_id", b"queue_id", "reason", b"reason", "rule", b"rule", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1144,6 +1274,7 @@ class Interaction(_message.Message):
     DISPOSITION_FIELD_NUMBER: _builtins.int
     CSAT_FIELD_NUMBER: _builtins.int
     HISTORY_FIELD_NUMBER: _builtins.int
+    QUEUE_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     customer_id: _builtins.str
     channel: Global___Channel.ValueType
@@ -1159,6 +1290,7 @@ class Interaction(_message.Message):
     """The customer's earlier interaction this one continues."""
     disposition: _builtins.str
     csat: _builtins.int
+    queue_id: _builtins.str
     @_builtins.property
     def required_skills(self) -> _containers.RepeatedCompositeFieldContainer[Global___SkillRequirement]: ...
     @_builtins.property
@@ -1201,10 +1333,11 @@ class Interaction(_message.Message):
         disposition: _builtins.str = ...,
         csat: _builtins.int = ...,
         history: _abc.Iterable[Global___HistoryEvent] | None = ...,
+        queue_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "enqueued_at", b"enqueued_at", "offer", b"offer", "transfer", b"transfer"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "channel", b"channel", "context", b"context", "csat", b"csat", "customer_id", b"customer_id", "customer_tier", b"customer_tier", "disposition", b"disposition", "enqueued_at", b"enqueued_at", "escalation_level", b"escalation_level", "excluded_agent_ids", b"excluded_agent_ids", "history", b"history", "id", b"id", "linked_interaction_id", b"linked_interaction_id", "offer", b"offer", "preferred_agent_id", b"preferred_agent_id", "preferred_skills", b"preferred_skills", "priority", b"priority", "required_skills", b"required_skills", "sla_seconds", b"sla_seconds", "state", b"state", "transfer", b"transfer"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "channel", b"channel", "context", b"context", "csat", b"csat", "customer_id", b"customer_id", "customer_tier", b"customer_tier", "disposition", b"disposition", "enqueued_at", b"enqueued_at", "escalation_level", b"escalation_level", "excluded_agent_ids", b"excluded_agent_ids", "history", b"history", "id", b"id", "linked_interaction_id", b"linked_interaction_id", "offer", b"offer", "preferred_agent_id", b"preferred_agent_id", "preferred_skills", b"preferred_skills", "priority", b"priority", "queue_id", b"queue_id", "required_skills", b"required_skills", "sla_seconds", b"sla_seconds", "state", b"state", "transfer", b"transfer"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1312,6 +1445,9 @@ class Explanation(_message.Message):
     EXCLUSIONS_FIELD_NUMBER: _builtins.int
     WINNER_FIELD_NUMBER: _builtins.int
     RUNNER_UP_FIELD_NUMBER: _builtins.int
+    QUEUE_ID_FIELD_NUMBER: _builtins.int
+    QUEUE_OPEN_FIELD_NUMBER: _builtins.int
+    RULES_FIRED_FIELD_NUMBER: _builtins.int
     interaction_id: _builtins.str
     live: _builtins.bool
     """False for a decision recorded when it was made; true when the interaction is waiting
@@ -1322,6 +1458,9 @@ class Explanation(_message.Message):
     urgency: _builtins.float
     agents_considered: _builtins.int
     eligible: _builtins.int
+    queue_id: _builtins.str
+    queue_open: _builtins.bool
+    """Whether the queue is open now, and the overflow rules that fired for it, oldest first."""
     @_builtins.property
     def at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -1332,6 +1471,8 @@ class Explanation(_message.Message):
     def winner(self) -> Global___Candidate: ...
     @_builtins.property
     def runner_up(self) -> Global___Candidate: ...
+    @_builtins.property
+    def rules_fired(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
@@ -1346,10 +1487,13 @@ class Explanation(_message.Message):
         exclusions: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
         winner: Global___Candidate | None = ...,
         runner_up: Global___Candidate | None = ...,
+        queue_id: _builtins.str = ...,
+        queue_open: _builtins.bool = ...,
+        rules_fired: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "runner_up", b"runner_up", "winner", b"winner"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents_considered", b"agents_considered", "at", b"at", "chosen_agent_id", b"chosen_agent_id", "eligible", b"eligible", "exclusions", b"exclusions", "interaction_id", b"interaction_id", "live", b"live", "relaxation_step", b"relaxation_step", "runner_up", b"runner_up", "urgency", b"urgency", "winner", b"winner"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents_considered", b"agents_considered", "at", b"at", "chosen_agent_id", b"chosen_agent_id", "eligible", b"eligible", "exclusions", b"exclusions", "interaction_id", b"interaction_id", "live", b"live", "queue_id", b"queue_id", "queue_open", b"queue_open", "relaxation_step", b"relaxation_step", "rules_fired", b"rules_fired", "runner_up", b"runner_up", "urgency", b"urgency", "winner", b"winner"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1359,12 +1503,17 @@ Global___Explanation: _TypeAlias = Explanation  # noqa: Y015
 class GetStatsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    QUEUE_ID_FIELD_NUMBER: _builtins.int
+    queue_id: _builtins.str
+    """Only this queue's measures (empty: every queue, and the tenant's)."""
     def __init__(
         self,
+        *,
+        queue_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["queue_id", b"queue_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1431,6 +1580,7 @@ class Stats(_message.Message):
     SERVICE_LEVEL_FIELD_NUMBER: _builtins.int
     QUARANTINED_FIELD_NUMBER: _builtins.int
     QUARANTINED_RECORDS_FIELD_NUMBER: _builtins.int
+    MEASURES_FIELD_NUMBER: _builtins.int
     waiting: _builtins.int
     longest_wait_seconds: _builtins.float
     offered: _builtins.int
@@ -1453,6 +1603,13 @@ class Stats(_message.Message):
     def quarantined_records(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Their keys (the first 100), e.g. "interaction:chat-7" or "agent:ann"."""
 
+    @_builtins.property
+    def measures(self) -> _containers.RepeatedCompositeFieldContainer[Global___Measures]:
+        """The measures (docs/measures.md) for the tenant, each queue, each channel and each queue
+        and channel, over the last 15 minutes and since midnight in the queue's time zone (the
+        tenant's and the channels': UTC unless the policy says otherwise).
+        """
+
     def __init__(
         self,
         *,
@@ -1469,14 +1626,137 @@ class Stats(_message.Message):
         service_level: _builtins.float = ...,
         quarantined: _builtins.int = ...,
         quarantined_records: _abc.Iterable[_builtins.str] | None = ...,
+        measures: _abc.Iterable[Global___Measures] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["abandoned", b"abandoned", "agents_by_state", b"agents_by_state", "answered", b"answered", "at", b"at", "completed", b"completed", "longest_wait_seconds", b"longest_wait_seconds", "offered", b"offered", "quarantined", b"quarantined", "quarantined_records", b"quarantined_records", "service_level", b"service_level", "waiting", b"waiting", "waiting_by_channel", b"waiting_by_channel", "waiting_by_skill", b"waiting_by_skill"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["abandoned", b"abandoned", "agents_by_state", b"agents_by_state", "answered", b"answered", "at", b"at", "completed", b"completed", "longest_wait_seconds", b"longest_wait_seconds", "measures", b"measures", "offered", b"offered", "quarantined", b"quarantined", "quarantined_records", b"quarantined_records", "service_level", b"service_level", "waiting", b"waiting", "waiting_by_channel", b"waiting_by_channel", "waiting_by_skill", b"waiting_by_skill"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Stats: _TypeAlias = Stats  # noqa: Y015
+
+@_typing.final
+class Measures(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUE_ID_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    WINDOW_FIELD_NUMBER: _builtins.int
+    SINCE_FIELD_NUMBER: _builtins.int
+    OFFERED_FIELD_NUMBER: _builtins.int
+    ANSWERED_FIELD_NUMBER: _builtins.int
+    ANSWERED_IN_SLA_FIELD_NUMBER: _builtins.int
+    ABANDONED_FIELD_NUMBER: _builtins.int
+    SHORT_ABANDONED_FIELD_NUMBER: _builtins.int
+    HANDLED_FIELD_NUMBER: _builtins.int
+    TRANSFERRED_FIELD_NUMBER: _builtins.int
+    OVERFLOWED_FIELD_NUMBER: _builtins.int
+    CSAT_COUNT_FIELD_NUMBER: _builtins.int
+    SERVICE_LEVEL_FIELD_NUMBER: _builtins.int
+    ASA_SECONDS_FIELD_NUMBER: _builtins.int
+    AHT_SECONDS_FIELD_NUMBER: _builtins.int
+    ABANDONMENT_RATE_FIELD_NUMBER: _builtins.int
+    TRANSFER_RATE_FIELD_NUMBER: _builtins.int
+    CSAT_MEAN_FIELD_NUMBER: _builtins.int
+    FIRST_CONTACT_RESOLUTION_FIELD_NUMBER: _builtins.int
+    OCCUPANCY_FIELD_NUMBER: _builtins.int
+    WAITING_FIELD_NUMBER: _builtins.int
+    LONGEST_WAIT_SECONDS_FIELD_NUMBER: _builtins.int
+    queue_id: _builtins.str
+    """Empty: every queue."""
+    channel: Global___Channel.ValueType
+    """UNSPECIFIED: every channel."""
+    window: _builtins.str
+    """"15m" or "today"."""
+    offered: _builtins.int
+    answered: _builtins.int
+    answered_in_sla: _builtins.int
+    abandoned: _builtins.int
+    short_abandoned: _builtins.int
+    handled: _builtins.int
+    transferred: _builtins.int
+    overflowed: _builtins.int
+    csat_count: _builtins.int
+    service_level: _builtins.float
+    """Absent when there is nothing to measure (e.g. no interaction answered or abandoned)."""
+    asa_seconds: _builtins.float
+    aht_seconds: _builtins.float
+    abandonment_rate: _builtins.float
+    transfer_rate: _builtins.float
+    csat_mean: _builtins.float
+    first_contact_resolution: _builtins.float
+    occupancy: _builtins.float
+    """Now, not over the window: seats in use over seats of logged-in agents."""
+    waiting: _builtins.int
+    longest_wait_seconds: _builtins.float
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        queue_id: _builtins.str = ...,
+        channel: Global___Channel.ValueType = ...,
+        window: _builtins.str = ...,
+        since: _timestamp_pb2.Timestamp | None = ...,
+        offered: _builtins.int = ...,
+        answered: _builtins.int = ...,
+        answered_in_sla: _builtins.int = ...,
+        abandoned: _builtins.int = ...,
+        short_abandoned: _builtins.int = ...,
+        handled: _builtins.int = ...,
+        transferred: _builtins.int = ...,
+        overflowed: _builtins.int = ...,
+        csat_count: _builtins.int = ...,
+        service_level: _builtins.float | None = ...,
+        asa_seconds: _builtins.float | None = ...,
+        aht_seconds: _builtins.float | None = ...,
+        abandonment_rate: _builtins.float | None = ...,
+        transfer_rate: _builtins.float | None = ...,
+        csat_mean: _builtins.float | None = ...,
+        first_contact_resolution: _builtins.float | None = ...,
+        occupancy: _builtins.float | None = ...,
+        waiting: _builtins.int = ...,
+        longest_wait_seconds: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_abandonment_rate", b"_abandonment_rate", "_aht_seconds", b"_aht_seconds", "_asa_seconds", b"_asa_seconds", "_csat_mean", b"_csat_mean", "_first_contact_resolution", b"_first_contact_resolution", "_occupancy", b"_occupancy", "_service_level", b"_service_level", "_transfer_rate", b"_transfer_rate", "abandonment_rate", b"abandonment_rate", "aht_seconds", b"aht_seconds", "asa_seconds", b"asa_seconds", "csat_mean", b"csat_mean", "first_contact_resolution", b"first_contact_resolution", "occupancy", b"occupancy", "service_level", b"service_level", "since", b"since", "transfer_rate", b"transfer_rate"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_abandonment_rate", b"_abandonment_rate", "_aht_seconds", b"_aht_seconds", "_asa_seconds", b"_asa_seconds", "_csat_mean", b"_csat_mean", "_first_contact_resolution", b"_first_contact_resolution", "_occupancy", b"_occupancy", "_service_level", b"_service_level", "_transfer_rate", b"_transfer_rate", "abandoned", b"abandoned", "abandonment_rate", b"abandonment_rate", "aht_seconds", b"aht_seconds", "answered", b"answered", "answered_in_sla", b"answered_in_sla", "asa_seconds", b"asa_seconds", "channel", b"channel", "csat_count", b"csat_count", "csat_mean", b"csat_mean", "first_contact_resolution", b"first_contact_resolution", "handled", b"handled", "longest_wait_seconds", b"longest_wait_seconds", "occupancy", b"occupancy", "offered", b"offered", "overflowed", b"overflowed", "queue_id", b"queue_id", "service_level", b"service_level", "short_abandoned", b"short_abandoned", "since", b"since", "transfer_rate", b"transfer_rate", "transferred", b"transferred", "waiting", b"waiting", "window", b"window"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__abandonment_rate: _TypeAlias = _typing.Literal["abandonment_rate"]  # noqa: Y015
+    _WhichOneofArgType__abandonment_rate: _TypeAlias = _typing.Literal["_abandonment_rate", b"_abandonment_rate"]  # noqa: Y015
+    _WhichOneofReturnType__aht_seconds: _TypeAlias = _typing.Literal["aht_seconds"]  # noqa: Y015
+    _WhichOneofArgType__aht_seconds: _TypeAlias = _typing.Literal["_aht_seconds", b"_aht_seconds"]  # noqa: Y015
+    _WhichOneofReturnType__asa_seconds: _TypeAlias = _typing.Literal["asa_seconds"]  # noqa: Y015
+    _WhichOneofArgType__asa_seconds: _TypeAlias = _typing.Literal["_asa_seconds", b"_asa_seconds"]  # noqa: Y015
+    _WhichOneofReturnType__csat_mean: _TypeAlias = _typing.Literal["csat_mean"]  # noqa: Y015
+    _WhichOneofArgType__csat_mean: _TypeAlias = _typing.Literal["_csat_mean", b"_csat_mean"]  # noqa: Y015
+    _WhichOneofReturnType__first_contact_resolution: _TypeAlias = _typing.Literal["first_contact_resolution"]  # noqa: Y015
+    _WhichOneofArgType__first_contact_resolution: _TypeAlias = _typing.Literal["_first_contact_resolution", b"_first_contact_resolution"]  # noqa: Y015
+    _WhichOneofReturnType__occupancy: _TypeAlias = _typing.Literal["occupancy"]  # noqa: Y015
+    _WhichOneofArgType__occupancy: _TypeAlias = _typing.Literal["_occupancy", b"_occupancy"]  # noqa: Y015
+    _WhichOneofReturnType__service_level: _TypeAlias = _typing.Literal["service_level"]  # noqa: Y015
+    _WhichOneofArgType__service_level: _TypeAlias = _typing.Literal["_service_level", b"_service_level"]  # noqa: Y015
+    _WhichOneofReturnType__transfer_rate: _TypeAlias = _typing.Literal["transfer_rate"]  # noqa: Y015
+    _WhichOneofArgType__transfer_rate: _TypeAlias = _typing.Literal["_transfer_rate", b"_transfer_rate"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__abandonment_rate) -> _WhichOneofReturnType__abandonment_rate | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__aht_seconds) -> _WhichOneofReturnType__aht_seconds | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__asa_seconds) -> _WhichOneofReturnType__asa_seconds | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__csat_mean) -> _WhichOneofReturnType__csat_mean | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__first_contact_resolution) -> _WhichOneofReturnType__first_contact_resolution | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__occupancy) -> _WhichOneofReturnType__occupancy | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__service_level) -> _WhichOneofReturnType__service_level | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__transfer_rate) -> _WhichOneofReturnType__transfer_rate | None: ...
+
+Global___Measures: _TypeAlias = Measures  # noqa: Y015
 
 @_typing.final
 class ForgetCustomerRequest(_message.Message):
@@ -1733,3 +2013,446 @@ class ListAuditResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListAuditResponse: _TypeAlias = ListAuditResponse  # noqa: Y015
+
+@_typing.final
+class ServiceLevelTarget(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SECONDS_FIELD_NUMBER: _builtins.int
+    SHARE_FIELD_NUMBER: _builtins.int
+    seconds: _builtins.float
+    """Answered within this many seconds (0 means 20) ..."""
+    share: _builtins.float
+    """... for at least this share (0 means 0.8)."""
+    def __init__(
+        self,
+        *,
+        seconds: _builtins.float = ...,
+        share: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["seconds", b"seconds", "share", b"share"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ServiceLevelTarget: _TypeAlias = ServiceLevelTarget  # noqa: Y015
+
+@_typing.final
+class Hours(_message.Message):
+    """A time zone, a weekly schedule and dated exceptions. No hours at all: always open."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIME_ZONE_FIELD_NUMBER: _builtins.int
+    WEEKLY_FIELD_NUMBER: _builtins.int
+    EXCEPTIONS_FIELD_NUMBER: _builtins.int
+    time_zone: _builtins.str
+    """An IANA name, e.g. "Europe/Paris"; empty means UTC."""
+    @_builtins.property
+    def weekly(self) -> _containers.RepeatedCompositeFieldContainer[Global___DayHours]:
+        """A day with no entry is closed."""
+
+    @_builtins.property
+    def exceptions(self) -> _containers.RepeatedCompositeFieldContainer[Global___DateHours]: ...
+    def __init__(
+        self,
+        *,
+        time_zone: _builtins.str = ...,
+        weekly: _abc.Iterable[Global___DayHours] | None = ...,
+        exceptions: _abc.Iterable[Global___DateHours] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exceptions", b"exceptions", "time_zone", b"time_zone", "weekly", b"weekly"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Hours: _TypeAlias = Hours  # noqa: Y015
+
+@_typing.final
+class DayHours(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DAY_FIELD_NUMBER: _builtins.int
+    INTERVALS_FIELD_NUMBER: _builtins.int
+    day: _builtins.str
+    """"mon" .. "sun"."""
+    @_builtins.property
+    def intervals(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """"HH:MM-HH:MM", local time, neither inverted nor overlapping."""
+
+    def __init__(
+        self,
+        *,
+        day: _builtins.str = ...,
+        intervals: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["day", b"day", "intervals", b"intervals"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DayHours: _TypeAlias = DayHours  # noqa: Y015
+
+@_typing.final
+class DateHours(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATE_FIELD_NUMBER: _builtins.int
+    INTERVALS_FIELD_NUMBER: _builtins.int
+    date: _builtins.str
+    """"YYYY-MM-DD"."""
+    @_builtins.property
+    def intervals(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Replaces the weekly hours of that date; none closes it (a holiday)."""
+
+    def __init__(
+        self,
+        *,
+        date: _builtins.str = ...,
+        intervals: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["date", b"date", "intervals", b"intervals"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DateHours: _TypeAlias = DateHours  # noqa: Y015
+
+@_typing.final
+class OverflowRule(_message.Message):
+    """Evaluated in order; each fires at most once per interaction."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    WHEN_FIELD_NUMBER: _builtins.int
+    THRESHOLD_FIELD_NUMBER: _builtins.int
+    THEN_FIELD_NUMBER: _builtins.int
+    QUEUE_ID_FIELD_NUMBER: _builtins.int
+    TO_BACK_FIELD_NUMBER: _builtins.int
+    SKILLS_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
+    DISPOSITION_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    when: Global___OverflowCondition.ValueType
+    threshold: _builtins.float
+    then: Global___OverflowAction.ValueType
+    queue_id: _builtins.str
+    """MOVE: the queue, and whether the work goes to its back (else it keeps its place by
+    enqueue time).
+    """
+    to_back: _builtins.bool
+    priority: _builtins.int
+    """RAISE_PRIORITY: points added, 1..100."""
+    disposition: _builtins.str
+    """END."""
+    @_builtins.property
+    def skills(self) -> _containers.RepeatedCompositeFieldContainer[Global___SkillRequirement]:
+        """ADD_SKILLS, DROP_SKILLS."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        when: Global___OverflowCondition.ValueType = ...,
+        threshold: _builtins.float = ...,
+        then: Global___OverflowAction.ValueType = ...,
+        queue_id: _builtins.str = ...,
+        to_back: _builtins.bool = ...,
+        skills: _abc.Iterable[Global___SkillRequirement] | None = ...,
+        priority: _builtins.int = ...,
+        disposition: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["disposition", b"disposition", "name", b"name", "priority", b"priority", "queue_id", b"queue_id", "skills", b"skills", "then", b"then", "threshold", b"threshold", "to_back", b"to_back", "when", b"when"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OverflowRule: _TypeAlias = OverflowRule  # noqa: Y015
+
+@_typing.final
+class Queue(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    CHANNELS_FIELD_NUMBER: _builtins.int
+    REQUIRED_SKILLS_FIELD_NUMBER: _builtins.int
+    PREFERRED_SKILLS_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
+    SERVICE_LEVEL_FIELD_NUMBER: _builtins.int
+    MAX_SIZE_FIELD_NUMBER: _builtins.int
+    MAX_WAIT_SECONDS_FIELD_NUMBER: _builtins.int
+    HOURS_FIELD_NUMBER: _builtins.int
+    OVERFLOW_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    display_name: _builtins.str
+    priority: _builtins.int
+    """0..100, added to the priority of the work in it."""
+    max_size: _builtins.int
+    """At most this many waiting (0: no limit); an Enqueue past it is RESOURCE_EXHAUSTED
+    unless a SIZE rule moves or ends it.
+    """
+    max_wait_seconds: _builtins.float
+    """Work waiting longer is ended with disposition "max_wait" unless a rule acted first
+    (0: no limit).
+    """
+    @_builtins.property
+    def channels(self) -> _containers.RepeatedScalarFieldContainer[Global___Channel.ValueType]:
+        """The channels it takes; empty means every channel."""
+
+    @_builtins.property
+    def required_skills(self) -> _containers.RepeatedCompositeFieldContainer[Global___SkillRequirement]: ...
+    @_builtins.property
+    def preferred_skills(self) -> _containers.RepeatedCompositeFieldContainer[Global___SkillRequirement]: ...
+    @_builtins.property
+    def service_level(self) -> Global___ServiceLevelTarget: ...
+    @_builtins.property
+    def hours(self) -> Global___Hours: ...
+    @_builtins.property
+    def overflow(self) -> _containers.RepeatedCompositeFieldContainer[Global___OverflowRule]: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        display_name: _builtins.str = ...,
+        channels: _abc.Iterable[Global___Channel.ValueType] | None = ...,
+        required_skills: _abc.Iterable[Global___SkillRequirement] | None = ...,
+        preferred_skills: _abc.Iterable[Global___SkillRequirement] | None = ...,
+        priority: _builtins.int = ...,
+        service_level: Global___ServiceLevelTarget | None = ...,
+        max_size: _builtins.int = ...,
+        max_wait_seconds: _builtins.float = ...,
+        hours: Global___Hours | None = ...,
+        overflow: _abc.Iterable[Global___OverflowRule] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["hours", b"hours", "service_level", b"service_level"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channels", b"channels", "display_name", b"display_name", "hours", b"hours", "id", b"id", "max_size", b"max_size", "max_wait_seconds", b"max_wait_seconds", "overflow", b"overflow", "preferred_skills", b"preferred_skills", "priority", b"priority", "required_skills", b"required_skills", "service_level", b"service_level"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Queue: _TypeAlias = Queue  # noqa: Y015
+
+@_typing.final
+class UpsertQueueRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def queue(self) -> Global___Queue: ...
+    def __init__(
+        self,
+        *,
+        queue: Global___Queue | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["queue", b"queue"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["queue", b"queue"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpsertQueueRequest: _TypeAlias = UpsertQueueRequest  # noqa: Y015
+
+@_typing.final
+class GetQueueRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUE_ID_FIELD_NUMBER: _builtins.int
+    queue_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        queue_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["queue_id", b"queue_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetQueueRequest: _TypeAlias = GetQueueRequest  # noqa: Y015
+
+@_typing.final
+class QueueStatus(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUE_FIELD_NUMBER: _builtins.int
+    OPEN_FIELD_NUMBER: _builtins.int
+    NEXT_CHANGE_FIELD_NUMBER: _builtins.int
+    WAITING_FIELD_NUMBER: _builtins.int
+    LONGEST_WAIT_SECONDS_FIELD_NUMBER: _builtins.int
+    AGENTS_STAFFED_FIELD_NUMBER: _builtins.int
+    AGENTS_AVAILABLE_FIELD_NUMBER: _builtins.int
+    ESTIMATED_WAIT_SECONDS_FIELD_NUMBER: _builtins.int
+    open: _builtins.bool
+    waiting: _builtins.int
+    longest_wait_seconds: _builtins.float
+    agents_staffed: _builtins.int
+    """Agents logged in (not OFFLINE) whose profile includes the queue, and those AVAILABLE."""
+    agents_available: _builtins.int
+    estimated_wait_seconds: _builtins.float
+    @_builtins.property
+    def queue(self) -> Global___Queue: ...
+    @_builtins.property
+    def next_change(self) -> _timestamp_pb2.Timestamp:
+        """When `open` next changes; absent if never."""
+
+    def __init__(
+        self,
+        *,
+        queue: Global___Queue | None = ...,
+        open: _builtins.bool = ...,
+        next_change: _timestamp_pb2.Timestamp | None = ...,
+        waiting: _builtins.int = ...,
+        longest_wait_seconds: _builtins.float = ...,
+        agents_staffed: _builtins.int = ...,
+        agents_available: _builtins.int = ...,
+        estimated_wait_seconds: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["next_change", b"next_change", "queue", b"queue"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents_available", b"agents_available", "agents_staffed", b"agents_staffed", "estimated_wait_seconds", b"estimated_wait_seconds", "longest_wait_seconds", b"longest_wait_seconds", "next_change", b"next_change", "open", b"open", "queue", b"queue", "waiting", b"waiting"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QueueStatus: _TypeAlias = QueueStatus  # noqa: Y015
+
+@_typing.final
+class ListQueuesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListQueuesRequest: _TypeAlias = ListQueuesRequest  # noqa: Y015
+
+@_typing.final
+class ListQueuesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def queues(self) -> _containers.RepeatedCompositeFieldContainer[Global___QueueStatus]: ...
+    def __init__(
+        self,
+        *,
+        queues: _abc.Iterable[Global___QueueStatus] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["queues", b"queues"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListQueuesResponse: _TypeAlias = ListQueuesResponse  # noqa: Y015
+
+@_typing.final
+class RemoveQueueRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUE_ID_FIELD_NUMBER: _builtins.int
+    queue_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        queue_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["queue_id", b"queue_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveQueueRequest: _TypeAlias = RemoveQueueRequest  # noqa: Y015
+
+@_typing.final
+class RemoveQueueResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUE_ID_FIELD_NUMBER: _builtins.int
+    queue_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        queue_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["queue_id", b"queue_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveQueueResponse: _TypeAlias = RemoveQueueResponse  # noqa: Y015
+
+@_typing.final
+class ListInteractionsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUE_ID_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    queue_id: _builtins.str
+    """Each filter is optional."""
+    state: Global___InteractionState.ValueType
+    channel: Global___Channel.ValueType
+    customer_id: _builtins.str
+    page_size: _builtins.int
+    """1..1000; 0 means 100."""
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        queue_id: _builtins.str = ...,
+        state: Global___InteractionState.ValueType = ...,
+        channel: Global___Channel.ValueType = ...,
+        customer_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "customer_id", b"customer_id", "page_size", b"page_size", "page_token", b"page_token", "queue_id", b"queue_id", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListInteractionsRequest: _TypeAlias = ListInteractionsRequest  # noqa: Y015
+
+@_typing.final
+class ListInteractionsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INTERACTIONS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def interactions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Interaction]:
+        """Without history."""
+
+    def __init__(
+        self,
+        *,
+        interactions: _abc.Iterable[Global___Interaction] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["interactions", b"interactions", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListInteractionsResponse: _TypeAlias = ListInteractionsResponse  # noqa: Y015

@@ -155,6 +155,31 @@ class RouterStub:
                 request_serializer=cim__router_dot_v1_dot_router__pb2.ListAuditRequest.SerializeToString,
                 response_deserializer=cim__router_dot_v1_dot_router__pb2.ListAuditResponse.FromString,
                 _registered_method=True)
+        self.UpsertQueue = channel.unary_unary(
+                '/cim_router.v1.Router/UpsertQueue',
+                request_serializer=cim__router_dot_v1_dot_router__pb2.UpsertQueueRequest.SerializeToString,
+                response_deserializer=cim__router_dot_v1_dot_router__pb2.QueueStatus.FromString,
+                _registered_method=True)
+        self.GetQueue = channel.unary_unary(
+                '/cim_router.v1.Router/GetQueue',
+                request_serializer=cim__router_dot_v1_dot_router__pb2.GetQueueRequest.SerializeToString,
+                response_deserializer=cim__router_dot_v1_dot_router__pb2.QueueStatus.FromString,
+                _registered_method=True)
+        self.ListQueues = channel.unary_unary(
+                '/cim_router.v1.Router/ListQueues',
+                request_serializer=cim__router_dot_v1_dot_router__pb2.ListQueuesRequest.SerializeToString,
+                response_deserializer=cim__router_dot_v1_dot_router__pb2.ListQueuesResponse.FromString,
+                _registered_method=True)
+        self.RemoveQueue = channel.unary_unary(
+                '/cim_router.v1.Router/RemoveQueue',
+                request_serializer=cim__router_dot_v1_dot_router__pb2.RemoveQueueRequest.SerializeToString,
+                response_deserializer=cim__router_dot_v1_dot_router__pb2.RemoveQueueResponse.FromString,
+                _registered_method=True)
+        self.ListInteractions = channel.unary_unary(
+                '/cim_router.v1.Router/ListInteractions',
+                request_serializer=cim__router_dot_v1_dot_router__pb2.ListInteractionsRequest.SerializeToString,
+                response_deserializer=cim__router_dot_v1_dot_router__pb2.ListInteractionsResponse.FromString,
+                _registered_method=True)
 
 
 class RouterServicer:
@@ -315,6 +340,41 @@ class RouterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpsertQueue(self, request, context):
+        """Queues (admin to change; admin, router and viewer to read). Every tenant has the queue
+        "default", where work that names no queue goes; it cannot be removed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetQueue(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListQueues(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveQueue(self, request, context):
+        """Refused (FAILED_PRECONDITION) while work waits in the queue, or while a rule of another
+        queue moves work to it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListInteractions(self, request, context):
+        """Open interactions, filtered and paged, in service order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -437,6 +497,31 @@ def add_RouterServicer_to_server(servicer, server):
                     servicer.ListAudit,
                     request_deserializer=cim__router_dot_v1_dot_router__pb2.ListAuditRequest.FromString,
                     response_serializer=cim__router_dot_v1_dot_router__pb2.ListAuditResponse.SerializeToString,
+            ),
+            'UpsertQueue': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpsertQueue,
+                    request_deserializer=cim__router_dot_v1_dot_router__pb2.UpsertQueueRequest.FromString,
+                    response_serializer=cim__router_dot_v1_dot_router__pb2.QueueStatus.SerializeToString,
+            ),
+            'GetQueue': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetQueue,
+                    request_deserializer=cim__router_dot_v1_dot_router__pb2.GetQueueRequest.FromString,
+                    response_serializer=cim__router_dot_v1_dot_router__pb2.QueueStatus.SerializeToString,
+            ),
+            'ListQueues': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListQueues,
+                    request_deserializer=cim__router_dot_v1_dot_router__pb2.ListQueuesRequest.FromString,
+                    response_serializer=cim__router_dot_v1_dot_router__pb2.ListQueuesResponse.SerializeToString,
+            ),
+            'RemoveQueue': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveQueue,
+                    request_deserializer=cim__router_dot_v1_dot_router__pb2.RemoveQueueRequest.FromString,
+                    response_serializer=cim__router_dot_v1_dot_router__pb2.RemoveQueueResponse.SerializeToString,
+            ),
+            'ListInteractions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListInteractions,
+                    request_deserializer=cim__router_dot_v1_dot_router__pb2.ListInteractionsRequest.FromString,
+                    response_serializer=cim__router_dot_v1_dot_router__pb2.ListInteractionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1087,6 +1172,141 @@ class Router:
             '/cim_router.v1.Router/ListAudit',
             cim__router_dot_v1_dot_router__pb2.ListAuditRequest.SerializeToString,
             cim__router_dot_v1_dot_router__pb2.ListAuditResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpsertQueue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cim_router.v1.Router/UpsertQueue',
+            cim__router_dot_v1_dot_router__pb2.UpsertQueueRequest.SerializeToString,
+            cim__router_dot_v1_dot_router__pb2.QueueStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetQueue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cim_router.v1.Router/GetQueue',
+            cim__router_dot_v1_dot_router__pb2.GetQueueRequest.SerializeToString,
+            cim__router_dot_v1_dot_router__pb2.QueueStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListQueues(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cim_router.v1.Router/ListQueues',
+            cim__router_dot_v1_dot_router__pb2.ListQueuesRequest.SerializeToString,
+            cim__router_dot_v1_dot_router__pb2.ListQueuesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveQueue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cim_router.v1.Router/RemoveQueue',
+            cim__router_dot_v1_dot_router__pb2.RemoveQueueRequest.SerializeToString,
+            cim__router_dot_v1_dot_router__pb2.RemoveQueueResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListInteractions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cim_router.v1.Router/ListInteractions',
+            cim__router_dot_v1_dot_router__pb2.ListInteractionsRequest.SerializeToString,
+            cim__router_dot_v1_dot_router__pb2.ListInteractionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

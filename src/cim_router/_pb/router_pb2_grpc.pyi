@@ -79,6 +79,18 @@ class RouterStub:
     """The caller's tenant's audit trail: every admin action (keys, tenants, agents, policy),
     newest first.
     """
+    UpsertQueue: _grpc.UnaryUnaryMultiCallable[_router_pb2.UpsertQueueRequest, _router_pb2.QueueStatus]
+    """Queues (admin to change; admin, router and viewer to read). Every tenant has the queue
+    "default", where work that names no queue goes; it cannot be removed.
+    """
+    GetQueue: _grpc.UnaryUnaryMultiCallable[_router_pb2.GetQueueRequest, _router_pb2.QueueStatus]
+    ListQueues: _grpc.UnaryUnaryMultiCallable[_router_pb2.ListQueuesRequest, _router_pb2.ListQueuesResponse]
+    RemoveQueue: _grpc.UnaryUnaryMultiCallable[_router_pb2.RemoveQueueRequest, _router_pb2.RemoveQueueResponse]
+    """Refused (FAILED_PRECONDITION) while work waits in the queue, or while a rule of another
+    queue moves work to it.
+    """
+    ListInteractions: _grpc.UnaryUnaryMultiCallable[_router_pb2.ListInteractionsRequest, _router_pb2.ListInteractionsResponse]
+    """Open interactions, filtered and paged, in service order."""
 
 @_typing.type_check_only
 class RouterAsyncStub(RouterStub):
@@ -121,6 +133,18 @@ class RouterAsyncStub(RouterStub):
     """The caller's tenant's audit trail: every admin action (keys, tenants, agents, policy),
     newest first.
     """
+    UpsertQueue: _aio.UnaryUnaryMultiCallable[_router_pb2.UpsertQueueRequest, _router_pb2.QueueStatus]  # type: ignore[assignment]
+    """Queues (admin to change; admin, router and viewer to read). Every tenant has the queue
+    "default", where work that names no queue goes; it cannot be removed.
+    """
+    GetQueue: _aio.UnaryUnaryMultiCallable[_router_pb2.GetQueueRequest, _router_pb2.QueueStatus]  # type: ignore[assignment]
+    ListQueues: _aio.UnaryUnaryMultiCallable[_router_pb2.ListQueuesRequest, _router_pb2.ListQueuesResponse]  # type: ignore[assignment]
+    RemoveQueue: _aio.UnaryUnaryMultiCallable[_router_pb2.RemoveQueueRequest, _router_pb2.RemoveQueueResponse]  # type: ignore[assignment]
+    """Refused (FAILED_PRECONDITION) while work waits in the queue, or while a rule of another
+    queue moves work to it.
+    """
+    ListInteractions: _aio.UnaryUnaryMultiCallable[_router_pb2.ListInteractionsRequest, _router_pb2.ListInteractionsResponse]  # type: ignore[assignment]
+    """Open interactions, filtered and paged, in service order."""
 
 class RouterServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -304,5 +328,47 @@ class RouterServicer(metaclass=_abc_1.ABCMeta):
         """The caller's tenant's audit trail: every admin action (keys, tenants, agents, policy),
         newest first.
         """
+
+    @_abc_1.abstractmethod
+    def UpsertQueue(
+        self,
+        request: _router_pb2.UpsertQueueRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_pb2.QueueStatus, _abc.Awaitable[_router_pb2.QueueStatus]]:
+        """Queues (admin to change; admin, router and viewer to read). Every tenant has the queue
+        "default", where work that names no queue goes; it cannot be removed.
+        """
+
+    @_abc_1.abstractmethod
+    def GetQueue(
+        self,
+        request: _router_pb2.GetQueueRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_pb2.QueueStatus, _abc.Awaitable[_router_pb2.QueueStatus]]: ...
+
+    @_abc_1.abstractmethod
+    def ListQueues(
+        self,
+        request: _router_pb2.ListQueuesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_pb2.ListQueuesResponse, _abc.Awaitable[_router_pb2.ListQueuesResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RemoveQueue(
+        self,
+        request: _router_pb2.RemoveQueueRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_pb2.RemoveQueueResponse, _abc.Awaitable[_router_pb2.RemoveQueueResponse]]:
+        """Refused (FAILED_PRECONDITION) while work waits in the queue, or while a rule of another
+        queue moves work to it.
+        """
+
+    @_abc_1.abstractmethod
+    def ListInteractions(
+        self,
+        request: _router_pb2.ListInteractionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_pb2.ListInteractionsResponse, _abc.Awaitable[_router_pb2.ListInteractionsResponse]]:
+        """Open interactions, filtered and paged, in service order."""
 
 def add_RouterServicer_to_server(servicer: RouterServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

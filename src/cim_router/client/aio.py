@@ -153,6 +153,15 @@ class AsyncRouterClient:
         request = pb.RemoveAgentRequest(agent_id=agent_id)
         await self._call(self._stub.RemoveAgent, request, timeout)
 
+    # --- queues -------------------------------------------------------------------------
+
+    async def upsert_queue(
+        self, queue: pb.Queue, *, timeout: float | None = None
+    ) -> pb.QueueStatus:
+        """Create or replace a queue; its status after the change."""
+        request = pb.UpsertQueueRequest(queue=queue)
+        return await self._call(self._stub.UpsertQueue, request, timeout)
+
     # --- interactions ---------------------------------------------------------------------
 
     async def enqueue(
@@ -168,11 +177,13 @@ class AsyncRouterClient:
         sla_seconds: float = 0.0,
         preferred_agent_id: str = "",
         context: Mapping[str, Any] | None = None,
+        queue_id: str = "",
         timeout: float | None = None,
     ) -> pb.EnqueueResponse:
         """Queue an interaction (or find the one queued with this id before).
 
-        `required` maps skill names to minimum levels; `preferred` is a mapping or names.
+        `required` maps skill names to minimum levels; `preferred` is a mapping or names;
+        `queue_id` names the queue (empty: the tenant's queue "default").
         """
         request = requests.enqueue(
             interaction_id,
@@ -185,6 +196,7 @@ class AsyncRouterClient:
             sla_seconds=sla_seconds,
             preferred_agent_id=preferred_agent_id,
             context=context,
+            queue_id=queue_id,
         )
         return await self._call(self._stub.Enqueue, request, timeout)
 

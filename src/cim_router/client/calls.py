@@ -44,6 +44,7 @@ RPCS: tuple[Rpc, ...] = (
     Rpc("ListTenants", "list_tenants", pb.ListTenantsRequest, writes=False),
     Rpc("DeleteTenant", "delete_tenant", pb.DeleteTenantRequest, writes=False),
     Rpc("ListAudit", "list_audit", pb.ListAuditRequest, writes=False),
+    Rpc("UpsertQueue", "upsert_queue", pb.UpsertQueueRequest, writes=True),
 )
 BY_REQUEST: dict[type[Message], Rpc] = {rpc.request: rpc for rpc in RPCS}
 

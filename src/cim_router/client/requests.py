@@ -83,6 +83,7 @@ def enqueue(
     sla_seconds: float,
     preferred_agent_id: str,
     context: Mapping[str, Any] | None,
+    queue_id: str = "",
 ) -> pb.EnqueueRequest:
     return pb.EnqueueRequest(
         interaction_id=interaction_id,
@@ -95,6 +96,7 @@ def enqueue(
         sla_seconds=sla_seconds,
         preferred_agent_id=preferred_agent_id,
         context=struct(context),
+        queue_id=queue_id,
     )
 
 

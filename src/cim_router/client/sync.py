@@ -156,6 +156,13 @@ class RouterClient:
         request = pb.RemoveAgentRequest(agent_id=agent_id)
         self._call(self._stub.RemoveAgent, request, timeout)
 
+    # --- queues -------------------------------------------------------------------------
+
+    def upsert_queue(self, queue: pb.Queue, *, timeout: float | None = None) -> pb.QueueStatus:
+        """Create or replace a queue; its status after the change."""
+        request = pb.UpsertQueueRequest(queue=queue)
+        return self._call(self._stub.UpsertQueue, request, timeout)
+
     # --- interactions ---------------------------------------------------------------------
 
     def enqueue(
@@ -171,11 +178,13 @@ class RouterClient:
         sla_seconds: float = 0.0,
         preferred_agent_id: str = "",
         context: Mapping[str, Any] | None = None,
+        queue_id: str = "",
         timeout: float | None = None,
     ) -> pb.EnqueueResponse:
         """Queue an interaction (or find the one queued with this id before).
 
-        `required` maps skill names to minimum levels; `preferred` is a mapping or names.
+        `required` maps skill names to minimum levels; `preferred` is a mapping or names;
+        `queue_id` names the queue (empty: the tenant's queue "default").
         """
         request = requests.enqueue(
             interaction_id,
@@ -188,6 +197,7 @@ class RouterClient:
             sla_seconds=sla_seconds,
             preferred_agent_id=preferred_agent_id,
             context=context,
+            queue_id=queue_id,
         )
         return self._call(self._stub.Enqueue, request, timeout)
 

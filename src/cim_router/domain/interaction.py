@@ -27,6 +27,8 @@ from cim_router.domain.limits import (
 # Re-exported: the service's escalation reads it from here.
 from cim_router.domain.limits import MAX_ESCALATION_LEVEL as MAX_ESCALATION_LEVEL
 
+DEFAULT_QUEUE = "default"  # every tenant has it: where work that names no queue goes
+
 
 class InteractionState(enum.IntEnum):
     QUEUED = 0
@@ -86,6 +88,7 @@ class Interaction:
     excluded_agents: frozenset[str] = frozenset()
     context: dict[str, Any] = field(default_factory=dict)
     state: InteractionState = InteractionState.QUEUED
+    queue_id: str = DEFAULT_QUEUE  # the queue it waits (or waited) in
 
     def validate(self) -> None:
         """Raise ValidationError naming the first bad field."""

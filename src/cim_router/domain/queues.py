@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from cim_router.domain.channel import Channel
 from cim_router.domain.errors import ValidationError
 from cim_router.domain.hours import Hours
+from cim_router.domain.interaction import DEFAULT_QUEUE as DEFAULT_QUEUE  # re-exported
 from cim_router.domain.interaction import SkillRequirement, check_requirements
 from cim_router.domain.limits import MAX_DISPOSITION_LENGTH, MAX_PRIORITY, check_id, check_text
 
-DEFAULT_QUEUE = "default"  # every tenant has it: where work with no queue goes
 MAX_RULES = 16  # overflow rules per queue
 MAX_PROFILE_QUEUES = 64  # queues in one agent's routing profile
 MAX_QUEUE_PRIORITY = 10  # a profile's priority for a queue: 10 first, 1 last

@@ -1,5 +1,6 @@
 """`cim-router loadgen`: drive a router with open-loop Poisson arrivals and report latency
-percentiles, throughput, service level, abandonment and occupancy."""
+percentiles, throughput, service level, abandonment and occupancy. Agents may reject or
+miss offers, customers hang up, rate the conversation, come back and pick a queue."""
 
 from __future__ import annotations
 
@@ -14,7 +15,13 @@ from typing import Any
 from cim_router.client import RouterError
 from cim_router.client.connection import DEFAULT_TARGET
 from cim_router.client.flags import add_connection_flags, connection_from
-from cim_router.loadgen.config import DISTRIBUTIONS, LoadConfig, fresh_tenant, parse_mix
+from cim_router.loadgen.config import (
+    DISTRIBUTIONS,
+    LoadConfig,
+    fresh_tenant,
+    parse_mix,
+    parse_queues,
+)
 from cim_router.loadgen.report import format_report
 from cim_router.loadgen.runner import run_load
 
@@ -26,6 +33,23 @@ def _mix(text: str) -> dict[str, float]:
         return parse_mix(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _queues(text: str) -> dict[str, float]:
+    try:
+        return parse_queues(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _probability(text: str) -> float:
+    try:
+        p = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= p <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a probability is 0..1")
+    return p
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -62,7 +86,44 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--patience-mean", type=float, default=d.patience_mean, help="seconds (exponential)"
     )
     p.add_argument(
-        "--think-time", type=float, default=d.think_time, help="seconds from offer to Accept"
+        "--abandon-probability",
+        type=_probability,
+        default=d.abandon_probability,
+        help="share of customers who hang up when their patience runs out (default 1)",
+    )
+    p.add_argument(
+        "--think-time", type=float, default=d.think_time, help="seconds from offer to answer"
+    )
+    p.add_argument(
+        "--reject-probability",
+        type=_probability,
+        default=d.reject_probability,
+        metavar="P",
+        help="chance an agent rejects an offer (default 0)",
+    )
+    p.add_argument(
+        "--no-answer-probability",
+        type=_probability,
+        default=d.no_answer_probability,
+        metavar="P",
+        help="chance an agent lets an offer expire (default 0)",
+    )
+    p.add_argument("--csat", action="store_true", help="a CSAT score 1..5 at every Complete")
+    p.add_argument(
+        "--csat-mean", type=float, default=d.csat_mean, help="mean CSAT score, 1..5 (with --csat)"
+    )
+    p.add_argument(
+        "--returning-customers",
+        type=_probability,
+        default=d.returning_customers,
+        metavar="P",
+        help="share of interactions from a customer seen earlier in the run (default 0)",
+    )
+    p.add_argument(
+        "--queues",
+        type=_queues,
+        default={},
+        help="queue mix with weights, e.g. sales=0.6,support=0.4 (default: no queue named)",
     )
     p.add_argument("--sla", type=float, default=d.sla_seconds, help="service-level target, seconds")
     p.add_argument(
@@ -97,6 +158,13 @@ def config_from(args: argparse.Namespace) -> LoadConfig:
         handle_distribution=args.handle_distribution,
         patience_mean=args.patience_mean,
         think_time=args.think_time,
+        abandon_probability=args.abandon_probability,
+        reject_probability=args.reject_probability,
+        no_answer_probability=args.no_answer_probability,
+        csat=args.csat,
+        csat_mean=args.csat_mean,
+        returning_customers=args.returning_customers,
+        queues=args.queues,
         sla_seconds=args.sla,
         grace=args.grace,
         streams=args.streams,

@@ -1,15 +1,18 @@
-"""What a load run does: target, rate, bounds, the workload mix and its distributions."""
+"""What a load run does: target, rate, bounds, the workload mix and its distributions, and
+how agents and customers behave (rejects, missed offers, CSAT, returning customers, queues)."""
 
 from __future__ import annotations
 
 import math
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cim_router.client.connection import DEFAULT_TARGET, Tls
 from cim_router.client.names import CHANNELS
 
 DISTRIBUTIONS = ("exponential", "lognormal")
+MAX_QUEUE_ID = 128
 
 
 def fresh_tenant() -> str:
@@ -17,16 +20,14 @@ def fresh_tenant() -> str:
     return f"loadgen-{secrets.token_hex(4)}"
 
 
-def parse_mix(text: str) -> dict[str, float]:
-    """`chat=3,voice=1` -> {"chat": 3.0, "voice": 1.0}; a bare name weighs 1."""
+def _weights(text: str, check: Callable[[str], None], lower: bool) -> dict[str, float]:
     mix: dict[str, float] = {}
     for part in text.split(","):
         name, sep, weight = part.strip().partition("=")
-        name = name.strip().lower()
+        name = name.strip().lower() if lower else name.strip()
         if not name:
             continue
-        if name not in CHANNELS.names():
-            raise ValueError(f"unknown channel {name!r} (expected {', '.join(CHANNELS.names())})")
+        check(name)
         try:
             w = float(weight) if sep else 1.0
         except ValueError:
@@ -34,9 +35,40 @@ def parse_mix(text: str) -> dict[str, float]:
         if not (w >= 0 and math.isfinite(w)):
             raise ValueError(f"{part.strip()!r}: weight must be >= 0")
         mix[name] = w
+    return mix
+
+
+def _channel(name: str) -> None:
+    if name not in CHANNELS.names():
+        raise ValueError(f"unknown channel {name!r} (expected {', '.join(CHANNELS.names())})")
+
+
+def _queue(name: str) -> None:
+    if len(name) > MAX_QUEUE_ID or not name.isprintable() or "=" in name:
+        raise ValueError(f"{name!r}: a queue id is 1..{MAX_QUEUE_ID} printable characters")
+
+
+def parse_mix(text: str) -> dict[str, float]:
+    """`chat=3,voice=1` -> {"chat": 3.0, "voice": 1.0}; a bare name weighs 1."""
+    mix = _weights(text, _channel, lower=True)
     if not mix or sum(mix.values()) <= 0:
         raise ValueError(f"{text!r}: no channel with a positive weight")
     return mix
+
+
+def parse_queues(text: str) -> dict[str, float]:
+    """`sales=0.6,support=0.4` -> {"sales": 0.6, "support": 0.4}; a bare id weighs 1; the
+    empty string: no queue mix (every Enqueue names no queue)."""
+    if not text.strip():
+        return {}
+    mix = _weights(text, _queue, lower=False)
+    if not mix or sum(mix.values()) <= 0:
+        raise ValueError(f"{text!r}: no queue with a positive weight")
+    return mix
+
+
+def _probability(value: float) -> bool:
+    return 0.0 <= value <= 1.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +91,13 @@ class LoadConfig:
     handle_distribution: str = "lognormal"
     handle_sigma: float = 0.5  # lognormal shape
     patience_mean: float = 30.0  # seconds a customer waits before cancelling, exponential
+    abandon_probability: float = 1.0  # share of customers who hang up at all when unanswered
+    reject_probability: float = 0.0  # an agent rejects an offer
+    no_answer_probability: float = 0.0  # an agent lets an offer expire
+    csat: bool = False  # a score 1..5 at every Complete
+    csat_mean: float = 4.2  # 1 + Binomial(4, (mean - 1) / 4): mean exact, scores 1..5
+    returning_customers: float = 0.0  # share of interactions from an earlier customer
+    queues: dict[str, float] = field(default_factory=dict)  # queue mix; empty: no queue named
     think_time: float = 0.05  # seconds from the offer on the stream to Accept
     sla_seconds: float = 20.0  # answered within this counts towards the service level
     grace: float = 10.0
@@ -80,6 +119,15 @@ class LoadConfig:
             (self.handle_distribution in DISTRIBUTIONS, "handle_distribution: unknown"),
             (self.handle_sigma >= 0, "handle_sigma: must be >= 0"),
             (self.patience_mean > 0, "patience_mean: must be > 0"),
+            (_probability(self.abandon_probability), "abandon_probability: must be in 0..1"),
+            (_probability(self.reject_probability), "reject_probability: must be in 0..1"),
+            (_probability(self.no_answer_probability), "no_answer_probability: must be in 0..1"),
+            (
+                self.reject_probability + self.no_answer_probability <= 1.0,
+                "reject_probability + no_answer_probability: must be <= 1",
+            ),
+            (1.0 <= self.csat_mean <= 5.0, "csat_mean: must be in 1..5"),
+            (_probability(self.returning_customers), "returning_customers: must be in 0..1"),
             (self.think_time >= 0, "think_time: must be >= 0"),
             (self.sla_seconds > 0, "sla_seconds: must be > 0"),
             (self.grace >= 0, "grace: must be >= 0"),
@@ -91,3 +139,5 @@ class LoadConfig:
             if not ok:
                 raise ValueError(message)
         parse_mix(",".join(f"{k}={v}" for k, v in self.channels.items()))
+        if self.queues:
+            parse_queues(",".join(f"{k}={v}" for k, v in self.queues.items()))

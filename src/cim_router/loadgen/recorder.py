@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-RPCS = ("Enqueue", "Accept", "Complete", "Cancel")
+RPCS = ("Enqueue", "Accept", "Complete", "Cancel", "Reject")
 
 
 class Occupancy:

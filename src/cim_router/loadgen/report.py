@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,31 @@ class Outcome:
 
 def _ratio(num: float, den: float) -> float | None:
     return num / den if den else None
+
+
+def behaviour(run: LoadRun) -> dict[str, Any]:
+    """What each behaviour did: rejects sent, offers left to expire (and agents the router
+    set NOT_READY for it, made available again), CSAT scores given, returning customers,
+    and Enqueues acknowledged per queue of the mix."""
+    b, cfg = run.b, run.config
+    enqueued = [c for c in run.customers.values() if c.enqueued]
+    given = sum(b.csat.values())
+    per_queue = Counter(c.spec.queue_id for c in enqueued)
+    return {
+        "rejects_sent": b.rejects,
+        "offers_left_to_expire": b.left_to_expire,
+        "agents_made_ready_again": b.made_ready,
+        "csat_given": given,
+        "csat_mean": _ratio(sum(k * n for k, n in b.csat.items()), given),
+        "csat_scores": {str(k): b.csat[k] for k in range(1, 6)},
+        "returning_customers": sum(1 for c in enqueued if c.spec.returning),
+        "queues": {
+            "mix": dict(cfg.queues),
+            "created": b.queues_created,
+            "note": b.queues_note,
+            "enqueued": {q: per_queue[q] for q in cfg.queues},
+        },
+    }
 
 
 def build_report(run: LoadRun, outcome: Outcome) -> dict[str, Any]:
@@ -95,6 +121,7 @@ def build_report(run: LoadRun, outcome: Outcome) -> dict[str, Any]:
         "occupancy": occupancy,
         "busy_agent_seconds": outcome.busy_agent_seconds,
         "stream_events": run.stream_events,
+        "behaviour": behaviour(run),
         "latency_ms": {
             "enqueue_to_offer": summary(rec.offer),
             "rpc": {name: summary(rec.rpc.get(name, [])) for name in RPCS},
@@ -126,6 +153,22 @@ def _table(rows: list[list[str]]) -> list[str]:
     ]
 
 
+def _behaviour_lines(b: dict[str, Any]) -> list[str]:
+    lines = [
+        f"agents     rejects sent {b['rejects_sent']}, offers left to expire "
+        f"{b['offers_left_to_expire']} (made ready again {b['agents_made_ready_again']})",
+        f"customers  returning {b['returning_customers']}, CSAT given {b['csat_given']} "
+        f"(mean {_num(b['csat_mean'])})",
+    ]
+    q = b["queues"]
+    if q["mix"]:
+        counts = ", ".join(f"{name} {n}" for name, n in q["enqueued"].items())
+        lines.append(f"queues     enqueued {counts}")
+        if q["note"]:
+            lines.append(f"queues     {q['note']}")
+    return lines
+
+
 def format_report(r: dict[str, Any]) -> str:
     t, s = r["throughput"], r["seconds"]
     drained = "drained" if r["drained"] else f"not drained ({r['unfinished_calls']} calls cut)"
@@ -141,6 +184,7 @@ def format_report(r: dict[str, Any]) -> str:
         f"service    level {_pct(r['service_level'])} within {r['sla_seconds']:g} s, "
         f"ASA {_num(r['asa_seconds'], '.3f')} s, abandonment {_pct(r['abandonment_rate'])}, "
         f"occupancy {_pct(r['occupancy'])}",
+        *_behaviour_lines(r["behaviour"]),
         "",
     ]
     header = ["latency (ms)", "count", *(name for name, _ in QUANTILES), "max"]

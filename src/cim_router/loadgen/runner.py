@@ -1,14 +1,20 @@
 """One load run: agents on WatchAssignments streams, customers arriving open-loop, each
-interaction followed from Enqueue to Complete or Cancel."""
+interaction followed from Enqueue to Complete or Cancel. Agents accept, reject or let an
+offer expire (and make themselves available again when the router set them NOT_READY for
+it); customers hang up, give a CSAT score at Complete, come back, and name a queue."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 import sys
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from time import perf_counter
 from typing import IO, Any, TypeVar
+
+import grpc
 
 from cim_router._pb import router_pb2 as pb
 from cim_router.client import AsyncRouterClient, Retry, RouterError
@@ -18,7 +24,7 @@ from cim_router.loadgen.config import LoadConfig
 from cim_router.loadgen.progress import Progress
 from cim_router.loadgen.recorder import Recorder
 from cim_router.loadgen.report import Outcome, build_report
-from cim_router.loadgen.workload import AgentSpec, InteractionSpec, Workload
+from cim_router.loadgen.workload import AgentSpec, InteractionSpec, Offers, Workload
 
 T = TypeVar("T")
 
@@ -31,8 +37,8 @@ class Customer:
     """One interaction as its customer and its agent see it."""
 
     spec: InteractionSpec
-    sent_at: float  # perf_counter just before Enqueue was sent
-    patience: float
+    offers: Offers  # the agents' answers to its offers, in order
+    sent_at: float = 0.0  # perf_counter just before Enqueue was sent
     enqueued: bool = False
     offered: bool = False
     accepting: bool = False  # an Accept is in flight
@@ -67,6 +73,8 @@ class LoadRun:
         self._progress = Progress(self, progress_to or sys.stderr) if config.progress else None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False  # calls cut at the end are unfinished, not errors
+        self.b = Behaviour()
+        self._ignored: set[tuple[str, str]] = set()  # (interaction, agent) offers let expire
 
     @property
     def in_flight(self) -> int:
@@ -100,10 +108,11 @@ class LoadRun:
                 streams.append(asyncio.create_task(self._watch(k, ids)))
             await self._probe()
             await self._upsert(agents)
+            await self._create_queues()
             arrivals_started = perf_counter()
             if self._progress is not None:
                 self._progress.start(arrivals_started)
-            offsets = poisson_offsets(self.config.rate, self.workload.rng)
+            offsets = poisson_offsets(self.config.rate, self.workload.arrival_rng)
             await pace(
                 offsets, self._arrive, duration=self.config.duration, count=self.config.count
             )
@@ -147,6 +156,25 @@ class LoadRun:
 
         await asyncio.gather(*(one(a) for a in agents))
 
+    async def _create_queues(self) -> None:
+        """The queues of the mix, made with UpsertQueue; a router that does not serve it
+        (UNIMPLEMENTED) gets every Enqueue without a queue, and the report says so."""
+        if not self.config.queues:
+            return
+        for queue_id in self.config.queues:
+            try:
+                await self.client.upsert_queue(pb.Queue(id=queue_id, display_name=queue_id))
+            except RouterError as exc:
+                if exc.code != grpc.StatusCode.UNIMPLEMENTED:
+                    raise
+                self.b.queues_created = False
+                self.b.queues_note = (
+                    "the router does not serve UpsertQueue (UNIMPLEMENTED): "
+                    "every Enqueue was sent without a queue"
+                )
+                return
+        self.b.queues_created = True
+
     async def _probe(self) -> None:
         """Wait until every stream is subscribed: a server drops notices no stream wants.
 
@@ -183,6 +211,8 @@ class LoadRun:
                 self.stream_events += 1
                 if event.type == pb.ASSIGNMENT_EVENT_TYPE_OFFERED:
                     self._offered(k, event, perf_counter())
+                elif event.type == pb.ASSIGNMENT_EVENT_TYPE_OFFER_ENDED:
+                    self._offer_ended(event)
         except RouterError as exc:
             self.rec.error("WatchAssignments", exc.code.name)
 
@@ -197,22 +227,49 @@ class LoadRun:
         if not c.offered:
             c.offered = True
             self.rec.offer.append(now - c.sent_at)
-        if not (c.done or c.leaving or c.accepting or c.answered_at is not None):
+        if c.done or c.leaving or c.accepting or c.answered_at is not None:
+            return
+        choice = c.offers.next()
+        if choice == "accept":
             self._later(self.config.think_time, self._accept, c, event.agent_id)
+        elif choice == "reject":
+            self._later(self.config.think_time, self._reject, c, event.agent_id)
+        else:
+            self.b.left_to_expire += 1
+            self._ignored.add((iid, event.agent_id))
+
+    def _offer_ended(self, event: pb.AssignmentEvent) -> None:
+        key = (event.interaction.id, event.agent_id)
+        if key in self._ignored:
+            self._ignored.discard(key)
+            self._spawn(self._ready_again, event.agent_id)
+
+    async def _ready_again(self, agent_id: str) -> None:
+        """After an offer it let expire: back to AVAILABLE if the router set it NOT_READY."""
+        agent = await self._call("GetAgent", lambda: self.client.get_agent(agent_id))
+        if agent is None or agent.state != pb.AGENT_STATE_NOT_READY:
+            return
+        ok = await self._call(
+            "SetAgentState", lambda: self.client.set_agent_state(agent_id, "available")
+        )
+        if ok is not None:
+            self.b.made_ready += 1
 
     # --- one interaction --------------------------------------------------------------------
 
     def _arrive(self, n: int) -> None:
+        # Drawn here, in order of arrival, skipped or not: the same seed, the same workload.
+        spec = self.workload.interaction(n)
         if len(self._tasks) >= self.config.max_in_flight:
             self.skipped += 1
             return
-        self._spawn(self._enqueue, n)
+        self._spawn(self._enqueue, spec)
 
-    async def _enqueue(self, n: int) -> None:
-        spec = self.workload.interaction(n)
-        c = Customer(spec, 0.0, self.workload.patience())
+    async def _enqueue(self, spec: InteractionSpec) -> None:
+        c = Customer(spec, self.workload.offers(spec))
         self.customers[spec.id] = c
         self.sent += 1
+        queue_id = spec.queue_id if self.b.queues_created else ""
         c.sent_at = perf_counter()
         ok = await self._call(
             "Enqueue",
@@ -222,6 +279,7 @@ class LoadRun:
                 required={spec.skill: spec.min_level},
                 customer_id=spec.customer_id,
                 sla_seconds=self.config.sla_seconds,
+                queue_id=queue_id,
             ),
         )
         if ok is None:
@@ -229,8 +287,8 @@ class LoadRun:
             return
         c.enqueued = True
         self.last_ack = perf_counter()
-        if not c.done and c.answered_at is None:
-            left = c.sent_at + c.patience - perf_counter()
+        if not c.done and c.answered_at is None and math.isfinite(spec.patience):
+            left = c.sent_at + spec.patience - perf_counter()
             assert self._loop is not None
             c.timer = self._loop.call_later(max(0.0, left), self._impatient, c)
 
@@ -251,15 +309,27 @@ class LoadRun:
             c.timer = None
         self.rec.waits.append(now - c.sent_at)
         self.rec.occupancy.change(agent_id, self._share(c), now)
-        self._later(self.workload.handle_time(), self._complete, c)
+        self._later(c.spec.handle, self._complete, c)
+
+    async def _reject(self, c: Customer, agent_id: str) -> None:
+        if c.done or c.leaving or c.accepting or c.answered_at is not None:
+            return
+        ok = await self._call(
+            "Reject", lambda: self.client.reject(c.spec.id, agent_id, reason="loadgen")
+        )
+        if ok is not None:
+            self.b.rejects += 1
 
     async def _complete(self, c: Customer) -> None:
+        csat = c.spec.csat
         ok = await self._call(
-            "Complete", lambda: self.client.complete(c.spec.id, agent_id=c.agent_id)
+            "Complete", lambda: self.client.complete(c.spec.id, agent_id=c.agent_id, csat=csat)
         )
         self.rec.occupancy.change(c.agent_id, -self._share(c), perf_counter())
         c.completed = ok is not None
         c.done = True
+        if c.completed and csat:
+            self.b.csat[csat] += 1
 
     def _impatient(self, c: Customer) -> None:
         c.timer = None
@@ -332,6 +402,18 @@ class LoadRun:
         for task in list(self._tasks):
             task.cancel()
         return pending
+
+
+@dataclass
+class Behaviour:
+    """What the agents' and customers' behaviours did in a run."""
+
+    rejects: int = 0  # Reject calls the router took
+    left_to_expire: int = 0  # offers the agents did not answer
+    made_ready: int = 0  # agents set AVAILABLE again after the router set them NOT_READY
+    csat: Counter[int] = field(default_factory=Counter)  # scores given at Complete
+    queues_created: bool | None = None  # None: no queue mix
+    queues_note: str = ""
 
 
 async def run_load(config: LoadConfig, *, progress_to: IO[str] | None = None) -> dict[str, Any]:

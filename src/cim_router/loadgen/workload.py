@@ -1,5 +1,7 @@
 """The simulated contact centre: agents, interactions and their random times, all drawn
-from one seeded generator so that a run can be repeated."""
+from seeded generators so that a run can be repeated: the same seed gives the same agents,
+the same interactions (channel, skill, queue, customer, patience, handle time, CSAT) and
+the same answer to each offer of an interaction, whatever the server's timing."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import math
 import random
 import secrets
 from dataclasses import dataclass
+from typing import Literal
 
 from cim_router.client.names import ChannelLike
 from cim_router.domain.channel import DEFAULT_CAPACITY, Channel
@@ -21,6 +24,9 @@ class AgentSpec:
     tier: int
 
 
+Choice = Literal["accept", "reject", "no_answer"]
+
+
 @dataclass(frozen=True)
 class InteractionSpec:
     id: str
@@ -28,6 +34,30 @@ class InteractionSpec:
     channel: str
     skill: str
     min_level: int
+    queue_id: str = ""  # "" when the run has no queue mix
+    returning: bool = False  # the customer had an earlier interaction in this run
+    patience: float = math.inf  # seconds before hanging up; inf: never hangs up
+    handle: float = 0.0  # seconds from accept to complete
+    csat: int = 0  # given at Complete, 1..5; 0 for none
+    offer_seed: int = 0  # for the agents' answers to its offers, in order
+
+
+class Offers:
+    """The agents' answers to one interaction's offers, the k-th answer the same on every
+    run with the seed: reject, let it expire or accept, with the configured chances."""
+
+    def __init__(self, config: LoadConfig, seed: int) -> None:
+        self._reject = config.reject_probability
+        self._no_answer = config.no_answer_probability
+        self._rng = random.Random(seed)
+
+    def next(self) -> Choice:
+        u = self._rng.random()
+        if u < self._reject:
+            return "reject"
+        if u < self._reject + self._no_answer:
+            return "no_answer"
+        return "accept"
 
 
 def skill_name(k: int) -> str:
@@ -47,6 +77,13 @@ class Workload:
         self.config = config
         self.rng = random.Random(config.seed)
         self.run_id = secrets.token_hex(3) if config.seed is None else f"s{config.seed}"
+        # Arrival times from a generator of their own: interleaved with the draws of the
+        # interactions, they would make those depend on the timing of the event loop.
+        seed = None if config.seed is None else f"arrivals-{config.seed}"
+        self.arrival_rng = random.Random(seed)
+        self._queues = [q for q, w in config.queues.items() if w > 0]
+        self._queue_weights = [config.queues[q] for q in self._queues]
+        self._customers: list[str] = []  # distinct customers so far, in order of arrival
         names = list(config.channels)
         self._channels = [n for n in names if config.channels[n] > 0]
         self._weights = [config.channels[n] for n in self._channels]
@@ -72,14 +109,41 @@ class Workload:
         return out
 
     def interaction(self, n: int) -> InteractionSpec:
-        rng = self.rng
+        """Arrival n's interaction; call in order of n (each draws from the generator)."""
+        cfg, rng = self.config, self.rng
+        channel = rng.choices(self._channels, self._weights)[0]
+        skill = skill_name(rng.randrange(cfg.skills))
+        level = rng.randint(1, 5)
+        queue = rng.choices(self._queues, self._queue_weights)[0] if self._queues else ""
+        returning = bool(self._customers) and rng.random() < cfg.returning_customers
+        if returning:
+            customer = self._customers[rng.randrange(len(self._customers))]
+        else:
+            customer = f"cust-{self.run_id}-{n}"
+            self._customers.append(customer)
+        hangs_up = rng.random() < cfg.abandon_probability
+        patience = self.patience()
         return InteractionSpec(
             f"lg-{self.run_id}-{n}",
-            f"cust-{self.run_id}-{n}",
-            rng.choices(self._channels, self._weights)[0],
-            skill_name(rng.randrange(self.config.skills)),
-            rng.randint(1, 5),
+            customer,
+            channel,
+            skill,
+            level,
+            queue_id=queue,
+            returning=returning,
+            patience=patience if hangs_up else math.inf,
+            handle=self.handle_time(),
+            csat=self.csat_score() if cfg.csat else 0,
+            offer_seed=rng.getrandbits(64),
         )
+
+    def offers(self, spec: InteractionSpec) -> Offers:
+        return Offers(self.config, spec.offer_seed)
+
+    def csat_score(self) -> int:
+        """1 + Binomial(4, p) with p = (mean - 1) / 4: scores 1..5 whose mean is csat_mean."""
+        p = (self.config.csat_mean - 1.0) / 4.0
+        return 1 + sum(1 for _ in range(4) if self.rng.random() < p)
 
     def handle_time(self) -> float:
         """Seconds from accept to complete: lognormal or exponential with the configured mean."""

@@ -13,7 +13,12 @@ import orjson
 
 from cim_router.domain.agent import Agent, AgentState
 from cim_router.domain.channel import CHANNELS, Channel
-from cim_router.domain.interaction import Interaction, InteractionState, SkillRequirement
+from cim_router.domain.interaction import (
+    DEFAULT_QUEUE,
+    Interaction,
+    InteractionState,
+    SkillRequirement,
+)
 from cim_router.routing.explain import Candidate, Explanation
 from cim_router.tenant.records import (
     AgentRecord,
@@ -172,6 +177,8 @@ def interaction_out(rec: InteractionRecord) -> bytes:
         "digest": rec.request_digest.hex(),
         "arrival": rec.arrival,
     }
+    if i.queue_id != DEFAULT_QUEUE:
+        d["q"] = i.queue_id
     if rec.offer is not None:
         o = rec.offer
         d["offer"] = [o.agent_id, int(o.channel), o.offered_at, o.expires_at, o.transfer]
@@ -201,6 +208,7 @@ def interaction_in(data: bytes | str, tenant: str) -> InteractionRecord:
         excluded_agents=frozenset(d.get("excl", ())),
         context=d.get("ctx", {}),
         state=_ISTATE[d["state"]],
+        queue_id=d.get("q", DEFAULT_QUEUE),
     )
     offer = d.get("offer")
     xfer = d.get("xfer")
