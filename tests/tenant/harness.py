@@ -142,8 +142,12 @@ class Harness:
     async def reject(self, interaction_id: str, agent_id: str) -> InteractionRecord:
         return await self._use(lambda r: interactions.reject(r, interaction_id, agent_id, ""))
 
-    async def complete(self, interaction_id: str, agent_id: str = "") -> InteractionRecord:
-        return await self._use(lambda r: interactions.complete(r, interaction_id, agent_id, "", 0))
+    async def complete(
+        self, interaction_id: str, agent_id: str = "", csat: int = 0
+    ) -> InteractionRecord:
+        return await self._use(
+            lambda r: interactions.complete(r, interaction_id, agent_id, "", csat)
+        )
 
     async def cancel(self, interaction_id: str) -> InteractionRecord:
         return await self._use(lambda r: interactions.cancel(r, interaction_id, ""))
