@@ -39,12 +39,13 @@ def enqueued(
 
 
 def answered(r: TenantRouter, rec: InteractionRecord, now: float) -> None:
-    """First accept: answered, within the queue's target or not, and the wait."""
+    """First accept: answered, within the target or not, and the wait. The target is the
+    interaction's own when its Enqueue set one, else its queue's."""
     i = rec.interaction
     wait = max(0.0, now - i.enqueued_at)
     r.tally(i.queue_id, i.channel, "answered")
     r.tally(i.queue_id, i.channel, "wait_seconds", wait)
-    if wait <= r.queue_clock(i.queue_id, i.channel).sla_seconds:
+    if wait <= (i.sla_seconds or r.queue_clock(i.queue_id, i.channel).sla_seconds):
         r.tally(i.queue_id, i.channel, "answered_in_sla")
 
 
