@@ -6,7 +6,6 @@ python clients/python/wallboard.py --target localhost:50051 --count 5 --interval
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 
@@ -20,13 +19,11 @@ def board(tenant: str, s: pb.Stats) -> str:
     channels = "  ".join(f"{channel_name(c.channel)} {c.count}" for c in s.waiting_by_channel)
     skills = "  ".join(f"{c.skill} {c.count}" for c in s.waiting_by_skill)
     at = s.at.ToDatetime().strftime("%H:%M:%S")
-    # NaN: nothing answered or abandoned yet today, so no service level to show.
-    level = "-" if math.isnan(s.service_level) else f"{s.service_level:.1%}"
     return "\n".join(
         [
             f"== wallboard: tenant {tenant} at {at} UTC ==",
             f"waiting {s.waiting}   longest wait {s.longest_wait_seconds:.1f} s"
-            f"   service level {level}",
+            f"   service level {s.service_level:.1%}",
             f"offered {s.offered}   answered {s.answered}   abandoned {s.abandoned}"
             f"   completed {s.completed}",
             f"agents: {agents or 'none'}",

@@ -4,7 +4,6 @@ and the JSON form of a message for `--json`."""
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timezone
 from typing import Any
@@ -179,11 +178,6 @@ def interaction_detail(i: pb.Interaction) -> str:
     return "\n\n".join(parts)
 
 
-def _share(value: float) -> str:
-    """A ratio as a percentage; "-" for NaN (nothing to measure yet)."""
-    return "-" if math.isnan(value) else f"{value:.1%}"
-
-
 def stats(s: pb.Stats) -> str:
     parts = [
         fields(
@@ -191,7 +185,7 @@ def stats(s: pb.Stats) -> str:
                 ("at", when(s.at)),
                 ("waiting", s.waiting),
                 ("longest wait", f"{s.longest_wait_seconds:.1f} s"),
-                ("service level", _share(s.service_level)),
+                ("service level", f"{s.service_level:.1%}"),
                 ("offered", s.offered),
                 ("answered", s.answered),
                 ("abandoned", s.abandoned),

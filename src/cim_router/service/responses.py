@@ -3,7 +3,6 @@ statistics as the proto messages the service answers with."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -258,8 +257,9 @@ def stats_out(s: dict[str, Any]) -> pb.Stats:
         answered=s["answered"],
         abandoned=s["abandoned"],
         completed=s["completed"],
-        # No answer and no abandon yet: NaN, as the one definition measures nothing.
-        service_level=math.nan if s["service_level"] is None else s["service_level"],
+        # Nothing to measure yet: 1, as this field always said (the measures rows leave
+        # their service_level unset then).
+        service_level=1.0 if s["service_level"] is None else s["service_level"],
         quarantined=len(s["quarantined"]),
         quarantined_records=s["quarantined"][:QUARANTINE_LISTED],
         measures=[measures_out(row) for row in s["measures"]],

@@ -206,8 +206,6 @@ def take_offer(r: TenantRouter, rec: InteractionRecord) -> InteractionRecord:
         rec.answered = True
         r.count("answered")
         counting.answered(r, rec, now)
-        if now - i.enqueued_at <= (i.sla_seconds or r.policy.sla_seconds[i.channel]):
-            r.count("answered_in_sla")
     i.state = InteractionState.ASSIGNED
     rec.agent_id, rec.assigned_at, rec.offer = agent_id, now, None
     if i.customer_id:

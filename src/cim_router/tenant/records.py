@@ -152,6 +152,8 @@ class Erasure:
     scanned_to: str = ""  # "" when the scan saw no entry: the whole stream is scanned
 
 
+# Since the tenant began (Stats.offered ...); "answered_in_sla" is no longer written: the
+# measures' tallies (tenant/tallies.py) count answers within target.
 COUNTERS = ("offered", "answered", "answered_in_sla", "abandoned", "completed")
 
 
