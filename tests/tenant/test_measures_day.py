@@ -11,6 +11,7 @@ import pytest
 
 from cim_router.domain.agent import AgentState
 from cim_router.domain.channel import Channel
+from cim_router.domain.policy import Policy
 from cim_router.tenant import reports
 from cim_router.tenant.measures import measures
 from cim_router.tenant.windows import MeasureRow
@@ -170,5 +171,33 @@ def test_nothing_yet_measures_nothing() -> None:
         assert s["service_level"] is None
         assert all(v is None for v in measures(s["measures"][0].tally).values())
         assert not math.isnan(s["measures"][0].since)
+
+    run(body)
+
+
+def test_a_later_score_replaces_the_first_and_short_abandons_follow_the_policy() -> None:
+    async def body() -> None:
+        policy = Policy(time_zone="UTC", short_abandon_seconds=10.0)
+        h = Harness(policy)
+        await h.start()
+        await h.agent("ann", state=AgentState.AVAILABLE)
+        await h.enqueue("a", Channel.VOICE)
+        await h.accept("a", "ann")
+        await h.advance(60)
+        await h.complete("a", "ann", 2)
+        await h.advance(10)
+        await h.complete("a", "ann", 5)  # during wrap-up: ends it early, with a new score
+        await h.set_state("ann", AgentState.NOT_READY)
+        await h.enqueue("b", Channel.VOICE)
+        await h.advance(9)
+        await h.cancel("b")  # under the policy's 10 s: short
+        await h.enqueue("c", Channel.VOICE)
+        await h.advance(10)
+        await h.cancel("c")  # not under it
+        t = row((await reports.stats(h.router()))["measures"], "default", Channel.VOICE, "15m")
+        assert (t.tally.csat_count, t.tally.csat_sum) == (1, 5)
+        assert t.tally.wrap_seconds == 10.0 and t.tally.handle_seconds == 60.0
+        assert (t.tally.abandoned, t.tally.short_abandoned) == (2, 1)
+        assert measures(t.tally)["service_level"] == 0.5  # 1 / (1 + 2 - 1)
 
     run(body)

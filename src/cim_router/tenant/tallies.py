@@ -125,8 +125,11 @@ class Tallies:
         return upto, sums
 
     def _prune(self, newest: int) -> None:
+        """Buckets older than KEEP_BUCKETS go once there are more than that many: memory
+        stays bounded and a load (which adds buckets oldest first) never scans them all."""
+        if len(self.buckets) <= KEEP_BUCKETS:
+            return
         horizon = newest - KEEP_BUCKETS
-        if min(self.buckets) < horizon:
-            for bucket in [b for b in self.buckets if b < horizon]:
-                del self.buckets[bucket]
-            self._forget_sums()
+        for bucket in [b for b in self.buckets if b < horizon]:
+            del self.buckets[bucket]
+        self._forget_sums()
