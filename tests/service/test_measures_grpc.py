@@ -18,7 +18,7 @@ from cim_router.observability import Observer, ObserverSettings
 from cim_router.store import RedisSettings, RedisStore
 from tests.observability.conftest import Scrape, scrape
 from tests.redis_server import drop_prefix, redis_url, unique_prefix
-from tests.service.conftest import Client, Running, start_server
+from tests.service.conftest import Client, Running, start_server, wait_for
 from tests.tenant.harness import TENANT, Harness
 from tests.tenant.measures_day import (
     END,
@@ -156,3 +156,26 @@ def test_known_series_exist_at_zero_from_the_start(
         assert metrics.has("cim_router_redis_errors_total", op=op)
         assert metrics.value("cim_router_redis_errors_total", op=op) == 0
     assert not math.isnan(metrics.value("cim_router_redis_errors_total"))
+
+
+def test_a_live_servers_own_events_reach_the_measures(client: Client) -> None:
+    """Counted by the server as calls arrive: an answer within target with a score, two
+    hang-ups within seconds (short abandons), and the same customer back (a repeat)."""
+    chat_one = [pb.ChannelCount(channel=pb.CHANNEL_CHAT, count=1)]
+    client.agent("a1", capacity=chat_one)
+    assert client.enqueue("i1", customer_id="cust").interaction.offer.agent_id == "a1"
+    client.Accept(pb.AcceptRequest(interaction_id="i1", agent_id="a1"))
+    client.Complete(pb.CompleteRequest(interaction_id="i1", agent_id="a1", csat=4))
+    wait_for(lambda: client.get("i1").state == pb.INTERACTION_STATE_COMPLETED, what="wrap-up")
+    client.SetAgentState(pb.SetAgentStateRequest(agent_id="a1", state=pb.AGENT_STATE_NOT_READY))
+    client.enqueue("i2")
+    client.Cancel(pb.CancelRequest(interaction_id="i2"))
+    client.enqueue("i3", customer_id="cust")
+    client.Cancel(pb.CancelRequest(interaction_id="i3"))
+    s = client.GetStats(pb.GetStatsRequest(queue_id="default"))
+    m = _row(s, "default", pb.CHANNEL_CHAT, "15m")
+    assert (m.offered, m.answered, m.answered_in_sla, m.handled, m.csat_count) == (3, 1, 1, 1, 1)
+    assert (m.abandoned, m.short_abandoned, m.transferred) == (2, 2, 0)
+    assert (m.service_level, m.csat_mean, m.first_contact_resolution) == (1.0, 4.0, 0.5)
+    assert m.abandonment_rate == 0.0 and m.aht_seconds > 0
+    assert _row(s, "default", pb.CHANNEL_CHAT, "today").offered == 3
