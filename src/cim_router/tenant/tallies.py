@@ -51,6 +51,7 @@ class Tallies:
 
     def __init__(self) -> None:
         self.buckets: dict[int, dict[Pair, Tally]] = {}
+        self.pairs: set[Pair] = set()  # every pair counted in a bucket kept (or since pruned)
         self.newest = 0
         # first bucket -> (last bucket summed, the sums): closed buckets only.
         self._sums: dict[int, tuple[int, dict[Pair, Tally]]] = {}
@@ -58,6 +59,7 @@ class Tallies:
 
     def clear(self) -> None:
         self.buckets.clear()
+        self.pairs.clear()
         self.newest = 0
         self._forget_sums()
 
@@ -75,6 +77,7 @@ class Tallies:
         t = pairs.get(pair)
         if t is None:
             t = pairs[pair] = Tally()
+            self.pairs.add(pair)
         setattr(t, name, getattr(t, name) + n)
         if bucket <= self._summed_upto:
             self._forget_sums()  # a clock that went back: a bucket summed has changed

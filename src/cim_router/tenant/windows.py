@@ -56,9 +56,8 @@ def _window_tallies(r: TenantRouter, now: float, window: str) -> dict[Pair, tupl
         return {p: (since, t) for p, t in r.tallies.total(first, last).items()}
     # Each queue's own midnight; the sums of one first bucket are shared by its pairs.
     starts: dict[int, list[Pair]] = {}
-    pairs = {p for b in r.tallies.buckets.values() for p in b}
     out: dict[Pair, tuple[float, Tally]] = {}
-    for pair in pairs:
+    for pair in r.tallies.pairs:
         first = bucket_of(midnight(now, r, *pair))
         starts.setdefault(first, []).append(pair)
     for first, wanted in starts.items():
