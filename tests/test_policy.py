@@ -378,7 +378,25 @@ MAPPINGS: list[tuple[str, dict[str, Any], str, str]] = [
         "escalation.min_agent_tier",
         "must not decrease",
     ),
+    ("unknown time zone", {"time_zone": "Nowhere/Atlantis"}, "time_zone", "unknown time zone"),
+    ("a path for a zone", {"time_zone": "../etc/passwd"}, "time_zone", "unknown time zone"),
+    ("a number for a zone", {"time_zone": 5}, "time_zone", "IANA time zone"),
+    ("no FCR window", {"fcr_window_days": 0}, "fcr_window_days", "must be 1..365"),
+    ("fractional days", {"fcr_window_days": 1.5}, "fcr_window_days", "must be an integer"),
+    (
+        "negative short abandon",
+        {"short_abandon_seconds": -1},
+        "short_abandon_seconds",
+        "must be >= 0",
+    ),
 ]
+
+
+def test_the_measures_keys_are_read() -> None:
+    p = policy_from_mapping(
+        {"time_zone": "Europe/Paris", "fcr_window_days": 3, "short_abandon_seconds": 2}
+    )
+    assert (p.time_zone, p.fcr_window_days, p.short_abandon_seconds) == ("Europe/Paris", 3, 2.0)
 
 
 @pytest.mark.parametrize(

@@ -62,6 +62,7 @@ SERVE_FLAGS: dict[str, tuple[str | None, str]] = {
     "retention-days": ("7", "days completed and cancelled interactions are kept"),
     "policy": (None, "routing policy TOML file (default: the built-in policy)"),
     "metrics-skills": ("", "skills that get their own label in metrics, comma-separated"),
+    "metrics-queues": ("50", "queues per tenant with their own label in metrics; the rest: other"),
     "log-level": ("INFO", "DEBUG, INFO, WARNING or ERROR"),
     "log-format": ("json", "json (one object per line) or text"),
     "shutdown-grace": ("10", "seconds in-flight calls get to finish on SIGTERM"),
@@ -125,6 +126,13 @@ def _number(args: argparse.Namespace, flag: str, kind: type[int] | type[float]) 
         return kind(value)
     except ValueError:
         raise SystemExit(f"cim-router: --{flag}: not a number: {value!r}") from None
+
+
+def _queue_labels(args: argparse.Namespace) -> int:
+    n = int(_number(args, "metrics-queues", int))
+    if not 0 <= n <= 10_000:
+        raise SystemExit(f"cim-router: --metrics-queues: must be 0..10000, got {n}")
+    return n
 
 
 def redis_settings(args: argparse.Namespace, url: str) -> RedisSettings:
@@ -296,6 +304,7 @@ async def _serve_on(
             metrics_skills=frozenset(
                 s.strip() for s in args.metrics_skills.split(",") if s.strip()
             ),
+            metrics_queues=_queue_labels(args),
             tls=server_tls(args),
             metrics_access=metrics_access(args),
             reflection=not args.no_reflection,

@@ -201,7 +201,45 @@ def stats(s: pb.Stats) -> str:
         parts.append(table(("CHANNEL", "WAITING"), rows))
     if s.waiting_by_skill:
         parts.append(table(("SKILL", "WAITING"), [(c.skill, c.count) for c in s.waiting_by_skill]))
+    if s.measures:
+        parts.append(measures(s.measures))
     return "\n\n".join(parts)
+
+
+MEASURE_COLUMNS = (
+    *("QUEUE", "CHANNEL", "WINDOW", "OFFERED", "ANSWERED", "ABANDONED", "SL", "ASA", "AHT"),
+    *("ABANDON", "CSAT", "FCR", "WAITING"),
+)
+
+
+def _opt(m: pb.Measures, name: str, pattern: str) -> str:
+    """An optional measure, or "-" when there is nothing to measure."""
+    return pattern.format(getattr(m, name)) if m.HasField(name) else "-"  # type: ignore[arg-type]
+
+
+def measures(rows: Iterable[pb.Measures]) -> str:
+    """The measures rows (docs/measures.md): "all" where a row spans every queue or channel."""
+    return table(
+        MEASURE_COLUMNS,
+        [
+            (
+                m.queue_id or "all",
+                channel_name(m.channel) if m.channel else "all",
+                m.window,
+                m.offered,
+                m.answered,
+                m.abandoned,
+                _opt(m, "service_level", "{:.1%}"),
+                _opt(m, "asa_seconds", "{:.1f} s"),
+                _opt(m, "aht_seconds", "{:.0f} s"),
+                _opt(m, "abandonment_rate", "{:.1%}"),
+                _opt(m, "csat_mean", "{:.2f}"),
+                _opt(m, "first_contact_resolution", "{:.1%}"),
+                m.waiting,
+            )
+            for m in rows
+        ],
+    )
 
 
 def explanation(e: pb.Explanation) -> str:

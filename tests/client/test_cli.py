@@ -115,6 +115,32 @@ def test_cancel_and_stats(cli: Cli) -> None:
     assert ["state:", "cancelled"] in rows(cli("cancel", "v1", "--reason", "hung up"))
     figures = cli.json("stats")
     assert figures["waiting"] == 1 and figures["abandoned"] == "1"  # int64 is a JSON string
+    # The measures table: every queue and channel, then per queue and channel; v1 hung up
+    # within seconds (a short abandon): no service level, an abandonment rate of 0.
+    table = rows(cli("stats"))
+    assert table[next(i for i, r in enumerate(table) if r and r[0] == "QUEUE")][:6] == [
+        "QUEUE",
+        "CHANNEL",
+        "WINDOW",
+        "OFFERED",
+        "ANSWERED",
+        "ABANDONED",
+    ]
+    assert [
+        "default",
+        "voice",
+        "today",
+        "2",
+        "0",
+        "1",
+        "-",
+        "-",
+        "-",
+        "0.0%",
+        "-",
+        "-",
+        "1",
+    ] in table
 
 
 def test_refusals_print_one_line_with_the_status_and_exit_1(cli: Cli) -> None:

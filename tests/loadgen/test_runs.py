@@ -100,7 +100,9 @@ def test_without_agents_every_customer_abandons(target: str) -> None:
     assert r["enqueued"] == 20
     assert r["abandoned"] == 20 and r["abandonment_rate"] == 1.0
     assert r["answered"] == r["offered"] == r["waiting"] == 0
-    assert r["service_level"] is None and r["occupancy"] is None
+    # Nobody answered, everyone abandoned: a service level of 0 (abandons count against
+    # it, docs/measures.md), and no occupancy without agents.
+    assert r["service_level"] == 0.0 and r["occupancy"] is None
     assert r["latency_ms"]["rpc"]["Cancel"]["count"] == 20
     assert r["drained"] and time.perf_counter() - t0 < 5.0
 

@@ -9,35 +9,21 @@ from cim_router.domain.agent import Agent, AgentState
 from cim_router.domain.channel import Channel
 from cim_router.domain.interaction import Interaction, InteractionState, SkillRequirement
 from cim_router.observability import LiveSnapshot, Observer, ObserverSettings, live_snapshot
-from cim_router.observability.window import AnswerWindow
+from cim_router.tenant.measures import Tally
 from cim_router.tenant.records import (
     AgentRecord,
-    CustomerRecord,
     Event,
     EventType,
     InteractionRecord,
     Transition,
 )
+from cim_router.tenant.windows import MeasureRow
 from tests.observability.conftest import Scrape
 
 
 def read(registry: CollectorRegistry) -> Scrape:
     families = list(text_string_to_metric_families(generate_latest(registry).decode()))
     return Scrape([s for f in families for s in f.samples], {f.name: f.type for f in families})
-
-
-def test_answer_window_forgets_answers_older_than_its_span() -> None:
-    w = AnswerWindow(60.0, bins=6)  # 10 s bins
-    w.add(100.0, 5.0, True)
-    w.add(105.0, 30.0, False)
-    w.add(125.0, 1.0, True)
-    t = w.totals(125.0)
-    assert (t.answered, t.within_sla, t.wait_sum) == (3, 2, 36.0)
-    assert t.service_level == 2 / 3 and t.average_speed_of_answer == 12.0
-    assert w.totals(169.9).answered == 3  # the 100..110 bin ends 60 s before 170
-    assert w.totals(170.0).answered == 1
-    assert w.totals(190.0).answered == 0
-    assert w.totals(190.0).service_level == 1.0
 
 
 def _waiting(iid: str, channel: Channel, at: float, *skills: str) -> InteractionRecord:
@@ -111,28 +97,27 @@ def test_a_failing_snapshot_source_is_counted_and_the_rest_still_served() -> Non
     assert not metrics.has("cim_router_waiting_interactions")
 
 
-def _enqueued(customer: CustomerRecord | None, linked: bool) -> Transition:
-    t = Transition()
-    if linked:
-        t.events.append(Event(1000.0, EventType.LINKED, "new", Channel.SMS, reason="old"))
-    t.events.append(Event(1000.0, EventType.ENQUEUED, "new", Channel.SMS))
-    if customer is not None:
-        t.customers.append(customer)
-    return t
-
-
-def test_a_repeat_contact_is_a_linked_enqueue_of_a_customer_served_within_the_window() -> None:
+def test_the_measure_counters_count_the_tallies_each_transition_stores() -> None:
     registry = CollectorRegistry()
-    observer = Observer(registry, lambda _: 20.0, ObserverSettings(fcr_window_seconds=100.0))
-    served = CustomerRecord("cust", "new", "ann", last_served_at=950.0)
-    observer.transition("t", _enqueued(served, linked=True), 1000.0)  # repeat
-    observer.transition("t", _enqueued(served, linked=True), 1051.0)  # served 101 s before
-    observer.transition("t", _enqueued(served, linked=False), 1000.0)  # not linked
-    never = CustomerRecord("cust", "new")  # linked, but never served (abandoned before)
-    observer.transition("t", _enqueued(never, linked=True), 1000.0)
+    observer = Observer(registry, lambda _: 20.0)
+    t = Transition()
+    t.tally(1, "sales|sms|answered", 2)
+    t.tally(1, "sales|sms|answered_in_sla", 1)
+    t.tally(1, "support|sms|repeats", 1)
+    t.tally(2, "support|sms|abandoned", 1)
+    t.tally(2, "support|sms|short_abandoned", 1)
+    t.tally(2, "support|sms|wait_seconds", 12.5)  # a sum, not a counter
+    t.tally(2, "nonsense", 1)
+    observer.transition("t", t, 100.0)
     metrics = read(registry)
+    assert metrics.value("cim_router_interactions_answered_total", channel="sms") == 2
+    assert metrics.value("cim_router_interactions_answered_within_sla_total", channel="sms") == 1
     assert metrics.value("cim_router_repeat_contacts_total", channel="sms") == 1
-    assert metrics.value("cim_router_interactions_enqueued_total", channel="sms") == 4
+    assert metrics.value("cim_router_interactions_abandoned_total", channel="sms") == 1
+    assert metrics.value("cim_router_interactions_abandoned_short_total", channel="sms") == 1
+    # The tenant's first transition made its series: 0 on the other channels.
+    assert metrics.has("cim_router_repeat_contacts_total", tenant="t", channel="voice")
+    assert metrics.value("cim_router_repeat_contacts_total", channel="voice") == 0
 
 
 def test_a_broken_transition_never_reaches_the_caller() -> None:
@@ -143,12 +128,39 @@ def test_a_broken_transition_never_reaches_the_caller() -> None:
     rec.assigned_at = 5.0
     t = Transition(interactions=[rec], counters={"answered": 1})
     t.events.append(Event(5.0, EventType.ACCEPTED, "i1", Channel.CHAT, "ann"))
-
-    def no_sla(_: Channel) -> float:
-        raise KeyError("no SLA")
-
-    Observer(CollectorRegistry(), no_sla).transition("t", t, 5.0)  # logged, not raised
+    t.tally(0, "default|chat|answered_in_sla", 1)
+    broken = Transition()
+    broken.tally(0, "default|chat|answered", -1)  # a counter cannot go down
+    observer.transition("t", broken, 5.0)  # logged, not raised
     observer.transition("t", t, 5.0)
     metrics = read(registry)
     assert metrics.value("cim_router_wait_seconds_sum", channel="chat") == 5.0
     assert metrics.value("cim_router_interactions_answered_within_sla_total") == 1
+
+
+def _row(queue: str, channel: Channel, window: str, **counts: int) -> MeasureRow:
+    return MeasureRow(queue, channel, window, 0.0, Tally(**counts))
+
+
+def test_queues_beyond_the_limit_are_measured_together_as_other() -> None:
+    registry = CollectorRegistry()
+    observer = Observer(registry, lambda _: 20.0, ObserverSettings(max_queue_labels=2))
+    rows = (
+        _row("a", Channel.CHAT, "15m", offered=1, answered=1, answered_in_sla=1),
+        _row("b", Channel.CHAT, "15m", offered=2, answered=2, answered_in_sla=2),
+        _row("c", Channel.CHAT, "15m", offered=1, answered=1, answered_in_sla=0),
+        _row("d", Channel.CHAT, "15m", offered=3, answered=3, answered_in_sla=3, contacts=1),
+        _row("", Channel.CHAT, "15m", offered=7, answered=7, answered_in_sla=6),
+    )
+    observer.set_snapshot_source(lambda: [LiveSnapshot("t", 0.0, measures=rows)])
+    metrics = read(registry)
+    level = "cim_router_queue_service_level_ratio"
+    assert {s.labels["queue"] for s in metrics.samples if s.name == level} == {"a", "b", "other"}
+    # other = c + d: 3 of 4 answered within target, a ratio of the summed counts.
+    assert metrics.value(level, queue="other") == 0.75
+    assert metrics.value("cim_router_queue_offered", queue="other") == 4
+    assert metrics.value("cim_router_service_level_ratio", tenant="t", channel="chat") == 6 / 7
+    # FCR: no sample where nobody with a customer id called; 1 where one did, once.
+    fcr = "cim_router_queue_first_contact_resolution_ratio"
+    assert not metrics.has(fcr, queue="a") and not metrics.has(fcr, queue="b")
+    assert metrics.value(fcr, queue="other") == 1.0

@@ -22,6 +22,7 @@ from cim_router.domain import limits
 from cim_router.domain.channel import Channel
 from cim_router.service.metadata import REQUEST_HEADER, TENANT_HEADER
 from tests.service.conftest import Client, Running, fast_policy, start_server
+from tests.service.steady import steady
 
 ALLOWED = {
     grpc.StatusCode.OK,
@@ -278,8 +279,7 @@ def _assert_names_a_field(method: MethodDescriptor, details: str) -> None:
 
 def _snapshot(client: Client) -> tuple[Any, ...]:
     stats = client.GetStats(pb.GetStatsRequest())
-    stats.ClearField("at")
-    stats.ClearField("longest_wait_seconds")
+    steady(stats)
     agents = client.ListAgents(pb.ListAgentsRequest()).SerializeToString(deterministic=True)
     found: list[object] = []
     for iid in INTERACTIONS:

@@ -12,6 +12,7 @@ from google.protobuf import struct_pb2
 
 from cim_router._pb import router_pb2 as pb
 from tests.service.conftest import Client
+from tests.service.steady import steady
 
 Req = pb.SkillRequirement
 
@@ -43,7 +44,6 @@ def refused(call: Callable[[], Any]) -> str:
 def world(client: Client, interactions: tuple[str, ...] = ()) -> tuple[Any, ...]:
     """Everything a refused request could have changed: agents, interactions, stats."""
     stats = client.GetStats(pb.GetStatsRequest())
-    stats.ClearField("at")
-    stats.ClearField("longest_wait_seconds")
+    steady(stats)
     agents = client.ListAgents(pb.ListAgentsRequest())
     return stats, agents, tuple(client.get(i) for i in interactions)

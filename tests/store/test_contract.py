@@ -293,3 +293,34 @@ def test_an_erasure_finds_and_deletes_entries_across_pages_of_a_long_stream(kind
         assert left.stream_entries and len(left.stream_entries) == 2  # o1 and o2599 only
 
     run(kind, body)
+
+
+def test_tallies_add_up_across_transitions_and_read_back_by_bucket(kind: str) -> None:
+    async def body(store: Store) -> None:
+        first = Transition(new_tenant=True)
+        first.tally(1000, "sales|voice|answered", 1)
+        first.tally(1000, "sales|voice|wait_seconds", 2.5)
+        first.tally(1001, "q|with|bars|chat|offered", 1)
+        await commit(store, "t", first)
+        second = Transition()
+        second.tally(1000, "sales|voice|answered", 2)
+        second.tally(1000, "sales|voice|wait_seconds", 0.25)
+        second.tally(1000, "sales|voice|csat_sum", -2)
+        second.tally(1005, "sales|voice|offered", 1)
+        await commit(store, "t", second)
+        other = Transition(new_tenant=True)
+        other.tally(1000, "sales|voice|answered", 7)
+        await commit(store, "u", other)
+        found = await store.read_tallies("t", 1000, 1004)
+        assert found == {
+            1000: {
+                "sales|voice|answered": 3.0,
+                "sales|voice|wait_seconds": 2.75,
+                "sales|voice|csat_sum": -2.0,
+            },
+            1001: {"q|with|bars|chat|offered": 1.0},
+        }
+        assert await store.read_tallies("t", 2000, 2010) == {}
+        assert await store.read_tallies("u", 1000, 1000) == {1000: {"sales|voice|answered": 7.0}}
+
+    run(kind, body)

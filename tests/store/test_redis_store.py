@@ -18,6 +18,7 @@ from cim_router.routing.explain import Candidate, Explanation
 from cim_router.store import RedisSettings, RedisStore, codec
 from cim_router.store.embedded import find_redis_server
 from cim_router.store.keys import Keys
+from cim_router.store.ops import TALLY_SECONDS
 from cim_router.tenant.errors import Unavailable
 from cim_router.tenant.records import (
     AgentRecord,
@@ -318,5 +319,25 @@ def test_forget_deletes_a_customer_record_an_older_version_named_by_the_id(
             assert not (await store.read_customer("t", "alice")).known
         finally:
             await store.close()
+
+    asyncio.run(body())
+
+
+def test_a_tally_bucket_expires_after_two_days() -> None:
+    """Redis keeps a minute's tallies two days from their last write, then drops them."""
+
+    async def body() -> None:
+        settings = RedisSettings.from_url(redis_url(), prefix=unique_prefix())
+        store = RedisStore(settings)
+        await store.start()
+        try:
+            t = Transition(new_tenant=True)
+            t.tally(1000, "sales|voice|offered", 1)
+            await store.durable(store.submit("t", t))
+            ttl = await store.redis.ttl(store.keys.tallies("t", 1000))
+            assert TALLY_SECONDS - 5 <= ttl <= TALLY_SECONDS == 2 * 24 * 3600
+        finally:
+            await store.close()
+            drop_prefix(settings.prefix)
 
     asyncio.run(body())

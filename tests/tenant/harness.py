@@ -15,6 +15,7 @@ from cim_router.store.memory import MemoryStore
 from cim_router.tenant import agents, interactions, transfers
 from cim_router.tenant.clock import ManualClock
 from cim_router.tenant.forget import Forgotten, forget_customer
+from cim_router.tenant.ports import Store
 from cim_router.tenant.records import AgentRecord, InteractionRecord, TransferMode
 from cim_router.tenant.registry import Tenants
 from cim_router.tenant.router import TenantRouter
@@ -30,11 +31,13 @@ def run(body: Callable[[], Coroutine[Any, Any, T]]) -> T:
 
 
 class Harness:
-    """One tenant on a fresh in-memory store, or on `store` (a restart)."""
+    """One tenant on a fresh in-memory store, or on `store` (a restart, or a real one)."""
 
-    def __init__(self, policy: Policy | None = None, store: MemoryStore | None = None) -> None:
+    def __init__(self, policy: Policy | None = None, store: Store | None = None) -> None:
         self.policy = policy or Policy()
-        self.store = store or MemoryStore()
+        # Typed as the in-memory store the tests inspect; a test that brings another Store
+        # (a real Redis one) reads it only through the Store port.
+        self.store: MemoryStore = store or MemoryStore()  # type: ignore[assignment]
         self.clock = ManualClock()
         self.tenants = Tenants(self.store, self.policy, self.clock)
 
@@ -142,8 +145,12 @@ class Harness:
     async def reject(self, interaction_id: str, agent_id: str) -> InteractionRecord:
         return await self._use(lambda r: interactions.reject(r, interaction_id, agent_id, ""))
 
-    async def complete(self, interaction_id: str, agent_id: str = "") -> InteractionRecord:
-        return await self._use(lambda r: interactions.complete(r, interaction_id, agent_id, "", 0))
+    async def complete(
+        self, interaction_id: str, agent_id: str = "", csat: int = 0
+    ) -> InteractionRecord:
+        return await self._use(
+            lambda r: interactions.complete(r, interaction_id, agent_id, "", csat)
+        )
 
     async def cancel(self, interaction_id: str) -> InteractionRecord:
         return await self._use(lambda r: interactions.cancel(r, interaction_id, ""))

@@ -1588,7 +1588,9 @@ class Stats(_message.Message):
     abandoned: _builtins.int
     completed: _builtins.int
     service_level: _builtins.float
-    """Answered within the SLA target over answered plus abandoned; 1 when there were none."""
+    """The tenant's service level since midnight, as Measures.service_level (docs/measures.md:
+    short abandons excluded); 1 when there is nothing to measure.
+    """
     quarantined: _builtins.int
     """Stored records that could not be decoded or indexed at load, kept aside in Redis."""
     @_builtins.property

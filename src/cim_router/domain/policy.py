@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cim_router.domain.channel import Channel
 from cim_router.domain.limits import MAX_CONTEXT_KEY_LENGTH, MAX_TIER, MIN_TIER
@@ -114,6 +115,13 @@ class Policy:
     # Top-level context keys whose values only the agent handling the interaction (and the
     # router and admin roles) reads; every other reader sees "***" (docs/security.md).
     sensitive_context_keys: frozenset[str] = frozenset()
+    # Measures (docs/measures.md): a customer who leaves within `short_abandon_seconds`
+    # is a short abandon, outside service level and abandonment rate; a contact is resolved
+    # first time when the same customer does not come back within `fcr_window_days`;
+    # "today" runs from midnight in `time_zone` (an IANA name).
+    short_abandon_seconds: float = 5.0
+    fcr_window_days: int = 7
+    time_zone: str = "UTC"
 
     def min_tier_for(self, escalation_level: int) -> int:
         """The lowest agent tier allowed to take an interaction at this escalation level."""
@@ -327,9 +335,24 @@ def policy_from_mapping(data: Mapping[str, Any], source: str = "policy") -> Poli
             r, "handle_time_seconds", d.handle_time_seconds, _number(above=0.0)
         ),
         sensitive_context_keys=r.get("sensitive_context_keys", d.sensitive_context_keys, _key_list),
+        short_abandon_seconds=r.get(
+            "short_abandon_seconds", d.short_abandon_seconds, _number(0.0, 3600.0)
+        ),
+        fcr_window_days=r.get("fcr_window_days", d.fcr_window_days, _integer(1, 365)),
+        time_zone=r.get("time_zone", d.time_zone, _time_zone),
     )
     r.finish()
     return policy
+
+
+def _time_zone(v: Any) -> str:
+    if not isinstance(v, str) or not v:
+        raise ValueError('must be an IANA time zone name, e.g. "Europe/Paris"')
+    try:
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"unknown time zone {v!r}") from None
+    return v
 
 
 def _tier_list(v: Any) -> list[int]:

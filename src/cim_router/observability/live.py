@@ -5,23 +5,29 @@ metrics HTTP thread ask the server's event loop for them."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 from cim_router.tenant.live import WAITING_STATES, LiveSnapshot, live_snapshot
 from cim_router.tenant.router import TenantRouter
+from cim_router.tenant.windows import measure_rows
 
 __all__ = ["LiveSnapshot", "live_snapshot", "loop_source", "router_snapshots"]
 
 
 async def router_snapshots(routers: Iterable[TenantRouter], now: float) -> list[LiveSnapshot]:
-    """A snapshot of every tenant this server routes, from its live state."""
+    """A snapshot of every tenant this server routes, from its live state, with the
+    measures' rows GetStats answers with."""
     return [
-        live_snapshot(
-            r.tenant,
-            [x for x in r.open.values() if x.interaction.state in WAITING_STATES],
-            r.agents.values(),
-            now,
+        dataclasses.replace(
+            live_snapshot(
+                r.tenant,
+                [x for x in r.open.values() if x.interaction.state in WAITING_STATES],
+                r.agents.values(),
+                now,
+            ),
+            measures=tuple(measure_rows(r, now)) if r.available else (),
         )
         for r in routers
     ]

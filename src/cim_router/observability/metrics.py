@@ -6,13 +6,13 @@ store; live gauges (queues, agents, occupancy, service level) are computed when 
 
 Labels are bounded: `tenant` (the first `max_tenant_labels` tenants seen, later ones as
 `_other`), `channel`, `state`, `skill` (the configured set, the rest as `other`), `method`,
-`code` and `op`. Never an interaction, agent or customer id.
+`code`, `op`, and on the measure gauges `queue` (the first `max_queue_labels` queues of a
+tenant, later ones as `other`) and `window`. Never an interaction, agent or customer id.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -22,9 +22,10 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from cim_router.domain.channel import Channel
 from cim_router.domain.policy import Policy
 from cim_router.observability.live import LiveSnapshot
+from cim_router.observability.measure_gauges import QueueLabels
 from cim_router.observability.scrape import ScrapeCollector, TenantLabels
-from cim_router.observability.window import AnswerWindow
 from cim_router.tenant.records import Event, EventType, InteractionRecord, Transition
+from cim_router.tenant.tallies import parse_field
 
 PREFIX = "cim_router_"
 # Contact-centre targets run from a few seconds (voice) to an hour (email, social).
@@ -54,15 +55,55 @@ EVENT_COUNTERS: dict[EventType, tuple[str, str]] = {
 }
 
 
+# Tally count (tenant/tallies.py) -> (metric name, help): counted by tenant and channel
+# from the counts each transition stores, so the metrics count what GetStats counts.
+TALLY_COUNTERS: dict[str, tuple[str, str]] = {
+    "answered": ("interactions_answered", "Interactions accepted for the first time"),
+    "answered_in_sla": (
+        "interactions_answered_within_sla",
+        "First accepts within the queue's service-level target",
+    ),
+    "abandoned": (
+        "interactions_abandoned",
+        "Interactions the customer left before any agent answered",
+    ),
+    "short_abandoned": (
+        "interactions_abandoned_short",
+        "Abandons within the policy's short_abandon_seconds",
+    ),
+    "repeats": (
+        "repeat_contacts",
+        "Contacts of a customer served within the FCR window before, by the earlier "
+        "contact's channel",
+    ),
+}
+# Status codes whose series exist from the start for every method, at zero.
+RPC_CODES = (
+    "OK",
+    "INVALID_ARGUMENT",
+    "NOT_FOUND",
+    "FAILED_PRECONDITION",
+    "ALREADY_EXISTS",
+    "RESOURCE_EXHAUSTED",
+    "UNAUTHENTICATED",
+    "PERMISSION_DENIED",
+    "UNAVAILABLE",
+    "CANCELLED",
+    "DEADLINE_EXCEEDED",
+    "INTERNAL",
+    "UNKNOWN",
+)
+REDIS_OPS = ("read", "load", "commit", "commit_skipped", "ping")  # the Redis store's
+
+
 @dataclass(frozen=True)
 class ObserverSettings:
-    """What the metrics break down by and over which windows."""
+    """What the metrics break down by."""
 
     skill_labels: frozenset[str] = frozenset()  # other skills are reported as "other"
-    fcr_window_seconds: float = 7 * 24 * 3600.0
-    service_level_window_seconds: float = 15 * 60.0
     max_tenant_labels: int = 64
-    clock: Callable[[], float] = time.time  # for the sliding window at scrape time
+    max_queue_labels: int = 50  # per tenant; later queues are reported as "other"
+    clock: Callable[[], float] = time.time
 
 
 def channel_label(channel: Channel) -> str:
@@ -72,8 +113,8 @@ def channel_label(channel: Channel) -> str:
 class Observer:
     """Counts what the router does and serves it to a Prometheus registry.
 
-    `sla_for` gives the SLA target of a channel (a `Policy` works); an interaction's own
-    `sla_seconds` wins over it.
+    `sla_for` is no longer read: whether an answer was within its target is counted once,
+    in the tenant's tallies (tenant/counting.py), and the counters here add those up.
     """
 
     def __init__(
@@ -84,19 +125,14 @@ class Observer:
     ) -> None:
         self.registry = registry
         self.settings = settings or ObserverSettings()
-        if isinstance(sla_for, Policy):
-            targets = dict(sla_for.sla_seconds)
-            self._sla_for: Callable[[Channel], float] = targets.__getitem__
-        else:
-            self._sla_for = sla_for
         self._tenant = TenantLabels(self.settings.max_tenant_labels)
-        self._lock = threading.Lock()  # the windows are read by the scrape thread
-        self._windows: dict[tuple[str, Channel], AnswerWindow] = {}
         self._event_children: dict[tuple[EventType, str, str], Counter] = {}
+        self._tally_children: dict[tuple[str, str], Counter | None] = {}
         self._rpc_children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
+        self._prepared: set[str] = set()  # tenant labels whose series exist at zero
         self._define_metrics(registry)
         self._scrape = ScrapeCollector(
-            self._tenant, self.settings.skill_labels, self._window_totals
+            self._tenant, self.settings.skill_labels, QueueLabels(self.settings.max_queue_labels)
         )
         registry.register(self._scrape)
 
@@ -106,30 +142,10 @@ class Observer:
             type: Counter(PREFIX + name, text, tc, registry=r)
             for type, (name, text) in EVENT_COUNTERS.items()
         }
-        self._answered = Counter(
-            PREFIX + "interactions_answered",
-            "Interactions accepted for the first time",
-            tc,
-            registry=r,
-        )
-        self._within_sla = Counter(
-            PREFIX + "interactions_answered_within_sla",
-            "First accepts within the SLA target",
-            tc,
-            registry=r,
-        )
-        self._abandoned = Counter(
-            PREFIX + "interactions_abandoned",
-            "Interactions cancelled before an agent was assigned",
-            tc,
-            registry=r,
-        )
-        self._repeat = Counter(
-            PREFIX + "repeat_contacts",
-            "Enqueues of a customer served within the first-contact-resolution window",
-            tc,
-            registry=r,
-        )
+        self._by_tally = {
+            name: Counter(PREFIX + metric, text, tc, registry=r)
+            for name, (metric, text) in TALLY_COUNTERS.items()
+        }
         self._wait = Histogram(
             PREFIX + "wait_seconds",
             "Wait from enqueue to the first accept",
@@ -183,6 +199,29 @@ class Observer:
 
     # --- what the service reports ---------------------------------------------------------
 
+    def prepare(self, tenants: Iterable[str], methods: Iterable[str]) -> None:
+        """Create at zero the series of every label value known at start: per tenant and
+        channel, every event and tally counter; per method, every status code; per Redis
+        operation, its errors. A scrape then shows 0 rather than no series."""
+        for tenant in tenants:
+            self._prepare_tenant(self._tenant(tenant))
+        for method in methods:
+            for code in RPC_CODES:
+                self._rpc_total.labels(method, code)
+            self._rpc_seconds.labels(method)
+        for op in REDIS_OPS:
+            self._redis_errors.labels(op)
+            self._redis_seconds.labels(op)
+
+    def _prepare_tenant(self, label: str) -> None:
+        self._prepared.add(label)
+        for channel in Channel:
+            name = channel_label(channel)
+            for type in EVENT_COUNTERS:
+                self._event_child(type, label, name)
+            for counter in self._by_tally.values():
+                counter.labels(label, name)
+
     def set_snapshot_source(self, source: Callable[[], Iterable[LiveSnapshot]] | None) -> None:
         """Where the scrape-time gauges read live state: one snapshot per tenant."""
         self._scrape.source = source
@@ -197,6 +236,8 @@ class Observer:
 
     def _transition(self, tenant: str, t: Transition, now: float) -> None:
         label = self._tenant(tenant)
+        if label not in self._prepared:
+            self._prepare_tenant(label)
         records = {r.id: r for r in t.interactions}
         for e in t.events:
             channel = channel_label(e.channel)
@@ -205,9 +246,7 @@ class Observer:
                 counter.inc()
             rec = records.get(e.interaction_id)
             if e.type == EventType.ACCEPTED and t.counters.get("answered") and rec:
-                self._answer(label, rec)
-            elif e.type == EventType.CANCELLED and t.counters.get("abandoned"):
-                self._abandoned.labels(label, channel).inc()
+                self._waited(label, rec)
             elif e.type == EventType.WRAP_UP_STARTED and rec:
                 self._ended(label, rec, e.at)
             elif e.type == EventType.COMPLETED and rec:
@@ -217,10 +256,12 @@ class Observer:
                     self._csat.labels(label, channel_label(rec.interaction.channel)).observe(
                         rec.csat
                     )
-            elif e.type == EventType.ENQUEUED and self._is_repeat(e, t, now):
-                self._repeat.labels(label, channel).inc()
             if event_log.isEnabledFor(logging.DEBUG):
                 self._log(tenant, e, channel)
+        for (_, field), n in t.tallies.items():
+            tally = self._tally_child(label, field)
+            if tally is not None:
+                tally.inc(n)
 
     def decision(self, seconds: float) -> None:
         """One routing decision's latency."""
@@ -255,60 +296,28 @@ class Observer:
             child = self._event_children[key] = counter.labels(tenant, channel)
         return child
 
-    def _answer(self, tenant: str, rec: InteractionRecord) -> None:
+    def _tally_child(self, tenant: str, field: str) -> Counter | None:
+        key = (tenant, field)
+        if key in self._tally_children:
+            return self._tally_children[key]
+        child = None
+        parsed = parse_field(field)
+        if parsed is not None and parsed[2] in self._by_tally:
+            _, channel, name = parsed
+            child = self._by_tally[name].labels(tenant, channel_label(channel))
+        if len(self._tally_children) < 100_000:  # field names carry queue ids: bounded
+            self._tally_children[key] = child
+        return child
+
+    def _waited(self, tenant: str, rec: InteractionRecord) -> None:
         i = rec.interaction
         wait = max(0.0, rec.assigned_at - i.enqueued_at)
-        within = wait <= (i.sla_seconds or self._sla_for(i.channel))
-        channel = channel_label(i.channel)
-        self._answered.labels(tenant, channel).inc()
-        if within:
-            self._within_sla.labels(tenant, channel).inc()
-        self._wait.labels(tenant, channel).observe(wait)
-        with self._lock:
-            window = self._windows.get((tenant, i.channel))
-            if window is None:
-                window = AnswerWindow(self.settings.service_level_window_seconds)
-                self._windows[tenant, i.channel] = window
-            window.add(rec.assigned_at, wait, within)
+        self._wait.labels(tenant, channel_label(i.channel)).observe(wait)
 
     def _ended(self, tenant: str, rec: InteractionRecord, at: float) -> None:
         if rec.assigned_at:
             channel = channel_label(rec.interaction.channel)
             self._handle.labels(tenant, channel).observe(max(0.0, at - rec.assigned_at))
-
-    def _is_repeat(self, enqueued: Event, t: Transition, now: float) -> bool:
-        """A repeat contact: the enqueue links to the customer's earlier interaction (a
-        LINKED event) and an agent served that customer (accepted or completed their
-        interaction) at most `fcr_window_seconds` before it."""
-        iid = enqueued.interaction_id
-        if not any(e.type == EventType.LINKED and e.interaction_id == iid for e in t.events):
-            return False
-        return any(
-            c.last_interaction_id == iid
-            and c.last_served_at > 0
-            and now - c.last_served_at <= self.settings.fcr_window_seconds
-            for c in t.customers
-        )
-
-    def _window_totals(self) -> list[tuple[str, Channel, int, float, float]]:
-        """(tenant, channel, answered, service level, average speed of answer) per window
-        with answers in it."""
-        now = self.settings.clock()
-        out = []
-        with self._lock:
-            for (tenant, channel), window in self._windows.items():
-                totals = window.totals(now)
-                if totals.answered:
-                    out.append(
-                        (
-                            tenant,
-                            channel,
-                            totals.answered,
-                            totals.service_level,
-                            totals.average_speed_of_answer,
-                        )
-                    )
-        return out
 
     @staticmethod
     def _log(tenant: str, e: Event, channel: str) -> None:

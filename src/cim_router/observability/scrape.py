@@ -13,13 +13,13 @@ from prometheus_client.registry import Collector
 from cim_router.domain.agent import AgentState
 from cim_router.domain.channel import Channel
 from cim_router.observability.live import LiveSnapshot
+from cim_router.observability.measure_gauges import QueueLabels, measure_families
+from cim_router.observability.measure_gauges import describe as describe_measures
 
 log = logging.getLogger(__name__)
 
 OTHER_TENANT = "_other"
 OTHER_SKILL = "other"
-
-WindowTotals = Callable[[], list[tuple[str, Channel, int, float, float]]]
 
 
 class TenantLabels:
@@ -54,16 +54,6 @@ GAUGES: dict[str, tuple[str, str, str]] = {
     "staffed": ("capacity_staffed", "Interaction slots of logged-in agents", "channel"),
     "busy": ("capacity_busy", "Slots of logged-in agents held or offered", "channel"),
     "occupancy": ("occupancy_ratio", "Busy over staffed capacity", "channel"),
-    "service_level": (
-        "service_level_ratio",
-        "First accepts within the SLA target over first accepts, in the sliding window",
-        "channel",
-    ),
-    "asa": (
-        "average_speed_of_answer_seconds",
-        "Mean wait to the first accept, in the sliding window",
-        "channel",
-    ),
 }
 
 
@@ -75,18 +65,15 @@ def _families() -> dict[str, GaugeMetricFamily]:
 
 
 class ScrapeCollector(Collector):
-    """Reads live snapshots (from `source`) and the answer windows at every scrape."""
+    """Reads live snapshots (from `source`), with their measures, at every scrape."""
 
     def __init__(
-        self,
-        tenant_label: TenantLabels,
-        skill_labels: frozenset[str],
-        window_totals: WindowTotals,
+        self, tenant_label: TenantLabels, skill_labels: frozenset[str], queue_labels: QueueLabels
     ) -> None:
         self.source: Callable[[], Iterable[LiveSnapshot]] | None = None
         self._tenant = tenant_label
         self._skills = skill_labels
-        self._window_totals = window_totals
+        self._queues = queue_labels
         # Counted here, not registered apart, so a scrape reports its own failure.
         self._errors = Counter(
             "cim_router_live_snapshot_errors",
@@ -96,16 +83,15 @@ class ScrapeCollector(Collector):
 
     def describe(self) -> Iterator[Metric]:
         yield from _families().values()
+        yield from describe_measures()
         yield from self._errors.describe()
 
     def collect(self) -> Iterator[Metric]:
         families = _families()
-        self._add_live(families)
-        for tenant, channel, _, level, asa in self._window_totals():
-            labels = [tenant, channel.name.lower()]
-            families["service_level"].add_metric(labels, level)
-            families["asa"].add_metric(labels, asa)
+        snapshots = self._snapshots()
+        self._add_live(families, snapshots)
         yield from families.values()
+        yield from measure_families(snapshots, self._tenant, self._queues)
         yield from self._errors.collect()
 
     def _snapshots(self) -> list[LiveSnapshot]:
@@ -118,7 +104,7 @@ class ScrapeCollector(Collector):
             self._errors.inc()
             return []
 
-    def _add_live(self, f: dict[str, GaugeMetricFamily]) -> None:
+    def _add_live(self, f: dict[str, GaugeMetricFamily], snapshots: list[LiveSnapshot]) -> None:
         # Sum first: several tenants may share `_other`, several skills `other`.
         waiting: dict[tuple[str, Channel], int] = {}
         longest: dict[tuple[str, Channel], float] = {}
@@ -126,7 +112,7 @@ class ScrapeCollector(Collector):
         busy: dict[tuple[str, Channel], int] = {}
         agents: dict[tuple[str, AgentState], int] = {}
         skills: dict[tuple[str, str], int] = {}
-        for snap in self._snapshots():
+        for snap in snapshots:
             tenant = self._tenant(snap.tenant)
             for ch in Channel:
                 key = (tenant, ch)

@@ -28,7 +28,7 @@ from cim_router.service.servicer import RouterServicer
 from cim_router.service.tls import ServerTls, TlsCredentials
 from cim_router.tenant.clock import Clock
 from cim_router.tenant.ports import Store
-from cim_router.tenant.registry import TenantLimits, Tenants
+from cim_router.tenant.registry import DEFAULT_TENANT, TenantLimits, Tenants
 
 if TYPE_CHECKING:
     from cim_router.observability.metrics import Observer
@@ -53,6 +53,7 @@ class Server:
         observer: Observer | None = None,
         metrics_port: int | None = None,
         metrics_skills: frozenset[str] = frozenset(),
+        metrics_queues: int = 50,
         metrics_access: MetricsAccess | None = None,
         tls: ServerTls | None = None,
         reflection: bool = True,
@@ -67,7 +68,7 @@ class Server:
         self.store = store
         policy = policy or Policy()
         if observer is None and metrics_port is not None:
-            observer = _new_observer(policy, metrics_skills)
+            observer = _new_observer(policy, metrics_skills, metrics_queues)
         self.observer = observer
         if observer is not None:
             store.metrics = observer  # Redis round trips and errors
@@ -108,6 +109,11 @@ class Server:
         await self.tenants.start()
         if self.observer is not None:
             loop, tenants = asyncio.get_running_loop(), self.tenants
+            known = {r.tenant for r in tenants.routers()}
+            if self.access is None:  # every call without a tenant is the default one's
+                known.add(DEFAULT_TENANT)
+            methods = router_pb2.DESCRIPTOR.services_by_name["Router"].methods
+            self.observer.prepare(sorted(known), [f"{SERVICE_NAME}/{m.name}" for m in methods])
             self.observer.set_snapshot_source(
                 loop_source(loop, lambda: router_snapshots(tenants.routers(), tenants.clock()))
             )
@@ -161,8 +167,9 @@ class Server:
         log.info("cim-router stopped")
 
 
-def _new_observer(policy: Policy, skills: frozenset[str]) -> Observer:
+def _new_observer(policy: Policy, skills: frozenset[str], queues: int) -> Observer:
     # Imported here: the observer reads the service's records, whose package imports us.
     from cim_router.observability.metrics import Observer, ObserverSettings
 
-    return Observer(CollectorRegistry(), policy, ObserverSettings(skill_labels=skills))
+    settings = ObserverSettings(skill_labels=skills, max_queue_labels=queues)
+    return Observer(CollectorRegistry(), policy, settings)

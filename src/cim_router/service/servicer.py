@@ -411,10 +411,11 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
 
     @rpc
     async def GetStats(self, request: pb.GetStatsRequest, context: Context) -> pb.Stats:
+        queue_id = convert.optional_id("queue_id", request.queue_id)
         router = self._reader(context)
         if router is None:
             return responses.stats_out(reports.empty_stats(self.tenants.clock()))
-        return responses.stats_out(await reports.stats(router))
+        return responses.stats_out(await reports.stats(router, queue_id))
 
     # --- customer data --------------------------------------------------------------------
 

@@ -116,6 +116,12 @@ class Keys:
         """HASH counter name -> integer (offered, answered, ...), no TTL."""
         return f"{self._t(tenant)}:counters"
 
+    def tallies(self, tenant: str, bucket: int) -> str:
+        """HASH "queue|channel|name" -> count (integer, or float for seconds) of one minute
+        (`bucket`, minutes since the epoch), for the measures; TTL two days from its last
+        write."""
+        return f"{self._t(tenant)}:tally:{bucket}"
+
     def quarantine(self, tenant: str) -> str:
         """SET of the records a load could not decode or index ("interaction:ID",
         "agent:ID"), no TTL; the records themselves stay where they are, untouched."""

@@ -34,6 +34,7 @@ from cim_router.tenant.records import (
     RequestOutcome,
     Transition,
 )
+from cim_router.tenant.tallies import KEEP_BUCKETS
 
 CLOSED = (InteractionState.COMPLETED, InteractionState.CANCELLED)
 STREAM_LENGTH = 100_000  # events kept per tenant, as the Redis stream's MAXLEN
@@ -56,6 +57,15 @@ class TenantData:
     events: deque[tuple[int, Event]] = field(default_factory=lambda: deque(maxlen=STREAM_LENGTH))
     # The customer index: customer id -> their interactions' ids.
     customer_interactions: dict[str, set[str]] = field(default_factory=dict)
+    # The measures' tallies: minute bucket -> field name -> count.
+    tallies: dict[int, dict[str, float]] = field(default_factory=dict)
+
+
+def _expire_tallies(tallies: dict[int, dict[str, float]], newest: int) -> None:
+    """Buckets older than the Redis store's TTL go, as they expire there."""
+    if len(tallies) > KEEP_BUCKETS:
+        for bucket in [b for b in tallies if b < newest - KEEP_BUCKETS]:
+            del tallies[bucket]
 
 
 class MemoryStore:
@@ -174,6 +184,11 @@ class MemoryStore:
         ids = tuple(sorted(data.customer_interactions.get(customer_id, ())))
         return CustomerFootprint(customer_id in data.customers or bool(ids), ids)
 
+    async def read_tallies(self, tenant: str, first: int, last: int) -> dict[int, dict[str, float]]:
+        await self._turn()
+        stored = self._tenant(tenant).tallies
+        return {b: dict(stored[b]) for b in range(first, last + 1) if stored.get(b)}
+
     async def read_erasable(self, tenant: str, interaction_ids: Collection[str]) -> Erasable:
         await self._turn()
         data, wanted = self._tenant(tenant), set(interaction_ids)
@@ -238,6 +253,12 @@ class MemoryStore:
             data.events.append((self._entries, e))
         for name, n in t.counters.items():
             data.counters[name] = data.counters.get(name, 0) + n
+        for (bucket, name), value in t.tallies.items():
+            counts = data.tallies.get(bucket)
+            if counts is None:
+                counts = data.tallies[bucket] = {}
+                _expire_tallies(data.tallies, bucket)
+            counts[name] = counts.get(name, 0) + value
         for c in t.customers:
             data.customers[c.customer_id] = c
             if self.keep_closed:  # a simulation forgets nobody: no index

@@ -13,8 +13,10 @@ from cim_router.store import codec
 from cim_router.store.keys import Keys
 from cim_router.store.settings import RedisSettings
 from cim_router.tenant.records import Erasure, Transition
+from cim_router.tenant.tallies import BUCKET_SECONDS, FLOAT_COUNTS, KEEP_BUCKETS
 
 CLOSED = (InteractionState.COMPLETED, InteractionState.CANCELLED)
+TALLY_SECONDS = KEEP_BUCKETS * BUCKET_SECONDS  # a tally bucket's TTL
 Op = tuple[Any, ...]  # (opcode, key, args...)
 
 
@@ -46,6 +48,8 @@ def encode(k: Keys, settings: RedisSettings, tenant: str, t: Transition) -> list
         ops.append(("xadd", k.events(tenant), settings.stream_maxlen, data))
     for name, n in t.counters.items():
         ops.append(("hincr", k.counters(tenant), name, n))
+    if t.tallies:
+        ops.extend(_tallies(k, tenant, t.tallies))
     for c in t.customers:
         ops.append(("setex", k.customer(tenant, c.customer_id), codec.customer_out(c), keep))
         index = k.customer_interactions(tenant, c.customer_id)
@@ -61,6 +65,20 @@ def encode(k: Keys, settings: RedisSettings, tenant: str, t: Transition) -> list
         ops.append(("sadd", k.tenants(), tenant))
     for key in t.quarantined:
         ops.append(("sadd", k.quarantine(tenant), key))
+    return ops
+
+
+def _tallies(k: Keys, tenant: str, tallies: dict[tuple[int, str], float]) -> list[Op]:
+    ops: list[Op] = []
+    buckets: set[int] = set()
+    for (bucket, name), n in tallies.items():
+        key = k.tallies(tenant, bucket)
+        buckets.add(bucket)
+        if name.rsplit("|", 1)[-1] in FLOAT_COUNTS:
+            ops.append(("hincrf", key, name, float(n)))
+        else:
+            ops.append(("hincr", key, name, int(n)))
+    ops.extend(("expire", k.tallies(tenant, b), TALLY_SECONDS) for b in sorted(buckets))
     return ops
 
 

@@ -36,6 +36,7 @@ from cim_router.store.keys import Keys
 from cim_router.store.ops import Op, encode, script_args
 from cim_router.store.scripts import COMMIT
 from cim_router.store.settings import RedisSettings
+from cim_router.store.tally_reads import read_stored_tallies
 from cim_router.tenant.errors import Unavailable
 from cim_router.tenant.ports import (
     NO_METRICS,
@@ -319,6 +320,9 @@ class RedisStore:
 
     async def read_customer(self, tenant: str, customer_id: str) -> CustomerFootprint:
         return await customers.read_customer(self, tenant, customer_id)
+
+    async def read_tallies(self, tenant: str, first: int, last: int) -> dict[int, dict[str, float]]:
+        return await read_stored_tallies(self, tenant, first, last)
 
     async def read_erasable(self, tenant: str, interaction_ids: Collection[str]) -> Erasable:
         return await customers.read_erasable(self, tenant, interaction_ids)

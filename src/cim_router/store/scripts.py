@@ -61,6 +61,12 @@ while i <= last do
       apply('HSET', key, ops[i + 2], ops[i + 3])
     end
     i = i + 4
+  elseif op == 'hincrf' then
+    local ok = redis.pcall('HINCRBYFLOAT', key, ops[i + 2], ops[i + 3])
+    if type(ok) == 'table' and ok.err then
+      apply('HSET', key, ops[i + 2], ops[i + 3])
+    end
+    i = i + 4
   elseif op == 'rpush' then
     apply('RPUSH', key, ops[i + 2])
     i = i + 3

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from cim_router.domain.agent import AgentState
 from cim_router.domain.channel import Channel
 from cim_router.domain.interaction import Interaction, InteractionState
-from cim_router.tenant import agents, offers
+from cim_router.tenant import agents, counting, offers
 from cim_router.tenant.contexts import context_fits
 from cim_router.tenant.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from cim_router.tenant.records import (
@@ -113,6 +113,7 @@ def _create(
     r.tx.create = rec.id
     _link_customer(r, rec, now, customer, earlier)
     r.event(rec, EventType.ENQUEUED)
+    counting.enqueued(r, rec, customer, earlier)
     offers.index_interaction(r, rec)
     offers.route_interaction(r, rec)
     return rec.snapshot(), True, *position(r, rec)
@@ -204,8 +205,7 @@ def take_offer(r: TenantRouter, rec: InteractionRecord) -> InteractionRecord:
     if not rec.answered:
         rec.answered = True
         r.count("answered")
-        if now - i.enqueued_at <= (i.sla_seconds or r.policy.sla_seconds[i.channel]):
-            r.count("answered_in_sla")
+        counting.answered(r, rec, now)
     i.state = InteractionState.ASSIGNED
     rec.agent_id, rec.assigned_at, rec.offer = agent_id, now, None
     if i.customer_id:
@@ -290,6 +290,8 @@ def _complete(
     _learn_handle_time(r, arec, i.channel, now - rec.assigned_at)
     wrap = r.policy.wrap_up_seconds[i.channel]
     rec.disposition = disposition or rec.disposition
+    counting.handled(r, rec, now)
+    counting.csat_given(r, rec, csat)
     rec.csat = csat or rec.csat
     if wrap > 0:
         i.state = InteractionState.WRAP_UP
@@ -332,6 +334,8 @@ def finish_wrap_up(
     """Wrap-up of `rec` ends: it is COMPLETED, and its agent free again once no other
     interaction of theirs is still in wrap-up."""
     r.put(rec)
+    counting.wrapped(r, rec, r.clock())
+    counting.csat_given(r, rec, csat)
     rec.interaction.state = InteractionState.COMPLETED
     rec.disposition = disposition or rec.disposition
     rec.csat = csat or rec.csat
@@ -369,6 +373,8 @@ async def cancel(
             freed.append((NoticeType.RELEASED, holder))
         else:
             r.count("abandoned")
+            if not rec.answered:
+                counting.abandoned(r, rec, r.clock())
         r.engine.remove(interaction_id)
         i.state = InteractionState.CANCELLED
         rec.agent_id, rec.offer, rec.transfer = "", None, None  # nobody holds it any more

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from cim_router.domain.agent import AgentState
 from cim_router.domain.channel import Channel
 from cim_router.domain.interaction import InteractionState
 from cim_router.tenant.records import AgentRecord, InteractionRecord
+
+if TYPE_CHECKING:
+    from cim_router.tenant.windows import MeasureRow
 
 # Not yet connected to an agent: in the queue, or offered and not yet accepted.
 WAITING_STATES = (InteractionState.QUEUED, InteractionState.OFFERED)
@@ -31,6 +35,8 @@ class LiveSnapshot:
     # Capacity and load of logged-in (not OFFLINE) agents, each channel on its own.
     staffed_capacity: Mapping[Channel, int] = field(default_factory=dict)
     busy_capacity: Mapping[Channel, int] = field(default_factory=dict)
+    # The measures' rows (tenant/windows.py), when the snapshot is of a live router.
+    measures: tuple[MeasureRow, ...] = ()
 
 
 def live_snapshot(

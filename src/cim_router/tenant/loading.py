@@ -16,6 +16,7 @@ from cim_router.tenant import offers
 from cim_router.tenant.records import AgentRecord, InteractionRecord
 from cim_router.tenant.recovery import recover
 from cim_router.tenant.router import LIVE, TenantRouter
+from cim_router.tenant.tallies import LOAD_BUCKETS, bucket_of
 from cim_router.tenant.timers import Due
 
 log = logging.getLogger(__name__)
@@ -29,9 +30,12 @@ async def load(r: TenantRouter, restart: bool) -> None:
     async with r.lock, _no_cyclic_gc():
         r.available = False
         snap = await r.store.load(r.tenant)
+        now_bucket = bucket_of(r.clock())
+        tallies = await r.store.read_tallies(r.tenant, now_bucket - LOAD_BUCKETS, now_bucket)
         r.reset()
         r.persisted = r.persisted or snap.known
         r.counters = dict(snap.counters)
+        r.tallies.load(tallies)
         r.requests.reset(r.clock())
         bad = dict(snap.quarantined)
         for arec in snap.agents:

@@ -35,12 +35,16 @@ class Tally:
     overflowed: int = 0  # moved to another queue or ended by an overflow rule
 
     def add(self, other: Tally) -> Tally:
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        mine, theirs = self.__dict__, other.__dict__
+        for name in COUNT_NAMES:
+            mine[name] += theirs[name]
         return self
 
     def as_dict(self) -> dict[str, float]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: getattr(self, name) for name in COUNT_NAMES}
+
+
+COUNT_NAMES = tuple(f.name for f in fields(Tally))
 
 
 def service_level(t: Tally) -> float | None:

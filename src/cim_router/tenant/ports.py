@@ -145,3 +145,7 @@ class Store(Protocol):
     async def read_erasable(self, tenant: str, interaction_ids: Collection[str]) -> Erasable:
         """The history events of these interactions and the event stream's entries naming
         them (a scan of the whole stream, which is trimmed, so bounded)."""
+
+    async def read_tallies(self, tenant: str, first: int, last: int) -> dict[int, dict[str, float]]:
+        """The measures' tallies of minute buckets `first`..`last` (tenant/tallies.py):
+        bucket -> field name -> count, buckets with nothing left out."""

@@ -152,6 +152,8 @@ class Erasure:
     scanned_to: str = ""  # "" when the scan saw no entry: the whole stream is scanned
 
 
+# Since the tenant began (Stats.offered ...); "answered_in_sla" is no longer written: the
+# measures' tallies (tenant/tallies.py) count answers within target.
 COUNTERS = ("offered", "answered", "answered_in_sla", "abandoned", "completed")
 
 
@@ -191,9 +193,15 @@ class Transition:
     new_tenant: bool = False  # the tenant's first write: it joins the tenant set
     quarantined: list[str] = field(default_factory=list)  # keys of bad records found at load
     erasures: list[Erasure] = field(default_factory=list)
+    # The measures' tallies (tenant/tallies.py): (minute bucket, "queue|channel|name") -> n.
+    tallies: dict[tuple[int, str], float] = field(default_factory=dict)
 
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n
+
+    def tally(self, bucket: int, name: str, n: float) -> None:
+        key = (bucket, name)
+        self.tallies[key] = self.tallies.get(key, 0) + n
 
     def __bool__(self) -> bool:
         return bool(
@@ -207,4 +215,5 @@ class Transition:
             or self.new_tenant
             or self.quarantined
             or self.erasures
+            or self.tallies
         )

@@ -12,8 +12,10 @@ from cim_router.tenant.contexts import check_context
 from cim_router.tenant.errors import FailedPrecondition, NotFound
 from cim_router.tenant.interactions import replay_interaction
 from cim_router.tenant.live import live_snapshot
+from cim_router.tenant.measures import service_level
 from cim_router.tenant.records import Event, EventType, InteractionRecord, RequestKey
 from cim_router.tenant.router import TenantRouter
+from cim_router.tenant.windows import TODAY, measure_rows
 
 LINK_DEPTH = 16  # how far GetInteraction follows a customer's earlier interactions
 # Events one GetInteraction returns at most, the newest: a response stays far below what a
@@ -91,7 +93,7 @@ async def explain(r: TenantRouter, interaction_id: str) -> tuple[Explanation, bo
 
 
 def empty_stats(now: float) -> dict[str, Any]:
-    """The statistics of a tenant that has nothing yet."""
+    """The statistics of a tenant that has nothing yet: no measures, no service level."""
     return {
         "at": now,
         "waiting": 0,
@@ -103,22 +105,28 @@ def empty_stats(now: float) -> dict[str, Any]:
         "answered": 0,
         "abandoned": 0,
         "completed": 0,
-        "service_level": 1.0,
+        "service_level": None,
         "quarantined": [],
+        "measures": [],
     }
 
 
-async def stats(r: TenantRouter) -> dict[str, Any]:
+async def stats(r: TenantRouter, queue_id: str = "") -> dict[str, Any]:
+    """The tenant's live state and counters, and its measures (tenant/windows.py); with
+    `queue_id`, only that queue's measures. `service_level` is the tenant's since
+    midnight, by the one definition (None when there is nothing to measure)."""
     r.check_available()
     now = r.clock()
+    rows = measure_rows(r, now, queue_id or None)
     waiting = [x for x in r.open.values() if x.interaction.state == InteractionState.QUEUED]
     live = live_snapshot(r.tenant, waiting, r.agents.values(), now)
     counters = dict(r.counters)
     quarantined = sorted(r.quarantined)
     await r.read()
     answered, abandoned = counters.get("answered", 0), counters.get("abandoned", 0)
-    level = (
-        counters.get("answered_in_sla", 0) / (answered + abandoned) if answered + abandoned else 1.0
+    today = measure_rows(r, now) if queue_id else rows
+    tenant_today = next(
+        x for x in today if x.window == TODAY and not x.queue_id and x.channel is None
     )
     return {
         "at": now,
@@ -131,6 +139,7 @@ async def stats(r: TenantRouter) -> dict[str, Any]:
         "answered": answered,
         "abandoned": abandoned,
         "completed": counters.get("completed", 0),
-        "service_level": level,
+        "service_level": service_level(tenant_today.tally),
         "quarantined": quarantined,
+        "measures": rows,
     }

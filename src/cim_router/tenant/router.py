@@ -18,7 +18,8 @@ import contextlib
 import logging
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
+from zoneinfo import ZoneInfo
 
 from cim_router.domain.agent import AgentState
 from cim_router.domain.channel import Channel
@@ -40,6 +41,7 @@ from cim_router.tenant.records import (
     Transition,
 )
 from cim_router.tenant.requests import RequestLog
+from cim_router.tenant.tallies import Tallies, bucket_of, field_name
 from cim_router.tenant.timers import Due, Timers
 from cim_router.tenant.watch import Hub, Notice, NoticeType
 
@@ -50,6 +52,13 @@ RECENTLY_CLOSED = 10_000  # closed interactions kept in memory for quick reads
 RECENT_CUSTOMERS = 100_000  # customer records written since the load, kept in memory
 OPEN = (InteractionState.QUEUED, InteractionState.OFFERED, InteractionState.ASSIGNED)
 LIVE = (*OPEN, InteractionState.WRAP_UP)
+
+
+class QueueClock(NamedTuple):
+    """What the measures need of a queue: its service-level target and its time zone."""
+
+    sla_seconds: float
+    zone: ZoneInfo
 
 
 class Observer(Protocol):
@@ -110,6 +119,7 @@ class TenantRouter:
         # Capacity of agents that are not OFFLINE, for the wait estimate.
         self._staffed: dict[str, dict[Channel, int]] = {}
         self.seats: dict[Channel, int] = {}  # their sum per channel, kept as they change
+        self.tallies = Tallies()  # the measures' counts, per queue and channel, by minute
 
     # --- the unit of work -----------------------------------------------------------------
 
@@ -295,6 +305,18 @@ class TenantRouter:
     def count(self, name: str) -> None:
         self.tx.count(name)
         self.counters[name] = self.counters.get(name, 0) + 1
+
+    def tally(self, queue: str, channel: Channel, name: str, n: float = 1) -> None:
+        """Count `n` towards `name` of the queue and channel, in this minute's bucket."""
+        bucket = bucket_of(self.clock())
+        self.tallies.add(bucket, (queue, channel), name, n)
+        self.tx.tally(bucket, field_name(queue, channel, name), n)
+
+    def queue_clock(self, queue_id: str, channel: Channel) -> QueueClock:
+        """The service-level target of `queue_id` for `channel`, and the queue's time zone
+        (where its "today" starts). The one place the measures learn them: the policy's
+        target for the channel and its time zone, for every queue."""
+        return QueueClock(self.policy.sla_seconds[channel], ZoneInfo(self.policy.time_zone))
 
     def notify(self, type: NoticeType, agent_id: str, rec: InteractionRecord) -> None:
         """Tell `agent_id`'s watchers, once this unit's change is durable."""

@@ -8,7 +8,7 @@ from cim_router.domain.interaction import (
     InteractionState,
     SkillRequirement,
 )
-from cim_router.tenant import offers
+from cim_router.tenant import counting, offers
 from cim_router.tenant.errors import FailedPrecondition
 from cim_router.tenant.interactions import drop_transfer, replay_interaction
 from cim_router.tenant.records import (
@@ -58,6 +58,7 @@ async def transfer(
             _check_target(r, rec, pending, ignore_skills)
         r.put(rec)
         r.event(rec, EventType.TRANSFER_REQUESTED, target_agent, reason or mode.name)
+        counting.transferred(r, rec)
         if mode == TransferMode.WARM:
             rec.transfer = pending
             _start_transfer(r, rec)

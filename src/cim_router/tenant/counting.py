@@ -1,0 +1,90 @@
+"""What each lifecycle event counts towards the measures (docs/measures.md), called inside
+the event's unit of work so the counts are stored with the change that caused them.
+
+Counts go to the interaction's queue and its channel at the time of the event, in the
+bucket of the event's minute.
+"""
+
+from __future__ import annotations
+
+from cim_router.tenant.records import CustomerRecord, InteractionRecord
+from cim_router.tenant.router import TenantRouter
+
+DAY_SECONDS = 24 * 3600.0
+
+
+def enqueued(
+    r: TenantRouter,
+    rec: InteractionRecord,
+    customer: CustomerRecord | None,
+    earlier: InteractionRecord | None,
+) -> None:
+    """An interaction entered its queue: offered; with a customer id, a contact, and a
+    repeat of the earlier contact if an agent served that customer within the FCR window
+    (counted against the earlier interaction's queue and channel: that one was not
+    resolved)."""
+    i = rec.interaction
+    r.tally(i.queue_id, i.channel, "offered")
+    if not i.customer_id:
+        return
+    r.tally(i.queue_id, i.channel, "contacts")
+    if customer is None or customer.last_served_at <= 0:
+        return
+    window = r.policy.fcr_window_days * DAY_SECONDS
+    if i.enqueued_at - customer.last_served_at <= window:
+        if earlier is not None:
+            r.tally(earlier.interaction.queue_id, earlier.interaction.channel, "repeats")
+        else:
+            r.tally(i.queue_id, i.channel, "repeats")
+
+
+def answered(r: TenantRouter, rec: InteractionRecord, now: float) -> None:
+    """First accept: answered, within the target or not, and the wait. The target is the
+    interaction's own when its Enqueue set one, else its queue's."""
+    i = rec.interaction
+    wait = max(0.0, now - i.enqueued_at)
+    r.tally(i.queue_id, i.channel, "answered")
+    r.tally(i.queue_id, i.channel, "wait_seconds", wait)
+    if wait <= (i.sla_seconds or r.queue_clock(i.queue_id, i.channel).sla_seconds):
+        r.tally(i.queue_id, i.channel, "answered_in_sla")
+
+
+def abandoned(r: TenantRouter, rec: InteractionRecord, now: float) -> None:
+    """The customer left before any agent answered; a short abandon under the policy's
+    threshold."""
+    i = rec.interaction
+    r.tally(i.queue_id, i.channel, "abandoned")
+    if now - i.enqueued_at < r.policy.short_abandon_seconds:
+        r.tally(i.queue_id, i.channel, "short_abandoned")
+
+
+def handled(r: TenantRouter, rec: InteractionRecord, now: float) -> None:
+    """The conversation ended (Complete): handled, with its talk time since the accept."""
+    i = rec.interaction
+    r.tally(i.queue_id, i.channel, "handled")
+    r.tally(i.queue_id, i.channel, "handle_seconds", max(0.0, now - rec.assigned_at))
+
+
+def wrapped(r: TenantRouter, rec: InteractionRecord, now: float) -> None:
+    """Wrap-up ended (by its timer or an early second Complete): its time."""
+    i = rec.interaction
+    started = rec.wrap_up_until - r.policy.wrap_up_seconds[i.channel]
+    r.tally(i.queue_id, i.channel, "wrap_seconds", max(0.0, now - started))
+
+
+def transferred(r: TenantRouter, rec: InteractionRecord) -> None:
+    i = rec.interaction
+    r.tally(i.queue_id, i.channel, "transferred")
+
+
+def csat_given(r: TenantRouter, rec: InteractionRecord, csat: int) -> None:
+    """A score given (1..5); a second score replaces the first."""
+    if not csat:
+        return
+    i = rec.interaction
+    if rec.csat:
+        if csat != rec.csat:
+            r.tally(i.queue_id, i.channel, "csat_sum", csat - rec.csat)
+    else:
+        r.tally(i.queue_id, i.channel, "csat_count")
+        r.tally(i.queue_id, i.channel, "csat_sum", csat)
