@@ -10,7 +10,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from cim_router.domain.channel import Channel
+from cim_router.domain.errors import ValidationError
 from cim_router.domain.limits import MAX_CONTEXT_KEY_LENGTH, MAX_TIER, MIN_TIER
+from cim_router.domain.queue_tables import queue_from_mapping
+from cim_router.domain.queues import DEFAULT_QUEUE, Queue, check_queues
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -114,6 +117,9 @@ class Policy:
     # Top-level context keys whose values only the agent handling the interaction (and the
     # router and admin roles) reads; every other reader sees "***" (docs/security.md).
     sensitive_context_keys: frozenset[str] = frozenset()
+    # Queues declared in the file (`[queues.ID]`): each tenant gets them at its start unless
+    # it already stores a queue of that id (the stored one wins).
+    queues: Mapping[str, Queue] = field(default_factory=dict)
 
     def min_tier_for(self, escalation_level: int) -> int:
         """The lowest agent tier allowed to take an interaction at this escalation level."""
@@ -327,9 +333,23 @@ def policy_from_mapping(data: Mapping[str, Any], source: str = "policy") -> Poli
             r, "handle_time_seconds", d.handle_time_seconds, _number(above=0.0)
         ),
         sensitive_context_keys=r.get("sensitive_context_keys", d.sensitive_context_keys, _key_list),
+        queues=_queues(r),
     )
     r.finish()
     return policy
+
+
+def _queues(r: _Reader) -> dict[str, Queue]:
+    """`[queues.ID]` tables, checked together (moves name queues that exist, no cycle)."""
+    sub = r.sub("queues")
+    out: dict[str, Queue] = {}
+    try:
+        for queue_id, table in sub.table.items():
+            out[queue_id] = queue_from_mapping(queue_id, table, f"queues.{queue_id}")
+        check_queues({DEFAULT_QUEUE: Queue(DEFAULT_QUEUE), **out}, "queues")
+    except ValidationError as exc:
+        raise PolicyError(exc.field, exc.reason, r.source) from None
+    return out
 
 
 def _tier_list(v: Any) -> list[int]:
