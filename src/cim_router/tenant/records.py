@@ -9,6 +9,7 @@ from typing import TypeVar
 from cim_router.domain.agent import Agent
 from cim_router.domain.channel import Channel
 from cim_router.domain.interaction import Interaction, SkillRequirement
+from cim_router.domain.queues import Queue
 from cim_router.routing.explain import Explanation
 
 T = TypeVar("T")
@@ -49,6 +50,8 @@ class EventType(enum.IntEnum):
     CANCELLED = 17
     TRANSFER_CANCELLED = 18
     EXCLUSION_LAPSED = 19
+    RULE_FIRED = 20
+    QUEUE_CHANGED = 21
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ class Event:
     agent_id: str = ""
     reason: str = ""
     caller: str = ""  # who made the change (see tenant/caller.py); "router" for its own
+    queue_id: str = ""  # QUEUE_CHANGED: the queue it moved to
 
 
 @dataclass
@@ -191,6 +195,8 @@ class Transition:
     new_tenant: bool = False  # the tenant's first write: it joins the tenant set
     quarantined: list[str] = field(default_factory=list)  # keys of bad records found at load
     erasures: list[Erasure] = field(default_factory=list)
+    queues: list[Queue] = field(default_factory=list)  # queues created or changed
+    removed_queues: list[str] = field(default_factory=list)
 
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n
@@ -207,4 +213,6 @@ class Transition:
             or self.new_tenant
             or self.quarantined
             or self.erasures
+            or self.queues
+            or self.removed_queues
         )
