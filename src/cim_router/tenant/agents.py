@@ -67,6 +67,9 @@ async def upsert_agent(
     """Create an agent (OFFLINE unless `state` says otherwise) or update its profile."""
 
     def apply() -> AgentRecord:
+        for k, queue_id in enumerate(agent.routing_profile):
+            if queue_id not in r.queues:
+                raise InvalidArgument(f"routing_profile[{k}].queue_id", f"no queue {queue_id!r}")
         found = r.agents.get(agent.id)
         if found is None:
             agent.idle_since = r.clock()
@@ -77,6 +80,7 @@ async def upsert_agent(
             profile = arec.agent
             profile.display_name, profile.skills = agent.display_name, agent.skills
             profile.tier, profile.capacity = agent.tier, agent.capacity
+            profile.routing_profile = agent.routing_profile
         if state is not None:
             check_state_change(arec, state)
         r.put_agent(arec)

@@ -24,6 +24,7 @@ from cim_router.domain.agent import AgentState
 from cim_router.domain.channel import Channel
 from cim_router.domain.interaction import InteractionState
 from cim_router.domain.policy import Policy
+from cim_router.domain.queues import DEFAULT_QUEUE, Queue
 from cim_router.routing.engine import Engine
 from cim_router.tenant.caller import current_caller
 from cim_router.tenant.clock import Clock
@@ -110,6 +111,10 @@ class TenantRouter:
         # Capacity of agents that are not OFFLINE, for the wait estimate.
         self._staffed: dict[str, dict[Channel, int]] = {}
         self.seats: dict[Channel, int] = {}  # their sum per channel, kept as they change
+        # The tenant's queues: "default", the policy's, then the stored ones over them.
+        self.queues: dict[str, Queue] = {DEFAULT_QUEUE: Queue(DEFAULT_QUEUE), **self.policy.queues}
+        self.in_queue: dict[str, set[str]] = {}  # queue id -> its live interactions' ids
+        self._queue_of: dict[str, str] = {}  # live interaction id -> its queue
 
     # --- the unit of work -----------------------------------------------------------------
 
@@ -267,6 +272,14 @@ class TenantRouter:
         self.agents[arec.agent.id] = arec
         return arec
 
+    def put_queue(self, queue: Queue) -> None:
+        self.tx.queues.append(queue)
+        self.queues[queue.id] = queue
+
+    def remove_queue_record(self, queue_id: str) -> None:
+        self.tx.removed_queues.append(queue_id)
+        self.queues.pop(queue_id, None)
+
     def remove_agent_record(self, agent_id: str) -> None:
         self.tx.removed_agents.append(agent_id)
         self.agents.pop(agent_id, None)
@@ -287,10 +300,13 @@ class TenantRouter:
         agent_id: str = "",
         reason: str = "",
         channel: Channel | None = None,
+        queue_id: str = "",
     ) -> None:
         channel = rec.interaction.channel if channel is None else channel
         caller = current_caller.get()
-        self.tx.events.append(Event(self.clock(), type, rec.id, channel, agent_id, reason, caller))
+        self.tx.events.append(
+            Event(self.clock(), type, rec.id, channel, agent_id, reason, caller, queue_id)
+        )
 
     def count(self, name: str) -> None:
         self.tx.count(name)
@@ -310,12 +326,33 @@ class TenantRouter:
         if rec.interaction.state in LIVE:
             self.open[rec.id] = rec
             self.closed.pop(rec.id, None)
+            self.track_queue(rec)
             return
         self.open.pop(rec.id, None)
+        self.untrack_queue(rec.id)
         self.closed[rec.id] = rec
         self.closed.move_to_end(rec.id)
         if len(self.closed) > RECENTLY_CLOSED:
             self.closed.popitem(last=False)
+
+    def track_queue(self, rec: InteractionRecord) -> None:
+        """Keep `in_queue` in step with a live interaction's queue."""
+        queue_id = rec.interaction.queue_id
+        was = self._queue_of.get(rec.id)
+        if was == queue_id:
+            return
+        if was is not None:
+            self.untrack_queue(rec.id)
+        self._queue_of[rec.id] = queue_id
+        self.in_queue.setdefault(queue_id, set()).add(rec.id)
+
+    def untrack_queue(self, interaction_id: str) -> None:
+        was = self._queue_of.pop(interaction_id, None)
+        if was is not None:
+            members = self.in_queue[was]
+            members.discard(interaction_id)
+            if not members:
+                del self.in_queue[was]
 
     def index_wrap_up(self, rec: InteractionRecord) -> None:
         """Keep `wrapping` in step with `rec`'s state."""
