@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 # --- well-formed requests, built from what exists ----------------------------------------------
 
-_SPANS = ("09:00-17:00", "00:00-24:00", "17:00-09:00")
+_SPANS = ("09:00-17:00", "00:00-24:00", "08:30-12:00", "17:00-09:00")
 
 Build = tuple[str, Message]
 Draw = Callable[..., Any]
@@ -70,6 +70,10 @@ class Builder:
     def pick(self, items: list[str] | tuple[str, ...]) -> str:
         value: str = self.draw(st.sampled_from(sorted(items)))
         return value
+
+    def queues(self) -> tuple[str, ...]:
+        """Mostly the queues that exist, now and then one that does not."""
+        return (*sorted(self.snap.queues) * 4, *QUEUE_POOL)
 
     def agent_id(self) -> str:
         return self.pick(tuple(self.snap.agents) or AGENT_POOL)
@@ -118,7 +122,7 @@ class Builder:
             (1, True, self.get_queue),
             (1, True, self.list_queues),
             (1, True, self.remove_queue),
-            (2, True, self.list_interactions),
+            (1, True, self.list_interactions),
         ]
         weighted = [make for weight, ok, make in options if ok for _ in range(weight)]
         made = self.draw(st.sampled_from(weighted))()
@@ -157,7 +161,7 @@ class Builder:
                     priority=draw(st.integers(0, 10)),
                     delay_seconds=draw(st.sampled_from((0.0, 0.0, 5.0))),
                 )
-                for q in draw(st.lists(st.sampled_from(QUEUE_POOL), unique=True, max_size=2))
+                for q in draw(st.lists(st.sampled_from(self.queues()), unique=True, max_size=2))
             ],
         )
 
@@ -202,7 +206,7 @@ class Builder:
             customer_tier=draw(st.sampled_from(("", "standard", "gold", "vip"))),
             sla_seconds=draw(st.sampled_from((0.0, 30.0, 600.0))),
             preferred_agent_id=draw(st.sampled_from(("", *AGENT_POOL[:2]))),
-            queue_id=draw(st.sampled_from(("", "", "", *QUEUE_POOL))),
+            queue_id=draw(st.sampled_from(("", "", "", *self.queues()))),
         )
         request.context.update(_context(draw))
         return "Enqueue", request
@@ -355,12 +359,13 @@ class Builder:
             priority=draw(st.sampled_from((0, 5, 100))),
             max_size=draw(st.sampled_from((0, 0, 1, 3))),
         )
-        if draw(st.booleans()):
-            queue.hours.time_zone = draw(st.sampled_from(("Europe/Paris", "UTC", "Mars/Base")))
+        if draw(st.integers(0, 2)) == 0:
+            zones = ("Europe/Paris", "UTC", "America/New_York", "Mars/Base")
+            queue.hours.time_zone = draw(st.sampled_from(zones))
             queue.hours.weekly.add(day="mon", intervals=[draw(st.sampled_from(_SPANS))])
             queue.hours.exceptions.add(date="2026-12-25")
-        if draw(st.booleans()):
-            target = self.pick(QUEUE_POOL)
+        if draw(st.integers(0, 2)) == 0:
+            target = self.pick(self.queues())
             queue.overflow.add(
                 name="spill",
                 when=pb.OVERFLOW_CONDITION_WAITED,
@@ -371,12 +376,15 @@ class Builder:
         return "UpsertQueue", pb.UpsertQueueRequest(queue=queue)
 
     def get_queue(self) -> Build:
-        return "GetQueue", pb.GetQueueRequest(queue_id=self.pick(QUEUE_POOL))
+        return "GetQueue", pb.GetQueueRequest(queue_id=self.pick(self.queues()))
 
     def list_queues(self) -> Build:
         return "ListQueues", pb.ListQueuesRequest()
 
     def remove_queue(self) -> Build:
+        removable = sorted(set(self.snap.queues) - {"default"})
+        if removable and self.draw(st.integers(0, 3)):
+            return "RemoveQueue", pb.RemoveQueueRequest(queue_id=self.pick(removable))
         return "RemoveQueue", pb.RemoveQueueRequest(queue_id=self.pick(QUEUE_POOL))
 
     def list_interactions(self) -> Build:

@@ -90,7 +90,7 @@ def hours_in(h: pb.Hours, where: str = "queue.hours") -> Hours:
             raise InvalidArgument(f"{where}.weekly[{k}].day", "must be one of mon .. sun")
         if name in table:
             raise InvalidArgument(f"{where}.weekly[{k}].day", f"{name} is listed twice")
-        table[name] = _intervals(weekday.intervals, f"{where}.{name}")
+        table[name] = _intervals(weekday.intervals, f"{where}.weekly[{k}].intervals")
     if len(h.exceptions) > MAX_HOURS_EXCEPTIONS:
         raise InvalidArgument(f"{where}.exceptions", f"at most {MAX_HOURS_EXCEPTIONS} dates")
     exceptions: dict[str, list[str]] = {}
@@ -108,17 +108,22 @@ def hours_in(h: pb.Hours, where: str = "queue.hours") -> Hours:
     try:
         return hours_from_mapping(table, where)
     except ValidationError as exc:
-        field = re.sub(r"\.exceptions\.(\d{4}-\d\d-\d\d)", _exception_index(h), exc.field)
-        raise InvalidArgument(field, exc.reason) from None
+        raise InvalidArgument(_hours_field(h, where, exc.field), exc.reason) from None
 
 
-def _exception_index(h: pb.Hours) -> Any:
-    where = {d.date: k for k, d in enumerate(h.exceptions)}
-
-    def repl(m: re.Match[str]) -> str:
-        return f".exceptions[{where.get(m.group(1), 0)}].intervals"
-
-    return repl
+def _hours_field(h: pb.Hours, where: str, field: str) -> str:
+    """The domain's `hours.mon[0]` and `hours.exceptions.2026-12-25[0]` as the request
+    spells them: `hours.weekly[k].intervals[0]`, `hours.exceptions[k].intervals[0]`."""
+    days = {d.day: k for k, d in enumerate(h.weekly)}
+    dates = {d.date: k for k, d in enumerate(h.exceptions)}
+    rest = field[len(where) :]
+    m = re.match(r"\.exceptions\.(\d{4}-\d\d-\d\d)(.*)$", rest)
+    if m and m.group(1) in dates:
+        return f"{where}.exceptions[{dates[m.group(1)]}].intervals{m.group(2)}"
+    m = re.match(r"\.([a-z]{3})(.*)$", rest)
+    if m and m.group(1) in days:
+        return f"{where}.weekly[{days[m.group(1)]}].intervals{m.group(2)}"
+    return field
 
 
 def _rule_in(rule: pb.OverflowRule, where: str) -> OverflowRule:

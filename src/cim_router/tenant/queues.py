@@ -41,8 +41,9 @@ def find(r: TenantRouter, queue_id: str) -> Queue:
 
 
 def check_with(r: TenantRouter, queue: Queue) -> None:
-    """The tenant's queues as they would be with `queue`: errors about `queue` itself are
-    named under "queue", those of another queue (a cycle through it) under "queues.ID"."""
+    """The tenant's queues as they would be with `queue`, errors named under "queue": the
+    others passed before, so whatever breaks now (a move to a queue that does not exist, a
+    cycle of moves through it) is this queue's doing."""
     candidate = {**r.queues, queue.id: queue}
     try:
         check_queues(candidate, "queues")
@@ -50,7 +51,7 @@ def check_with(r: TenantRouter, queue: Queue) -> None:
         mine = f"queues.{queue.id}"
         if exc.field == mine or exc.field.startswith(mine + "."):
             raise ValidationError("queue" + exc.field[len(mine) :], exc.reason) from None
-        raise
+        raise ValidationError("queue.overflow", exc.reason) from None
 
 
 # --- changes --------------------------------------------------------------------------------
