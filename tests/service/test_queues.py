@@ -3,6 +3,8 @@ queue, routing profiles, transfer to a queue, ListInteractions, Explain, and a r
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 import pytest
 
@@ -21,7 +23,7 @@ def refused(call: object, code: grpc.StatusCode) -> str:
     return str(call.details())
 
 
-def upsert(client: Client, **kw: object) -> pb.QueueStatus:
+def upsert(client: Client, **kw: Any) -> pb.QueueStatus:
     result: pb.QueueStatus = client.UpsertQueue(pb.UpsertQueueRequest(queue=pb.Queue(**kw)))
     return result
 
@@ -156,9 +158,11 @@ def test_bad_queue_names_the_field_and_changes_nothing(
 
 
 def test_a_cycle_of_moves_is_refused(client: Client) -> None:
-    move_to = lambda q: pb.OverflowRule(  # noqa: E731
-        name="m", when=pb.OVERFLOW_CONDITION_WAITED, then=pb.OVERFLOW_ACTION_MOVE, queue_id=q
-    )
+    def move_to(q: str) -> pb.OverflowRule:
+        return pb.OverflowRule(
+            name="m", when=pb.OVERFLOW_CONDITION_WAITED, then=pb.OVERFLOW_ACTION_MOVE, queue_id=q
+        )
+
     upsert(client, id="a")
     upsert(client, id="b", overflow=[move_to("a")])
     request = pb.UpsertQueueRequest(queue=pb.Queue(id="a", overflow=[move_to("b")]))
@@ -293,7 +297,7 @@ def test_list_interactions_filters_and_pages(client: Client) -> None:
         (pb.ListInteractionsRequest(page_token="!!"), "page_token"),
         (pb.ListInteractionsRequest(page_token=page_token_out("x")), "page_token"),
         (pb.ListInteractionsRequest(state=pb.INTERACTION_STATE_COMPLETED), "state"),
-        (pb.ListInteractionsRequest(channel=99), "channel"),
+        (pb.ListInteractionsRequest(channel=pb.Channel.ValueType(99)), "channel"),
     ):
         assert fails(client, "ListInteractions", request, INVALID).startswith(f"{field}: ")
 
