@@ -53,7 +53,7 @@ def test_async_client_queue_calls(target: str) -> None:
             page = await router.list_interactions(channel="email", page_size=1)
             assert [i.id for i in page.interactions] == ["s1"] and not page.next_page_token
             assert [s.queue.id for s in await router.list_queues()] == ["default", "sales"]
-            with pytest.raises(InvalidArgument, match="queue.hours.time_zone"):
+            with pytest.raises(InvalidArgument, match=r"queue\.hours\.time_zone"):
                 await router.upsert_queue("x", hours={"time_zone": "Mars/Base"})
             assert page.interactions[0].channel == pb.CHANNEL_EMAIL
 
