@@ -55,16 +55,18 @@ def _channels(text: str) -> list[str]:
     return names
 
 
-def _hours_file(text: str) -> dict[str, Any]:
+def hours_file(path: str | None) -> dict[str, Any] | None:
     """A TOML file holding the `hours` table's keys (time_zone, mon .. sun, exceptions), at
-    its top level or under `[hours]`."""
+    its top level or under `[hours]`; ValueError (a usage error) if it cannot be read."""
+    if path is None:
+        return None
     try:
-        data = tomllib.loads(Path(text).read_text(encoding="utf-8"))
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise argparse.ArgumentTypeError(f"{text}: {exc}") from None
+        raise ValueError(f"--hours-file {path}: {exc}") from None
     hours = data.get("hours", data)
     if not isinstance(hours, dict):
-        raise argparse.ArgumentTypeError(f"{text}: [hours] must be a table")
+        raise ValueError(f"--hours-file {path}: [hours] must be a table")
     return hours
 
 
@@ -142,7 +144,7 @@ def queue_upsert(client: RouterClient, args: argparse.Namespace) -> Output:
         sla_share=share,
         max_size=args.max_size,
         max_wait_seconds=args.max_wait,
-        hours=args.hours_file,
+        hours=hours_file(args.hours_file),
     )
     return fmt.to_dict(status), status_text(status)
 
@@ -183,7 +185,7 @@ def register(
     p.add_argument("--sla", type=_sla, help="SECONDS/SHARE, e.g. 20/0.8")
     p.add_argument("--max-size", type=int, default=0, help="waiting at most (0: no limit)")
     p.add_argument("--max-wait", type=float, default=0.0, help="seconds (0: no limit)")
-    p.add_argument("--hours-file", type=_hours_file, help="TOML: time_zone, mon..sun, exceptions")
+    p.add_argument("--hours-file", metavar="TOML", help="time_zone, mon..sun, exceptions")
 
     p = add("queue", "watch a queue: GetQueue every few seconds")
     p.add_argument("queue_id", metavar="ID")
