@@ -330,3 +330,16 @@ def test_restart_keeps_queues_profiles_and_each_interactions_queue(running: Runn
     finally:
         again.stop()
         drop_prefix(running.settings.prefix)
+
+
+def test_an_agent_takes_only_the_work_of_its_profiles_queues(client: Client) -> None:
+    upsert(client, id="billing")
+    client.agent(
+        "bill", skills={"billing": 9}, routing_profile=[pb.QueueMembership(queue_id="billing")]
+    )
+    general = client.enqueue("d1", required_skills=[Req(skill="billing", min_level=1)])
+    assert not general.interaction.HasField("offer")  # "default" is not bill's
+    billing = client.enqueue("b1", queue_id="billing")
+    assert billing.interaction.offer.agent_id == "bill"
+    client.agent("any", skills={"billing": 1})  # no profile: every queue
+    assert client.get("d1").offer.agent_id == "any"

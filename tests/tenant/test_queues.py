@@ -293,3 +293,58 @@ def test_policy_queues_are_there_at_start_and_a_stored_one_wins() -> None:
         assert again.router().queues["sales"].priority == 9
 
     run(body)
+
+
+def test_routing_by_profile_and_skills_together() -> None:
+    async def body() -> None:
+        h = await Harness().start()
+        await _queue(h, Queue("billing"))
+        await _profiled(h, "bill", {"billing": Membership()}, {"billing": 9})
+        await h.set_state("bill", AgentState.AVAILABLE)
+        await h.enqueue("d1", Channel.CHAT, required={"billing": 1})  # default queue
+        assert h.get("d1").offer is None  # bill serves billing only, though skilled
+        await _enqueue(h, "b1", Channel.CHAT, "billing", required=(SkillRequirement("tech", 5),))
+        assert h.get("b1").offer is None  # in bill's queue, but bill lacks the skill
+        await _enqueue(h, "b2", Channel.CHAT, "billing", required=(SkillRequirement("billing", 5),))
+        offered = h.get("b2").offer
+        assert offered is not None and offered.agent_id == "bill"
+        await h.agent("any", {"billing": 1})  # no profile: every queue
+        d1 = h.get("d1").offer
+        assert d1 is not None and d1.agent_id == "any"
+
+    run(body)
+
+
+def test_a_widened_profile_lets_the_agent_take_work_already_waiting() -> None:
+    async def body() -> None:
+        h = await Harness().start()
+        await _queue(h, Queue("sales"))
+        await _profiled(h, "ann", {"sales": Membership()}, {})
+        await h.set_state("ann", AgentState.AVAILABLE)
+        await h.enqueue("d1", Channel.CHAT)
+        assert h.get("d1").offer is None
+        a = Agent(
+            "ann",
+            capacity=dict(DEFAULT_CAPACITY),
+            routing_profile={"sales": Membership(), DEFAULT_QUEUE: Membership(5)},
+        )
+        async with h.tenants.use("t") as r:
+            await agents.upsert_agent(r, a, None)
+        await h.settle()
+        offered = h.get("d1").offer
+        assert offered is not None and offered.agent_id == "ann"
+
+    run(body)
+
+
+def test_profiles_keep_routing_apart_after_a_restart() -> None:
+    async def body() -> None:
+        h = await Harness().start()
+        await _queue(h, Queue("billing"))
+        await _profiled(h, "bill", {"billing": Membership()}, {})
+        await h.enqueue("d1", Channel.CHAT)
+        again = await h.restart()
+        await again.set_state("bill", AgentState.AVAILABLE)
+        assert again.get("d1").offer is None
+
+    run(body)

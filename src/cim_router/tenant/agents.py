@@ -71,6 +71,7 @@ async def upsert_agent(
             if queue_id not in r.queues:
                 raise InvalidArgument(f"routing_profile[{k}].queue_id", f"no queue {queue_id!r}")
         found = r.agents.get(agent.id)
+        before = {} if found is None else found.agent.routing_profile
         if found is None:
             agent.idle_since = r.clock()
             arec = AgentRecord(agent)
@@ -84,6 +85,9 @@ async def upsert_agent(
         if state is not None:
             check_state_change(arec, state)
         r.put_agent(arec)
+        if set(before) != set(agent.routing_profile):
+            r.index_agent(arec)
+            offers.reindex_waiting(r)  # the queues it may take changed
         if state is not None:
             change_state(r, arec, state, "")
         else:

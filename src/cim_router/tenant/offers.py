@@ -59,10 +59,32 @@ def next_relaxation(policy: Policy, enqueued_at: float, now: float) -> float | N
 def index_interaction(r: TenantRouter, rec: InteractionRecord) -> None:
     """Put a waiting interaction (or a pending transfer) in the routing index, and have
     the next relaxation step re-route it: relaxation makes agents eligible with time."""
-    r.engine.enqueue(routing_view(rec))
+    view = routing_view(rec)
+    r.engine.enqueue(view)
+    keep_out_of_queue(r, view)
     due = next_relaxation(r.policy, rec.interaction.enqueued_at, r.clock())
     if due is not None:
         r.at(due, Due.RELAX, rec.id)
+
+
+def keep_out_of_queue(r: TenantRouter, view: Interaction) -> None:
+    """Agents whose routing profile leaves out the interaction's queue may not take it.
+
+    Until the core knows queues, this keeps them away as the core's exclusions do (the
+    index's own, never the interaction's record): Explain counts them as excluded. Nothing
+    to do while no agent has a profile."""
+    for agent_id, profile in r.profiled.items():
+        if view.queue_id not in profile:
+            r.engine.exclude(view.id, agent_id)
+
+
+def reindex_waiting(r: TenantRouter) -> None:
+    """Index every waiting interaction again, after a routing profile changed."""
+    for rec in list(r.open.values()):
+        if r.engine.is_waiting(rec.id):
+            view = routing_view(rec)
+            r.engine.enqueue(view)
+            keep_out_of_queue(r, view)
 
 
 def relax(r: TenantRouter, rec: InteractionRecord) -> None:

@@ -17,14 +17,14 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Protocol, TypeVar
 
 from cim_router.domain.agent import AgentState
 from cim_router.domain.channel import Channel
 from cim_router.domain.interaction import InteractionState
 from cim_router.domain.policy import Policy
-from cim_router.domain.queues import DEFAULT_QUEUE, Queue
+from cim_router.domain.queues import DEFAULT_QUEUE, Membership, Queue
 from cim_router.routing.engine import Engine
 from cim_router.tenant.caller import current_caller
 from cim_router.tenant.clock import Clock
@@ -111,6 +111,7 @@ class TenantRouter:
         # Capacity of agents that are not OFFLINE, for the wait estimate.
         self._staffed: dict[str, dict[Channel, int]] = {}
         self.seats: dict[Channel, int] = {}  # their sum per channel, kept as they change
+        self.profiled: dict[str, Mapping[str, Membership]] = {}  # agents with a profile
         # The tenant's queues: "default", the policy's, then the stored ones over them.
         self.queues: dict[str, Queue] = {DEFAULT_QUEUE: Queue(DEFAULT_QUEUE), **self.policy.queues}
         self.in_queue: dict[str, set[str]] = {}  # queue id -> its live interactions' ids
@@ -284,6 +285,7 @@ class TenantRouter:
         self.tx.removed_agents.append(agent_id)
         self.agents.pop(agent_id, None)
         self.engine.remove_agent(agent_id)
+        self.profiled.pop(agent_id, None)
         self.unstaff(agent_id)
 
     def put_customer(self, customer: CustomerRecord) -> None:
@@ -412,6 +414,10 @@ class TenantRouter:
     def index_agent(self, arec: AgentRecord) -> None:
         agent = arec.agent
         self.engine.upsert_agent(agent)
+        if agent.routing_profile:
+            self.profiled[agent.id] = agent.routing_profile
+        else:
+            self.profiled.pop(agent.id, None)
         self.unstaff(agent.id)
         if agent.state != AgentState.OFFLINE:
             self._staffed[agent.id] = capacity = dict(agent.capacity)
