@@ -348,3 +348,40 @@ def test_profiles_keep_routing_apart_after_a_restart() -> None:
         assert again.get("d1").offer is None
 
     run(body)
+
+
+def test_a_profiles_delay_holds_the_agent_back_until_the_work_has_waited_that_long() -> None:
+    async def body() -> None:
+        h = await Harness().start()
+        await _profiled(h, "late", {DEFAULT_QUEUE: Membership(5, 30.0)}, {})
+        await h.set_state("late", AgentState.AVAILABLE)
+        await h.enqueue("d1", Channel.CHAT)
+        assert h.get("d1").offer is None
+        await h.advance(29.0)
+        assert h.get("d1").offer is None
+        await h.advance(2.0)
+        offered = h.get("d1").offer
+        assert offered is not None and offered.agent_id == "late"
+        await h.agent("now")  # no delay for an agent without a profile
+        await h.enqueue("d2", Channel.CHAT)
+        d2 = h.get("d2").offer
+        assert d2 is not None and d2.agent_id == "now"
+
+    run(body)
+
+
+def test_a_delay_counts_from_the_enqueue_time_across_a_restart() -> None:
+    async def body() -> None:
+        h = await Harness().start()
+        await _profiled(h, "late", {DEFAULT_QUEUE: Membership(5, 30.0)}, {})
+        await h.set_state("late", AgentState.AVAILABLE)
+        await h.enqueue("d1", Channel.CHAT)
+        await h.advance(10.0)
+        again = await h.restart()  # a second later
+        await again.advance(18.0)
+        assert again.get("d1").offer is None
+        await again.advance(2.0)
+        offered = again.get("d1").offer
+        assert offered is not None and offered.agent_id == "late"
+
+    run(body)

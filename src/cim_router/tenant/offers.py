@@ -68,14 +68,35 @@ def index_interaction(r: TenantRouter, rec: InteractionRecord) -> None:
 
 
 def keep_out_of_queue(r: TenantRouter, view: Interaction) -> None:
-    """Agents whose routing profile leaves out the interaction's queue may not take it.
+    """Agents whose routing profile leaves out the interaction's queue may not take it, nor
+    may an agent whose membership's delay has not yet passed (a timer lets it in then).
 
     Until the core knows queues, this keeps them away as the core's exclusions do (the
     index's own, never the interaction's record): Explain counts them as excluded. Nothing
     to do while no agent has a profile."""
+    now = r.clock()
+    gates: set[float] = set()
     for agent_id, profile in r.profiled.items():
-        if view.queue_id not in profile:
+        membership = profile.get(view.queue_id)
+        if membership is None:
             r.engine.exclude(view.id, agent_id)
+            continue
+        opens = view.enqueued_at + membership.delay_seconds
+        if opens > now:
+            r.engine.exclude(view.id, agent_id)
+            gates.add(opens)
+    for due in gates:
+        r.at(due, Due.GATE, view.id)
+
+
+def open_gate(r: TenantRouter, rec: InteractionRecord) -> None:
+    """A profile's delay for `rec`'s queue has passed: index it again and offer it to whoever
+    it now allows."""
+    if r.engine.is_waiting(rec.id):
+        view = routing_view(rec)
+        r.engine.enqueue(view)
+        keep_out_of_queue(r, view)
+        route_interaction(r, rec)
 
 
 def reindex_waiting(r: TenantRouter) -> None:
