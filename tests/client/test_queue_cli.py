@@ -27,7 +27,8 @@ def test_queue_upsert_with_hours_from_a_file_then_list_and_watch(cli: Cli, tmp_p
     assert "90% in 30 s" in out
     data = cli.json("queue", "billing", "--count", "1")
     assert data["queue"]["max_size"] == 10  # type: ignore[index]
-    cli("enqueue", "c1", "--channel", "chat", "--queue", "billing")
+    enqueued = cli("enqueue", "c1", "--channel", "chat", "--queue", "billing")
+    assert ["queue:", "billing"] in rows(enqueued)
     table = rows(cli("queues"))
     assert table[0][:3] == ["QUEUE", "OPEN", "WAITING"]
     assert [r[0] for r in table[1:]] == ["billing", "default"]
