@@ -343,3 +343,45 @@ def test_an_agent_takes_only_the_work_of_its_profiles_queues(client: Client) -> 
     assert billing.interaction.offer.agent_id == "bill"
     client.agent("any", skills={"billing": 1})  # no profile: every queue
     assert client.get("d1").offer.agent_id == "any"
+
+
+@pytest.mark.parametrize(
+    ("profile", "field"),
+    [
+        ([pb.QueueMembership(queue_id="")], "routing_profile[0].queue_id"),
+        ([pb.QueueMembership(queue_id="default", priority=-1)], "routing_profile[0].priority"),
+        (
+            [pb.QueueMembership(queue_id="default", delay_seconds=86_401)],
+            "routing_profile[0].delay_seconds",
+        ),
+        (
+            [pb.QueueMembership(queue_id="default", delay_seconds=float("nan"))],
+            "routing_profile[0].delay_seconds",
+        ),
+        (
+            [pb.QueueMembership(queue_id="default"), pb.QueueMembership(queue_id="default")],
+            "routing_profile[1].queue_id",
+        ),
+        ([pb.QueueMembership(queue_id=f"q{k}") for k in range(65)], "routing_profile"),
+    ],
+)
+def test_a_bad_profile_names_the_field_and_changes_nothing(
+    client: Client, profile: list[pb.QueueMembership], field: str
+) -> None:
+    request = pb.UpsertAgentRequest(agent_id="a1", routing_profile=profile)
+    assert fails(client, "UpsertAgent", request, INVALID).startswith(f"{field}: ")
+    fails(client, "GetAgent", pb.GetAgentRequest(agent_id="a1"), grpc.StatusCode.NOT_FOUND)
+
+
+def test_enqueue_with_a_bad_queue_id_names_it(client: Client) -> None:
+    for bad in ("q\x00", "x" * 129):
+        with pytest.raises(grpc.RpcError) as err:
+            client.enqueue("i1", queue_id=bad)
+        assert refused(err.value, INVALID).startswith("queue_id: ")
+    with pytest.raises(grpc.RpcError) as err:
+        client.enqueue("i1", required_skills=[Req(skill=f"s{k}") for k in range(8)], queue_id="q")
+    refused(err.value, grpc.StatusCode.NOT_FOUND)
+    upsert(client, id="q", required_skills=[Req(skill="extra")])
+    with pytest.raises(grpc.RpcError) as err:
+        client.enqueue("i1", required_skills=[Req(skill=f"s{k}") for k in range(8)], queue_id="q")
+    assert refused(err.value, INVALID).startswith("required_skills: with queue 'q'")
