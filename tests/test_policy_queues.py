@@ -106,3 +106,10 @@ def test_a_bad_queue_names_its_key(tmp_path: Path, text: str, key: str) -> None:
 
 def test_no_queues_table_means_no_policy_queues(tmp_path: Path) -> None:
     assert load_policy(_write(tmp_path, "matching = 'greedy'\n")).queues == {}
+
+
+def test_more_than_64_queues_are_refused(tmp_path: Path) -> None:
+    text = "".join(f"[queues.q{k}]\n" for k in range(64))  # and "default": 65
+    with pytest.raises(PolicyError) as err:
+        load_policy(_write(tmp_path, text))
+    assert err.value.key == "queues"

@@ -385,3 +385,16 @@ def test_a_delay_counts_from_the_enqueue_time_across_a_restart() -> None:
         assert offered is not None and offered.agent_id == "late"
 
     run(body)
+
+
+def test_a_tenant_holds_at_most_64_queues() -> None:
+    async def body() -> None:
+        h = await Harness().start()
+        for k in range(63):
+            await _queue(h, Queue(f"q{k}"))
+        with pytest.raises(ResourceExhausted, match="at most 64"):
+            await _queue(h, Queue("one-too-many"))
+        await _queue(h, Queue("q0", priority=4))  # changing one is fine
+        assert len(h.router().queues) == 64 and "one-too-many" not in h.router().queues
+
+    run(body)

@@ -13,7 +13,7 @@ from cim_router.domain.channel import Channel
 from cim_router.domain.errors import ValidationError
 from cim_router.domain.limits import MAX_CONTEXT_KEY_LENGTH, MAX_TIER, MIN_TIER
 from cim_router.domain.queue_tables import queue_from_mapping
-from cim_router.domain.queues import DEFAULT_QUEUE, Queue, check_queues
+from cim_router.domain.queues import DEFAULT_QUEUE, MAX_QUEUES, Queue, check_queues
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -346,7 +346,10 @@ def _queues(r: _Reader) -> dict[str, Queue]:
     try:
         for queue_id, table in sub.table.items():
             out[queue_id] = queue_from_mapping(queue_id, table, f"queues.{queue_id}")
-        check_queues({DEFAULT_QUEUE: Queue(DEFAULT_QUEUE), **out}, "queues")
+        everything = {DEFAULT_QUEUE: Queue(DEFAULT_QUEUE), **out}
+        if len(everything) > MAX_QUEUES:
+            raise ValidationError("queues", f"at most {MAX_QUEUES} queues, 'default' included")
+        check_queues(everything, "queues")
     except ValidationError as exc:
         raise PolicyError(exc.field, exc.reason, r.source) from None
     return out

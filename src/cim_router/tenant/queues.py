@@ -15,8 +15,13 @@ from cim_router.domain.channel import Channel
 from cim_router.domain.errors import ValidationError
 from cim_router.domain.interaction import InteractionState, SkillRequirement
 from cim_router.domain.limits import MAX_PRIORITY, MAX_SKILLS_PER_INTERACTION
-from cim_router.domain.queues import DEFAULT_QUEUE, Queue, Then, check_queues
-from cim_router.tenant.errors import FailedPrecondition, InvalidArgument, NotFound
+from cim_router.domain.queues import DEFAULT_QUEUE, MAX_QUEUES, Queue, Then, check_queues
+from cim_router.tenant.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+)
 from cim_router.tenant.records import InteractionRecord, RequestKey, RequestOutcome
 from cim_router.tenant.router import OPEN, TenantRouter
 
@@ -62,6 +67,8 @@ async def upsert_queue(
 ) -> QueueStatus:
     def apply() -> QueueStatus:
         check_with(r, queue)
+        if queue.id not in r.queues and len(r.queues) >= MAX_QUEUES:
+            raise ResourceExhausted(f"a tenant holds at most {MAX_QUEUES} queues")
         r.put_queue(queue)
         return status(r, queue)
 
