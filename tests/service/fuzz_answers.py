@@ -15,17 +15,16 @@ from cim_router.tenant.errors import InvalidArgument
 from tests.service.fuzz_checks import (
     AGENT_REPLIES,
     ALREADY_EXISTS,
+    GONE_ON_RETRY,
     INTERACTION_REPLIES,
     INVALID,
+    LISTED_STATES,
     NOT_FOUND,
     OK,
     Snap,
     _bytes,
     _text,
     _without_history,
-)
-from tests.service.fuzz_checks import (
-    OPEN as OPEN_STATES,
 )
 from tests.service.fuzz_requests import (
     _takes_request_id,
@@ -150,7 +149,7 @@ class AnswerChecks:
             assert len(open_page.interactions) <= (request.page_size or 100), where
             for listed_one in open_page.interactions:
                 assert not listed_one.history, where
-                assert listed_one.state in OPEN_STATES, where
+                assert listed_one.state in LISTED_STATES, where
                 assert not request.queue_id or listed_one.queue_id == request.queue_id, where
                 assert not request.state or listed_one.state == request.state, where
                 assert not request.channel or listed_one.channel == request.channel, where
@@ -203,7 +202,7 @@ class AnswerChecks:
             same = step.method == original.method and digest(decoded) == original.digest
             if original.code == OK and original.changed:
                 if same:  # a retry
-                    gone = step.method in AGENT_REPLIES and code == NOT_FOUND
+                    gone = step.method in GONE_ON_RETRY and code == NOT_FOUND
                     assert code == OK or gone, f"{where}: a retry of a call that was applied"
                     assert not changed, f"{where}: a retry applied the call again"
                 else:

@@ -50,6 +50,8 @@ SPARE_TENANTS = ("fz-spare-1", "fz-spare-2")
 # Writes that may create their tenant; every other call needs one that exists.
 CREATORS = frozenset({"UpsertAgent", "Enqueue", "UpsertQueue"})
 AGENT_REPLIES = frozenset({"UpsertAgent", "SetAgentState", "GetAgent"})
+# Calls whose retry answers with the entity as it is now: NOT_FOUND once it is gone.
+GONE_ON_RETRY = AGENT_REPLIES | {"UpsertQueue"}
 INTERACTION_REPLIES = frozenset(
     {"Accept", "Reject", "Complete", "Cancel", "Transfer", "Escalate", "CancelTransfer"}
     | {"UpdateContext"}
@@ -62,6 +64,15 @@ QUEUE_POOL = ("default", "billing", "vip", "q-never")
 CUSTOMERS = ("cust-1", "cust-2")
 CHANNELS = (pb.CHANNEL_CHAT, pb.CHANNEL_EMAIL, pb.CHANNEL_VOICE, pb.CHANNEL_SMS)
 SETTABLE = (pb.AGENT_STATE_OFFLINE, pb.AGENT_STATE_AVAILABLE, pb.AGENT_STATE_NOT_READY)
+# ListInteractions lists the open interactions and those in wrap-up.
+LISTED_STATES = frozenset(
+    {
+        pb.INTERACTION_STATE_QUEUED,
+        pb.INTERACTION_STATE_OFFERED,
+        pb.INTERACTION_STATE_ASSIGNED,
+        pb.INTERACTION_STATE_WRAP_UP,
+    }
+)
 OPEN = (
     pb.INTERACTION_STATE_QUEUED,
     pb.INTERACTION_STATE_OFFERED,

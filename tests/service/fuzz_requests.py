@@ -155,15 +155,22 @@ class Builder:
                 for c in channels
             ],
             state=draw(st.sampled_from((pb.AGENT_STATE_UNSPECIFIED, *SETTABLE, SETTABLE[1]))),
-            routing_profile=[
-                pb.QueueMembership(
-                    queue_id=q,
-                    priority=draw(st.integers(0, 10)),
-                    delay_seconds=draw(st.sampled_from((0.0, 0.0, 5.0))),
-                )
-                for q in draw(st.lists(st.sampled_from(self.queues()), unique=True, max_size=2))
-            ],
+            routing_profile=self._profile(),
         )
+
+    def _profile(self) -> list[pb.QueueMembership]:
+        """Mostly none (every queue), so that most agents route as they always did."""
+        draw = self.draw
+        if draw(st.integers(0, 3)):
+            return []
+        return [
+            pb.QueueMembership(
+                queue_id=q,
+                priority=draw(st.integers(0, 10)),
+                delay_seconds=draw(st.sampled_from((0.0, 0.0, 5.0))),
+            )
+            for q in draw(st.lists(st.sampled_from(self.queues()), unique=True, max_size=2))
+        ]
 
     def set_agent_state(self) -> Build:
         return "SetAgentState", pb.SetAgentStateRequest(
@@ -382,7 +389,9 @@ class Builder:
         return "ListQueues", pb.ListQueuesRequest()
 
     def remove_queue(self) -> Build:
-        removable = sorted(set(self.snap.queues) - {"default"})
+        held = {i.queue_id for i in self.interactions.values() if i.state in OPEN}
+        targets = {r.queue_id for q in self.snap.queues.values() for r in q.overflow}
+        removable = sorted(set(self.snap.queues) - {"default"} - held - targets)
         if removable and self.draw(st.integers(0, 3)):
             return "RemoveQueue", pb.RemoveQueueRequest(queue_id=self.pick(removable))
         return "RemoveQueue", pb.RemoveQueueRequest(queue_id=self.pick(QUEUE_POOL))

@@ -59,12 +59,6 @@ async def enqueue(
         raise InvalidArgument(
             "customer_tier", f"unknown customer tier {interaction.customer_tier!r}"
         )
-    queue = queues.find(r, interaction.queue_id)
-    if not queue.accepts(interaction.channel):
-        raise InvalidArgument(
-            "channel", f"queue {queue.id!r} does not take {interaction.channel.name}"
-        )
-    _take_queue_defaults(interaction, queue)
     stored, customer, earlier = await _prefetch(r, interaction)
 
     def apply() -> Enqueued:
@@ -76,10 +70,7 @@ async def enqueue(
             if known is not None and known is not customer:
                 wanted = known.last_interaction_id
                 last = r.open.get(wanted) or r.closed.get(wanted) or earlier
-            if queue.max_size and len(queues.waiting_in(r, queue.id)) >= queue.max_size:
-                raise ResourceExhausted(
-                    f"queue {queue.id!r} is full: {queue.max_size} interactions wait in it"
-                )
+            _enter_queue(r, interaction)
             return _create(r, interaction, digest, known, last)
         if existing.request_digest != digest:
             raise AlreadyExists(
@@ -92,6 +83,22 @@ async def enqueue(
         return rec.snapshot(), outcome.created, *position(r, rec)
 
     return await r.mutate(apply, request, replay, interaction.id, created=lambda out: out[1])
+
+
+def _enter_queue(r: TenantRouter, interaction: Interaction) -> None:
+    """A new interaction's queue: it must exist, take the channel and have room; its
+    defaults are added to the interaction's. (A repeated Enqueue answers with the one it
+    made, whatever became of its queue; a reused request id is answered before this.)"""
+    queue = queues.find(r, interaction.queue_id)
+    if not queue.accepts(interaction.channel):
+        raise InvalidArgument(
+            "channel", f"queue {queue.id!r} does not take {interaction.channel.name}"
+        )
+    _take_queue_defaults(interaction, queue)
+    if queue.max_size and len(queues.waiting_in(r, queue.id)) >= queue.max_size:
+        raise ResourceExhausted(
+            f"queue {queue.id!r} is full: {queue.max_size} interactions wait in it"
+        )
 
 
 def _take_queue_defaults(interaction: Interaction, queue: Queue) -> None:
