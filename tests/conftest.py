@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import importlib
 import os
+
+# As the server does (cli.py): the tests fork redis-servers beside running gRPC servers,
+# and gRPC's fork handlers must not run in those children.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 from collections.abc import Iterator
 from typing import Protocol
 

@@ -51,8 +51,9 @@ def add_agent(
     capacity: Sequence[int] = DEFAULT_CAPS,
     load: Sequence[int] = NO_LOAD,
     idle_since: float = 0.0,
+    gates: Sequence[tuple[int, int, float]] = (),
 ) -> None:
-    core.upsert_agent(agent_id, tier, skills, capacity, state, load, idle_since)
+    core.upsert_agent(agent_id, tier, skills, capacity, state, load, idle_since, gates)
 
 
 def add_interaction(
@@ -70,6 +71,7 @@ def add_interaction(
     enqueued_at: float = 0.0,
     preferred_agent: str = "",
     excluded: Sequence[str] = (),
+    gate: int = -1,
 ) -> None:
     core.add_interaction(
         interaction_id,
@@ -84,6 +86,7 @@ def add_interaction(
         enqueued_at,
         preferred_agent,
         excluded,
+        gate,
     )
 
 

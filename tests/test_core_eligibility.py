@@ -13,6 +13,8 @@ from cim_router._core_common import (
     N_CHANNELS,
     NO_CAPACITY,
     NOT_AVAILABLE,
+    NOT_IN_QUEUE,
+    QUEUE_DELAY,
     REASONS,
     SKILL_LEVEL,
     SKILL_MISSING,
@@ -56,6 +58,8 @@ def test_reason_codes_name_the_rules() -> None:
         "skill_level": SKILL_LEVEL,
         "tier": TIER,
         "excluded": EXCLUDED,
+        "not_in_queue": NOT_IN_QUEUE,
+        "queue_delay": QUEUE_DELAY,
     }
     assert {REASONS[code]: code for code in codes.values()} == codes
     assert len(set(codes.values())) == len(REASONS)

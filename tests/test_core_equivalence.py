@@ -77,6 +77,19 @@ class Step:
     args: tuple[object, ...]
 
 
+N_GATES = 3
+# Delays and time steps share a grid, so times land on and either side of enqueued_at + delay.
+DELAYS = [0.0, 5.0, 10.0, 30.0]
+
+
+def gate_lists() -> st.SearchStrategy[list[tuple[int, int, float]]]:
+    return st.lists(
+        st.tuples(st.integers(0, N_GATES - 1), st.integers(1, 4), st.sampled_from(DELAYS)),
+        max_size=N_GATES,
+        unique_by=lambda t: t[0],
+    )
+
+
 def skill_lists(max_size: int) -> st.SearchStrategy[list[tuple[int, int]]]:
     return st.lists(
         st.tuples(st.integers(0, N_SKILLS - 1), st.integers(1, 10)),
@@ -129,7 +142,10 @@ def scenarios(draw: st.DrawFn) -> list[Step]:
                 draw(st.sampled_from([STATE_AVAILABLE, STATE_AVAILABLE, 0, 2])),
                 load,
                 now - draw(st.integers(-10, 900)),
+                draw(gate_lists()),
             )
+            if draw(st.integers(0, 30)) == 0:  # a bad gate: both cores refuse it alike
+                args = (*args[:-1], [(0, draw(st.sampled_from([0, 256])), -1.0)])
         elif kind == "add_interaction":
             args = (
                 draw(interactions),
@@ -144,6 +160,7 @@ def scenarios(draw: st.DrawFn) -> list[Step]:
                 now - draw(st.integers(-5, 150)),
                 draw(st.sampled_from(["", "", *AGENTS])),
                 draw(st.lists(agents, max_size=2)),
+                draw(st.sampled_from([-1, -1, *range(N_GATES)])),
             )
         elif kind == "remove_agent":
             args = (draw(agents),)
@@ -165,6 +182,59 @@ def scenarios(draw: st.DrawFn) -> list[Step]:
                 float(draw(st.integers(1, 1500))),
             )
         else:  # exclude_agent, reserve
+            args = (draw(interactions), draw(agents))
+        steps.append(Step(now, kind, args))
+    return steps
+
+
+@st.composite
+def gated_scenarios(draw: st.DrawFn) -> list[Step]:
+    """Agents that are free and skilled, work on one channel: what decides is the gates,
+    their ranks, and time passing their delays."""
+    now = 1_000.0
+    steps: list[Step] = []
+    agents = st.sampled_from(AGENTS)
+    interactions = st.sampled_from(INTERACTIONS)
+    kinds = ["advance", "upsert_agent", "add_interaction", "add_interaction", "remove_agent"]
+    kinds += ["remove_interaction", "reserve", "exclude_agent"]
+    for _ in range(draw(st.integers(1, 30))):
+        kind = draw(st.sampled_from(kinds))
+        args: tuple[object, ...]
+        if kind == "advance":
+            now += draw(st.sampled_from([0.0, 1.0, 5.0, 10.0]))
+            args = ()
+        elif kind == "upsert_agent":
+            args = (
+                draw(agents),
+                draw(st.integers(1, 5)),
+                [(0, draw(st.integers(3, 10)))],
+                [1, 1, 3, 3, 3, 5],
+                STATE_AVAILABLE,
+                [0] * N_CHANNELS,
+                now - draw(st.integers(0, 60)),
+                draw(gate_lists()),
+            )
+        elif kind == "add_interaction":
+            args = (
+                draw(interactions),
+                int(Channel.CHAT),
+                [(0, draw(st.integers(1, 3)))],
+                [],
+                float(draw(st.sampled_from([0, 10, 50]))),
+                0.0,
+                1,
+                0,
+                60.0,
+                now - draw(st.sampled_from([0.0, 5.0, 10.0, 30.0])),
+                "",
+                (),
+                draw(st.sampled_from([-1, *range(N_GATES)])),
+            )
+        elif kind == "remove_agent":
+            args = (draw(agents),)
+        elif kind == "remove_interaction":
+            args = (draw(interactions),)
+        else:  # reserve, exclude_agent
             args = (draw(interactions), draw(agents))
         steps.append(Step(now, kind, args))
     return steps
@@ -192,6 +262,7 @@ def assert_same(compiled: Core, python: Core, now: float) -> None:
     assert [iid for iid in INTERACTIONS if compiled.is_waiting(iid)] == waiting
     assert compiled.queue_order(now) == python.queue_order(now)
     assert compiled.next_relaxation_due(now) == python.next_relaxation_due(now)
+    assert compiled.next_gate_due(now) == python.next_gate_due(now)
     assert compiled.agents_with_room() == python.agents_with_room()
     for iid in waiting:
         assert compiled.queue_position(iid, now) == python.queue_position(iid, now)
@@ -229,6 +300,16 @@ def test_same_decisions(
         assert_same(compiled, python, step.now)
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=gated_scenarios())
+def test_same_decisions_behind_gates(core_classes: dict[str, CoreType], steps: list[Step]) -> None:
+    compiled = core_classes["compiled"](POLICIES[0])
+    python = core_classes["python"](POLICIES[0])
+    for step in steps:
+        assert apply(compiled, step) == apply(python, step), step
+        assert_same(compiled, python, step.now)
+
+
 def random_call(
     rng: random.Random, agent: str, interaction: str, agents: list[str], now: float
 ) -> tuple[str, tuple[object, ...]]:
@@ -244,6 +325,10 @@ def random_call(
             rng.choice([1, 1, 1, 2, 0]),
             load,
             now - rng.randint(0, 900),
+            [
+                (g, rng.randint(1, 3), rng.choice(DELAYS))
+                for g in rng.sample(range(4), rng.randint(0, 3))
+            ],
         )
     if roll < 0.65:
         required = [(s, rng.randint(1, 10)) for s in rng.sample(range(25), rng.randint(0, 3))]
@@ -261,6 +346,7 @@ def random_call(
             now - rng.randint(-5, 200),
             rng.choice(["", agent]),
             rng.sample(agents, rng.randint(0, 2)),
+            rng.choice([-1, -1, 0, 1, 2, 3]),
         )
     if roll < 0.75:
         return "remove_interaction", (interaction,)
@@ -293,6 +379,7 @@ def test_same_decisions_on_a_busy_centre(
             step = Step(now, *call)
             assert apply(compiled, step) == apply(python, step), step
         assert compiled.queue_order(now) == python.queue_order(now)
+        assert compiled.next_gate_due(now) == python.next_gate_due(now)
         for iid in interactions:
             if python.is_waiting(iid):
                 assert compiled.best_agent(iid, now) == python.best_agent(iid, now)

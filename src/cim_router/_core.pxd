@@ -15,6 +15,9 @@ cdef enum:
     MAXESC = 16       # escalation levels with their own minimum tier
     MAX_SKILL_ID = 1000000
     MAX_ESCALATION = 1000
+    MAXGATES = 64     # queue gates per agent
+    MAX_GATE_ID = 1000000
+    MAX_GATE_RANK = 255
 
 # Agent states, as in cim_router.domain.AgentState.
 cdef enum:
@@ -30,6 +33,8 @@ cdef enum:
     SKILL_LEVEL = 4
     TIER = 5
     EXCLUDED = 6
+    NOT_IN_QUEUE = 7
+    QUEUE_DELAY = 8
 
 
 cdef struct HeapItem:
@@ -75,6 +80,7 @@ cdef class Core:
     cdef uint64_t* a_avail[NCH]    # AVAILABLE with room on the channel
     cdef uint64_t* a_tier_ge[NTIER + 1]   # [t]: tier >= t
     cdef uint64_t* a_scratch
+    cdef int32_t** a_gate_list     # [slot]: NULL, or [n, gate, ...] of the gates it serves
 
     # --- per skill, grown as skill ids appear
     cdef int n_skills
@@ -85,6 +91,15 @@ cdef class Core:
     cdef int32_t* demand           # [s * (NLEV + 1) + level]: waiting count by effective level
     cdef uint8_t* max_need         # [s]: highest effective level any waiting one needs
     cdef uint64_t** block_buf      # scratch: the need bitsets one decision masks with
+
+    # --- per queue gate, grown as gate ids appear (core_c/gates.pxi)
+    cdef int n_gates
+    cdef uint64_t** g_agents       # [g]: agents that serve gate g
+    cdef uint8_t** g_rank          # [g][slot]: the agent's rank for g, 0 = does not serve it
+    cdef double** g_delay          # [g][slot]: seconds g's work waits before the agent takes it
+    cdef uint64_t** g_waiting      # [g]: waiting interactions behind gate g
+    cdef list gate_delay_count     # [g]: {delay: agents serving g with it}
+    cdef list gate_delays          # [g]: those delays, sorted
 
     # --- waiting interactions
     cdef int i_cap, i_words, i_hi, n_waiting
@@ -108,6 +123,9 @@ cdef class Core:
     cdef double* i_sla             # aging_rate / SLA seconds: aging points per second
     cdef double* i_enq
     cdef int64_t* i_seq
+    cdef int32_t* i_gate           # gate id, -1 = none
+    cdef uint64_t* i_gated         # waiting ones that have a gate
+    cdef int n_gated
     cdef uint64_t* i_waiting_ch[NCH]
     cdef uint64_t* i_need_tier[NTIER + 1]   # [t]: waiting ones that need a tier above t
     cdef uint64_t* i_scratch

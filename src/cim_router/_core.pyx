@@ -25,12 +25,13 @@ from libc.string cimport memset
 import numpy as np
 
 
-from cim_router._core_common import CoreParams
+from cim_router._core_common import CoreParams, check_gate, check_gates
 
 include "core_c/bitsets.pxi"
 include "core_c/storage.pxi"
 include "core_c/index.pxi"
 include "core_c/relaxation.pxi"
+include "core_c/gates.pxi"
 include "core_c/rules.pxi"
 include "core_c/decisions.pxi"
 include "core_c/invariants.pxi"
@@ -52,6 +53,9 @@ def constants():
         "MAX_ESCALATION_TIERS": MAXESC,
         "MAX_SKILL_ID": MAX_SKILL_ID,
         "MAX_ESCALATION": MAX_ESCALATION,
+        "MAX_GATES": MAXGATES,
+        "MAX_GATE_ID": MAX_GATE_ID,
+        "MAX_GATE_RANK": MAX_GATE_RANK,
         "STATE_AVAILABLE": STATE_AVAILABLE,
         "MAX_STATE": MAX_STATE,
         "ELIGIBLE": ELIGIBLE,
@@ -61,6 +65,8 @@ def constants():
         "SKILL_LEVEL": SKILL_LEVEL,
         "TIER": TIER,
         "EXCLUDED": EXCLUDED,
+        "NOT_IN_QUEUE": NOT_IN_QUEUE,
+        "QUEUE_DELAY": QUEUE_DELAY,
     }
 
 
@@ -109,8 +115,10 @@ cdef class Core:
     # --- agents (core_c/index.pxi) ------------------------------------------------------
 
     def upsert_agent(self, str agent_id, int tier, skills, capacity, int state, load,
-                     double idle_since):
-        """Insert or replace an agent; predicted handle times survive a replace."""
+                     double idle_since, gates=()):
+        """Insert or replace an agent; predicted handle times survive a replace.
+
+        `gates`: the queues it serves, as (gate id, rank 1..255, delay seconds)."""
         if not 1 <= tier <= NTIER:
             raise ValueError(f"tier must be 1..{NTIER}, got {tier}")
         _check_state(state)
@@ -126,7 +134,8 @@ cdef class Core:
                 raise ValueError(f"skills: skill ids are >= 0 and levels 1..{NLEV}")
         if len({s for s, _ in sk}) != len(sk):
             raise ValueError("skills: a skill is listed twice")
-        _put_agent(self, agent_id, tier, sk, caps, loads, state, idle_since)
+        gt = check_gates(gates)
+        _put_agent(self, agent_id, tier, sk, caps, loads, state, idle_since, gt)
 
     def remove_agent(self, str agent_id):
         return _remove_agent(self, agent_id)
@@ -177,8 +186,9 @@ cdef class Core:
     def add_interaction(self, str interaction_id, int channel, required, preferred,
                         double priority, double tier_bonus, int target_tier, int escalation,
                         double sla_seconds, double enqueued_at, str preferred_agent="",
-                        excluded=()):
-        """Put an interaction in the waiting set (replacing one with the same id)."""
+                        excluded=(), int gate=-1):
+        """Put an interaction in the waiting set (replacing one with the same id); `gate`
+        is its queue's gate id, -1 for none."""
         if not 0 <= channel < NCH:
             raise ValueError(f"channel must be 0..{NCH - 1}, got {channel}")
         if not sla_seconds > 0:
@@ -195,9 +205,10 @@ cdef class Core:
                 raise ValueError(f"{what}: a skill is listed twice")
         if len(req) > MAXSK or len(pref) > MAXSK:
             raise ValueError(f"at most {MAXSK} required and {MAXSK} preferred skills")
+        check_gate(gate)
         _put_interaction(self, interaction_id, channel, req, pref, priority, tier_bonus,
                          target_tier, escalation, sla_seconds, enqueued_at, preferred_agent,
-                         excluded)
+                         excluded, gate)
 
     def remove_interaction(self, str interaction_id):
         return _remove_interaction(self, interaction_id)
@@ -249,7 +260,8 @@ cdef class Core:
         return None if a < 0 else self.slot_agent[a]
 
     def best_interaction(self, str agent_id, double now):
-        """The first waiting interaction, in service order, that the agent may take.
+        """The waiting interaction the agent may take whose gate it ranks first (no gate
+        ranks 0, before any), then the first of those in service order.
 
         `now` must not go backwards between calls: relaxation is applied as time advances.
         """
@@ -264,6 +276,11 @@ cdef class Core:
         """When the next relaxation step of any waiting interaction starts (after `now`)."""
         return _next_due(self, now)
 
+    def next_gate_due(self, double now):
+        """The earliest enqueued_at + delay after `now` over every waiting interaction with
+        a gate and every agent serving that gate: when a delay next runs out."""
+        return _next_gate_due(self, now)
+
     def agents_with_room(self):
         """How many AVAILABLE agents could take one more interaction on some channel."""
         return _agents_with_room(self)
@@ -273,7 +290,8 @@ cdef class Core:
         return _queue_position(self, _inter_slot(self, interaction_id), now)
 
     def pair_value(self, str interaction_id, str agent_id, double now):
-        """What joint matching maximises for a pair: 0 if ineligible, else > 1."""
+        """What joint matching maximises for a pair: 0 if ineligible, else > 1. A queue gate
+        can only make a pair ineligible: its rank does not enter the value."""
         cdef int i = _inter_slot(self, interaction_id), a = _agent_slot(self, agent_id)
         if _eligibility(self, i, a, now) != ELIGIBLE:
             return 0.0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -16,12 +18,17 @@ MAX_ESCALATION_TIERS = 16  # escalation levels with their own minimum tier
 
 MAX_SKILL_ID = 1_000_000
 MAX_ESCALATION = 1000
+MAX_GATES = 64  # queue gates per agent (its routing profile's queues)
+MAX_GATE_ID = 1_000_000
+MAX_GATE_RANK = 255  # ranks are 1..255, 1 served first
 
 # Agent states, as in cim_router.domain.AgentState.
 STATE_AVAILABLE = 1
 MAX_STATE = 3
 
-# Why an agent is not eligible for an interaction; checked in this order.
+# Why an agent is not eligible for an interaction. Checked in the order NOT_AVAILABLE,
+# NO_CAPACITY, SKILL_MISSING, SKILL_LEVEL, TIER, NOT_IN_QUEUE, QUEUE_DELAY, EXCLUDED: the
+# gate codes came later and were numbered after the others, which keep their codes.
 ELIGIBLE = 0
 NOT_AVAILABLE = 1  # agent state is not AVAILABLE
 NO_CAPACITY = 2  # channel full, or blocked by an exclusive channel
@@ -29,6 +36,8 @@ SKILL_MISSING = 3
 SKILL_LEVEL = 4  # has the skill, below the (relaxed) minimum level
 TIER = 5  # below the tier the escalation level requires
 EXCLUDED = 6  # excluded for this interaction (rejected or missed it before)
+NOT_IN_QUEUE = 7  # the interaction has a gate the agent does not serve
+QUEUE_DELAY = 8  # the agent serves the gate, but its delay has not passed since enqueue
 REASONS = (
     "eligible",
     "not_available",
@@ -37,7 +46,33 @@ REASONS = (
     "skill_level",
     "tier",
     "excluded",
+    "not_in_queue",
+    "queue_delay",
 )
+
+
+def check_gates(gates: Iterable[tuple[int, int, float]]) -> tuple[tuple[int, int, float], ...]:
+    """An agent's queue gates as (gate id, rank, delay seconds), checked; both cores use it."""
+    out = tuple((int(g), int(rank), float(delay)) for g, rank, delay in gates)
+    if len(out) > MAX_GATES:
+        raise ValueError(f"at most {MAX_GATES} gates per agent")
+    for g, rank, delay in out:
+        if not 0 <= g <= MAX_GATE_ID:
+            raise ValueError(f"gate ids are 0..{MAX_GATE_ID}, got {g}")
+        if not 1 <= rank <= MAX_GATE_RANK:
+            raise ValueError(f"gate ranks are 1..{MAX_GATE_RANK}, got {rank}")
+        if not 0.0 <= delay < math.inf:
+            raise ValueError(f"gate delays are finite and >= 0, got {delay}")
+    if len({g for g, _, _ in out}) != len(out):
+        raise ValueError("gates: a gate is listed twice")
+    return out
+
+
+def check_gate(gate: int) -> int:
+    """An interaction's gate: -1 for none, else a gate id."""
+    if not -1 <= gate <= MAX_GATE_ID:
+        raise ValueError(f"gate must be -1 (none) or 0..{MAX_GATE_ID}, got {gate}")
+    return int(gate)
 
 
 class _RelaxationLike(Protocol):

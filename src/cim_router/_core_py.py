@@ -27,12 +27,16 @@ from cim_router._core_common import (
     N_CHANNELS,
     NO_CAPACITY,
     NOT_AVAILABLE,
+    NOT_IN_QUEUE,
+    QUEUE_DELAY,
     SKILL_LEVEL,
     SKILL_MISSING,
     STATE_AVAILABLE,
     TIER,
     CoreParams,
     PolicyLike,
+    check_gate,
+    check_gates,
 )
 
 IMPLEMENTATION = "python"
@@ -49,6 +53,7 @@ class _Agent:
     idle_since: float
     aht_channel: list[float] = field(default_factory=lambda: [0.0] * N_CHANNELS)
     aht_skill: dict[tuple[int, int], float] = field(default_factory=dict)
+    gates: dict[int, tuple[int, float]] = field(default_factory=dict)  # gate -> rank, delay
 
 
 @dataclass
@@ -65,6 +70,7 @@ class _Interaction:
     enqueued_at: float
     preferred_agent: str
     excluded: set[str]
+    gate: int = -1
 
 
 def _check_state(state: int) -> None:
@@ -114,8 +120,11 @@ class Core:
         state: int,
         load: Sequence[int],
         idle_since: float,
+        gates: Iterable[tuple[int, int, float]] = (),
     ) -> None:
-        """Insert or replace an agent; predicted handle times survive a replace."""
+        """Insert or replace an agent; predicted handle times survive a replace.
+
+        `gates`: the queues it serves, as (gate id, rank 1..255, delay seconds)."""
         if not 1 <= tier <= MAX_TIER:
             raise ValueError(f"tier must be 1..{MAX_TIER}, got {tier}")
         _check_state(state)
@@ -123,6 +132,7 @@ class Core:
             raise ValueError(f"capacity and load need {N_CHANNELS} values")
         if any(not 0 <= int(x) <= 255 for x in (*capacity, *load)):
             raise ValueError("capacity and load must be 0..255")
+        checked_gates = check_gates(gates)
         old = self._agents.get(agent_id)
         agent = _Agent(
             agent_id,
@@ -133,6 +143,7 @@ class Core:
             [int(x) for x in load],
             float(idle_since),
         )
+        agent.gates = {g: (rank, delay) for g, rank, delay in checked_gates}
         if old is not None:
             agent.aht_channel, agent.aht_skill = old.aht_channel, old.aht_skill
         self._agents[agent_id] = agent
@@ -196,9 +207,12 @@ class Core:
         enqueued_at: float,
         preferred_agent: str = "",
         excluded: Iterable[str] = (),
+        gate: int = -1,
     ) -> None:
-        """Put an interaction in the waiting set (replacing one with the same id)."""
+        """Put an interaction in the waiting set (replacing one with the same id); `gate`
+        is its queue's gate id, -1 for none."""
         _check_channel(channel)
+        check_gate(gate)
         if not sla_seconds > 0:
             raise ValueError("sla_seconds must be > 0")
         if not 1 <= target_tier <= MAX_TIER or not 0 <= escalation <= MAX_ESCALATION:
@@ -226,6 +240,7 @@ class Core:
             float(enqueued_at),
             preferred_agent,
             set(excluded),
+            int(gate),
         )
 
     def remove_interaction(self, interaction_id: str) -> bool:
@@ -286,6 +301,12 @@ class Core:
                 return SKILL_LEVEL
         if a.tier < i.min_tier:
             return TIER
+        if i.gate >= 0:
+            entry = a.gates.get(i.gate)
+            if entry is None:
+                return NOT_IN_QUEUE
+            if now < i.enqueued_at + entry[1]:
+                return QUEUE_DELAY
         if a.id in i.excluded:
             return EXCLUDED
         return ELIGIBLE
@@ -364,14 +385,16 @@ class Core:
         return None if best is None else best.id
 
     def best_interaction(self, agent_id: str, now: float) -> str | None:
-        """The first waiting interaction, in service order, that the agent may take."""
+        """The waiting interaction the agent may take whose gate it ranks first (no gate
+        ranks 0, before any), then the first of those in service order."""
         a = self._agent(agent_id)
         best: _Interaction | None = None
-        best_key = (0.0, 0.0, 0)
+        best_key = (0, 0.0, 0.0, 0)
         for i in self._waiting.values():
             if self._eligibility(i, a, now) != ELIGIBLE:
                 continue
-            key = (self._urgency(i, now), -i.enqueued_at, -i.seq)
+            rank = a.gates[i.gate][0] if i.gate >= 0 else 0
+            key = (-rank, self._urgency(i, now), -i.enqueued_at, -i.seq)
             if best is None or key > best_key:
                 best, best_key = i, key
         return None if best is None else best.id
@@ -390,6 +413,18 @@ class Core:
             for i in self._waiting.values()
             for after in self.params.relax_after
             if now < i.enqueued_at + after
+        ]
+        return min(due) if due else None
+
+    def next_gate_due(self, now: float) -> float | None:
+        """The earliest enqueued_at + delay after `now` over every waiting interaction with
+        a gate and every agent serving that gate: when a delay next runs out."""
+        due = [
+            i.enqueued_at + a.gates[i.gate][1]
+            for i in self._waiting.values()
+            if i.gate >= 0
+            for a in self._agents.values()
+            if i.gate in a.gates and now < i.enqueued_at + a.gates[i.gate][1]
         ]
         return min(due) if due else None
 
@@ -412,7 +447,8 @@ class Core:
         return 1 + sum(1 for i in self._waiting.values() if key(i) < mine)
 
     def pair_value(self, interaction_id: str, agent_id: str, now: float) -> float:
-        """What joint matching maximises for a pair: 0 if ineligible, else > 1."""
+        """What joint matching maximises for a pair: 0 if ineligible, else > 1. A queue gate
+        can only make a pair ineligible: its rank does not enter the value."""
         i, a = self._interaction(interaction_id), self._agent(agent_id)
         if self._eligibility(i, a, now) != ELIGIBLE:
             return 0.0

@@ -21,6 +21,7 @@ from typing import Any
 from cim_router import ops_format as fmt
 from cim_router.client import RouterClient, RouterError
 from cim_router.client.connection import DEFAULT_TARGET, DEFAULT_TIMEOUT
+from cim_router.client.flags import add_connection_flags, connection_from
 from cim_router.domain.errors import ValidationError
 from cim_router.domain.limits import check_id
 from cim_router.service.auth.principal import ALL_TENANTS, Role
@@ -88,11 +89,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     conn = argparse.ArgumentParser(add_help=False)
     conn.add_argument("--target", default=os.environ.get("CIM_ROUTER_TARGET", DEFAULT_TARGET))
-    conn.add_argument(
-        "--token",
-        default=os.environ.get("CIM_ROUTER_TOKEN"),
-        help="admin API key [env CIM_ROUTER_TOKEN]",
-    )
+    add_connection_flags(conn)  # --token, --token-file, TLS files
     conn.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
     conn.add_argument("--json", action="store_true")
     tenants = sub.add_parser("tenants", help="provisioned tenants: create, list, delete")
@@ -249,7 +246,15 @@ def _when(seconds: float | None) -> str:
 
 def _tenants(args: argparse.Namespace) -> int:
     try:
-        with RouterClient(args.target, timeout=args.timeout, token=args.token) as client:
+        connection = connection_from(args)
+        client = RouterClient(
+            args.target, timeout=args.timeout, token=connection.token, tls=connection.tls
+        )
+    except ValueError as exc:
+        print(f"cim-router tenants: {exc}", file=sys.stderr)
+        return 2
+    try:
+        with client:
             if args.action == "create":
                 made = client.create_tenant(args.tenant_id)
                 data: Any = fmt.to_dict(made)

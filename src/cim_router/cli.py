@@ -15,6 +15,11 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+# The router forks only to exec (its private redis-server); gRPC's fork handlers, run in
+# the child between the two, can abort it while the server's threads poll (seen as a
+# redis-server killed by SIGABRT at a restart). Set before grpc is first imported.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 from cim_router import access_cli, ops_cli
 from cim_router.domain.policy import Policy, PolicyError, load_policy
 from cim_router.loadgen import command as loadgen_command

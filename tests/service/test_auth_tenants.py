@@ -8,6 +8,7 @@ import asyncio
 import json
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -149,7 +150,9 @@ def test_deleting_a_tenant_erases_it_in_redis_and_in_the_server(
     assert [a.id for a in beta.ok("ListAgents", pb.ListAgentsRequest()).agents] == ["a1"]
 
 
-def test_the_tenants_commands_call_the_server_with_a_key(server: AuthServer) -> None:
+def test_the_tenants_commands_call_the_server_with_a_key(
+    server: AuthServer, tmp_path: Path
+) -> None:
     operator = provision(server)
     target = ["--target", server.address]
     status, out, err = run_cli("tenants", "create", "gamma", *target, "--token", operator)
@@ -166,6 +169,17 @@ def test_the_tenants_commands_call_the_server_with_a_key(server: AuthServer) -> 
     assert (status, out.strip()) == (0, "deleted tenant gamma")
     status, out, _ = run_cli("tenants", "list", *target, "--token", operator)
     assert (status, out.strip()) == (0, "no tenants")
+    # The shared connection flags: a key from a file; an empty key is a usage error.
+    token_file = tmp_path / "operator.key"
+    token_file.write_text(operator + "\n")
+    status, out, err = run_cli(
+        "tenants", "create", "delta", *target, "--token-file", str(token_file)
+    )
+    assert (status, out.strip()) == (0, "created tenant delta"), err
+    status, out, err = run_cli("tenants", "list", *target, "--token", "")
+    assert status == 1 and "UNAUTHENTICATED" in err
+    status, out, err = run_cli("tenants", "list", *target, "--token", "a b")
+    assert status == 2 and "one word" in err
     assert server.caller(operator, "gamma").call("GetStats", pb.GetStatsRequest())[0] != OK
 
 

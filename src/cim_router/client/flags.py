@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from cim_router.client.connection import TOKEN_ENV, Tls, read_token_file
+from cim_router.client.connection import TOKEN_ENV, Tls, read_token_file, token_metadata
 
 TOKEN_FILE_ENV = "CIM_ROUTER_TOKEN_FILE"
 TLS_FLAGS = {
@@ -60,6 +60,11 @@ def connection_from(args: argparse.Namespace, env: Mapping[str, str] | None = No
         token = env.get(TOKEN_ENV) or None
         if not token and env.get(TOKEN_FILE_ENV):
             token = read_token_file(env[TOKEN_FILE_ENV])
+
+    if token:
+        token_metadata(token)  # ValueError for a key that is not one word
+    else:
+        token = None
 
     def value(flag: str) -> str | None:
         given: str | None = getattr(args, flag.replace("-", "_"))

@@ -3,7 +3,7 @@
 
 cdef int _eligible_agents(Core self, int i, double now) except -1:
     """Fill a_scratch with the agents eligible for `i`; returns the words in use."""
-    cdef uint64_t* sets[MAXSK + 2]
+    cdef uint64_t* sets[MAXSK + 3]
     cdef int n = 0, k, s, w, step, nw = (self.a_hi + 63) >> 6, a
     cdef uint64_t x
     cdef uint64_t* out = self.a_scratch
@@ -14,11 +14,15 @@ cdef int _eligible_agents(Core self, int i, double now) except -1:
         sets[n] = self.has[s * NLEV + _min_level(self, i, k, step) - 1]; n += 1
     if self.i_min_tier[i] > 1:
         sets[n] = self.a_tier_ge[self.i_min_tier[i]]; n += 1
+    if self.i_gate[i] >= 0:
+        sets[n] = self.g_agents[self.i_gate[i]]; n += 1
     for w in range(nw):
         x = sets[0][w]
         for k in range(1, n):
             x &= sets[k][w]
         out[w] = x
+    if self.i_gate[i] >= 0:
+        _drop_gate_delayed(self, i, now, out, nw)
     excl = self.inter_excluded[i]
     if excl is not None:
         for agent_id in excl:
@@ -91,6 +95,11 @@ cdef int _best_interaction(Core self, int a, double now) except -2:
             x &= ~blocks[k][w]
             k += 1
         out[w] = x
+    if self.n_gated:
+        best = _pick_gated(self, a, now, nw)
+        if CIM_DEBUG and best >= 0:
+            assert _eligibility(self, best, a, now) == ELIGIBLE
+        return best
     for w in range(nw):
         x = out[w]
         while x:

@@ -11,7 +11,7 @@ cdef int _agent_slot(Core self, str agent_id) except -1:
 
 
 cdef void _put_agent(Core self, str agent_id, int tier, tuple sk, list caps, list loads,
-                     int state, double idle_since) except *:
+                     int state, double idle_since, tuple gates) except *:
     cdef int a, k, ch
     for s, _ in sk:
         _ensure_skill(self, s)
@@ -42,6 +42,7 @@ cdef void _put_agent(Core self, str agent_id, int tier, tuple sk, list caps, lis
         _clear_bit(self.a_tier_ge[k], a)
     self.agent_skills[a] = sk
     _set_agent_skills(self, a, sk, True)
+    _set_agent_gates(self, a, gates)
     for ch in range(NCH):
         self.a_capacity[a * NCH + ch] = caps[ch]
         self.a_load[a * NCH + ch] = loads[ch]
@@ -68,6 +69,7 @@ cdef bint _remove_agent(Core self, str agent_id) except? -1:
     if a < 0:
         return False
     _set_agent_skills(self, a, self.agent_skills[a], False)
+    _set_agent_gates(self, a, ())
     for k in range(NTIER + 1):
         _clear_bit(self.a_tier_ge[k], a)
     for ch in range(NCH):
@@ -136,10 +138,12 @@ cdef int _take_inter_slot(Core self) except -1:
 cdef void _put_interaction(Core self, str interaction_id, int channel, tuple req, tuple pref,
                            double priority, double tier_bonus, int target_tier, int escalation,
                            double sla_seconds, double enqueued_at, str preferred_agent,
-                           excluded) except *:
+                           excluded, int gate) except *:
     cdef int i, k, step, min_tier
     for s, _ in req + pref:
         _ensure_skill(self, s)
+    if gate >= 0:
+        _ensure_gate(self, gate)
     excl = set(excluded)
     _remove_interaction(self, interaction_id)
     i = _take_inter_slot(self)
@@ -164,6 +168,8 @@ cdef void _put_interaction(Core self, str interaction_id, int channel, tuple req
     # Stored as aging points per second waited, so ordering needs no division.
     self.i_sla[i] = self.aging_rate / sla_seconds
     self.i_enq[i] = enqueued_at
+    self.i_gate[i] = gate
+    _index_gate(self, i, True)
     step = _step_at(self, i, self.clock)
     self.i_step[i] = step
     _index_needs(self, i, step, True)
@@ -183,6 +189,8 @@ cdef bint _remove_interaction(Core self, str interaction_id) except? -1:
         return False
     _index_needs(self, i, self.i_step[i], False)
     _clear_bit(self.i_waiting_ch[self.i_channel[i]], i)
+    _index_gate(self, i, False)
+    self.i_gate[i] = -1
     for k in range(NTIER + 1):
         _clear_bit(self.i_need_tier[k], i)
     self.slot_inter[i] = None

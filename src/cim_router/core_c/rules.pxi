@@ -2,7 +2,7 @@
 # (soft, its terms in [0, 1]) and an interaction's urgency in the queue.
 
 cdef int _eligibility(Core self, int i, int a, double now):
-    cdef int k, s, have, step
+    cdef int k, s, have, step, g
     if self.a_state[a] != STATE_AVAILABLE:
         return NOT_AVAILABLE
     if not _can_take(self, a, self.i_channel[i]):
@@ -17,6 +17,12 @@ cdef int _eligibility(Core self, int i, int a, double now):
             return SKILL_LEVEL
     if self.a_hot[a].tier < self.i_min_tier[i]:
         return TIER
+    g = self.i_gate[i]
+    if g >= 0:
+        if self.g_rank[g][a] == 0:
+            return NOT_IN_QUEUE
+        if now < self.i_enq[i] + self.g_delay[g][a]:
+            return QUEUE_DELAY
     excl = self.inter_excluded[i]
     if excl is not None and self.slot_agent[a] in excl:
         return EXCLUDED

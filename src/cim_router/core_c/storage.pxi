@@ -28,6 +28,11 @@ cdef void _allocate(Core self) except *:
         self.i_need_tier[k] = <uint64_t*>_xrealloc(NULL, 0, 8)
     self.a_scratch = <uint64_t*>_xrealloc(NULL, 0, 8)
     self.i_scratch = <uint64_t*>_xrealloc(NULL, 0, 8)
+    self.a_gate_list = <int32_t**>_xrealloc(NULL, 0, self.a_cap * sizeof(void*))
+    self.i_gate = <int32_t*>_xrealloc(NULL, 0, self.i_cap * 4)
+    self.i_gated = <uint64_t*>_xrealloc(NULL, 0, 8)
+    self.gate_delay_count = []
+    self.gate_delays = []
     self.i_channel = <uint8_t*>_xrealloc(NULL, 0, self.i_cap)
     self.i_nreq = <uint8_t*>_xrealloc(NULL, 0, self.i_cap)
     self.i_npref = <uint8_t*>_xrealloc(NULL, 0, self.i_cap)
@@ -57,6 +62,14 @@ cdef void _release(Core self) noexcept:
             free(self.need[k * NLEV + lv])
         free(self.prof[k])
         free(self.aht_skill[k])
+    for k in range(self.n_gates):
+        free(self.g_agents[k]); free(self.g_rank[k]); free(self.g_delay[k])
+        free(self.g_waiting[k])
+    free(self.g_agents); free(self.g_rank); free(self.g_delay); free(self.g_waiting)
+    if self.a_gate_list != NULL:
+        for k in range(self.a_cap):
+            free(self.a_gate_list[k])
+    free(self.a_gate_list); free(self.i_gate); free(self.i_gated)
     free(self.prof); free(self.has); free(self.aht_skill); free(self.need)
     free(self.demand); free(self.max_need); free(self.block_buf)
     for k in range(NCH):
@@ -85,6 +98,12 @@ cdef void _grow_agents(Core self) except *:
     for k in range(NTIER + 1):
         self.a_tier_ge[k] = <uint64_t*>_xrealloc(self.a_tier_ge[k], ow, nw)
     self.a_scratch = <uint64_t*>_xrealloc(self.a_scratch, ow, nw)
+    self.a_gate_list = <int32_t**>_xrealloc(
+        self.a_gate_list, old * sizeof(void*), new * sizeof(void*))
+    for k in range(self.n_gates):
+        self.g_agents[k] = <uint64_t*>_xrealloc(self.g_agents[k], ow, nw)
+        self.g_rank[k] = <uint8_t*>_xrealloc(self.g_rank[k], old, new)
+        self.g_delay[k] = <double*>_xrealloc(self.g_delay[k], old * 8, new * 8)
     for k in range(self.n_skills):
         self.prof[k] = <uint8_t*>_xrealloc(self.prof[k], old, new)
         for lv in range(NLEV):
@@ -115,6 +134,10 @@ cdef void _grow_interactions(Core self) except *:
     self.i_sla = <double*>_xrealloc(self.i_sla, old * 8, new * 8)
     self.i_enq = <double*>_xrealloc(self.i_enq, old * 8, new * 8)
     self.i_seq = <int64_t*>_xrealloc(self.i_seq, old * 8, new * 8)
+    self.i_gate = <int32_t*>_xrealloc(self.i_gate, old * 4, new * 4)
+    self.i_gated = <uint64_t*>_xrealloc(self.i_gated, ow, nw)
+    for k in range(self.n_gates):
+        self.g_waiting[k] = <uint64_t*>_xrealloc(self.g_waiting[k], ow, nw)
     for k in range(NCH):
         self.i_waiting_ch[k] = <uint64_t*>_xrealloc(self.i_waiting_ch[k], ow, nw)
     for k in range(NTIER + 1):

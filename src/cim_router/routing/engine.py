@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from cim_router._core_common import ELIGIBLE, REASONS
@@ -13,7 +13,7 @@ from cim_router.domain.channel import CHANNELS, Channel
 from cim_router.domain.interaction import Interaction
 from cim_router.domain.policy import Policy
 from cim_router.routing.explain import TERM_NAMES, Candidate, Explanation, explain
-from cim_router.routing.skills import SkillRegistry
+from cim_router.routing.skills import NameRegistry, SkillRegistry
 
 
 @dataclass(frozen=True)
@@ -63,10 +63,21 @@ class Engine:
         self.on_decision = on_decision  # told each decision's latency, in seconds
         self.core = Core(self.policy)
         self.skills = SkillRegistry()
+        # Queue ids, interned apart from skill names: the core keeps gates in their own
+        # tables, so a queue and a skill of the same name never meet.
+        self.queues = NameRegistry()
 
     # --- agents ---------------------------------------------------------------------------
 
-    def upsert_agent(self, agent: Agent) -> None:
+    def upsert_agent(
+        self, agent: Agent, queues: Mapping[str, tuple[int, float]] | None = None
+    ) -> None:
+        """Index an agent (again). `queues` is its routing profile: queue id -> (rank, delay
+        seconds). Work enqueued to a queue goes only to agents whose profile has it, each
+        once the work has waited that agent's delay; a freed agent takes its lowest-ranked
+        queue's work first (rank 1..255; work with no queue comes before any). The profile
+        is replaced on every upsert: leaving it out leaves the agent serving no queue."""
+        gates = [(self.queues.id(q), rank, delay) for q, (rank, delay) in (queues or {}).items()]
         self.core.upsert_agent(
             agent.id,
             agent.tier,
@@ -75,6 +86,7 @@ class Engine:
             int(agent.state),
             [agent.load_of(c) for c in CHANNELS],
             agent.idle_since,
+            gates,
         )
         for (skill, channel), seconds in agent.handle_time.items():
             self.set_handle_time(agent.id, channel, skill, seconds)
@@ -96,8 +108,9 @@ class Engine:
 
     # --- interactions ---------------------------------------------------------------------
 
-    def enqueue(self, interaction: Interaction) -> None:
-        """Index a waiting interaction (again, after a reject, with its original enqueue time)."""
+    def enqueue(self, interaction: Interaction, queue: str | None = None) -> None:
+        """Index a waiting interaction (again, after a reject, with its original enqueue time),
+        in the named queue if one is given (see `upsert_agent`'s `queues`)."""
         policy = self.policy
         tier = policy.customer_tier(interaction.customer_tier)
         sla = interaction.sla_seconds or policy.sla_seconds[interaction.channel]
@@ -114,6 +127,7 @@ class Engine:
             interaction.enqueued_at,
             interaction.preferred_agent,
             interaction.excluded_agents,
+            -1 if queue is None else self.queues.id(queue),
         )
 
     def remove(self, interaction_id: str) -> bool:
@@ -227,7 +241,7 @@ class Engine:
         target): "" if so, else the reason ("no_capacity", "skill_missing", ...).
 
         The same rules as routing, from the same index: the interaction is indexed for the
-        question and taken out again."""
+        question and taken out again, in no queue, so queue gates do not apply to it."""
         if self.core.is_waiting(interaction.id):
             raise ValueError(f"interaction {interaction.id!r} is waiting; route it instead")
         self.enqueue(interaction)

@@ -1,4 +1,4 @@
-"""Skill names to the small dense integer ids the core indexes by."""
+"""Names (skills, queues) to the small dense integer ids the core indexes by."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from cim_router.domain.interaction import SkillRequirement
 
 
-class SkillRegistry:
+class NameRegistry:
     """Assigns ids in first-seen order; an id is never reused or renumbered."""
 
     def __init__(self) -> None:
@@ -22,14 +22,18 @@ class SkillRegistry:
         return found
 
     def lookup(self, name: str) -> int | None:
-        """The id of a known skill, without registering a new one."""
+        """The id of a known name, without registering a new one."""
         return self._ids.get(name)
 
-    def name(self, skill_id: int) -> str:
-        return self._names[skill_id]
-
-    def requirements(self, reqs: Iterable[SkillRequirement]) -> list[tuple[int, int]]:
-        return [(self.id(r.skill), r.min_level) for r in reqs]
+    def name(self, name_id: int) -> str:
+        return self._names[name_id]
 
     def __len__(self) -> int:
         return len(self._names)
+
+
+class SkillRegistry(NameRegistry):
+    """Skill names; queue ids have a registry of their own (`Engine.queues`)."""
+
+    def requirements(self, reqs: Iterable[SkillRequirement]) -> list[tuple[int, int]]:
+        return [(self.id(r.skill), r.min_level) for r in reqs]
