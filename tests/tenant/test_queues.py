@@ -21,7 +21,7 @@ from cim_router.domain.queues import (
     Then,
     When,
 )
-from cim_router.tenant import agents, interactions, listing, queues, transfers
+from cim_router.tenant import agents, interactions, listing, queues, reports, transfers
 from cim_router.tenant.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -396,5 +396,35 @@ def test_a_tenant_holds_at_most_64_queues() -> None:
             await _queue(h, Queue("one-too-many"))
         await _queue(h, Queue("q0", priority=4))  # changing one is fine
         assert len(h.router().queues) == 64 and "one-too-many" not in h.router().queues
+
+    run(body)
+
+
+def test_a_freed_agent_takes_its_highest_priority_queues_work_first() -> None:
+    async def body() -> None:
+        h = await Harness().start()
+        await _queue(h, Queue("low"))
+        await _queue(h, Queue("high"))
+        await _profiled(h, "ann", {"low": Membership(1), "high": Membership(10)}, {})
+        await _enqueue(h, "l1", Channel.VOICE, "low", priority=90)  # more urgent, earlier
+        h.clock.set(h.clock() + 5)
+        await _enqueue(h, "h1", Channel.VOICE, "high")
+        await h.set_state("ann", AgentState.AVAILABLE)
+        offered = h.get("h1").offer
+        assert offered is not None and offered.agent_id == "ann"
+        assert h.get("l1").offer is None
+
+    run(body)
+
+
+def test_explain_names_the_queue_gate_that_keeps_an_agent_out() -> None:
+    async def body() -> None:
+        h = await Harness().start()
+        await _queue(h, Queue("billing"))
+        await _profiled(h, "bill", {"billing": Membership()}, {})
+        await h.set_state("bill", AgentState.AVAILABLE)
+        await h.enqueue("d1", Channel.CHAT)
+        explanation, live, _ = await reports.explain(h.router(), "d1")
+        assert live and explanation.exclusions == {"not_in_queue": 1}
 
     run(body)

@@ -87,7 +87,9 @@ async def upsert_agent(
         r.put_agent(arec)
         if set(before) != set(agent.routing_profile):
             r.index_agent(arec)
-            offers.reindex_waiting(r)  # the queues it may take changed
+            for rec in list(r.open.values()):  # its delays' timers for waiting work
+                if r.engine.is_waiting(rec.id):
+                    offers.schedule_gates(r, rec)
         if state is not None:
             change_state(r, arec, state, "")
         else:

@@ -59,53 +59,27 @@ def next_relaxation(policy: Policy, enqueued_at: float, now: float) -> float | N
 def index_interaction(r: TenantRouter, rec: InteractionRecord) -> None:
     """Put a waiting interaction (or a pending transfer) in the routing index, and have
     the next relaxation step re-route it: relaxation makes agents eligible with time."""
-    view = routing_view(rec)
-    r.engine.enqueue(view)
-    keep_out_of_queue(r, view)
+    r.engine.enqueue(routing_view(rec), rec.interaction.queue_id)
+    schedule_gates(r, rec)
     due = next_relaxation(r.policy, rec.interaction.enqueued_at, r.clock())
     if due is not None:
         r.at(due, Due.RELAX, rec.id)
 
 
-def keep_out_of_queue(r: TenantRouter, view: Interaction) -> None:
-    """Agents whose routing profile leaves out the interaction's queue may not take it, nor
-    may an agent whose membership's delay has not yet passed (a timer lets it in then).
-
-    Until the core knows queues, this keeps them away as the core's exclusions do (the
-    index's own, never the interaction's record): Explain counts them as excluded. Nothing
-    to do while no agent has a profile."""
+def schedule_gates(r: TenantRouter, rec: InteractionRecord) -> None:
+    """When a routing profile's delay for `rec`'s queue runs out for some agent, route
+    `rec` again (the core holds the agent back until then: QUEUE_DELAY)."""
+    i = rec.interaction
     now = r.clock()
-    gates: set[float] = set()
-    for agent_id, profile in r.profiled.items():
-        membership = profile.get(view.queue_id)
-        if membership is None:
-            r.engine.exclude(view.id, agent_id)
-            continue
-        opens = view.enqueued_at + membership.delay_seconds
-        if opens > now:
-            r.engine.exclude(view.id, agent_id)
-            gates.add(opens)
-    for due in gates:
-        r.at(due, Due.GATE, view.id)
+    for due in r.gate_delays(i.queue_id):
+        if i.enqueued_at + due > now:
+            r.at(i.enqueued_at + due, Due.GATE, rec.id)
 
 
 def open_gate(r: TenantRouter, rec: InteractionRecord) -> None:
-    """A profile's delay for `rec`'s queue has passed: index it again and offer it to whoever
-    it now allows."""
+    """A profile's delay for `rec`'s queue has passed: offer it to whoever it now allows."""
     if r.engine.is_waiting(rec.id):
-        view = routing_view(rec)
-        r.engine.enqueue(view)
-        keep_out_of_queue(r, view)
         route_interaction(r, rec)
-
-
-def reindex_waiting(r: TenantRouter) -> None:
-    """Index every waiting interaction again, after a routing profile changed."""
-    for rec in list(r.open.values()):
-        if r.engine.is_waiting(rec.id):
-            view = routing_view(rec)
-            r.engine.enqueue(view)
-            keep_out_of_queue(r, view)
 
 
 def relax(r: TenantRouter, rec: InteractionRecord) -> None:

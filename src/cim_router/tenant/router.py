@@ -24,7 +24,7 @@ from cim_router.domain.agent import AgentState
 from cim_router.domain.channel import Channel
 from cim_router.domain.interaction import InteractionState
 from cim_router.domain.policy import Policy
-from cim_router.domain.queues import DEFAULT_QUEUE, Membership, Queue
+from cim_router.domain.queues import DEFAULT_QUEUE, MAX_QUEUE_PRIORITY, Membership, Queue
 from cim_router.routing.engine import Engine
 from cim_router.tenant.caller import current_caller
 from cim_router.tenant.clock import Clock
@@ -111,7 +111,9 @@ class TenantRouter:
         # Capacity of agents that are not OFFLINE, for the wait estimate.
         self._staffed: dict[str, dict[Channel, int]] = {}
         self.seats: dict[Channel, int] = {}  # their sum per channel, kept as they change
-        self.profiled: dict[str, Mapping[str, Membership]] = {}  # agents with a profile
+        # Agents with a routing profile (the others serve every queue, with no delay).
+        self.profiled: dict[str, Mapping[str, Membership]] = {}
+        self._delays: dict[str, set[float]] = {}  # queue id -> its profiles' delays
         # The tenant's queues: "default", the policy's, then the stored ones over them.
         self.queues: dict[str, Queue] = {DEFAULT_QUEUE: Queue(DEFAULT_QUEUE), **self.policy.queues}
         self.in_queue: dict[str, set[str]] = {}  # queue id -> its live interactions' ids
@@ -275,7 +277,10 @@ class TenantRouter:
 
     def put_queue(self, queue: Queue) -> None:
         self.tx.queues.append(queue)
+        new = queue.id not in self.queues
         self.queues[queue.id] = queue
+        if new:
+            self.index_unprofiled()
 
     def remove_queue_record(self, queue_id: str) -> None:
         self.tx.removed_queues.append(queue_id)
@@ -285,7 +290,8 @@ class TenantRouter:
         self.tx.removed_agents.append(agent_id)
         self.agents.pop(agent_id, None)
         self.engine.remove_agent(agent_id)
-        self.profiled.pop(agent_id, None)
+        if self.profiled.pop(agent_id, None) is not None:
+            self._delays.clear()
         self.unstaff(agent_id)
 
     def put_customer(self, customer: CustomerRecord) -> None:
@@ -413,16 +419,44 @@ class TenantRouter:
 
     def index_agent(self, arec: AgentRecord) -> None:
         agent = arec.agent
-        self.engine.upsert_agent(agent)
-        if agent.routing_profile:
-            self.profiled[agent.id] = agent.routing_profile
-        else:
-            self.profiled.pop(agent.id, None)
+        self.engine.upsert_agent(agent, self.gates_of(agent.routing_profile))
+        if self.profiled.get(agent.id) is not agent.routing_profile:
+            self._delays.clear()  # a profile changed: the delays are gathered again
+            if agent.routing_profile:
+                self.profiled[agent.id] = agent.routing_profile
+            else:
+                self.profiled.pop(agent.id, None)
         self.unstaff(agent.id)
         if agent.state != AgentState.OFFLINE:
             self._staffed[agent.id] = capacity = dict(agent.capacity)
             for channel, n in capacity.items():
                 self.seats[channel] = self.seats.get(channel, 0) + n
+
+    def gates_of(self, profile: Mapping[str, Membership]) -> dict[str, tuple[int, float]]:
+        """A routing profile as the core's gates: queue id -> (rank, delay); rank 1 is
+        served first (profile priority 10). An empty profile serves every queue alike."""
+        if not profile:
+            return {queue_id: (1, 0.0) for queue_id in self.queues}
+        top = MAX_QUEUE_PRIORITY + 1
+        return {q: (top - m.priority, m.delay_seconds) for q, m in profile.items()}
+
+    def gate_delays(self, queue_id: str) -> set[float]:
+        """The delays of the agents whose profile has `queue_id`, those above 0."""
+        found = self._delays.get(queue_id)
+        if found is None:
+            found = self._delays[queue_id] = {
+                m.delay_seconds
+                for profile in self.profiled.values()
+                if (m := profile.get(queue_id)) is not None and m.delay_seconds > 0
+            }
+        return found
+
+    def index_unprofiled(self) -> None:
+        """Agents without a profile serve every queue: index them again after a queue is
+        added, so that they serve it too."""
+        for arec in self.agents.values():
+            if not arec.agent.routing_profile:
+                self.engine.upsert_agent(arec.agent, self.gates_of({}))
 
     def unstaff(self, agent_id: str) -> None:
         for channel, n in self._staffed.pop(agent_id, {}).items():
