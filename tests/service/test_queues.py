@@ -11,7 +11,7 @@ import pytest
 from cim_router._pb import router_pb2 as pb
 from cim_router.service.convert import page_token_out
 from tests.redis_server import drop_prefix
-from tests.service.conftest import Client, Running, fast_policy, start_server
+from tests.service.conftest import Client, Running, fast_policy, start_server, wait_for
 
 Req = pb.SkillRequirement
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
@@ -385,3 +385,34 @@ def test_enqueue_with_a_bad_queue_id_names_it(client: Client) -> None:
     with pytest.raises(grpc.RpcError) as err:
         client.enqueue("i1", required_skills=[Req(skill=f"s{k}") for k in range(8)], queue_id="q")
     assert refused(err.value, INVALID).startswith("required_skills: with queue 'q'")
+
+
+def test_a_freed_agent_serves_its_highest_priority_queue_first(client: Client) -> None:
+    upsert(client, id="low")
+    upsert(client, id="high")
+    client.agent(
+        "ann",
+        state=pb.AGENT_STATE_NOT_READY,
+        routing_profile=[
+            pb.QueueMembership(queue_id="low", priority=1),
+            pb.QueueMembership(queue_id="high", priority=10),
+        ],
+    )
+    client.enqueue("l1", queue_id="low", channel=pb.CHANNEL_VOICE, priority=90)
+    client.enqueue("h1", queue_id="high", channel=pb.CHANNEL_VOICE)
+    client.SetAgentState(pb.SetAgentStateRequest(agent_id="ann", state=pb.AGENT_STATE_AVAILABLE))
+    assert client.get("h1").offer.agent_id == "ann"
+    assert not client.get("l1").HasField("offer")
+    why = client.Explain(pb.ExplainRequest(interaction_id="l1"))
+    assert why.queue_id == "low" and why.exclusions == {"no_capacity": 1}
+
+
+def test_a_profiles_delay_holds_the_agent_back_live(client: Client) -> None:
+    client.agent(
+        "late", routing_profile=[pb.QueueMembership(queue_id="default", delay_seconds=0.6)]
+    )
+    client.enqueue("d1")
+    assert not client.get("d1").HasField("offer")
+    why = client.Explain(pb.ExplainRequest(interaction_id="d1"))
+    assert why.exclusions == {"queue_delay": 1}
+    wait_for(lambda: client.get("d1").offer.agent_id == "late", what="offered after the delay")
