@@ -33,3 +33,7 @@ def test_policy_example_loads(tmp_path: Path) -> None:
     assert [s.after_seconds for s in policy.relaxation] == [30.0, 90.0]
     assert policy.customer_tiers["vip"].target_agent_tier == 3
     assert policy.escalation_min_tier == (1, 3, 5)
+    billing = policy.queues["billing"]
+    assert [r.queue for r in billing.overflow] == ["billing-backlog", "billing-backlog"]
+    assert not billing.hours.is_open(1_798_185_600.0)  # 2026-12-25 00:00 UTC, a holiday
+    assert policy.queues["billing-backlog"].overflow[0].disposition == "callback-requested"

@@ -9,7 +9,8 @@
 // as `authorization: Bearer KEY`. TLS is used when --ca, --cert or --key is given, or the
 // target starts with https:// or grpcs://; --cert and --key are for mutual TLS.
 //
-// Upserts an agent, enqueues a chat, reads the router's offer, accepts it, completes the
+// Upserts a queue "billing" (chat, the skill billing at level 5) and an agent who serves it,
+// enqueues a chat into that queue, reads the router's offer, accepts it, completes the
 // chat, reads it back with GetInteraction, and prints a JSON summary on stdout. Exits
 // non-zero on any failure. Runs in a tenant of its own unless --tenant is given.
 'use strict';
@@ -116,17 +117,25 @@ async function main() {
     });
 
   try {
+    const queue = await call('UpsertQueue', {
+      queue: {
+        id: 'billing',
+        channels: ['CHANNEL_CHAT'],
+        required_skills: [{ skill: 'billing', min_level: 5 }],
+      },
+    });
     const agent = await call('UpsertAgent', {
       agent_id: 'nadia',
       display_name: 'Nadia',
       skills: { billing: 8, french: 6 },
       state: 'AGENT_STATE_AVAILABLE',
+      routing_profile: [{ queue_id: 'billing', priority: 10 }],
     });
     const enqueued = await call('Enqueue', {
       interaction_id: 'chat-1',
       customer_id: 'c-42',
       channel: 'CHANNEL_CHAT',
-      required_skills: [{ skill: 'billing', min_level: 5 }],
+      queue_id: 'billing', // its skills come from the queue
       priority: 40,
       context: struct({ order: 'A-17', amount: 12.5 }),
     });
@@ -144,8 +153,16 @@ async function main() {
     const full = await call('GetInteraction', { interaction_id: 'chat-1' });
     const summary = {
       tenant: args.tenant,
-      agent: { id: agent.id, state: agent.state, skills: agent.skills },
+      agent: {
+        id: agent.id,
+        state: agent.state,
+        skills: agent.skills,
+        queues: agent.routing_profile.map((m) => m.queue_id),
+      },
       interaction: full.id,
+      queue: full.queue_id,
+      queue_open: queue.open,
+      required_skills: full.required_skills.map((r) => `${r.skill}=${r.min_level}`),
       created: enqueued.created,
       offered_to: offer.agent_id,
       accepted_state: accepted.state,

@@ -19,6 +19,7 @@ from typing import Any
 from google.protobuf.message import Message
 
 from cim_router import ops_format as fmt
+from cim_router import queue_cli
 from cim_router.client import RouterClient, RouterError
 from cim_router.client.connection import DEFAULT_TARGET, DEFAULT_TIMEOUT
 from cim_router.client.flags import add_connection_flags, connection_from
@@ -96,6 +97,7 @@ def agent_upsert(client: RouterClient, args: argparse.Namespace) -> Output:
         state=args.state,
         display_name=args.name,
         capacity=dict(args.capacity),
+        routing_profile=dict(args.queue),
     )
     return _of(agent, fmt.agent(agent))
 
@@ -117,6 +119,7 @@ def enqueue(client: RouterClient, args: argparse.Namespace) -> Output:
         sla_seconds=args.sla,
         preferred_agent_id=args.preferred_agent,
         context=dict(args.context) if args.context else None,
+        queue_id=args.queue,
     )
     return _of(response, fmt.enqueued(response))
 
@@ -172,6 +175,17 @@ HANDLERS: dict[str, Handler] = {
     "explain": explain,
     "customers": customers,
 }
+
+
+def _queue_command(name: str) -> Handler:
+    def handle(client: RouterClient, args: argparse.Namespace) -> Output:
+        data, text = queue_cli.HANDLERS[name](client, args)
+        return Output(data, text)
+
+    return handle
+
+
+HANDLERS.update({name: _queue_command(name) for name in queue_cli.HANDLERS})
 COMMANDS = frozenset(HANDLERS)
 
 
@@ -220,6 +234,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--capacity", type=_level, action="append", default=[], help="CHANNEL=COUNT override"
     )
+    p.add_argument(
+        "--queue",
+        type=queue_cli.membership,
+        action="append",
+        default=[],
+        help="routing profile: QUEUE[=PRIORITY[/DELAY]] (none: every queue)",
+    )
 
     p = add("agent-state", "set an agent offline, available or not_ready")
     p.add_argument("agent_id", metavar="ID")
@@ -236,6 +257,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--customer-tier", default="", help="e.g. standard, gold, vip")
     p.add_argument("--sla", type=float, default=0.0, help="SLA target seconds")
     p.add_argument("--preferred-agent", default="")
+    p.add_argument("--queue", default="", help="queue id (default: the queue 'default')")
     p.add_argument(
         "--context", type=_context, action="append", default=[], help="KEY=VALUE (JSON or text)"
     )
@@ -261,6 +283,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--reason", default="")
 
     add("stats", "the wallboard figures")
+    queue_cli.register(add, _level, _skill)
 
     p = sub.add_parser("customers", help="customer data")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -118,6 +118,7 @@ def interaction_summary(i: pb.Interaction) -> list[tuple[str, object]]:
         ("interaction", i.id),
         ("state", interaction_state_name(i.state)),
         ("channel", channel_name(i.channel)),
+        ("queue", i.queue_id),
         ("agent", i.agent_id),
         ("offered to", offer),
     ]

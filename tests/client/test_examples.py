@@ -111,6 +111,9 @@ def test_node_client(target: str) -> None:
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["offered_to"] == "nadia" and summary["created"] is True
+    assert summary["queue"] == "billing" and summary["queue_open"] is True
+    assert summary["required_skills"] == ["billing=5"]  # the queue's
+    assert summary["agent"]["queues"] == ["billing"]
     assert summary["accepted_state"] == "INTERACTION_STATE_ASSIGNED"
     assert summary["completed_state"] == "INTERACTION_STATE_WRAP_UP"
     assert (summary["disposition"], summary["csat"]) == ("resolved", 5)

@@ -15,8 +15,10 @@ from cim_router.tenant.errors import InvalidArgument
 from tests.service.fuzz_checks import (
     AGENT_REPLIES,
     ALREADY_EXISTS,
+    GONE_ON_RETRY,
     INTERACTION_REPLIES,
     INVALID,
+    LISTED_STATES,
     NOT_FOUND,
     OK,
     Snap,
@@ -129,6 +131,31 @@ class AnswerChecks:
             assert len(trail.entries) <= (request.page_size or 100), where
             times = [e.time.ToNanoseconds() for e in trail.entries]
             assert times == sorted(times, reverse=True), f"{where}: not newest first"
+        elif method in ("UpsertQueue", "GetQueue"):
+            found = pb.QueueStatus.FromString(body)
+            wanted = request.queue.id if method == "UpsertQueue" else request.queue_id
+            assert found.queue.id == wanted, where
+            assert _bytes(after.queues[wanted]) == _bytes(found.queue), where
+            assert found.waiting >= 0 and found.agents_available <= found.agents_staffed, where
+        elif method == "ListQueues":
+            statuses = pb.ListQueuesResponse.FromString(body).queues
+            assert "default" in {st.queue.id for st in statuses}, where
+            assert {st.queue.id: _bytes(st.queue) for st in statuses} == {
+                k: _bytes(v) for k, v in after.queues.items()
+            }, where
+        elif method == "RemoveQueue" and not replayed:
+            assert request.queue_id not in after.queues and request.queue_id != "default", where
+        elif method == "ListInteractions":
+            open_page = pb.ListInteractionsResponse.FromString(body)
+            assert len(open_page.interactions) <= (request.page_size or 100), where
+            for listed_one in open_page.interactions:
+                assert not listed_one.history, where
+                assert listed_one.state in LISTED_STATES, where
+                assert not request.queue_id or listed_one.queue_id == request.queue_id, where
+                assert not request.state or listed_one.state == request.state, where
+                assert not request.channel or listed_one.channel == request.channel, where
+                wanted_customer = request.customer_id
+                assert not wanted_customer or listed_one.customer_id == wanted_customer, where
         elif method == "GetStats":
             stats = pb.Stats.FromString(body)
             steady(stats)
@@ -186,7 +213,7 @@ class AnswerChecks:
             same = step.method == original.method and digest(decoded) == original.digest
             if original.code == OK and original.changed:
                 if same:  # a retry
-                    gone = step.method in AGENT_REPLIES and code == NOT_FOUND
+                    gone = step.method in GONE_ON_RETRY and code == NOT_FOUND
                     assert code == OK or gone, f"{where}: a retry of a call that was applied"
                     assert not changed, f"{where}: a retry applied the call again"
                 else:

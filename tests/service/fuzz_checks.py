@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -43,12 +43,15 @@ ALLOWED = {
 # Calls that read: they change nothing, whatever they answer.
 READS = frozenset(
     {"GetAgent", "ListAgents", "GetInteraction", "Explain", "GetStats", "ListTenants", "ListAudit"}
+    | {"GetQueue", "ListQueues", "ListInteractions"}
 )
 # Tenants the fuzz creates and deletes by CreateTenant/DeleteTenant: never those it routes in.
 SPARE_TENANTS = ("fz-spare-1", "fz-spare-2")
 # Writes that may create their tenant; every other call needs one that exists.
-CREATORS = frozenset({"UpsertAgent", "Enqueue"})
+CREATORS = frozenset({"UpsertAgent", "Enqueue", "UpsertQueue"})
 AGENT_REPLIES = frozenset({"UpsertAgent", "SetAgentState", "GetAgent"})
+# Calls whose retry answers with the entity as it is now: NOT_FOUND once it is gone.
+GONE_ON_RETRY = AGENT_REPLIES | {"UpsertQueue"}
 INTERACTION_REPLIES = frozenset(
     {"Accept", "Reject", "Complete", "Cancel", "Transfer", "Escalate", "CancelTransfer"}
     | {"UpdateContext"}
@@ -57,9 +60,19 @@ INTERACTION_REPLIES = frozenset(
 AGENT_POOL = (*AGENTS, "a3")
 INTERACTION_POOL = (*INTERACTIONS, "i4", "i5", "i6")
 SKILLS = ("billing", "tech", "sales")
+QUEUE_POOL = ("default", "billing", "vip", "q-never")
 CUSTOMERS = ("cust-1", "cust-2")
 CHANNELS = (pb.CHANNEL_CHAT, pb.CHANNEL_EMAIL, pb.CHANNEL_VOICE, pb.CHANNEL_SMS)
 SETTABLE = (pb.AGENT_STATE_OFFLINE, pb.AGENT_STATE_AVAILABLE, pb.AGENT_STATE_NOT_READY)
+# ListInteractions lists the open interactions and those in wrap-up.
+LISTED_STATES = frozenset(
+    {
+        pb.INTERACTION_STATE_QUEUED,
+        pb.INTERACTION_STATE_OFFERED,
+        pb.INTERACTION_STATE_ASSIGNED,
+        pb.INTERACTION_STATE_WRAP_UP,
+    }
+)
 OPEN = (
     pb.INTERACTION_STATE_QUEUED,
     pb.INTERACTION_STATE_OFFERED,
@@ -110,12 +123,14 @@ class Snap:
     agents: dict[str, pb.Agent]
     interactions: dict[str, pb.Interaction | None]
     stats: pb.Stats
+    queues: dict[str, pb.Queue] = field(default_factory=dict)  # ListQueues, definitions only
 
     def key(self) -> tuple[object, ...]:
         return (
             tuple((k, _bytes(a)) for k, a in self.agents.items()),
             tuple((k, None if i is None else _bytes(i)) for k, i in self.interactions.items()),
             _bytes(self.stats),
+            tuple((k, _bytes(q)) for k, q in sorted(self.queues.items())),
         )
 
     def same(self, other: Snap) -> bool:
@@ -134,6 +149,10 @@ class Snap:
                 lines.append(f"interaction {iid!r}:\n  {_text(x)}\n  -> {_text(y)}")
         if _bytes(self.stats) != _bytes(other.stats):
             lines.append(f"stats:\n  {_text(self.stats)}\n  -> {_text(other.stats)}")
+        for queue_id in sorted(set(self.queues) | set(other.queues)):
+            p, q = self.queues.get(queue_id), other.queues.get(queue_id)
+            if p is None or q is None or _bytes(p) != _bytes(q):
+                lines.append(f"queue {queue_id!r}:\n  {_text(p)}\n  -> {_text(q)}")
         return "\n".join(lines)
 
     def present(self) -> dict[str, pb.Interaction]:

@@ -18,6 +18,7 @@ from tests.service.fuzz_checks import (
     CUSTOMERS,
     INTERACTION_POOL,
     OPEN,
+    QUEUE_POOL,
     READS,
     SETTABLE,
     SKILLS,
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 
 
 # --- well-formed requests, built from what exists ----------------------------------------------
+
+_SPANS = ("09:00-17:00", "00:00-24:00", "08:30-12:00", "17:00-09:00")
 
 Build = tuple[str, Message]
 Draw = Callable[..., Any]
@@ -67,6 +70,10 @@ class Builder:
     def pick(self, items: list[str] | tuple[str, ...]) -> str:
         value: str = self.draw(st.sampled_from(sorted(items)))
         return value
+
+    def queues(self) -> tuple[str, ...]:
+        """Mostly the queues that exist, now and then one that does not."""
+        return (*sorted(self.snap.queues) * 4, *QUEUE_POOL)
 
     def agent_id(self) -> str:
         return self.pick(tuple(self.snap.agents) or AGENT_POOL)
@@ -111,6 +118,11 @@ class Builder:
             (1, True, self.list_tenants),
             (1, True, self.delete_tenant),
             (1, True, self.list_audit),
+            (2, True, self.upsert_queue),
+            (1, True, self.get_queue),
+            (1, True, self.list_queues),
+            (1, True, self.remove_queue),
+            (1, True, self.list_interactions),
         ]
         weighted = [make for weight, ok, make in options if ok for _ in range(weight)]
         made = self.draw(st.sampled_from(weighted))()
@@ -143,7 +155,22 @@ class Builder:
                 for c in channels
             ],
             state=draw(st.sampled_from((pb.AGENT_STATE_UNSPECIFIED, *SETTABLE, SETTABLE[1]))),
+            routing_profile=self._profile(),
         )
+
+    def _profile(self) -> list[pb.QueueMembership]:
+        """Mostly none (every queue), so that most agents route as they always did."""
+        draw = self.draw
+        if draw(st.integers(0, 3)):
+            return []
+        return [
+            pb.QueueMembership(
+                queue_id=q,
+                priority=draw(st.integers(0, 10)),
+                delay_seconds=draw(st.sampled_from((0.0, 0.0, 5.0))),
+            )
+            for q in draw(st.lists(st.sampled_from(self.queues()), unique=True, max_size=2))
+        ]
 
     def set_agent_state(self) -> Build:
         return "SetAgentState", pb.SetAgentStateRequest(
@@ -186,6 +213,7 @@ class Builder:
             customer_tier=draw(st.sampled_from(("", "standard", "gold", "vip"))),
             sla_seconds=draw(st.sampled_from((0.0, 30.0, 600.0))),
             preferred_agent_id=draw(st.sampled_from(("", *AGENT_POOL[:2]))),
+            queue_id=draw(st.sampled_from(("", "", "", *self.queues()))),
         )
         request.context.update(_context(draw))
         return "Enqueue", request
@@ -263,6 +291,8 @@ class Builder:
                 request.skills.required_skills.add(skill="billing")
         else:
             request.queue.SetInParent()
+            request.queue.queue_id = draw(st.sampled_from(("", "", *QUEUE_POOL)))
+            request.queue.to_back = draw(st.booleans())
         return "Transfer", request
 
     def escalate(self) -> Build | None:
@@ -321,6 +351,61 @@ class Builder:
 
     def delete_tenant(self) -> Build:
         return "DeleteTenant", pb.DeleteTenantRequest(tenant_id=self.pick(SPARE_TENANTS))
+
+    # queues
+
+    def upsert_queue(self) -> Build:
+        draw = self.draw
+        queue_id = self.pick(QUEUE_POOL[:3])
+        queue = pb.Queue(
+            id=queue_id,
+            display_name=draw(st.sampled_from(("", "Billing"))),
+            channels=draw(st.lists(st.sampled_from(CHANNELS), unique=True, max_size=2)),
+            required_skills=_requirements(draw, 1),
+            preferred_skills=_requirements(draw, 1),
+            priority=draw(st.sampled_from((0, 5, 100))),
+            max_size=draw(st.sampled_from((0, 0, 1, 3))),
+        )
+        if draw(st.integers(0, 2)) == 0:
+            zones = ("Europe/Paris", "UTC", "America/New_York", "Mars/Base")
+            queue.hours.time_zone = draw(st.sampled_from(zones))
+            queue.hours.weekly.add(day="mon", intervals=[draw(st.sampled_from(_SPANS))])
+            queue.hours.exceptions.add(date="2026-12-25")
+        if draw(st.integers(0, 2)) == 0:
+            target = self.pick(self.queues())
+            queue.overflow.add(
+                name="spill",
+                when=pb.OVERFLOW_CONDITION_WAITED,
+                threshold=60.0,
+                then=pb.OVERFLOW_ACTION_MOVE,
+                queue_id=target,
+            )
+        return "UpsertQueue", pb.UpsertQueueRequest(queue=queue)
+
+    def get_queue(self) -> Build:
+        return "GetQueue", pb.GetQueueRequest(queue_id=self.pick(self.queues()))
+
+    def list_queues(self) -> Build:
+        return "ListQueues", pb.ListQueuesRequest()
+
+    def remove_queue(self) -> Build:
+        held = {i.queue_id for i in self.interactions.values() if i.state in OPEN}
+        targets = {r.queue_id for q in self.snap.queues.values() for r in q.overflow}
+        removable = sorted(set(self.snap.queues) - {"default"} - held - targets)
+        if removable and self.draw(st.integers(0, 3)):
+            return "RemoveQueue", pb.RemoveQueueRequest(queue_id=self.pick(removable))
+        return "RemoveQueue", pb.RemoveQueueRequest(queue_id=self.pick(QUEUE_POOL))
+
+    def list_interactions(self) -> Build:
+        draw = self.draw
+        return "ListInteractions", pb.ListInteractionsRequest(
+            queue_id=draw(st.sampled_from(("", "", *QUEUE_POOL))),
+            state=draw(st.sampled_from((0, 0, *OPEN))),
+            channel=draw(st.sampled_from((pb.CHANNEL_UNSPECIFIED,) * 3 + CHANNELS)),
+            customer_id=draw(st.sampled_from(("", "", *CUSTOMERS))),
+            page_size=draw(st.sampled_from((0, 1, 2, 1000))),
+            page_token=draw(st.sampled_from(("", page_token_out("1"), page_token_out("x")))),
+        )
 
     def list_audit(self) -> Build:
         size = self.draw(st.sampled_from((0, 1, 2, 1000)))

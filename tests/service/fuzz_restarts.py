@@ -8,8 +8,8 @@ import time
 from cim_router._pb import router_pb2 as pb
 from tests.service.conftest import wait_for
 from tests.service.fuzz_checks import (
-    AGENT_REPLIES,
     ALREADY_EXISTS,
+    GONE_ON_RETRY,
     NOT_FOUND,
     OK,
     _bytes,
@@ -111,7 +111,7 @@ def restart_and_compare(world: World) -> None:
     # Request ids outlive the restart: a retry changes nothing, a reuse is refused.
     for entry in world.recorded[-40:]:
         reply = world.call(entry.method, entry.body, entry.metadata)
-        gone = entry.method in AGENT_REPLIES and reply.code == NOT_FOUND
+        gone = entry.method in GONE_ON_RETRY and reply.code == NOT_FOUND
         assert reply.code == OK or gone, f"retry of {entry.method} after a restart: {reply}"
         other = pb.SetAgentStateRequest(agent_id="nobody", state=pb.AGENT_STATE_AVAILABLE)
         reply = world.call("SetAgentState", other.SerializeToString(), entry.metadata)

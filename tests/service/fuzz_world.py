@@ -257,7 +257,10 @@ class World:
         assert body is not None
         stats = pb.Stats.FromString(body)
         steady(stats)
-        snap = Snap(agents, found, stats)
+        body = self.read("ListQueues", pb.ListQueuesRequest(), tenant)
+        assert body is not None
+        listed = pb.ListQueuesResponse.FromString(body).queues
+        snap = Snap(agents, found, stats, {s.queue.id: s.queue for s in listed})
         if check:
             check_consistent(tenant, snap)
         return snap

@@ -240,3 +240,24 @@ def test_an_erasure_is_on_record_with_who_asked_and_never_whom(server: AuthServe
         "ok",
     )
     assert customer.encode() not in _audit_only(server)
+
+
+def test_queue_changes_and_refusals_are_on_record_naming_the_queue(server: AuthServer) -> None:
+    provision(server, "acme")
+    admin_token = server.new_key("acme", "admin")
+    admin = server.caller(admin_token)
+    viewer = server.caller(server.new_key("acme", "viewer"))
+    admin.ok("UpsertQueue", pb.UpsertQueueRequest(queue=pb.Queue(id="billing")))
+    code, _ = viewer.call("UpsertQueue", pb.UpsertQueueRequest(queue=pb.Queue(id="sales")))
+    assert code == PERMISSION_DENIED
+    code, _ = admin.call("RemoveQueue", pb.RemoveQueueRequest(queue_id="default"))
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    admin.ok("RemoveQueue", pb.RemoveQueueRequest(queue_id="billing"))
+    found = [(e.action, e.target, e.outcome) for e in _trail(admin) if "Queue" in e.action]
+    assert found == [
+        ("RemoveQueue", "billing", "ok"),
+        ("RemoveQueue", "default", "FAILED_PRECONDITION"),
+        ("UpsertQueue", "sales", "PERMISSION_DENIED"),
+        ("UpsertQueue", "billing", "ok"),
+    ]
+    assert all(e.caller for e in _trail(admin) if "Queue" in e.action)

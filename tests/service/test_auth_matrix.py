@@ -58,6 +58,11 @@ REQUESTS: dict[str, Any] = {
     "ListTenants": pb.ListTenantsRequest(),
     "DeleteTenant": pb.DeleteTenantRequest(tenant_id="acme"),
     "ListAudit": pb.ListAuditRequest(),
+    "UpsertQueue": pb.UpsertQueueRequest(queue=pb.Queue(id="billing")),
+    "GetQueue": pb.GetQueueRequest(queue_id="default"),
+    "ListQueues": pb.ListQueuesRequest(),
+    "RemoveQueue": pb.RemoveQueueRequest(queue_id="billing"),
+    "ListInteractions": pb.ListInteractionsRequest(),
 }
 
 # Callers: name -> (how its key is made, or a fixed authorization value).

@@ -146,6 +146,8 @@ def field_values(field: FieldDescriptor, depth: int = 0) -> st.SearchStrategy[An
         return _skill_map()
     if field.message_type is not None:
         return _message_value(field, depth)
+    if field.is_repeated and field.type == FieldDescriptor.TYPE_ENUM:
+        return st.lists(_scalar(field), max_size=8)  # Queue.channels
     if field.is_repeated:
         return _repeated_strings()
     return _scalar(field)

@@ -166,3 +166,17 @@ def test_no_log_line_holds_context_values_reasons_or_customer_ids(
         assert secret not in text
     for secret in ("CANCEL-WHY-3", "DISPO-WHY-4", "BAD-WHY-5"):
         assert secret not in text
+
+
+def test_list_interactions_shows_a_viewer_keys_and_the_router_values(
+    channel: grpc.Channel,
+) -> None:
+    _offered(channel)
+
+    def listed(reader: As) -> dict[str, Any]:
+        page: pb.ListInteractionsResponse = reader.ListInteractions(pb.ListInteractionsRequest())
+        (only,) = page.interactions
+        return {k: v.string_value for k, v in only.context.fields.items()}
+
+    assert listed(As(channel, "viewer")) == {"card": MASK, "note": MASK}
+    assert listed(As(channel, "router")) == {"card": CARD, "note": NOTE}

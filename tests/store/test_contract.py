@@ -4,13 +4,23 @@ tenant's logic may be tested (and simulated) on the in-memory one."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Awaitable, Callable
 
 import pytest
 
 from cim_router.domain.agent import Agent, AgentState
 from cim_router.domain.channel import Channel
-from cim_router.domain.interaction import Interaction, InteractionState
+from cim_router.domain.hours import Hours, parse_intervals
+from cim_router.domain.interaction import Interaction, InteractionState, SkillRequirement
+from cim_router.domain.queues import (
+    Membership,
+    OverflowRule,
+    Queue,
+    ServiceLevelTarget,
+    Then,
+    When,
+)
 from cim_router.store import RedisSettings, RedisStore
 from cim_router.store.memory import HISTORY_LENGTH, MemoryStore
 from cim_router.tenant.ports import CustomerFootprint, Store
@@ -322,5 +332,49 @@ def test_tallies_add_up_across_transitions_and_read_back_by_bucket(kind: str) ->
         }
         assert await store.read_tallies("t", 2000, 2010) == {}
         assert await store.read_tallies("u", 1000, 1000) == {1000: {"sales|voice|answered": 7.0}}
+
+
+def test_queues_and_routing_profiles_are_stored_changed_and_removed(kind: str) -> None:
+    async def body(store: Store) -> None:
+        hours = Hours(
+            "Europe/Paris",
+            {"mon": parse_intervals(["09:00-12:00", "13:00-17:00"], "mon")},
+            {dt.date(2026, 12, 25): ()},
+        )
+        rule = OverflowRule("spill", When.WAITED, Then.MOVE, 60.0, queue="b", keep_place=False)
+        a = Queue(
+            "a",
+            display_name="A",
+            channels=frozenset({Channel.VOICE}),
+            required=(SkillRequirement("billing", 3),),
+            priority=7,
+            service_level=ServiceLevelTarget(30.0, 0.9),
+            max_size=10,
+            hours=hours,
+            overflow=(rule,),
+        )
+        ann = agent("ann")
+        ann.agent.routing_profile = {"a": Membership(3, 12.5), "b": Membership()}
+        await commit(store, "t", Transition(queues=[a, Queue("b")], agents=[ann], new_tenant=True))
+        snap = await store.load("t")
+        assert {q.id: q for q in snap.queues} == {"a": a, "b": Queue("b")}
+        assert snap.agents[0].agent.routing_profile == ann.agent.routing_profile
+        assert list(snap.agents[0].agent.routing_profile) == ["a", "b"]  # in the order given
+        await commit(store, "t", Transition(queues=[Queue("a", priority=1)], removed_queues=["b"]))
+        snap = await store.load("t")
+        assert snap.queues == [Queue("a", priority=1)]
+
+    run(kind, body)
+
+
+def test_an_interactions_queue_and_a_queue_change_event_load_back(kind: str) -> None:
+    async def body(store: Store) -> None:
+        rec = interaction("q1")
+        rec.interaction.queue_id = "sales"
+        moved = Event(5.0, EventType.QUEUE_CHANGED, "q1", Channel.CHAT, queue_id="sales")
+        await commit(store, "t", Transition(interactions=[rec], events=[moved], new_tenant=True))
+        snap = await store.load("t")
+        assert snap.interactions[0].interaction.queue_id == "sales"
+        assert await store.read_history("t", "q1") == [moved]
 
     run(kind, body)

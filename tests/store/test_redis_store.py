@@ -10,10 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis as redis_lib
 
 from cim_router.domain.agent import Agent, AgentState
 from cim_router.domain.channel import Channel
 from cim_router.domain.interaction import Interaction, InteractionState, SkillRequirement
+from cim_router.domain.queues import Queue
 from cim_router.routing.explain import Candidate, Explanation
 from cim_router.store import RedisSettings, RedisStore, codec
 from cim_router.store.embedded import find_redis_server
@@ -341,3 +343,29 @@ def test_a_tally_bucket_expires_after_two_days() -> None:
             drop_prefix(settings.prefix)
 
     asyncio.run(body())
+
+
+def test_an_undecodable_queue_is_quarantined_and_the_others_load() -> None:
+    settings = RedisSettings.from_url(redis_url(), prefix=unique_prefix())
+    keys = Keys(settings.prefix)
+    raw = redis_lib.Redis.from_url(redis_url())
+    try:
+        raw.hset(keys.queues("t"), "good", codec.queue_out(Queue("good", priority=3)))
+        raw.hset(keys.queues("t"), "junk", b"[1, 2")
+        raw.hset(keys.queues("t"), "bad-hours", b'{"hours": {"time_zone": "Mars/Base"}}')
+
+        async def load() -> list[tuple[str, str]]:
+            store = RedisStore(settings)
+            await store.start()
+            try:
+                snap = await store.load("t")
+                assert snap.queues == [Queue("good", priority=3)]
+                return snap.quarantined
+            finally:
+                await store.close()
+
+        quarantined = asyncio.run(load())
+        assert sorted(k for k, _ in quarantined) == ["queue:bad-hours", "queue:junk"]
+    finally:
+        raw.close()
+        drop_prefix(settings.prefix)

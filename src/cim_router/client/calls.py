@@ -45,6 +45,10 @@ RPCS: tuple[Rpc, ...] = (
     Rpc("DeleteTenant", "delete_tenant", pb.DeleteTenantRequest, writes=False),
     Rpc("ListAudit", "list_audit", pb.ListAuditRequest, writes=False),
     Rpc("UpsertQueue", "upsert_queue", pb.UpsertQueueRequest, writes=True),
+    Rpc("GetQueue", "get_queue", pb.GetQueueRequest, writes=False),
+    Rpc("ListQueues", "list_queues", pb.ListQueuesRequest, writes=False),
+    Rpc("RemoveQueue", "remove_queue", pb.RemoveQueueRequest, writes=True),
+    Rpc("ListInteractions", "list_interactions", pb.ListInteractionsRequest, writes=False),
 )
 BY_REQUEST: dict[type[Message], Rpc] = {rpc.request: rpc for rpc in RPCS}
 

@@ -52,8 +52,10 @@ def upsert_agent(
     state: AgentStateLike | None,
     display_name: str,
     capacity_: Mapping[ChannelLike, int] | None,
+    routing_profile: list[pb.QueueMembership] | None = None,
 ) -> pb.UpsertAgentRequest:
     return pb.UpsertAgentRequest(
+        routing_profile=routing_profile or [],
         agent_id=agent_id,
         display_name=display_name,
         skills=dict(skills or {}),
@@ -86,6 +88,7 @@ def enqueue(
     queue_id: str = "",
 ) -> pb.EnqueueRequest:
     return pb.EnqueueRequest(
+        queue_id=queue_id,
         interaction_id=interaction_id,
         customer_id=customer_id,
         channel=channel(channel_),
@@ -96,7 +99,6 @@ def enqueue(
         sla_seconds=sla_seconds,
         preferred_agent_id=preferred_agent_id,
         context=struct(context),
-        queue_id=queue_id,
     )
 
 
@@ -113,13 +115,15 @@ def transfer(
     *,
     agent_id: str | None,
     required: Skills | None,
-    queue: bool,
+    queue: bool | str,
     mode: TransferModeLike,
     channel_: ChannelLike | None,
     reason: str,
+    to_back: bool = False,
 ) -> pb.TransferRequest:
-    if sum((agent_id is not None, required is not None, queue)) != 1:
-        raise TypeError("transfer() takes exactly one of agent_id, required or queue=True")
+    """`queue=True`: back into its own queue; `queue="sales"`: into that one."""
+    if sum((agent_id is not None, required is not None, queue is not False)) != 1:
+        raise TypeError("transfer() takes exactly one of agent_id, required or queue")
     request = pb.TransferRequest(
         interaction_id=interaction_id,
         mode=transfer_mode(mode),
@@ -133,6 +137,8 @@ def transfer(
         request.skills.required_skills.extend(requirements(required))
     else:
         request.queue.SetInParent()
+        request.queue.queue_id = "" if queue is True else str(queue)
+        request.queue.to_back = to_back
     return request
 
 

@@ -6,7 +6,7 @@ Its channel is thread-safe, so one client can serve several threads of a script.
 from __future__ import annotations
 
 import time
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import grpc
@@ -14,7 +14,7 @@ from google.protobuf.message import Message
 
 from cim_router._pb import router_pb2 as pb
 from cim_router._pb import router_pb2_grpc
-from cim_router.client import requests
+from cim_router.client import queue_requests, requests
 from cim_router.client.calls import writes
 from cim_router.client.connection import (
     DEFAULT_TARGET,
@@ -29,6 +29,7 @@ from cim_router.client.connection import (
 )
 from cim_router.client.errors import error_for
 from cim_router.client.names import AgentStateLike, ChannelLike, TransferModeLike, agent_state
+from cim_router.client.queue_requests import Profile
 from cim_router.client.requests import Skills
 from cim_router.client.retry import Attempts, Retry
 
@@ -113,10 +114,21 @@ class RouterClient:
         state: AgentStateLike | None = None,
         display_name: str = "",
         capacity: Mapping[ChannelLike, int] | None = None,
+        routing_profile: Profile | None = None,
         timeout: float | None = None,
     ) -> pb.Agent:
-        """Create or replace an agent; `state=None` keeps an existing agent's state."""
-        request = requests.upsert_agent(agent_id, skills, tier, state, display_name, capacity)
+        """Create or replace an agent; `state=None` keeps an existing agent's state. The
+        routing profile: queue ids, or id -> priority, or id -> (priority, delay seconds);
+        none means every queue."""
+        request = requests.upsert_agent(
+            agent_id,
+            skills,
+            tier,
+            state,
+            display_name,
+            capacity,
+            queue_requests.profile(routing_profile),
+        )
         return self._call(self._stub.UpsertAgent, request, timeout)
 
     def set_agent_state(
@@ -155,13 +167,6 @@ class RouterClient:
     def remove_agent(self, agent_id: str, *, timeout: float | None = None) -> None:
         request = pb.RemoveAgentRequest(agent_id=agent_id)
         self._call(self._stub.RemoveAgent, request, timeout)
-
-    # --- queues -------------------------------------------------------------------------
-
-    def upsert_queue(self, queue: pb.Queue, *, timeout: float | None = None) -> pb.QueueStatus:
-        """Create or replace a queue; its status after the change."""
-        request = pb.UpsertQueueRequest(queue=queue)
-        return self._call(self._stub.UpsertQueue, request, timeout)
 
     # --- interactions ---------------------------------------------------------------------
 
@@ -282,13 +287,16 @@ class RouterClient:
         *,
         agent_id: str | None = None,
         required: Skills | None = None,
-        queue: bool = False,
+        queue: bool | str = False,
         mode: TransferModeLike = "warm",
         channel: ChannelLike | None = None,
         reason: str = "",
+        to_back: bool = False,
         timeout: float | None = None,
     ) -> pb.Interaction:
-        """Transfer to an agent, to a skill requirement, or back to the queue (one of them)."""
+        """Transfer to an agent, to a skill requirement, or to a queue (one of them):
+        `queue=True` back into its own, `queue="sales"` into that one, keeping its place
+        unless `to_back`."""
         request = requests.transfer(
             interaction_id,
             agent_id=agent_id,
@@ -297,6 +305,7 @@ class RouterClient:
             mode=mode,
             channel_=channel,
             reason=reason,
+            to_back=to_back,
         )
         return self._call(self._stub.Transfer, request, timeout)
 
@@ -385,6 +394,79 @@ class RouterClient:
         """One page of the tenant's audit trail, newest first; pass `next_page_token` on."""
         request = pb.ListAuditRequest(page_size=page_size, page_token=page_token)
         return self._call(self._stub.ListAudit, request, timeout)
+
+    # --- queues ---------------------------------------------------------------------------
+
+    def upsert_queue(
+        self,
+        queue_id: str,
+        *,
+        display_name: str = "",
+        channels: Sequence[ChannelLike] = (),
+        required: Skills | None = None,
+        preferred: Skills | None = None,
+        priority: int = 0,
+        sla_seconds: float = 0.0,
+        sla_share: float = 0.0,
+        max_size: int = 0,
+        max_wait_seconds: float = 0.0,
+        hours: Mapping[str, Any] | None = None,
+        overflow: Sequence[pb.OverflowRule] = (),
+        timeout: float | None = None,
+    ) -> pb.QueueStatus:
+        """Create or replace a queue (role admin); `hours` in the policy file's shape:
+        {"time_zone": ..., "mon": ["09:00-17:00"], "exceptions": {"2026-12-25": []}}."""
+        request = queue_requests.queue(
+            queue_id,
+            display_name=display_name,
+            channels=channels,
+            required=required,
+            preferred=preferred,
+            priority=priority,
+            sla_seconds=sla_seconds,
+            sla_share=sla_share,
+            max_size=max_size,
+            max_wait_seconds=max_wait_seconds,
+            hours_=hours,
+            overflow=overflow,
+        )
+        return self._call(self._stub.UpsertQueue, request, timeout)
+
+    def get_queue(self, queue_id: str, *, timeout: float | None = None) -> pb.QueueStatus:
+        """A queue and how it stands now: open, waiting, agents, estimated wait."""
+        request = pb.GetQueueRequest(queue_id=queue_id)
+        return self._call(self._stub.GetQueue, request, timeout)
+
+    def list_queues(self, *, timeout: float | None = None) -> list[pb.QueueStatus]:
+        response = self._call(self._stub.ListQueues, pb.ListQueuesRequest(), timeout)
+        return list(response.queues)
+
+    def remove_queue(self, queue_id: str, *, timeout: float | None = None) -> None:
+        """Refused while work is in it or a rule of another queue moves work to it."""
+        request = pb.RemoveQueueRequest(queue_id=queue_id)
+        self._call(self._stub.RemoveQueue, request, timeout)
+
+    def list_interactions(
+        self,
+        *,
+        queue_id: str = "",
+        state: str | int | None = None,
+        channel: ChannelLike | None = None,
+        customer_id: str = "",
+        page_size: int = 0,
+        page_token: str = "",
+        timeout: float | None = None,
+    ) -> pb.ListInteractionsResponse:
+        """One page of the open interactions, in service order; pass `next_page_token` on."""
+        request = queue_requests.list_interactions(
+            queue_id=queue_id,
+            state=state,
+            channel_=channel,
+            customer_id=customer_id,
+            page_size=page_size,
+            page_token=page_token,
+        )
+        return self._call(self._stub.ListInteractions, request, timeout)
 
 
 def _status(exc: grpc.RpcError) -> tuple[grpc.StatusCode, str]:

@@ -23,6 +23,7 @@ from cim_router.domain.limits import (
     check_text,
     shown,
 )
+from cim_router.domain.queues import Membership, check_profile
 
 
 class AgentState(enum.IntEnum):
@@ -61,6 +62,11 @@ class Agent:
     idle_since: float = 0.0
     # Predicted handle time in seconds, keyed by (skill, channel); skill "" means any skill.
     handle_time: dict[tuple[str, Channel], float] = field(default_factory=dict)
+    # The queues the agent serves (queue id -> membership), in the order given; empty: all.
+    routing_profile: dict[str, Membership] = field(default_factory=dict)
+
+    def serves(self, queue_id: str) -> bool:
+        return not self.routing_profile or queue_id in self.routing_profile
 
     def validate(self) -> None:
         """Raise ValidationError naming the first bad field."""
@@ -76,6 +82,7 @@ class Agent:
                     f"agent.capacity[{channel.name.lower()}]",
                     f"must be 0..{MAX_CAPACITY}, got {cap}",
                 )
+        check_profile(self.routing_profile, "agent.routing_profile")
         for (_skill, channel), seconds in self.handle_time.items():
             if not seconds > 0:
                 raise ValidationError(

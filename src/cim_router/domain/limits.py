@@ -47,6 +47,10 @@ MAX_WATCHED_AGENTS = 1000
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 500
 DEFAULT_AUDIT_PAGE_SIZE = 100  # ListAudit's page when page_size is 0
+DEFAULT_INTERACTIONS_PAGE_SIZE = 100  # ListInteractions' page when page_size is 0
+MAX_HOURS_INTERVALS = 48  # intervals of one day or date in a queue's hours
+MAX_HOURS_EXCEPTIONS = 400  # dated exceptions of a queue's hours
+MAX_TIME_ZONE_LENGTH = 64
 MAX_PAGE_TOKEN_LENGTH = 1024
 # A page stops early rather than pass this many bytes: clients refuse messages over 4 MiB.
 MAX_PAGE_BYTES = 2 * 1024 * 1024

@@ -11,7 +11,10 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cim_router.domain.channel import Channel
+from cim_router.domain.errors import ValidationError
 from cim_router.domain.limits import MAX_CONTEXT_KEY_LENGTH, MAX_TIER, MIN_TIER
+from cim_router.domain.queue_tables import queue_from_mapping
+from cim_router.domain.queues import DEFAULT_QUEUE, MAX_QUEUES, Queue, check_queues
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -122,6 +125,9 @@ class Policy:
     short_abandon_seconds: float = 5.0
     fcr_window_days: int = 7
     time_zone: str = "UTC"
+    # Queues declared in the file (`[queues.ID]`): each tenant gets them at its start unless
+    # it already stores a queue of that id (the stored one wins).
+    queues: Mapping[str, Queue] = field(default_factory=dict)
 
     def min_tier_for(self, escalation_level: int) -> int:
         """The lowest agent tier allowed to take an interaction at this escalation level."""
@@ -340,6 +346,7 @@ def policy_from_mapping(data: Mapping[str, Any], source: str = "policy") -> Poli
         ),
         fcr_window_days=r.get("fcr_window_days", d.fcr_window_days, _integer(1, 365)),
         time_zone=r.get("time_zone", d.time_zone, _time_zone),
+        queues=_queues(r),
     )
     r.finish()
     return policy
@@ -353,6 +360,22 @@ def _time_zone(v: Any) -> str:
     except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(f"unknown time zone {v!r}") from None
     return v
+
+
+def _queues(r: _Reader) -> dict[str, Queue]:
+    """`[queues.ID]` tables, checked together (moves name queues that exist, no cycle)."""
+    sub = r.sub("queues")
+    out: dict[str, Queue] = {}
+    try:
+        for queue_id, table in sub.table.items():
+            out[queue_id] = queue_from_mapping(queue_id, table, f"queues.{queue_id}")
+        everything = {DEFAULT_QUEUE: Queue(DEFAULT_QUEUE), **out}
+        if len(everything) > MAX_QUEUES:
+            raise ValidationError("queues", f"at most {MAX_QUEUES} queues, 'default' included")
+        check_queues(everything, "queues")
+    except ValidationError as exc:
+        raise PolicyError(exc.field, exc.reason, r.source) from None
+    return out
 
 
 def _tier_list(v: Any) -> list[int]:

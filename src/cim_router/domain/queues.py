@@ -21,6 +21,9 @@ from cim_router.domain.limits import MAX_DISPOSITION_LENGTH, MAX_PRIORITY, check
 
 MAX_RULES = 16  # overflow rules per queue
 MAX_PROFILE_QUEUES = 64  # queues in one agent's routing profile
+# Queues of one tenant, "default" included: an agent with no profile serves every one of
+# them, and the routing core keeps at most MAX_PROFILE_QUEUES gates per agent.
+MAX_QUEUES = MAX_PROFILE_QUEUES
 MAX_QUEUE_PRIORITY = 10  # a profile's priority for a queue: 10 first, 1 last
 MAX_DELAY_SECONDS = 86_400.0
 

@@ -163,7 +163,7 @@ class LoadRun:
             return
         for queue_id in self.config.queues:
             try:
-                await self.client.upsert_queue(pb.Queue(id=queue_id, display_name=queue_id))
+                await self.client.upsert_queue(queue_id, display_name=queue_id)
             except RouterError as exc:
                 if exc.code != grpc.StatusCode.UNIMPLEMENTED:
                     raise

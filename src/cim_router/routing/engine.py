@@ -151,6 +151,14 @@ class Engine:
         """1-based place of a waiting interaction in service order."""
         return self.core.queue_position(interaction_id, now)
 
+    def urgency(self, interaction_id: str, now: float) -> float:
+        """A waiting interaction's urgency: service order is by it, highest first."""
+        return self.core.urgency(interaction_id, now)
+
+    def queue_order(self, now: float) -> list[str]:
+        """The waiting interactions' ids in service order."""
+        return self.core.queue_order(now)
+
     def _timed(
         self, decide: Callable[[str, float], str | None], key: str, now: float
     ) -> str | None:

@@ -25,6 +25,8 @@ AUDITED = frozenset(
         "CreateTenant",
         "DeleteTenant",
         "ForgetCustomer",
+        "UpsertQueue",
+        "RemoveQueue",
     }
 )
 ADMIN_ONLY_AUDIT = frozenset({"SetAgentState"})
@@ -58,6 +60,10 @@ async def record_call(
         where: str | None = request.tenant_id if method == "CreateTenant" else None
     elif method == "ForgetCustomer":
         target, where = "", tenant
+    elif method == "UpsertQueue":
+        target, where = request.queue.id, tenant
+    elif method == "RemoveQueue":
+        target, where = request.queue_id, tenant
     else:
         target, where = request.agent_id, tenant
     await admin.record(where, caller, method, target, outcome)

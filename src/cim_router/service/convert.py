@@ -18,7 +18,9 @@ from cim_router.domain.channel import DEFAULT_CAPACITY, Channel
 from cim_router.domain.context import check_context, check_context_key
 from cim_router.domain.errors import ValidationError
 from cim_router.domain.interaction import (
+    DEFAULT_QUEUE,
     Interaction,
+    InteractionState,
     SkillRequirement,
     check_requirements,
 )
@@ -37,6 +39,12 @@ from cim_router.domain.limits import (
     check_count,
     check_id,
     check_text,
+)
+from cim_router.domain.queues import (
+    MAX_DELAY_SECONDS,
+    MAX_PROFILE_QUEUES,
+    MAX_QUEUE_PRIORITY,
+    Membership,
 )
 from cim_router.tenant.errors import InvalidArgument
 from cim_router.tenant.records import TransferMode
@@ -140,6 +148,14 @@ def agent_state_in(value: int, field: str) -> AgentState | None:
     return AgentState(value - 1)
 
 
+def interaction_state_in(value: int, field: str) -> InteractionState | None:
+    if value == pb.INTERACTION_STATE_UNSPECIFIED:
+        return None
+    if value not in pb.InteractionState.values():
+        raise InvalidArgument(field, f"unknown interaction state {value}")
+    return InteractionState(value - 1)
+
+
 def settable_state_in(value: int, field: str) -> AgentState | None:
     """A state a client may set: any but WRAP_UP, which is the router's."""
     state = agent_state_in(value, field)
@@ -225,10 +241,33 @@ def agent_in(req: pb.UpsertAgentRequest) -> tuple[Agent, AgentState | None]:
         skills=dict(req.skills),
         tier=req.tier or MIN_TIER,
         capacity=capacity_in(req.capacity),
+        routing_profile=profile_in(req.routing_profile),
     )
     with wire_names():
         agent.validate()
     return agent, settable_state_in(req.state, "state")
+
+
+def profile_in(entries: Sequence[pb.QueueMembership]) -> dict[str, Membership]:
+    """A routing profile: each queue once; priority 1..10 (0 means 10); delay 0..86400 s."""
+    if len(entries) > MAX_PROFILE_QUEUES:
+        raise InvalidArgument("routing_profile", f"at most {MAX_PROFILE_QUEUES} queues")
+    out: dict[str, Membership] = {}
+    for k, entry in enumerate(entries):
+        where = f"routing_profile[{k}]"
+        require_id(f"{where}.queue_id", entry.queue_id)
+        if entry.queue_id in out:
+            raise InvalidArgument(f"{where}.queue_id", f"queue {entry.queue_id!r} is listed twice")
+        priority = entry.priority or MAX_QUEUE_PRIORITY
+        if not 1 <= priority <= MAX_QUEUE_PRIORITY:
+            raise InvalidArgument(
+                f"{where}.priority", f"must be 1..{MAX_QUEUE_PRIORITY} (0 means 10)"
+            )
+        delay = entry.delay_seconds
+        if not 0 <= delay <= MAX_DELAY_SECONDS:  # NaN fails too
+            raise InvalidArgument(f"{where}.delay_seconds", "must be 0..86400")
+        out[entry.queue_id] = Membership(priority, delay)
+    return out
 
 
 def capacity_in(entries: Sequence[pb.ChannelCount]) -> dict[Channel, int]:
@@ -261,12 +300,12 @@ def watched_agents_in(agent_ids: Sequence[str]) -> frozenset[str] | None:
     return frozenset(agent_ids) or None
 
 
-def page_size_in(value: int) -> int:
+def page_size_in(value: int, default: int = DEFAULT_PAGE_SIZE) -> int:
     if value == 0:
-        return DEFAULT_PAGE_SIZE
+        return default
     if not 1 <= value <= MAX_PAGE_SIZE:
         raise InvalidArgument(
-            "page_size", f"must be 1..{MAX_PAGE_SIZE} (0 means {DEFAULT_PAGE_SIZE}), got {value}"
+            "page_size", f"must be 1..{MAX_PAGE_SIZE} (0 means {default}), got {value}"
         )
     return value
 
@@ -294,12 +333,22 @@ def page_token_in(token: str) -> str:
     return after
 
 
+def offset_token_in(token: str) -> int:
+    """A place in an ordered listing, as `page_token_out(str(offset))` gave it; 0 for the
+    first page."""
+    after = page_token_in(token)
+    if after and not (after.isdigit() and len(after) <= 9):
+        raise InvalidArgument("page_token", "is not a next_page_token this service gave")
+    return int(after) if after else 0
+
+
 # --- interactions ---------------------------------------------------------------------------
 
 
 def interaction_in(req: pb.EnqueueRequest) -> Interaction:
     require_id("interaction_id", req.interaction_id)
     optional_id("customer_id", req.customer_id)
+    optional_id("queue_id", req.queue_id)
     channel = channel_in(req.channel, "channel")
     assert channel is not None
     interaction = Interaction(
@@ -313,6 +362,7 @@ def interaction_in(req: pb.EnqueueRequest) -> Interaction:
         sla_seconds=req.sla_seconds,
         preferred_agent=req.preferred_agent_id,
         context=struct_in(req.context),
+        queue_id=req.queue_id or DEFAULT_QUEUE,
     )
     with wire_names():
         interaction.validate()

@@ -87,6 +87,24 @@ def agents_page_out(found: Sequence[AgentRecord], more: bool) -> pb.ListAgentsRe
     return pb.ListAgentsResponse(agents=agents, next_page_token=token)
 
 
+def interactions_page_out(
+    found: Sequence[InteractionRecord], more: bool, offset: int, sensitive: frozenset[str]
+) -> pb.ListInteractionsResponse:
+    """A page of interactions (no history); cut short before it passes MAX_PAGE_BYTES, when
+    the token resumes after the last one it holds."""
+    out: list[pb.Interaction] = []
+    size = 0
+    for rec in found:
+        message = interaction_out(rec, (), sensitive)
+        size += message.ByteSize() + 6
+        if size > MAX_PAGE_BYTES and out:
+            more = True
+            break
+        out.append(message)
+    token = page_token_out(str(offset + len(out))) if more and out else ""
+    return pb.ListInteractionsResponse(interactions=out, next_page_token=token)
+
+
 def agent_out(rec: AgentRecord) -> pb.Agent:
     a = rec.agent
     return pb.Agent(
@@ -101,6 +119,10 @@ def agent_out(rec: AgentRecord) -> pb.Agent:
         idle_since=timestamp(a.idle_since),
         missed_offers=rec.missed_offers,
         wrap_up_until=timestamp(rec.wrap_up_until),
+        routing_profile=[
+            pb.QueueMembership(queue_id=q, priority=m.priority, delay_seconds=m.delay_seconds)
+            for q, m in a.routing_profile.items()
+        ],
     )
 
 
@@ -117,6 +139,7 @@ def event_out(e: Event) -> pb.HistoryEvent:
         agent_id=e.agent_id,
         reason=e.reason,
         caller=e.caller,
+        queue_id=e.queue_id,
     )
 
 
@@ -168,6 +191,7 @@ def interaction_out(
         disposition=rec.disposition,
         csat=rec.csat,
         history=[event_out(e) for e in history],
+        queue_id=i.queue_id,
     )
     if rec.offer is not None:
         o = rec.offer
@@ -224,8 +248,12 @@ def _candidate_out(c: Candidate | None) -> pb.Candidate | None:
     return pb.Candidate(agent_id=c.agent_id, score=c.score, terms=c.terms)
 
 
-def explanation_out(e: Explanation, live: bool, chosen: str) -> pb.Explanation:
+def explanation_out(
+    e: Explanation, live: bool, chosen: str, queue_id: str = "", queue_open: bool = True
+) -> pb.Explanation:
     return pb.Explanation(
+        queue_id=queue_id,
+        queue_open=queue_open,
         interaction_id=e.interaction_id,
         at=timestamp(e.at),
         live=live,

@@ -7,11 +7,7 @@ retry with the same id answers with the first call's outcome instead of applying
 
 from __future__ import annotations
 
-import functools
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, TypeVar
-
-import grpc
+from collections.abc import AsyncIterator, Sequence
 
 from cim_router._pb import router_pb2 as pb
 from cim_router._pb import router_pb2_grpc
@@ -19,22 +15,20 @@ from cim_router.domain.errors import ValidationError
 from cim_router.domain.limits import MAX_DISPOSITION_LENGTH
 from cim_router.service import convert, responses
 from cim_router.service.admin import Admin
-from cim_router.service.audit_trail import AUDITED, audit_page_out, record_call, tenant_out
-from cim_router.service.auth import Access, OpenAccess, Principal, current_principal
+from cim_router.service.audit_trail import audit_page_out, tenant_out
+from cim_router.service.auth import Access, OpenAccess, current_principal
 from cim_router.service.auth.principal import ALL_TENANTS
 from cim_router.service.auth.quotas import no_quota
-from cim_router.service.metadata import request_id_from_metadata, tenant_from_metadata
+from cim_router.service.queue_rpcs import QueueRpcs
+from cim_router.service.rpc import STATUS, Context, refusal, request_key, rpc, tenant_of
 from cim_router.store.redis_store import RedisStore
-from cim_router.tenant import agents, forget, interactions, pull, reports, transfers
-from cim_router.tenant.caller import acting_as
+from cim_router.tenant import agents, forget, interactions, pull, queues, reports, transfers
 from cim_router.tenant.errors import (
-    Code,
     FailedPrecondition,
     InvalidArgument,
-    NotFound,
     ServiceError,
 )
-from cim_router.tenant.records import Event, InteractionRecord, RequestKey
+from cim_router.tenant.records import Event, InteractionRecord
 from cim_router.tenant.registry import Tenants
 from cim_router.tenant.router import TenantRouter
 
@@ -43,63 +37,6 @@ from cim_router.tenant.router import TenantRouter
 # the timeout it sends up).
 DEADLINE_MARGIN = 0.05  # at most; a tenth of a short deadline
 DEADLINE_SHARE = 0.05
-
-Req = TypeVar("Req")
-Resp = TypeVar("Resp")
-Context = grpc.aio.ServicerContext[Any, Any]
-Handler = Callable[[Any, Req, Context], Awaitable[Resp]]
-
-
-# The router's refusals as gRPC statuses: never INTERNAL or UNKNOWN for a client's mistake.
-STATUS: dict[Code, grpc.StatusCode] = {code: grpc.StatusCode[code.name] for code in Code}
-
-
-def refusal(exc: ServiceError | ValidationError) -> ServiceError:
-    return convert.invalid(exc) if isinstance(exc, ValidationError) else exc
-
-
-def rpc(fn: Handler[Req, Resp]) -> Handler[Req, Resp]:
-    """Check the caller first (who, and whether they may), run the call on their behalf, and
-    report refusals with their status code; a client's mistake is never INTERNAL. Admin
-    actions, and refusals of them, go to the audit trail."""
-    method = fn.__name__
-    audited = method in AUDITED
-
-    @functools.wraps(fn)
-    async def wrapper(self: RouterServicer, request: Req, context: Context) -> Resp:
-        principal: Principal | None = None
-        try:
-            tenant = _tenant(context)
-            try:
-                principal = await self.access.check(method, request, tenant, context)
-                token = current_principal.set(principal)
-                try:
-                    with acting_as(principal.caller):
-                        answer = await fn(self, request, context)
-                finally:
-                    current_principal.reset(token)
-            except (ServiceError, ValidationError) as exc:
-                if audited:
-                    await record_call(self.admin, method, request, tenant, principal, refusal(exc))
-                raise
-            if audited:
-                await record_call(self.admin, method, request, tenant, principal, None)
-            return answer
-        except (ServiceError, ValidationError) as exc:
-            err = refusal(exc)
-            await context.abort(STATUS[err.code], err.message)
-        raise AssertionError("unreachable")  # pragma: no cover - abort raises
-
-    return wrapper
-
-
-def _tenant(context: Context) -> str:
-    return tenant_from_metadata(context.invocation_metadata())
-
-
-def _request(context: Context, method: str, request: Any) -> RequestKey | None:
-    request_id = request_id_from_metadata(context.invocation_metadata())
-    return None if request_id is None else RequestKey(request_id, method, convert.digest(request))
 
 
 def _out(
@@ -119,7 +56,7 @@ def _wait_seconds(context: Context, wait: bool) -> float:
     return max(0.0, remaining * (1.0 - DEADLINE_SHARE) - margin)
 
 
-class RouterServicer(router_pb2_grpc.RouterServicer):
+class RouterServicer(QueueRpcs, router_pb2_grpc.RouterServicer):
     """Each RPC checks every field of its request before it touches a tenant, so that a
     refused request changes nothing."""
 
@@ -138,23 +75,13 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             raise FailedPrecondition("this server keeps no tenants or audit trail")
         return self.admin
 
-    def _reader(self, context: Context) -> TenantRouter | None:
-        """The tenant's router for a read; None for a tenant that does not exist."""
-        return self.tenants.find(_tenant(context))
-
-    def _found(self, context: Context, what: str) -> TenantRouter:
-        router = self._reader(context)
-        if router is None:
-            raise NotFound(f"{what} not found")
-        return router
-
     # --- agents ---------------------------------------------------------------------------
 
     @rpc
     async def UpsertAgent(self, request: pb.UpsertAgentRequest, context: Context) -> pb.Agent:
         agent, state = convert.agent_in(request)
-        key = _request(context, "UpsertAgent", request)
-        async with self.tenants.use(_tenant(context)) as router:
+        key = request_key(context, "UpsertAgent", request)
+        async with self.tenants.use(tenant_of(context)) as router:
             return responses.agent_out(await agents.upsert_agent(router, agent, state, key))
 
     @rpc
@@ -164,7 +91,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         if state is None:
             raise InvalidArgument("state", "is required")
         convert.reason_in(request.reason)
-        key = _request(context, "SetAgentState", request)
+        key = request_key(context, "SetAgentState", request)
         router = self._found(context, f"agent {request.agent_id!r}")
         return responses.agent_out(
             await agents.set_agent_state(router, request.agent_id, state, request.reason, key)
@@ -194,7 +121,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         self, request: pb.RemoveAgentRequest, context: Context
     ) -> pb.RemoveAgentResponse:
         convert.require_id("agent_id", request.agent_id)
-        key = _request(context, "RemoveAgent", request)
+        key = request_key(context, "RemoveAgent", request)
         router = self._found(context, f"agent {request.agent_id!r}")
         await agents.remove_agent(router, request.agent_id, key)
         return pb.RemoveAgentResponse()
@@ -204,8 +131,8 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     @rpc
     async def Enqueue(self, request: pb.EnqueueRequest, context: Context) -> pb.EnqueueResponse:
         interaction = convert.interaction_in(request)
-        key = _request(context, "Enqueue", request)
-        async with self.tenants.use(_tenant(context)) as router:
+        key = request_key(context, "Enqueue", request)
+        async with self.tenants.use(tenant_of(context)) as router:
             rec, created, position, wait = await interactions.enqueue(
                 router, interaction, convert.digest(request), key
             )
@@ -233,7 +160,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         target = request.WhichOneof("target")
         parked = self.tenants.limits.max_parked_assigns
         if target == "agent_id":
-            key = _request(context, "Assign", request)
+            key = request_key(context, "Assign", request)
             router = self._found(context, f"agent {request.agent_id!r}")
             rec = await pull.assign_agent(router, request.agent_id, wait, key, parked)
             if rec is None:
@@ -251,7 +178,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         self, request: pb.WatchAssignmentsRequest, context: Context
     ) -> AsyncIterator[pb.AssignmentEvent]:
         try:
-            tenant = _tenant(context)
+            tenant = tenant_of(context)
             principal = await self.access.check("WatchAssignments", request, tenant, context)
             watched = convert.watched_agents_in(request.agent_ids)
             quota = principal.quota
@@ -274,7 +201,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     async def Accept(self, request: pb.AcceptRequest, context: Context) -> pb.Interaction:
         convert.require_id("interaction_id", request.interaction_id)
         convert.require_id("agent_id", request.agent_id)
-        key = _request(context, "Accept", request)
+        key = request_key(context, "Accept", request)
         router = self._found(context, f"interaction {request.interaction_id!r}")
         return _out(
             router, await interactions.accept(router, request.interaction_id, request.agent_id, key)
@@ -285,7 +212,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         convert.require_id("interaction_id", request.interaction_id)
         convert.require_id("agent_id", request.agent_id)
         convert.reason_in(request.reason)
-        key = _request(context, "Reject", request)
+        key = request_key(context, "Reject", request)
         router = self._found(context, f"interaction {request.interaction_id!r}")
         return _out(
             router,
@@ -300,7 +227,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         convert.optional_id("agent_id", request.agent_id)
         convert.text_in("disposition", request.disposition, MAX_DISPOSITION_LENGTH)
         convert.csat_in(request.csat)
-        key = _request(context, "Complete", request)
+        key = request_key(context, "Complete", request)
         router = self._found(context, f"interaction {request.interaction_id!r}")
         rec = await interactions.complete(
             router, request.interaction_id, request.agent_id, request.disposition, request.csat, key
@@ -311,7 +238,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     async def Cancel(self, request: pb.CancelRequest, context: Context) -> pb.Interaction:
         convert.require_id("interaction_id", request.interaction_id)
         convert.reason_in(request.reason)
-        key = _request(context, "Cancel", request)
+        key = request_key(context, "Cancel", request)
         router = self._found(context, f"interaction {request.interaction_id!r}")
         return _out(
             router, await interactions.cancel(router, request.interaction_id, request.reason, key)
@@ -334,9 +261,13 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             required = convert.requirements_in(
                 request.skills.required_skills, "skills.required_skills"
             )
+        move = None
+        if target == "queue":
+            convert.optional_id("queue.queue_id", request.queue.queue_id)
+            move = queues.Move(request.queue.queue_id, request.queue.to_back)
         channel = convert.channel_in(request.channel, "channel", required=False)
         convert.reason_in(request.reason)
-        key = _request(context, "Transfer", request)
+        key = request_key(context, "Transfer", request)
         router = self._found(context, f"interaction {request.interaction_id!r}")
         rec = await transfers.transfer(
             router,
@@ -348,6 +279,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             request.reason,
             request.ignore_skills,
             key,
+            move,
         )
         return _out(router, rec)
 
@@ -355,7 +287,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     async def Escalate(self, request: pb.EscalateRequest, context: Context) -> pb.Interaction:
         convert.require_id("interaction_id", request.interaction_id)
         convert.reason_in(request.reason)
-        key = _request(context, "Escalate", request)
+        key = request_key(context, "Escalate", request)
         router = self._found(context, f"interaction {request.interaction_id!r}")
         return _out(
             router, await transfers.escalate(router, request.interaction_id, request.reason, key)
@@ -368,7 +300,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         convert.require_id("interaction_id", request.interaction_id)
         convert.optional_id("agent_id", request.agent_id)
         convert.reason_in(request.reason)
-        key = _request(context, "CancelTransfer", request)
+        key = request_key(context, "CancelTransfer", request)
         router = self._found(context, f"interaction {request.interaction_id!r}")
         return _out(
             router,
@@ -393,7 +325,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         convert.require_id("interaction_id", request.interaction_id)
         updates = convert.struct_in(request.context)
         remove_keys = convert.remove_keys_in(request.remove_keys)
-        key = _request(context, "UpdateContext", request)
+        key = request_key(context, "UpdateContext", request)
         router = self._found(context, f"interaction {request.interaction_id!r}")
         rec = await reports.update_context(
             router, request.interaction_id, updates, remove_keys, key
@@ -407,7 +339,10 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         convert.require_id("interaction_id", request.interaction_id)
         router = self._found(context, f"interaction {request.interaction_id!r}")
         explanation, live, chosen = await reports.explain(router, request.interaction_id)
-        return responses.explanation_out(explanation, live, chosen)
+        rec = await router.interaction(request.interaction_id)
+        return responses.explanation_out(
+            explanation, live, chosen, rec.interaction.queue_id, reports.queue_open(router, rec)
+        )
 
     @rpc
     async def GetStats(self, request: pb.GetStatsRequest, context: Context) -> pb.Stats:
@@ -456,7 +391,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     async def ListAudit(
         self, request: pb.ListAuditRequest, context: Context
     ) -> pb.ListAuditResponse:
-        tenant = _tenant(context)
+        tenant = tenant_of(context)
         trail = None if tenant == ALL_TENANTS else tenant  # "*": the operators' own trail
         entries, token = await self._admin().list_audit(
             trail, request.page_size, request.page_token

@@ -19,6 +19,8 @@ from cim_router.domain.interaction import (
     InteractionState,
     SkillRequirement,
 )
+from cim_router.domain.queue_tables import queue_from_mapping, queue_to_mapping
+from cim_router.domain.queues import Membership, Queue
 from cim_router.routing.explain import Candidate, Explanation
 from cim_router.tenant.records import (
     AgentRecord,
@@ -86,6 +88,11 @@ def agent_out(rec: AgentRecord) -> bytes:
             "ht": [[s, int(c), v] for (s, c), v in a.handle_time.items()],
             "missed": rec.missed_offers,
             "wrap": rec.wrap_up_until,
+            **(
+                {"prof": [[q, m.priority, m.delay_seconds] for q, m in a.routing_profile.items()]}
+                if a.routing_profile
+                else {}
+            ),
         }
     )
 
@@ -103,6 +110,7 @@ def agent_in(data: bytes | str) -> AgentRecord:
         load={c: n for c, n in _from_channels(d.get("load", [])).items() if n},
         idle_since=float(d.get("idle", 0.0)),
         handle_time={(str(s), _CHANNEL[c]): float(v) for s, c, v in d.get("ht", [])},
+        routing_profile={str(q): Membership(int(p), float(w)) for q, p, w in d.get("prof", [])},
     )
     return AgentRecord(agent, int(d.get("missed", 0)), float(d.get("wrap", 0.0)))
 
@@ -241,16 +249,32 @@ def interaction_in(data: bytes | str, tenant: str) -> InteractionRecord:
 
 
 def event_out(e: Event) -> bytes:
-    return orjson.dumps(
-        [e.at, int(e.type), e.interaction_id, int(e.channel), e.agent_id, e.reason, e.caller]
-    )
+    fields = [e.at, int(e.type), e.interaction_id, int(e.channel), e.agent_id, e.reason, e.caller]
+    if e.queue_id:
+        fields.append(e.queue_id)
+    return orjson.dumps(fields)
 
 
 def event_in(data: bytes | str) -> Event:
     fields = orjson.loads(data)
     at, type_, iid, channel, agent_id, reason = fields[:6]
     caller = str(fields[6]) if len(fields) > 6 else ""  # older events have none
-    return Event(float(at), EventType(type_), iid, _CHANNEL[channel], agent_id, reason, caller)
+    queue_id = str(fields[7]) if len(fields) > 7 else ""
+    return Event(
+        float(at), EventType(type_), iid, _CHANNEL[channel], agent_id, reason, caller, queue_id
+    )
+
+
+# --- queues -------------------------------------------------------------------------------
+
+
+def queue_out(q: Queue) -> bytes:
+    return orjson.dumps(queue_to_mapping(q))
+
+
+def queue_in(queue_id: str, data: bytes | str) -> Queue:
+    """Raises ValidationError (or ValueError) for a record that is not a valid queue."""
+    return queue_from_mapping(queue_id, orjson.loads(data), "queue")
 
 
 def event_interaction(data: bytes | str) -> str:

@@ -59,3 +59,12 @@ def interaction_or_none(data: bytes, tenant: str, interaction_id: str) -> Intera
 def reason(exc: Exception) -> str:
     """What was wrong with a record, by exception type: never its content."""
     return type(exc).__name__
+
+
+def decode_queue(snap: Snapshot, field: str, value: bytes) -> None:
+    try:
+        queue = codec.queue_in(field, value)
+    except Exception as exc:
+        snap.quarantined.append((f"queue:{field}", reason(exc)))
+        return
+    snap.queues.append(queue)

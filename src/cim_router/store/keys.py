@@ -74,6 +74,11 @@ class Keys:
         """HASH agent id -> agent record (JSON), no TTL; removed agents are deleted."""
         return f"{self._t(tenant)}:agents"
 
+    def queues(self, tenant: str) -> str:
+        """HASH queue id -> queue record (JSON, the policy file's table shape), no TTL;
+        removed queues are deleted. The queue "default" is here only once changed."""
+        return f"{self._t(tenant)}:queues"
+
     def open(self, tenant: str) -> str:
         """SET of the ids of open interactions (QUEUED, OFFERED, ASSIGNED, WRAP_UP), no TTL:
         what a restart loads."""

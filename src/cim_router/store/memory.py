@@ -16,6 +16,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from cim_router.domain.interaction import InteractionState
+from cim_router.domain.queues import Queue
 from cim_router.tenant.errors import Unavailable
 from cim_router.tenant.ports import (
     NO_METRICS,
@@ -46,6 +47,7 @@ class TenantData:
     """What the store holds of one tenant."""
 
     agents: dict[str, AgentRecord] = field(default_factory=dict)
+    queues: dict[str, Queue] = field(default_factory=dict)
     interactions: dict[str, InteractionRecord] = field(default_factory=dict)
     open: set[str] = field(default_factory=set)
     history: dict[str, list[Event]] = field(default_factory=dict)
@@ -154,6 +156,7 @@ class MemoryStore:
             agents=[a.snapshot() for a in t.agents.values()],
             interactions=[t.interactions[i].snapshot() for i in t.open],
             counters=dict(t.counters),
+            queues=[t.queues[q] for q in sorted(t.queues)],
             known=tenant in self._tenant_set,
         )
 
@@ -243,6 +246,10 @@ class MemoryStore:
             data.agents[arec.agent.id] = arec.snapshot()
         for agent_id in t.removed_agents:
             data.agents.pop(agent_id, None)
+        for queue in t.queues:
+            data.queues[queue.id] = queue
+        for queue_id in t.removed_queues:
+            data.queues.pop(queue_id, None)
         for e in t.events:
             if self.keep_closed or e.interaction_id in data.interactions:
                 history = data.history.setdefault(e.interaction_id, [])

@@ -41,6 +41,10 @@ def encode(k: Keys, settings: RedisSettings, tenant: str, t: Transition) -> list
         ops.append(("hset", k.agents(tenant), arec.agent.id, codec.agent_out(arec)))
     for agent_id in t.removed_agents:
         ops.append(("hdel", k.agents(tenant), agent_id))
+    for queue in t.queues:
+        ops.append(("hset", k.queues(tenant), queue.id, codec.queue_out(queue)))
+    for queue_id in t.removed_queues:
+        ops.append(("hdel", k.queues(tenant), queue_id))
     for e in t.events:
         data = codec.event_out(e)
         history = k.history(tenant, e.interaction_id)

@@ -30,6 +30,7 @@ from cim_router.store.decode import (
     counters_in,
     decode_agent,
     decode_interaction,
+    decode_queue,
     interaction_or_none,
 )
 from cim_router.store.keys import Keys
@@ -215,16 +216,22 @@ class RedisStore:
         pipe.hgetall(k.counters(tenant))
         pipe.smembers(k.open(tenant))
         pipe.sismember(k.tenants(), tenant)
+        pipe.hgetall(k.queues(tenant))
         found = await self.round_trip("load", pipe.execute(raise_on_error=False))
         snap = Snapshot()
         # A key of the wrong type (written by something else) loads as empty, named.
-        for name, value in zip(("agents", "counters", "open", "tenants"), found, strict=True):
+        names = ("agents", "counters", "open", "tenants", "queues")
+        for name, value in zip(names, found, strict=True):
             if isinstance(value, Exception):
                 snap.quarantined.append((f"key:{name}", "wrong type"))
-        agents, counters, members, known = ({} if isinstance(v, Exception) else v for v in found)
+        agents, counters, members, known, queues = (
+            {} if isinstance(v, Exception) else v for v in found
+        )
         snap.counters, snap.known = counters_in(counters), bool(known)
         for field, value in agents.items():
             decode_agent(snap, field.decode(errors="replace"), value)
+        for field, value in sorted(queues.items()):
+            decode_queue(snap, field.decode(errors="replace"), value)
         ids = [i.decode(errors="replace") for i in members]
         for start in range(0, len(ids), LOAD_CHUNK * 8):  # 8 MGETs a round trip
             pipe = self.redis.pipeline(transaction=False)

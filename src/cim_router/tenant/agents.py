@@ -67,7 +67,11 @@ async def upsert_agent(
     """Create an agent (OFFLINE unless `state` says otherwise) or update its profile."""
 
     def apply() -> AgentRecord:
+        for k, queue_id in enumerate(agent.routing_profile):
+            if queue_id not in r.queues:
+                raise InvalidArgument(f"routing_profile[{k}].queue_id", f"no queue {queue_id!r}")
         found = r.agents.get(agent.id)
+        before = {} if found is None else found.agent.routing_profile
         if found is None:
             agent.idle_since = r.clock()
             arec = AgentRecord(agent)
@@ -77,9 +81,15 @@ async def upsert_agent(
             profile = arec.agent
             profile.display_name, profile.skills = agent.display_name, agent.skills
             profile.tier, profile.capacity = agent.tier, agent.capacity
+            profile.routing_profile = agent.routing_profile
         if state is not None:
             check_state_change(arec, state)
         r.put_agent(arec)
+        if set(before) != set(agent.routing_profile):
+            r.index_agent(arec)
+            for rec in list(r.open.values()):  # its delays' timers for waiting work
+                if r.engine.is_waiting(rec.id):
+                    offers.schedule_gates(r, rec)
         if state is not None:
             change_state(r, arec, state, "")
         else:

@@ -47,3 +47,5 @@ def _fire(r: TenantRouter, kind: Due, key: str, due: float) -> None:
         offers.relax(r, rec)
     elif kind == Due.LAPSE:
         offers.lapse_exclusions(r, rec)
+    elif kind == Due.GATE:
+        offers.open_gate(r, rec)

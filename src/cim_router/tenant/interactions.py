@@ -12,9 +12,16 @@ from collections.abc import Awaitable, Callable
 from cim_router.domain.agent import AgentState
 from cim_router.domain.channel import Channel
 from cim_router.domain.interaction import Interaction, InteractionState
-from cim_router.tenant import agents, counting, offers
+from cim_router.domain.limits import MAX_PRIORITY, MAX_SKILLS_PER_INTERACTION
+from cim_router.domain.queues import Queue
+from cim_router.tenant import agents, counting, offers, queues
 from cim_router.tenant.contexts import context_fits
-from cim_router.tenant.errors import AlreadyExists, FailedPrecondition, InvalidArgument
+from cim_router.tenant.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    ResourceExhausted,
+)
 from cim_router.tenant.records import (
     AgentRecord,
     CustomerRecord,
@@ -63,6 +70,7 @@ async def enqueue(
             if known is not None and known is not customer:
                 wanted = known.last_interaction_id
                 last = r.open.get(wanted) or r.closed.get(wanted) or earlier
+            _enter_queue(r, interaction)
             return _create(r, interaction, digest, known, last)
         if existing.request_digest != digest:
             raise AlreadyExists(
@@ -75,6 +83,43 @@ async def enqueue(
         return rec.snapshot(), outcome.created, *position(r, rec)
 
     return await r.mutate(apply, request, replay, interaction.id, created=lambda out: out[1])
+
+
+def _enter_queue(r: TenantRouter, interaction: Interaction) -> None:
+    """A new interaction's queue: it must exist, take the channel and have room; its
+    defaults are added to the interaction's. (A repeated Enqueue answers with the one it
+    made, whatever became of its queue; a reused request id is answered before this.)"""
+    queue = queues.find(r, interaction.queue_id)
+    if not queue.accepts(interaction.channel):
+        raise InvalidArgument(
+            "channel", f"queue {queue.id!r} does not take {interaction.channel.name}"
+        )
+    _take_queue_defaults(interaction, queue)
+    if queue.max_size and len(queues.waiting_in(r, queue.id)) >= queue.max_size:
+        raise ResourceExhausted(
+            f"queue {queue.id!r} is full: {queue.max_size} interactions wait in it"
+        )
+
+
+def _take_queue_defaults(interaction: Interaction, queue: Queue) -> None:
+    """The queue's skills added to the request's (the request's level wins for a skill in
+    both), its priority added (at most MAX_PRIORITY)."""
+    for name, own, extra in (
+        ("required_skills", interaction.required, queue.required),
+        ("preferred_skills", interaction.preferred, queue.preferred),
+    ):
+        have = {req.skill for req in own}
+        merged = (*own, *(req for req in extra if req.skill not in have))
+        if len(merged) > MAX_SKILLS_PER_INTERACTION:
+            raise InvalidArgument(
+                name,
+                f"with queue {queue.id!r}'s skills, more than {MAX_SKILLS_PER_INTERACTION} skills",
+            )
+        if name == "required_skills":
+            interaction.required = merged
+        else:
+            interaction.preferred = merged
+    interaction.priority = min(MAX_PRIORITY, interaction.priority + queue.priority)
 
 
 async def _prefetch(
@@ -152,9 +197,9 @@ def position(r: TenantRouter, rec: InteractionRecord) -> tuple[int, float]:
     engine = r.engine
     if rec.interaction.state != InteractionState.QUEUED or not engine.is_waiting(rec.id):
         return 0, 0.0
-    place = engine.queue_position(rec.id, r.clock())
+    place = queues.position_in_queue(r, rec)
     channel = rec.interaction.channel
-    seats = r.seats.get(channel, 0)
+    seats = queues.queue_seats(r, rec.interaction.queue_id, channel)
     handle = r.policy.handle_time_seconds[channel]
     return place, place * handle / max(1, seats)
 

@@ -38,6 +38,8 @@ async def load(r: TenantRouter, restart: bool) -> None:
         r.tallies.load(tallies)
         r.requests.reset(r.clock())
         bad = dict(snap.quarantined)
+        for queue in snap.queues:  # stored queues win over the policy's
+            r.queues[queue.id] = queue
         for arec in snap.agents:
             _admit_agent(r, arec, bad)
         for rec in sorted(snap.interactions, key=lambda x: (x.arrival, x.interaction.enqueued_at)):
@@ -118,6 +120,7 @@ def _admit_interaction(r: TenantRouter, rec: InteractionRecord, bad: dict[str, s
         return
     r.open[rec.id] = rec
     r.index_wrap_up(rec)
+    r.track_queue(rec)
     r.arrivals = max(r.arrivals, rec.arrival)
 
 
@@ -146,6 +149,7 @@ def _index(r: TenantRouter, bad: dict[str, str]) -> None:
         except ValueError:
             bad[f"interaction:{rec.id}"] = "index: refused by the routing core"
             r.open.pop(rec.id)
+            r.untrack_queue(rec.id)
             r.engine.remove(rec.id)
             continue
         if rec.offer is not None:  # reserved: counted in its agent's load

@@ -59,10 +59,27 @@ def next_relaxation(policy: Policy, enqueued_at: float, now: float) -> float | N
 def index_interaction(r: TenantRouter, rec: InteractionRecord) -> None:
     """Put a waiting interaction (or a pending transfer) in the routing index, and have
     the next relaxation step re-route it: relaxation makes agents eligible with time."""
-    r.engine.enqueue(routing_view(rec))
+    r.engine.enqueue(routing_view(rec), rec.interaction.queue_id)
+    schedule_gates(r, rec)
     due = next_relaxation(r.policy, rec.interaction.enqueued_at, r.clock())
     if due is not None:
         r.at(due, Due.RELAX, rec.id)
+
+
+def schedule_gates(r: TenantRouter, rec: InteractionRecord) -> None:
+    """When a routing profile's delay for `rec`'s queue runs out for some agent, route
+    `rec` again (the core holds the agent back until then: QUEUE_DELAY)."""
+    i = rec.interaction
+    now = r.clock()
+    for due in r.gate_delays(i.queue_id):
+        if i.enqueued_at + due > now:
+            r.at(i.enqueued_at + due, Due.GATE, rec.id)
+
+
+def open_gate(r: TenantRouter, rec: InteractionRecord) -> None:
+    """A profile's delay for `rec`'s queue has passed: offer it to whoever it now allows."""
+    if r.engine.is_waiting(rec.id):
+        route_interaction(r, rec)
 
 
 def relax(r: TenantRouter, rec: InteractionRecord) -> None:

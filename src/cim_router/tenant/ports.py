@@ -14,6 +14,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from cim_router.domain.queues import Queue
 from cim_router.tenant.records import (
     AgentRecord,
     CustomerRecord,
@@ -31,6 +32,7 @@ class Snapshot:
     agents: list[AgentRecord] = field(default_factory=list)
     interactions: list[InteractionRecord] = field(default_factory=list)  # the open ones
     counters: dict[str, int] = field(default_factory=dict)
+    queues: list[Queue] = field(default_factory=list)  # the stored ones
     known: bool = False  # the tenant is in the store's tenant set
     # Records that could not be decoded: (key, e.g. "interaction:chat-7", reason). They stay
     # in the store, untouched, and the rest of the tenant loads.

@@ -9,6 +9,7 @@ from typing import TypeVar
 from cim_router.domain.agent import Agent
 from cim_router.domain.channel import Channel
 from cim_router.domain.interaction import Interaction, SkillRequirement
+from cim_router.domain.queues import Queue
 from cim_router.routing.explain import Explanation
 
 T = TypeVar("T")
@@ -49,6 +50,8 @@ class EventType(enum.IntEnum):
     CANCELLED = 17
     TRANSFER_CANCELLED = 18
     EXCLUSION_LAPSED = 19
+    RULE_FIRED = 20
+    QUEUE_CHANGED = 21
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ class Event:
     agent_id: str = ""
     reason: str = ""
     caller: str = ""  # who made the change (see tenant/caller.py); "router" for its own
+    queue_id: str = ""  # QUEUE_CHANGED: the queue it moved to
 
 
 @dataclass
@@ -195,6 +199,8 @@ class Transition:
     erasures: list[Erasure] = field(default_factory=list)
     # The measures' tallies (tenant/tallies.py): (minute bucket, "queue|channel|name") -> n.
     tallies: dict[tuple[int, str], float] = field(default_factory=dict)
+    queues: list[Queue] = field(default_factory=list)  # queues created or changed
+    removed_queues: list[str] = field(default_factory=list)
 
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n
@@ -216,4 +222,6 @@ class Transition:
             or self.quarantined
             or self.erasures
             or self.tallies
+            or self.queues
+            or self.removed_queues
         )

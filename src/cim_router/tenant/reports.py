@@ -75,6 +75,12 @@ async def get_interaction(
     return rec, history[-MAX_HISTORY_EVENTS:]
 
 
+def queue_open(r: TenantRouter, rec: InteractionRecord) -> bool:
+    """Whether the interaction's queue is open now (a queue since removed: True)."""
+    queue = r.queues.get(rec.interaction.queue_id)
+    return True if queue is None else queue.hours.is_open(r.clock())
+
+
 async def explain(r: TenantRouter, interaction_id: str) -> tuple[Explanation, bool, str]:
     """(explanation, live, chosen agent): live for a waiting interaction, else the
     explanation recorded with the last routing decision."""

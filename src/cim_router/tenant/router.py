@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import NamedTuple, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -25,6 +25,13 @@ from cim_router.domain.agent import AgentState
 from cim_router.domain.channel import Channel
 from cim_router.domain.interaction import InteractionState
 from cim_router.domain.policy import Policy
+from cim_router.domain.queues import (
+    DEFAULT_QUEUE,
+    MAX_QUEUE_PRIORITY,
+    Membership,
+    Queue,
+    ServiceLevelTarget,
+)
 from cim_router.routing.engine import Engine
 from cim_router.tenant.caller import current_caller
 from cim_router.tenant.clock import Clock
@@ -52,6 +59,9 @@ RECENTLY_CLOSED = 10_000  # closed interactions kept in memory for quick reads
 RECENT_CUSTOMERS = 100_000  # customer records written since the load, kept in memory
 OPEN = (InteractionState.QUEUED, InteractionState.OFFERED, InteractionState.ASSIGNED)
 LIVE = (*OPEN, InteractionState.WRAP_UP)
+
+
+DEFAULT_TARGET = ServiceLevelTarget()
 
 
 class QueueClock(NamedTuple):
@@ -120,6 +130,13 @@ class TenantRouter:
         self._staffed: dict[str, dict[Channel, int]] = {}
         self.seats: dict[Channel, int] = {}  # their sum per channel, kept as they change
         self.tallies = Tallies()  # the measures' counts, per queue and channel, by minute
+        # Agents with a routing profile (the others serve every queue, with no delay).
+        self.profiled: dict[str, Mapping[str, Membership]] = {}
+        self._delays: dict[str, set[float]] = {}  # queue id -> its profiles' delays
+        # The tenant's queues: "default", the policy's, then the stored ones over them.
+        self.queues: dict[str, Queue] = {DEFAULT_QUEUE: Queue(DEFAULT_QUEUE), **self.policy.queues}
+        self.in_queue: dict[str, set[str]] = {}  # queue id -> its live interactions' ids
+        self._queue_of: dict[str, str] = {}  # live interaction id -> its queue
 
     # --- the unit of work -----------------------------------------------------------------
 
@@ -277,10 +294,23 @@ class TenantRouter:
         self.agents[arec.agent.id] = arec
         return arec
 
+    def put_queue(self, queue: Queue) -> None:
+        self.tx.queues.append(queue)
+        new = queue.id not in self.queues
+        self.queues[queue.id] = queue
+        if new:
+            self.index_unprofiled()
+
+    def remove_queue_record(self, queue_id: str) -> None:
+        self.tx.removed_queues.append(queue_id)
+        self.queues.pop(queue_id, None)
+
     def remove_agent_record(self, agent_id: str) -> None:
         self.tx.removed_agents.append(agent_id)
         self.agents.pop(agent_id, None)
         self.engine.remove_agent(agent_id)
+        if self.profiled.pop(agent_id, None) is not None:
+            self._delays.clear()
         self.unstaff(agent_id)
 
     def put_customer(self, customer: CustomerRecord) -> None:
@@ -297,10 +327,13 @@ class TenantRouter:
         agent_id: str = "",
         reason: str = "",
         channel: Channel | None = None,
+        queue_id: str = "",
     ) -> None:
         channel = rec.interaction.channel if channel is None else channel
         caller = current_caller.get()
-        self.tx.events.append(Event(self.clock(), type, rec.id, channel, agent_id, reason, caller))
+        self.tx.events.append(
+            Event(self.clock(), type, rec.id, channel, agent_id, reason, caller, queue_id)
+        )
 
     def count(self, name: str) -> None:
         self.tx.count(name)
@@ -313,10 +346,16 @@ class TenantRouter:
         self.tx.tally(bucket, field_name(queue, channel, name), n)
 
     def queue_clock(self, queue_id: str, channel: Channel) -> QueueClock:
-        """The service-level target of `queue_id` for `channel`, and the queue's time zone
-        (where its "today" starts). The one place the measures learn them: the policy's
-        target for the channel and its time zone, for every queue."""
-        return QueueClock(self.policy.sla_seconds[channel], ZoneInfo(self.policy.time_zone))
+        """The queue's service-level target for `channel` and time zone (where "today"
+        starts); the policy's where the queue leaves them at their defaults, or is gone."""
+        queue = self.queues.get(queue_id)
+        sla, zone = self.policy.sla_seconds[channel], self.policy.time_zone
+        if queue is not None:
+            if queue.service_level != DEFAULT_TARGET:
+                sla = queue.service_level.seconds
+            if not queue.hours.always:
+                zone = queue.hours.time_zone
+        return QueueClock(sla, ZoneInfo(zone))
 
     def notify(self, type: NoticeType, agent_id: str, rec: InteractionRecord) -> None:
         """Tell `agent_id`'s watchers, once this unit's change is durable."""
@@ -332,12 +371,33 @@ class TenantRouter:
         if rec.interaction.state in LIVE:
             self.open[rec.id] = rec
             self.closed.pop(rec.id, None)
+            self.track_queue(rec)
             return
         self.open.pop(rec.id, None)
+        self.untrack_queue(rec.id)
         self.closed[rec.id] = rec
         self.closed.move_to_end(rec.id)
         if len(self.closed) > RECENTLY_CLOSED:
             self.closed.popitem(last=False)
+
+    def track_queue(self, rec: InteractionRecord) -> None:
+        """Keep `in_queue` in step with a live interaction's queue."""
+        queue_id = rec.interaction.queue_id
+        was = self._queue_of.get(rec.id)
+        if was == queue_id:
+            return
+        if was is not None:
+            self.untrack_queue(rec.id)
+        self._queue_of[rec.id] = queue_id
+        self.in_queue.setdefault(queue_id, set()).add(rec.id)
+
+    def untrack_queue(self, interaction_id: str) -> None:
+        was = self._queue_of.pop(interaction_id, None)
+        if was is not None:
+            members = self.in_queue[was]
+            members.discard(interaction_id)
+            if not members:
+                del self.in_queue[was]
 
     def index_wrap_up(self, rec: InteractionRecord) -> None:
         """Keep `wrapping` in step with `rec`'s state."""
@@ -396,12 +456,44 @@ class TenantRouter:
 
     def index_agent(self, arec: AgentRecord) -> None:
         agent = arec.agent
-        self.engine.upsert_agent(agent)
+        self.engine.upsert_agent(agent, self.gates_of(agent.routing_profile))
+        if self.profiled.get(agent.id) is not agent.routing_profile:
+            self._delays.clear()  # a profile changed: the delays are gathered again
+            if agent.routing_profile:
+                self.profiled[agent.id] = agent.routing_profile
+            else:
+                self.profiled.pop(agent.id, None)
         self.unstaff(agent.id)
         if agent.state != AgentState.OFFLINE:
             self._staffed[agent.id] = capacity = dict(agent.capacity)
             for channel, n in capacity.items():
                 self.seats[channel] = self.seats.get(channel, 0) + n
+
+    def gates_of(self, profile: Mapping[str, Membership]) -> dict[str, tuple[int, float]]:
+        """A routing profile as the core's gates: queue id -> (rank, delay); rank 1 is
+        served first (profile priority 10). An empty profile serves every queue alike."""
+        if not profile:
+            return {queue_id: (1, 0.0) for queue_id in self.queues}
+        top = MAX_QUEUE_PRIORITY + 1
+        return {q: (top - m.priority, m.delay_seconds) for q, m in profile.items()}
+
+    def gate_delays(self, queue_id: str) -> set[float]:
+        """The delays of the agents whose profile has `queue_id`, those above 0."""
+        found = self._delays.get(queue_id)
+        if found is None:
+            found = self._delays[queue_id] = {
+                m.delay_seconds
+                for profile in self.profiled.values()
+                if (m := profile.get(queue_id)) is not None and m.delay_seconds > 0
+            }
+        return found
+
+    def index_unprofiled(self) -> None:
+        """Agents without a profile serve every queue: index them again after a queue is
+        added, so that they serve it too."""
+        for arec in self.agents.values():
+            if not arec.agent.routing_profile:
+                self.engine.upsert_agent(arec.agent, self.gates_of({}))
 
     def unstaff(self, agent_id: str) -> None:
         for channel, n in self._staffed.pop(agent_id, {}).items():

@@ -19,6 +19,7 @@ class Due(Enum):
     RELAX = "relax"  # a relaxation step starts (interaction id)
     LAPSE = "lapse"  # an exclusion lapses (interaction id)
     MATCH = "match"  # match everything that waits (after a load; key "")
+    GATE = "gate"  # a routing profile's delay for the interaction's queue ends (interaction id)
 
 
 class Timer(NamedTuple):

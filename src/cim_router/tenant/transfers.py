@@ -8,8 +8,9 @@ from cim_router.domain.interaction import (
     InteractionState,
     SkillRequirement,
 )
-from cim_router.tenant import counting, offers
-from cim_router.tenant.errors import FailedPrecondition
+from cim_router.domain.queues import Queue
+from cim_router.tenant import counting, offers, queues
+from cim_router.tenant.errors import FailedPrecondition, InvalidArgument
 from cim_router.tenant.interactions import drop_transfer, replay_interaction
 from cim_router.tenant.records import (
     EventType,
@@ -32,8 +33,10 @@ async def transfer(
     reason: str,
     ignore_skills: bool = False,
     request: RequestKey | None = None,
+    move: queues.Move | None = None,
 ) -> InteractionRecord:
-    """Move an assigned interaction to an agent, a skill requirement or the queue."""
+    """Move an assigned interaction to an agent, a skill requirement or a queue (its own,
+    or another: the queue changes at once, also for a warm transfer)."""
 
     def apply() -> InteractionRecord:
         rec = r.live(interaction_id)
@@ -47,11 +50,21 @@ async def transfer(
                 f"interaction {interaction_id!r} has a pending transfer; call it off with "
                 "CancelTransfer first"
             )
+        new_channel = channel if channel is not None else i.channel
+        target: Queue | None = None
+        terms = (i.required, i.preferred, i.priority)
+        if move is not None:
+            target = queues.find(r, move.queue_id or i.queue_id)
+            if not target.accepts(new_channel):
+                raise InvalidArgument(
+                    "channel", f"queue {target.id!r} does not take {new_channel.name}"
+                )
+            terms = queues.move_terms(r, rec, target)
         pending = PendingTransfer(
             mode,
             target_agent,
-            channel if channel is not None else i.channel,
-            required if required is not None else i.required,
+            new_channel,
+            required if required is not None else terms[0],
             reason,
         )
         if target_agent:
@@ -59,6 +72,8 @@ async def transfer(
         r.put(rec)
         r.event(rec, EventType.TRANSFER_REQUESTED, target_agent, reason or mode.name)
         counting.transferred(r, rec)
+        if target is not None and move is not None:
+            _enter_queue(r, rec, target, (terms[1], terms[2]), move.to_back)
         if mode == TransferMode.WARM:
             rec.transfer = pending
             _start_transfer(r, rec)
@@ -67,6 +82,26 @@ async def transfer(
         return rec.snapshot()
 
     return await r.mutate(apply, request, replay_interaction(r), interaction_id)
+
+
+def _enter_queue(
+    r: TenantRouter,
+    rec: InteractionRecord,
+    target: Queue,
+    terms: tuple[tuple[SkillRequirement, ...], int],
+    to_back: bool,
+) -> None:
+    """The interaction's queue, preferred skills and priority become the target's; at the
+    back of it, a new enqueue time (else it keeps its place)."""
+    i = rec.interaction
+    if i.queue_id != target.id:
+        i.queue_id = target.id
+        i.preferred, i.priority = terms
+        r.event(rec, EventType.QUEUE_CHANGED, queue_id=target.id)
+    if to_back:
+        i.enqueued_at = r.clock()
+        r.arrivals += 1
+        rec.arrival = r.arrivals
 
 
 def _check_target(

@@ -9,6 +9,8 @@ from __future__ import annotations
 from cim_router.service.auth.principal import Role
 
 READS = frozenset({"GetInteraction", "GetAgent", "ListAgents", "Explain", "GetStats"})
+# Queues and the open interactions in them; a viewer sees context keys, never values.
+QUEUE_READS = frozenset({"GetQueue", "ListQueues", "ListInteractions"})
 # What an agent's desktop does; a chat platform acting for its agents needs the same.
 AGENT_WORK = frozenset({"Accept", "Reject", "Complete", "Assign", "WatchAssignments"})
 
@@ -23,6 +25,7 @@ ROUTER_RPCS = frozenset(
         "ForgetCustomer",
     }
     | READS
+    | QUEUE_READS
     | AGENT_WORK
 )
 ADMIN_RPCS = ROUTER_RPCS | frozenset(
@@ -34,10 +37,12 @@ ADMIN_RPCS = ROUTER_RPCS | frozenset(
         "ListTenants",
         "DeleteTenant",
         "ListAudit",
+        "UpsertQueue",
+        "RemoveQueue",
     }
 )
 AGENT_RPCS = AGENT_WORK | frozenset({"SetAgentState", "GetAgent"})
-VIEWER_RPCS = frozenset({"GetStats", "ListAgents", "Explain", "GetAgent"})
+VIEWER_RPCS = frozenset({"GetStats", "ListAgents", "Explain", "GetAgent"}) | QUEUE_READS
 
 ROLES: dict[Role, frozenset[str]] = {
     Role.ADMIN: ADMIN_RPCS,
