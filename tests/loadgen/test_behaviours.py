@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from cim_router._pb import router_pb2 as pb
 from cim_router.cli import parser
 from cim_router.client import RouterClient
 from cim_router.domain.channel import Channel
@@ -231,9 +232,9 @@ def test_each_behaviour_shows_in_the_routers_counts(observed: Observed) -> None:
     assert b["returning_customers"] > 0
     repeats = counted(s, "cim_router_repeat_contacts_total", t)
     assert 1 <= repeats <= b["returning_customers"]
-    # This router does not serve UpsertQueue: the run says so and names no queue.
+    # The router serves UpsertQueue: the run creates its queues first.
     q = b["queues"]
-    assert q["created"] is False and "UNIMPLEMENTED" in q["note"]
+    assert q["created"] is True
     assert set(q["enqueued"]) == {"sales", "support"}
     assert sum(q["enqueued"].values()) == 80 and min(q["enqueued"].values()) > 0
     # The table says the same.
@@ -244,7 +245,7 @@ def test_each_behaviour_shows_in_the_routers_counts(observed: Observed) -> None:
     assert f"customers  returning {b['returning_customers']}, CSAT given 80 " in "\n".join(table)
     sales, support = q["enqueued"]["sales"], q["enqueued"]["support"]
     assert f"queues     enqueued sales {sales}, support {support}" in table
-    assert any(
+    assert not any(
         line.startswith("queues     the router does not serve UpsertQueue") for line in table
     )
     # GetStats of the tenant agrees (its counts include the stream probes, on voice).
@@ -252,6 +253,13 @@ def test_each_behaviour_shows_in_the_routers_counts(observed: Observed) -> None:
         stats = client.stats()
     assert stats.offered >= offers
     assert stats.answered == stats.completed == 80
+    # ... and so do its queues: what entered each today is what the run enqueued there.
+    entered = {
+        m.queue_id: m.offered
+        for m in stats.measures
+        if m.window == "today" and m.channel == pb.CHANNEL_UNSPECIFIED and m.queue_id
+    }
+    assert {k: entered.get(k) for k in q["enqueued"]} == q["enqueued"]
 
 
 def test_without_behaviours_nothing_is_rejected_expired_or_rated(observed: Observed) -> None:
