@@ -15,12 +15,15 @@ from zoneinfo import ZoneInfo
 from cim_router.domain.agent import AgentState
 from cim_router.domain.channel import Channel
 from cim_router.domain.policy import Policy
+from cim_router.domain.queues import Queue
 from cim_router.tenant.records import TransferMode
 from tests.tenant.harness import Harness
 
 ZONE = "America/New_York"
 MIDNIGHT = datetime(2026, 12, 1, tzinfo=ZoneInfo(ZONE)).timestamp()
-POLICY = Policy(time_zone=ZONE, fcr_window_days=1, short_abandon_seconds=5.0)
+# The day's two queues, left at the defaults: the policy's targets and time zone are theirs.
+QUEUES = {name: Queue(name) for name in ("sales", "support")}
+POLICY = Policy(time_zone=ZONE, fcr_window_days=1, short_abandon_seconds=5.0, queues=QUEUES)
 END = MIDNIGHT + 7 * 3600  # when the day's figures are read
 HOUR = 3600.0
 
