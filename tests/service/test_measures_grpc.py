@@ -101,11 +101,16 @@ def test_get_stats_of_one_queue(after_day: tuple[Running, Client, Scrape]) -> No
     s = client.GetStats(pb.GetStatsRequest(queue_id="support"))
     assert {m.queue_id for m in s.measures} == {"support"}
     _check(_row(s, "support", pb.CHANNEL_CHAT, "today"), SUPPORT_CHAT)
-    quiet = client.GetStats(pb.GetStatsRequest(queue_id="nowhere"))
+    quiet = client.GetStats(pb.GetStatsRequest(queue_id="default"))
     assert [(m.queue_id, m.window, m.offered) for m in quiet.measures] == [
-        ("nowhere", "15m", 0),
-        ("nowhere", "today", 0),
+        ("default", "15m", 0),
+        ("default", "today", 0),
     ]
+    assert not any(m.HasField("service_level") for m in quiet.measures)
+    with pytest.raises(grpc.RpcError) as missing:
+        client.GetStats(pb.GetStatsRequest(queue_id="nowhere"))
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "nowhere" in (missing.value.details() or "")
     with pytest.raises(grpc.RpcError) as err:
         client.GetStats(pb.GetStatsRequest(queue_id="x" * 200))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -13,6 +13,7 @@ from cim_router.domain.agent import AgentState
 from cim_router.domain.channel import Channel
 from cim_router.domain.policy import Policy
 from cim_router.tenant import reports
+from cim_router.tenant.errors import NotFound
 from cim_router.tenant.measures import measures
 from cim_router.tenant.windows import MeasureRow
 from tests.tenant.harness import Harness, run
@@ -85,11 +86,15 @@ def test_one_queue_only() -> None:
         rows = (await reports.stats(h.router(), "support"))["measures"]
         assert {x.queue_id for x in rows} == {"support"}
         check(row(rows, "support", None, "today"), SUPPORT_CHAT)
-        unknown = (await reports.stats(h.router(), "nowhere"))["measures"]
-        assert [(x.queue_id, x.window, x.tally.offered) for x in unknown] == [
-            ("nowhere", "15m", 0),
-            ("nowhere", "today", 0),
+        # A queue that exists but saw nothing: its two rows, counts zero, measures absent.
+        quiet = (await reports.stats(h.router(), "default"))["measures"]
+        assert [(x.queue_id, x.window, x.tally.offered) for x in quiet] == [
+            ("default", "15m", 0),
+            ("default", "today", 0),
         ]
+        assert all(v is None for x in quiet for v in measures(x.tally).values())
+        with pytest.raises(NotFound):
+            await reports.stats(h.router(), "nowhere")
 
     run(body)
 

@@ -21,7 +21,7 @@ from cim_router.domain.queues import (
     Then,
     When,
 )
-from cim_router.tenant import agents, interactions, listing, queues, reports, transfers
+from cim_router.tenant import agents, interactions, listing, queue_admin, queues, reports, transfers
 from cim_router.tenant.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -42,7 +42,7 @@ BILLING = Queue(
 
 async def _queue(h: Harness, queue: Queue) -> queues.QueueStatus:
     async with h.tenants.use("t") as r:
-        return await queues.upsert_queue(r, queue)
+        return await queue_admin.upsert_queue(r, queue)
 
 
 async def _enqueue(
@@ -68,9 +68,9 @@ def test_default_queue_is_always_there_and_cannot_be_removed() -> None:
         r = h.router()
         assert r.open["i1"].interaction.queue_id == DEFAULT_QUEUE
         with pytest.raises(FailedPrecondition, match="cannot be removed"):
-            await queues.remove_queue(r, DEFAULT_QUEUE)
+            await queue_admin.remove_queue(r, DEFAULT_QUEUE)
         with pytest.raises(NotFound):
-            await queues.remove_queue(r, "nope")
+            await queue_admin.remove_queue(r, "nope")
         status = await queues.get_queue(r, DEFAULT_QUEUE)
         assert status.waiting == 1 and status.open and status.next_change is None
 
@@ -142,13 +142,13 @@ def test_remove_queue_refused_while_work_waits_or_a_rule_moves_to_it() -> None:
         await _enqueue(h, "i1", Channel.CHAT, "q1")
         r = h.router()
         with pytest.raises(FailedPrecondition, match="holds open interactions"):
-            await queues.remove_queue(r, "q1")
+            await queue_admin.remove_queue(r, "q1")
         await h.cancel("i1")
         await _queue(h, Queue("q2", overflow=(OverflowRule("m", When.CLOSED, Then.MOVE, 0, "q1"),)))
         with pytest.raises(FailedPrecondition, match="rule of queue 'q2'"):
-            await queues.remove_queue(r, "q1")
-        await queues.remove_queue(r, "q2")
-        await queues.remove_queue(r, "q1")
+            await queue_admin.remove_queue(r, "q1")
+        await queue_admin.remove_queue(r, "q2")
+        await queue_admin.remove_queue(r, "q1")
         assert set(r.queues) == {DEFAULT_QUEUE}
         assert set(h.store.data("t").queues) == set()
 

@@ -11,7 +11,7 @@ from cim_router.domain.queues import DEFAULT_QUEUE, Queue
 from cim_router.service import convert, responses
 from cim_router.service.queue_wire import as_invalid, queue_in, status_out
 from cim_router.service.rpc import Context, TenantLookups, request_key, rpc, tenant_of
-from cim_router.tenant import listing, queues
+from cim_router.tenant import listing, queue_admin, queues
 from cim_router.tenant.errors import InvalidArgument, NotFound
 
 LIVE_STATES = (
@@ -42,7 +42,7 @@ class QueueRpcs(TenantLookups):
         key = request_key(context, "UpsertQueue", request)
         async with self.tenants.use(tenant_of(context)) as router:
             try:
-                return status_out(await queues.upsert_queue(router, queue, key))
+                return status_out(await queue_admin.upsert_queue(router, queue, key))
             except ValidationError as exc:
                 raise as_invalid(exc) from None
 
@@ -75,7 +75,7 @@ class QueueRpcs(TenantLookups):
         convert.require_id("queue_id", request.queue_id)
         key = request_key(context, "RemoveQueue", request)
         router = self._found(context, f"queue {request.queue_id!r}")
-        await queues.remove_queue(router, request.queue_id, key)
+        await queue_admin.remove_queue(router, request.queue_id, key)
         return pb.RemoveQueueResponse(queue_id=request.queue_id)
 
     @rpc

@@ -140,6 +140,7 @@ def event_out(e: Event) -> pb.HistoryEvent:
         reason=e.reason,
         caller=e.caller,
         queue_id=e.queue_id,
+        rule=e.rule,
     )
 
 
@@ -249,11 +250,17 @@ def _candidate_out(c: Candidate | None) -> pb.Candidate | None:
 
 
 def explanation_out(
-    e: Explanation, live: bool, chosen: str, queue_id: str = "", queue_open: bool = True
+    e: Explanation,
+    live: bool,
+    chosen: str,
+    queue_id: str = "",
+    queue_open: bool = True,
+    rules_fired: Sequence[str] = (),
 ) -> pb.Explanation:
     return pb.Explanation(
         queue_id=queue_id,
         queue_open=queue_open,
+        rules_fired=rules_fired,
         interaction_id=e.interaction_id,
         at=timestamp(e.at),
         live=live,

@@ -26,6 +26,7 @@ from cim_router.tenant import agents, forget, interactions, pull, queues, report
 from cim_router.tenant.errors import (
     FailedPrecondition,
     InvalidArgument,
+    NotFound,
     ServiceError,
 )
 from cim_router.tenant.records import Event, InteractionRecord
@@ -341,7 +342,12 @@ class RouterServicer(QueueRpcs, router_pb2_grpc.RouterServicer):
         explanation, live, chosen = await reports.explain(router, request.interaction_id)
         rec = await router.interaction(request.interaction_id)
         return responses.explanation_out(
-            explanation, live, chosen, rec.interaction.queue_id, reports.queue_open(router, rec)
+            explanation,
+            live,
+            chosen,
+            rec.interaction.queue_id,
+            reports.queue_open(router, rec),
+            rec.rules_fired,
         )
 
     @rpc
@@ -349,6 +355,8 @@ class RouterServicer(QueueRpcs, router_pb2_grpc.RouterServicer):
         queue_id = convert.optional_id("queue_id", request.queue_id)
         router = self._reader(context)
         if router is None:
+            if queue_id and queue_id not in self._unstarted():
+                raise NotFound(f"queue {queue_id!r} not found")
             return responses.stats_out(reports.empty_stats(self.tenants.clock()))
         return responses.stats_out(await reports.stats(router, queue_id))
 

@@ -195,6 +195,8 @@ def interaction_out(rec: InteractionRecord) -> bytes:
         d["xfer"] = [int(t.mode), t.target_agent, int(t.channel), _reqs_out(t.required), t.reason]
     if rec.explanation is not None:
         d["why"] = _explanation_out(rec.explanation)
+    if rec.rules_fired:
+        d["rules"] = list(rec.rules_fired)
     return orjson.dumps(d)
 
 
@@ -242,6 +244,7 @@ def interaction_in(data: bytes | str, tenant: str) -> InteractionRecord:
         arrival=int(d.get("arrival", 0)),
         # Records written before exclusions lapsed: 0, the tenant decides when at load.
         exclusions={str(a): float(d.get("exu", {}).get(a, 0.0)) for a in i.excluded_agents},
+        rules_fired=tuple(str(x) for x in d.get("rules", ())),
     )
 
 
@@ -250,8 +253,10 @@ def interaction_in(data: bytes | str, tenant: str) -> InteractionRecord:
 
 def event_out(e: Event) -> bytes:
     fields = [e.at, int(e.type), e.interaction_id, int(e.channel), e.agent_id, e.reason, e.caller]
-    if e.queue_id:
+    if e.queue_id or e.rule:
         fields.append(e.queue_id)
+    if e.rule:
+        fields.append(e.rule)
     return orjson.dumps(fields)
 
 
@@ -260,8 +265,17 @@ def event_in(data: bytes | str) -> Event:
     at, type_, iid, channel, agent_id, reason = fields[:6]
     caller = str(fields[6]) if len(fields) > 6 else ""  # older events have none
     queue_id = str(fields[7]) if len(fields) > 7 else ""
+    rule = str(fields[8]) if len(fields) > 8 else ""
     return Event(
-        float(at), EventType(type_), iid, _CHANNEL[channel], agent_id, reason, caller, queue_id
+        float(at),
+        EventType(type_),
+        iid,
+        _CHANNEL[channel],
+        agent_id,
+        reason,
+        caller,
+        queue_id,
+        rule,
     )
 
 

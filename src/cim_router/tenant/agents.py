@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from cim_router.domain.agent import Agent, AgentState
 from cim_router.domain.channel import Channel
-from cim_router.tenant import offers
+from cim_router.tenant import offers, overflow
 from cim_router.tenant.errors import FailedPrecondition, InvalidArgument
 from cim_router.tenant.records import AgentRecord, RequestKey, RequestOutcome
 from cim_router.tenant.router import TenantRouter
@@ -95,6 +95,7 @@ async def upsert_agent(
         else:
             r.index_agent(arec)
             offers.route_agent(r, agent.id)
+        overflow.agents_changed(r)
         return arec.snapshot()
 
     return await r.mutate(apply, request, replay_agent(r), agent.id)
@@ -111,6 +112,8 @@ async def set_agent_state(
         arec = r.agent(agent_id)
         check_state_change(arec, state)
         change_state(r, arec, state, reason)
+        if state == AgentState.OFFLINE:
+            overflow.agents_changed(r)
         return arec.snapshot()
 
     return await r.mutate(apply, request, replay_agent(r), agent_id)
@@ -150,6 +153,7 @@ async def remove_agent(r: TenantRouter, agent_id: str, request: RequestKey | Non
         if any(arec.agent.load.values()):
             raise FailedPrecondition(f"agent {agent_id!r} holds or is offered interactions")
         r.remove_agent_record(agent_id)
+        overflow.agents_changed(r)
 
     async def replay(outcome: RequestOutcome) -> None:
         return None

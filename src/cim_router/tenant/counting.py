@@ -88,3 +88,16 @@ def csat_given(r: TenantRouter, rec: InteractionRecord, csat: int) -> None:
     else:
         r.tally(i.queue_id, i.channel, "csat_count")
         r.tally(i.queue_id, i.channel, "csat_sum", csat)
+
+
+def overflowed(r: TenantRouter, rec: InteractionRecord) -> None:
+    """An overflow rule moved it out of its queue or ended it, or the queue's maximum wait
+    ended it: counted against the queue it leaves."""
+    i = rec.interaction
+    r.tally(i.queue_id, i.channel, "overflowed")
+
+
+def moved_in(r: TenantRouter, rec: InteractionRecord) -> None:
+    """A rule moved it into its (new) queue: offered there."""
+    i = rec.interaction
+    r.tally(i.queue_id, i.channel, "offered")

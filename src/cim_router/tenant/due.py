@@ -1,5 +1,5 @@
 """What happens when one of a tenant's timers falls due: offers expire, wrap-ups end,
-relaxation steps start, exclusions lapse."""
+relaxation steps start, exclusions lapse, overflow rules and queue hours are looked at."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from cim_router.domain.agent import AgentState
 from cim_router.domain.interaction import InteractionState
-from cim_router.tenant import agents, interactions, offers
+from cim_router.tenant import agents, interactions, offers, overflow
 from cim_router.tenant.records import EventType
 from cim_router.tenant.router import TenantRouter
 from cim_router.tenant.timers import Due, Timer
@@ -32,7 +32,11 @@ def _fire(r: TenantRouter, kind: Due, key: str, due: float) -> None:
             agents.change_state(r, arec, AgentState.AVAILABLE, "")
         return
     if kind == Due.MATCH:
+        overflow.review_all(r)
         offers.match_all(r)
+        return
+    if kind == Due.HOURS:
+        overflow.hours_changed(r, key, due)
         return
     rec = r.open.get(key)
     if rec is None:
@@ -49,3 +53,5 @@ def _fire(r: TenantRouter, kind: Due, key: str, due: float) -> None:
         offers.lapse_exclusions(r, rec)
     elif kind == Due.GATE:
         offers.open_gate(r, rec)
+    elif kind == Due.RULES:
+        overflow.review(r, rec)

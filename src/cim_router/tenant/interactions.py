@@ -14,7 +14,7 @@ from cim_router.domain.channel import Channel
 from cim_router.domain.interaction import Interaction, InteractionState
 from cim_router.domain.limits import MAX_PRIORITY, MAX_SKILLS_PER_INTERACTION
 from cim_router.domain.queues import Queue
-from cim_router.tenant import agents, counting, offers, queues
+from cim_router.tenant import agents, counting, offers, overflow, queues
 from cim_router.tenant.contexts import context_fits
 from cim_router.tenant.errors import (
     AlreadyExists,
@@ -95,7 +95,8 @@ def _enter_queue(r: TenantRouter, interaction: Interaction) -> None:
             "channel", f"queue {queue.id!r} does not take {interaction.channel.name}"
         )
     _take_queue_defaults(interaction, queue)
-    if queue.max_size and len(queues.waiting_in(r, queue.id)) >= queue.max_size:
+    waiting = len(queues.waiting_in(r, queue.id))
+    if queue.max_size and waiting >= queue.max_size and not overflow.sheds(queue, waiting + 1):
         raise ResourceExhausted(
             f"queue {queue.id!r} is full: {queue.max_size} interactions wait in it"
         )
@@ -160,7 +161,9 @@ def _create(
     r.event(rec, EventType.ENQUEUED)
     counting.enqueued(r, rec, customer, earlier)
     offers.index_interaction(r, rec)
-    offers.route_interaction(r, rec)
+    overflow.entered(r, rec)
+    if overflow.waiting(r, rec):
+        offers.route_interaction(r, rec)
     return rec.snapshot(), True, *position(r, rec)
 
 
@@ -197,11 +200,7 @@ def position(r: TenantRouter, rec: InteractionRecord) -> tuple[int, float]:
     engine = r.engine
     if rec.interaction.state != InteractionState.QUEUED or not engine.is_waiting(rec.id):
         return 0, 0.0
-    place = queues.position_in_queue(r, rec)
-    channel = rec.interaction.channel
-    seats = queues.queue_seats(r, rec.interaction.queue_id, channel)
-    handle = r.policy.handle_time_seconds[channel]
-    return place, place * handle / max(1, seats)
+    return queues.place_and_wait(r, rec)
 
 
 # --- offer answers --------------------------------------------------------------------------

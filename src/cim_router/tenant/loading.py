@@ -12,7 +12,7 @@ from cim_router.domain.agent import AgentState
 from cim_router.domain.errors import ValidationError
 from cim_router.domain.interaction import InteractionState
 from cim_router.domain.limits import MAX_CAPACITY
-from cim_router.tenant import offers
+from cim_router.tenant import offers, overflow
 from cim_router.tenant.records import AgentRecord, InteractionRecord
 from cim_router.tenant.recovery import recover
 from cim_router.tenant.router import LIVE, TenantRouter
@@ -50,7 +50,10 @@ async def load(r: TenantRouter, restart: bool) -> None:
             _index(r, bad)
             tx.quarantined = sorted(set(bad) - set(r.quarantined))
             r.quarantined = bad
-            r.at(r.clock(), Due.MATCH)  # the first firing offers what can be, once serving
+            for queue in list(r.queues.values()):
+                overflow.schedule_hours(r, queue)
+            # The first firing looks at the overflow rules and offers what can be.
+            r.at(r.clock(), Due.MATCH)
         r.available = True
         seq = r.seq
     for key, why in sorted(bad.items()):
@@ -146,6 +149,8 @@ def _index(r: TenantRouter, bad: dict[str, str]) -> None:
                 rec.interaction.state == InteractionState.QUEUED or rec.transfer
             ):
                 offers.index_interaction(r, rec)
+                if rec.transfer is None:
+                    overflow.schedule(r, rec)
         except ValueError:
             bad[f"interaction:{rec.id}"] = "index: refused by the routing core"
             r.open.pop(rec.id)

@@ -65,8 +65,9 @@ def average_handle_time(t: Tally) -> float | None:
 
 
 def abandonment_rate(t: Tally) -> float | None:
-    """Abandoned (short abandons excluded) over offered (short abandons excluded)."""
-    counted = t.offered - t.short_abandoned
+    """Abandoned over offered less overflowed (work a rule sent on had no outcome here),
+    short abandons excluded from both."""
+    counted = t.offered - t.overflowed - t.short_abandoned
     return (t.abandoned - t.short_abandoned) / counted if counted > 0 else None
 
 

@@ -186,6 +186,10 @@ def end_offer(r: TenantRouter, rec: InteractionRecord, type: EventType, reason: 
     r.notify(NoticeType.OFFER_ENDED, agent.id, rec)
     if requeue and type != EventType.OFFER_WITHDRAWN:
         route_interaction(r, rec)
+    if requeue and rec.transfer is None:
+        queue = r.queues.get(rec.interaction.queue_id)
+        if queue is not None and (queue.overflow or queue.max_wait_seconds > 0):
+            r.at(r.clock(), Due.RULES, rec.id)  # back in the queue: its rules, at once
     route_agent(r, agent.id)
 
 

@@ -151,3 +151,11 @@ class Store(Protocol):
     async def read_tallies(self, tenant: str, first: int, last: int) -> dict[int, dict[str, float]]:
         """The measures' tallies of minute buckets `first`..`last` (tenant/tallies.py):
         bucket -> field name -> count, buckets with nothing left out."""
+
+
+class Observer(Protocol):
+    """What the router reports to metrics."""
+
+    def transition(self, tenant: str, t: Transition, now: float) -> None: ...
+
+    def decision(self, seconds: float) -> None: ...

@@ -1,9 +1,9 @@
-"""A tenant's queues: the registry (upsert, get, list, remove), each queue's status now,
-and where an interaction stands in its queue.
+"""A tenant's queues: lookups and reads (get, list), each queue's status now, and where
+an interaction stands in its queue. Changes to them are in tenant/queue_admin.py, the
+overflow rules in tenant/overflow.py.
 
 Every tenant has the queue "default" (every channel, no skills): work that names no queue
-goes there. It may be changed, never removed. Overflow rules are stored and validated
-here; nothing evaluates them yet.
+goes there. It may be changed, never removed.
 """
 
 from __future__ import annotations
@@ -15,15 +15,13 @@ from cim_router.domain.channel import Channel
 from cim_router.domain.errors import ValidationError
 from cim_router.domain.interaction import InteractionState, SkillRequirement
 from cim_router.domain.limits import MAX_PRIORITY, MAX_SKILLS_PER_INTERACTION
-from cim_router.domain.queues import DEFAULT_QUEUE, MAX_QUEUES, Queue, Then, check_queues
+from cim_router.domain.queues import Queue, check_queues
 from cim_router.tenant.errors import (
-    FailedPrecondition,
     InvalidArgument,
     NotFound,
-    ResourceExhausted,
 )
-from cim_router.tenant.records import InteractionRecord, RequestKey, RequestOutcome
-from cim_router.tenant.router import OPEN, TenantRouter
+from cim_router.tenant.records import InteractionRecord
+from cim_router.tenant.router import TenantRouter
 
 
 @dataclass(frozen=True)
@@ -57,47 +55,6 @@ def check_with(r: TenantRouter, queue: Queue) -> None:
         if exc.field == mine or exc.field.startswith(mine + "."):
             raise ValidationError("queue" + exc.field[len(mine) :], exc.reason) from None
         raise ValidationError("queue.overflow", exc.reason) from None
-
-
-# --- changes --------------------------------------------------------------------------------
-
-
-async def upsert_queue(
-    r: TenantRouter, queue: Queue, request: RequestKey | None = None
-) -> QueueStatus:
-    def apply() -> QueueStatus:
-        check_with(r, queue)
-        if queue.id not in r.queues and len(r.queues) >= MAX_QUEUES:
-            raise ResourceExhausted(f"a tenant holds at most {MAX_QUEUES} queues")
-        r.put_queue(queue)
-        return status(r, queue)
-
-    async def replay(outcome: RequestOutcome) -> QueueStatus:
-        return status(r, find(r, outcome.entity))
-
-    return await r.mutate(apply, request, replay, queue.id)
-
-
-async def remove_queue(r: TenantRouter, queue_id: str, request: RequestKey | None = None) -> None:
-    def apply() -> None:
-        find(r, queue_id)
-        if queue_id == DEFAULT_QUEUE:
-            raise FailedPrecondition("queue 'default' cannot be removed")
-        if any(r.open[i].interaction.state in OPEN for i in r.in_queue.get(queue_id, ())):
-            raise FailedPrecondition(f"queue {queue_id!r} holds open interactions")
-        for other in r.queues.values():
-            if other.id != queue_id and any(
-                rule.then == Then.MOVE and rule.queue == queue_id for rule in other.overflow
-            ):
-                raise FailedPrecondition(
-                    f"queue {queue_id!r} is where a rule of queue {other.id!r} moves work"
-                )
-        r.remove_queue_record(queue_id)
-
-    async def replay(outcome: RequestOutcome) -> None:
-        return None
-
-    await r.mutate(apply, request, replay, queue_id)
 
 
 @dataclass(frozen=True)
@@ -226,3 +183,12 @@ def position_in_queue(r: TenantRouter, rec: InteractionRecord) -> int:
 
     mine = key(rec)
     return 1 + sum(1 for x in waiting_in(r, queue_id) if x.id != rec.id and key(x) < mine)
+
+
+def place_and_wait(r: TenantRouter, rec: InteractionRecord) -> tuple[int, float]:
+    """1-based place of waiting work in its queue and a rough wait estimate: its place
+    times the channel's handle time, over the seats of the agents who serve the queue."""
+    place = position_in_queue(r, rec)
+    channel = rec.interaction.channel
+    seats = queue_seats(r, rec.interaction.queue_id, channel)
+    return place, place * r.policy.handle_time_seconds[channel] / max(1, seats)

@@ -65,7 +65,8 @@ class Event:
     agent_id: str = ""
     reason: str = ""
     caller: str = ""  # who made the change (see tenant/caller.py); "router" for its own
-    queue_id: str = ""  # QUEUE_CHANGED: the queue it moved to
+    queue_id: str = ""  # QUEUE_CHANGED: the queue it moved to; RULE_FIRED: the rule's queue
+    rule: str = ""  # RULE_FIRED: the rule's name
 
 
 @dataclass
@@ -119,6 +120,8 @@ class InteractionRecord:
     arrival: int = 0  # the tenant's arrival counter at enqueue: ties in the queue follow it
     # When each exclusion in `interaction.excluded_agents` lapses (agent id -> time).
     exclusions: dict[str, float] = field(default_factory=dict)
+    # Overflow rules that fired for it, oldest first, as "queue/rule" (each fires once).
+    rules_fired: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:

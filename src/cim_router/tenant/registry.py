@@ -20,8 +20,8 @@ from cim_router.tenant import due, loading
 from cim_router.tenant.caller import ROUTER, acting_as
 from cim_router.tenant.clock import Clock, wall_clock
 from cim_router.tenant.errors import Unavailable
-from cim_router.tenant.ports import Store
-from cim_router.tenant.router import Observer, TenantRouter
+from cim_router.tenant.ports import Observer, Store
+from cim_router.tenant.router import TenantRouter
 from cim_router.tenant.timers import Timer, Timers
 
 log = logging.getLogger(__name__)

@@ -90,6 +90,8 @@ async def explain(r: TenantRouter, interaction_id: str) -> tuple[Explanation, bo
     if r.engine.is_waiting(interaction_id):
         chosen = r.engine.best_agent(interaction_id, now) or ""
         return r.engine.explain(interaction_id, now), True, chosen
+    if rec.explanation is None and rec.rules_fired:  # a rule ended it before any offer
+        return Explanation(interaction_id, now, 0, 0.0, 0, 0), False, ""
     if rec.explanation is None:
         raise FailedPrecondition(
             f"no routing decision is recorded for interaction {interaction_id!r}"
@@ -122,6 +124,8 @@ async def stats(r: TenantRouter, queue_id: str = "") -> dict[str, Any]:
     `queue_id`, only that queue's measures. `service_level` is the tenant's since
     midnight, by the one definition (None when there is nothing to measure)."""
     r.check_available()
+    if queue_id and queue_id not in r.queues and all(q != queue_id for q, _ in r.tallies.pairs):
+        raise NotFound(f"queue {queue_id!r} not found")  # a queue removed keeps its counts
     now = r.clock()
     rows = measure_rows(r, now, queue_id or None)
     waiting = [x for x in r.open.values() if x.interaction.state == InteractionState.QUEUED]

@@ -18,7 +18,7 @@ import contextlib
 import logging
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from typing import NamedTuple, Protocol, TypeVar
+from typing import NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 from cim_router.domain.agent import AgentState
@@ -36,7 +36,7 @@ from cim_router.routing.engine import Engine
 from cim_router.tenant.caller import current_caller
 from cim_router.tenant.clock import Clock
 from cim_router.tenant.errors import AlreadyExists, FailedPrecondition, NotFound, Unavailable
-from cim_router.tenant.ports import Store
+from cim_router.tenant.ports import Observer, Store
 from cim_router.tenant.records import (
     AgentRecord,
     CustomerRecord,
@@ -69,14 +69,6 @@ class QueueClock(NamedTuple):
 
     sla_seconds: float
     zone: ZoneInfo
-
-
-class Observer(Protocol):
-    """What the router reports to metrics."""
-
-    def transition(self, tenant: str, t: Transition, now: float) -> None: ...
-
-    def decision(self, seconds: float) -> None: ...
 
 
 class TenantRouter:
@@ -137,6 +129,7 @@ class TenantRouter:
         self.queues: dict[str, Queue] = {DEFAULT_QUEUE: Queue(DEFAULT_QUEUE), **self.policy.queues}
         self.in_queue: dict[str, set[str]] = {}  # queue id -> its live interactions' ids
         self._queue_of: dict[str, str] = {}  # live interaction id -> its queue
+        self.hours_due: dict[str, float] = {}  # queue id -> its next HOURS timer
 
     # --- the unit of work -----------------------------------------------------------------
 
@@ -328,11 +321,12 @@ class TenantRouter:
         reason: str = "",
         channel: Channel | None = None,
         queue_id: str = "",
+        rule: str = "",
     ) -> None:
         channel = rec.interaction.channel if channel is None else channel
         caller = current_caller.get()
         self.tx.events.append(
-            Event(self.clock(), type, rec.id, channel, agent_id, reason, caller, queue_id)
+            Event(self.clock(), type, rec.id, channel, agent_id, reason, caller, queue_id, rule)
         )
 
     def count(self, name: str) -> None:
@@ -489,8 +483,7 @@ class TenantRouter:
         return found
 
     def index_unprofiled(self) -> None:
-        """Agents without a profile serve every queue: index them again after a queue is
-        added, so that they serve it too."""
+        """Index agents without a profile again after a queue is added: they serve it too."""
         for arec in self.agents.values():
             if not arec.agent.routing_profile:
                 self.engine.upsert_agent(arec.agent, self.gates_of({}))

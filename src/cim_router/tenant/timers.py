@@ -20,6 +20,8 @@ class Due(Enum):
     LAPSE = "lapse"  # an exclusion lapses (interaction id)
     MATCH = "match"  # match everything that waits (after a load; key "")
     GATE = "gate"  # a routing profile's delay for the interaction's queue ends (interaction id)
+    RULES = "rules"  # a timed overflow rule or the queue's maximum wait (interaction id)
+    HOURS = "hours"  # a queue with CLOSED rules opens or closes (queue id)
 
 
 class Timer(NamedTuple):

@@ -9,7 +9,7 @@ from cim_router.domain.interaction import (
     SkillRequirement,
 )
 from cim_router.domain.queues import Queue
-from cim_router.tenant import counting, offers, queues
+from cim_router.tenant import counting, offers, overflow, queues
 from cim_router.tenant.errors import FailedPrecondition, InvalidArgument
 from cim_router.tenant.interactions import drop_transfer, replay_interaction
 from cim_router.tenant.records import (
@@ -147,8 +147,10 @@ def _cold_transfer(r: TenantRouter, rec: InteractionRecord, pending: PendingTran
         offers.offer(r, rec, pending.target_agent, None)
     else:
         offers.index_interaction(r, rec)
+        overflow.entered(r, rec)  # the rules of the queue it is now in
     r.notify(NoticeType.RELEASED, holder.agent.id, rec)
-    offers.route_interaction(r, rec)
+    if overflow.waiting(r, rec):
+        offers.route_interaction(r, rec)
     offers.route_agent(r, holder.agent.id)
 
 
