@@ -52,6 +52,7 @@ EVENT_COUNTERS: dict[EventType, tuple[str, str]] = {
     EventType.TRANSFER_REQUESTED: ("transfers", "Transfers requested and started"),
     EventType.TRANSFER_FAILED: ("transfers_failed", "Warm transfers to an agent that failed"),
     EventType.ESCALATED: ("interactions_escalated", "Escalations"),
+    EventType.RULE_FIRED: ("overflow_rules_fired", "Overflow rules of queues that fired"),
 }
 
 
@@ -70,6 +71,11 @@ TALLY_COUNTERS: dict[str, tuple[str, str]] = {
     "short_abandoned": (
         "interactions_abandoned_short",
         "Abandons within the policy's short_abandon_seconds",
+    ),
+    "overflowed": (
+        "interactions_overflowed",
+        "Interactions an overflow rule moved to another queue or ended, or a queue's maximum "
+        "wait ended, by the queue they left",
     ),
     "repeats": (
         "repeat_contacts",
