@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry
 from cim_router.cli import SERVE_FLAGS
 from cim_router.observability import LiveSnapshot, Observer, ObserverSettings
 from cim_router.observability.http import MetricsAccess, start_metrics_http
+from cim_router.observability.measure_gauges import describe as describe_measures
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 METRICS_PORT = SERVE_FLAGS["metrics-port"][0]
@@ -339,6 +340,11 @@ def test_first_contact_resolution_is_not_a_fake_one() -> None:
     assert "no data" in panel["description"].lower()
 
 
+def queue_labelled() -> set[str]:
+    """The metrics that carry a `queue` label."""
+    return {f.name for f in describe_measures() if "queue" in f._labelnames}
+
+
 def test_the_dashboard_has_a_row_per_queue() -> None:
     d = dashboard()
     (variable,) = [v for v in d["templating"]["list"] if v["name"] == "queue"]
@@ -357,12 +363,15 @@ def test_the_dashboard_has_a_row_per_queue() -> None:
         m for p in in_row for t in p["targets"] for m in re.findall(r"cim_router_\w+", t["expr"])
     }
     for must in (
-        "cim_router_waiting_interactions",
-        "cim_router_service_level_ratio",
-        "cim_router_average_speed_of_answer_seconds",
-        "cim_router_interactions_abandoned_total",
+        "cim_router_queue_waiting_interactions",
+        "cim_router_queue_service_level_ratio",
+        "cim_router_queue_average_speed_of_answer_seconds",
+        "cim_router_queue_abandonment_ratio",
+        "cim_router_queue_open",
     ):
         assert must in used, must
+    # A selector on `queue` matches nothing on a metric without that label.
+    assert used <= queue_labelled(), used - queue_labelled()
     for p in in_row:
         assert p["gridPos"]["y"] > row["gridPos"]["y"], p["title"]
         for t in p["targets"]:

@@ -28,6 +28,7 @@ async def router_snapshots(routers: Iterable[TenantRouter], now: float) -> list[
                 now,
             ),
             measures=tuple(measure_rows(r, now)) if r.available else (),
+            queue_open={q: queue.hours.is_open(now) for q, queue in r.queues.items()},
         )
         for r in routers
     ]

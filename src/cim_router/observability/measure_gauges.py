@@ -96,6 +96,11 @@ def _families() -> dict[str, GaugeMetricFamily]:
     out["longest"] = GaugeMetricFamily(
         PREFIX + "queue_longest_wait_seconds", "Wait of the queue's longest waiting", labels=now
     )
+    out["open"] = GaugeMetricFamily(
+        PREFIX + "queue_open",
+        "1 while the queue is within its hours, else 0 (other: 1 if any of them is open)",
+        labels=("tenant", "queue"),
+    )
     out["tenant_service_level"] = GaugeMetricFamily(
         PREFIX + "service_level_ratio",
         "Service level of the last 15 minutes over every queue (docs/measures.md)",
@@ -121,6 +126,7 @@ def measure_families(
     """Every measure gauge, from the snapshots' rows."""
     per_queue: dict[tuple[str, str, Channel, str], _Sum] = {}
     per_tenant: dict[tuple[str, Channel], Tally] = {}
+    snapshots = list(snapshots)
     for snap in snapshots:
         tenant = tenant_label(snap.tenant)
         for row in snap.measures:
@@ -135,6 +141,13 @@ def measure_families(
             found.tally.add(row.tally)
             found.waiting += row.waiting
             found.longest = max(found.longest, row.longest_wait)
+    # After the rows, so that the queues with counts are the first to take a label.
+    is_open: dict[tuple[str, str], bool] = {}
+    for snap in snapshots:
+        tenant = tenant_label(snap.tenant)
+        for queue_id, now_open in sorted(snap.queue_open.items()):
+            key2 = (tenant, queue_label(snap.tenant, queue_id))
+            is_open[key2] = is_open.get(key2, False) or now_open
     f = _families()
     for (tenant, queue, channel, window), s in sorted(per_queue.items()):
         labels = [tenant, queue, channel.name.lower(), window]
@@ -145,6 +158,8 @@ def measure_families(
         if window == RECENT:
             f["waiting"].add_metric(labels[:3], s.waiting)
             f["longest"].add_metric(labels[:3], s.longest)
+    for (tenant, queue), now_open in sorted(is_open.items()):
+        f["open"].add_metric([tenant, queue], 1.0 if now_open else 0.0)
     for (tenant, channel), tally in sorted(per_tenant.items()):
         m = measures(tally)
         labels = [tenant, channel.name.lower()]

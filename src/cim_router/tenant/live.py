@@ -37,6 +37,7 @@ class LiveSnapshot:
     busy_capacity: Mapping[Channel, int] = field(default_factory=dict)
     # The measures' rows (tenant/windows.py), when the snapshot is of a live router.
     measures: tuple[MeasureRow, ...] = ()
+    queue_open: Mapping[str, bool] = field(default_factory=dict)  # queue id -> open now
 
 
 def live_snapshot(
