@@ -70,6 +70,21 @@ def hours_file(path: str | None) -> dict[str, Any] | None:
     return hours
 
 
+def rules_file(path: str | None) -> list[dict[str, Any]]:
+    """A TOML file of `[[overflow]]` tables, each in the policy file's shape (name, when,
+    threshold, then, queue, to_back, skills, priority, disposition)."""
+    if path is None:
+        return []
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"--rules-file {path}: {exc}") from None
+    rules = data.get("overflow", [])
+    if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
+        raise ValueError(f"--rules-file {path}: [[overflow]] must be an array of tables")
+    return rules
+
+
 # --- text -------------------------------------------------------------------------------------
 
 
@@ -80,6 +95,17 @@ def _hours_text(h: pb.Hours) -> str:
     closed = [e.date for e in h.exceptions if not e.intervals]
     extra = f"; closed {', '.join(closed)}" if closed else ""
     return f"{days} ({h.time_zone or 'UTC'}){extra}"
+
+
+def _rule_text(r: pb.OverflowRule) -> str:
+    when = pb.OverflowCondition.Name(r.when).removeprefix("OVERFLOW_CONDITION_").lower()
+    then = pb.OverflowAction.Name(r.then).removeprefix("OVERFLOW_ACTION_").lower()
+    if r.when in (pb.OVERFLOW_CONDITION_WAITED, pb.OVERFLOW_CONDITION_EXPECTED_WAIT):
+        when += f" {r.threshold:g} s"
+    elif r.when == pb.OVERFLOW_CONDITION_SIZE:
+        when += f" > {r.threshold:g}"
+    target = {"move": f" {r.queue_id}", "end": f" {r.disposition}"}.get(then, "")
+    return f"{r.name}: {when} -> {then}{target}"
 
 
 def status_text(s: pb.QueueStatus) -> str:
@@ -96,7 +122,7 @@ def status_text(s: pb.QueueStatus) -> str:
             ("max size", q.max_size or "no limit"),
             ("hours", _hours_text(q.hours)),
             ("open", f"{'yes' if s.open else 'no'} (changes {change})"),
-            ("overflow rules", len(q.overflow) or "-"),
+            ("overflow rules", "; ".join(_rule_text(r) for r in q.overflow) or "-"),
             ("waiting", s.waiting),
             ("longest wait", f"{s.longest_wait_seconds:.0f} s"),
             ("agents", f"{s.agents_available} available of {s.agents_staffed} logged in"),
@@ -145,6 +171,7 @@ def queue_upsert(client: RouterClient, args: argparse.Namespace) -> Output:
         max_size=args.max_size,
         max_wait_seconds=args.max_wait,
         hours=hours_file(args.hours_file),
+        overflow=rules_file(args.rules_file),
     )
     return fmt.to_dict(status), status_text(status)
 
@@ -186,6 +213,9 @@ def register(
     p.add_argument("--max-size", type=int, default=0, help="waiting at most (0: no limit)")
     p.add_argument("--max-wait", type=float, default=0.0, help="seconds (0: no limit)")
     p.add_argument("--hours-file", metavar="TOML", help="time_zone, mon..sun, exceptions")
+    p.add_argument(
+        "--rules-file", metavar="TOML", help="[[overflow]] rules, in order (as in the policy)"
+    )
 
     p = add("queue", "watch a queue: GetQueue every few seconds")
     p.add_argument("queue_id", metavar="ID")

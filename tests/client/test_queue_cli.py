@@ -58,3 +58,27 @@ def test_a_bad_sla_or_channel_is_a_usage_error(capsys: pytest.CaptureFixture[str
         assert code == 2, argv
         err = capsys.readouterr().err
         assert ("SECONDS/SHARE" in err) or ("'fax'" in err) or ("/nonexistent" in err), err
+
+
+def test_queue_upsert_with_overflow_rules_from_a_file(cli: Cli, tmp_path: Path) -> None:
+    cli("queue-upsert", "backlog")
+    rules = tmp_path / "rules.toml"
+    rules.write_text(
+        "[[overflow]]\n"
+        'name = "spill"\nwhen = "waited"\nthreshold = 60\nthen = "move"\nqueue = "backlog"\n'
+        "to_back = true\n"
+        "[[overflow]]\n"
+        'name = "shut"\nwhen = "closed"\nthen = "end"\ndisposition = "closed"\n'
+    )
+    out = cli("queue-upsert", "sales", "--rules-file", str(rules))
+    assert "spill: waited 60 s -> move backlog; shut: closed -> end closed" in out
+    data = cli.json("queue", "sales", "--count", "1")
+    overflow = data["queue"]["overflow"]  # type: ignore[index]
+    assert [r["name"] for r in overflow] == ["spill", "shut"]
+    assert overflow[0]["to_back"] is True and overflow[0]["queue_id"] == "backlog"
+    rules.write_text('[[overflow]]\nname = "x"\nwhen = "sometimes"\nthen = "end"\n')
+    err = cli("queue-upsert", "sales", "--rules-file", str(rules), code=2)
+    assert "sometimes" in err
+    rules.write_text('[[overflow]]\nname = "x"\nwhen = "waited"\nthen = "move"\nqueue = "gone"\n')
+    err = cli("queue-upsert", "sales", "--rules-file", str(rules), code=1)
+    assert "INVALID_ARGUMENT" in err and "no queue 'gone'" in err

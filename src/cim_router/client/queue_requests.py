@@ -50,6 +50,50 @@ def hours(table: Mapping[str, Any] | None) -> pb.Hours | None:
     )
 
 
+RULE_KEYS = (
+    "name",
+    "when",
+    "then",
+    "threshold",
+    "queue",
+    "to_back",
+    "skills",
+    "priority",
+    "disposition",
+)
+Rule = pb.OverflowRule | Mapping[str, Any]
+
+
+def rule(given: Rule) -> pb.OverflowRule:
+    """An overflow rule as the message, or from the policy file's shape: `{"name": "spill",
+    "when": "waited", "threshold": 60, "then": "move", "queue": "backlog", "to_back":
+    false}` (skills as {"skill": level} or a list of names); ValueError for an unknown key,
+    condition or action (the server checks the rest)."""
+    if isinstance(given, pb.OverflowRule):
+        return given
+    unknown = set(given) - set(RULE_KEYS)
+    if unknown:
+        raise ValueError(f"unknown overflow rule keys: {', '.join(sorted(unknown))}")
+    return pb.OverflowRule(
+        name=str(given.get("name", "")),
+        when=_enum(pb.OverflowCondition, "OVERFLOW_CONDITION_", given.get("when", "")),
+        threshold=float(given.get("threshold", 0.0)),
+        then=_enum(pb.OverflowAction, "OVERFLOW_ACTION_", given.get("then", "")),
+        queue_id=str(given.get("queue", "")),
+        to_back=bool(given.get("to_back", False)),
+        skills=requirements(given.get("skills")),
+        priority=int(given.get("priority", 0)),
+        disposition=str(given.get("disposition", "")),
+    )
+
+
+def _enum(kind: Any, prefix: str, name: object) -> Any:
+    try:
+        return kind.Value(prefix + str(name).upper())
+    except ValueError:
+        raise ValueError(f"unknown {prefix.lower().strip('_')}: {name!r}") from None
+
+
 def queue(
     queue_id: str,
     *,
@@ -63,7 +107,7 @@ def queue(
     max_size: int = 0,
     max_wait_seconds: float = 0.0,
     hours_: Mapping[str, Any] | None = None,
-    overflow: Sequence[pb.OverflowRule] = (),
+    overflow: Sequence[Rule] = (),
 ) -> pb.UpsertQueueRequest:
     return pb.UpsertQueueRequest(
         queue=pb.Queue(
@@ -77,7 +121,7 @@ def queue(
             max_size=max_size,
             max_wait_seconds=max_wait_seconds,
             hours=hours(hours_),
-            overflow=list(overflow),
+            overflow=[rule(r) for r in overflow],
         )
     )
 

@@ -411,11 +411,13 @@ class RouterClient:
         max_size: int = 0,
         max_wait_seconds: float = 0.0,
         hours: Mapping[str, Any] | None = None,
-        overflow: Sequence[pb.OverflowRule] = (),
+        overflow: Sequence[queue_requests.Rule] = (),
         timeout: float | None = None,
     ) -> pb.QueueStatus:
         """Create or replace a queue (role admin); `hours` in the policy file's shape:
-        {"time_zone": ..., "mon": ["09:00-17:00"], "exceptions": {"2026-12-25": []}}."""
+        {"time_zone": ..., "mon": ["09:00-17:00"], "exceptions": {"2026-12-25": []}}; `overflow`
+        rules as messages or in the policy file's shape ({"name": ..., "when": "waited",
+        "threshold": 60, "then": "move", "queue": ...})."""
         request = queue_requests.queue(
             queue_id,
             display_name=display_name,
