@@ -122,8 +122,22 @@ async function main() {
         id: 'billing',
         channels: ['CHANNEL_CHAT'],
         required_skills: [{ skill: 'billing', min_level: 5 }],
+        max_wait_seconds: 600,
+        // Work waiting over two minutes goes to the default queue, keeping its place.
+        overflow: [
+          {
+            name: 'spill',
+            when: 'OVERFLOW_CONDITION_WAITED',
+            threshold: 120,
+            then: 'OVERFLOW_ACTION_MOVE',
+            queue_id: 'default',
+          },
+        ],
       },
     });
+    if (queue.queue.overflow.length !== 1 || queue.queue.overflow[0].name !== 'spill') {
+      throw new Error('expected the overflow rule back');
+    }
     const agent = await call('UpsertAgent', {
       agent_id: 'nadia',
       display_name: 'Nadia',
