@@ -341,7 +341,9 @@ class Storm(StormBase):
                 (0.3, lambda: self.complete(rng, iid, anyone)),
             ]
             if i.HasField("transfer"):
-                moves += [(2.5, lambda: self.cancel_transfer(rng, iid, holder))]
+                # Pending transfers are few and short-lived: when one is seen, call it off
+                # often enough that a storm reliably gets one through.
+                moves += [(6.0, lambda: self.cancel_transfer(rng, iid, holder))]
         if i.state == WRAP_UP:
             moves += [(2.0, lambda: self.complete(rng, iid, holder))]
         if i.state == QUEUED:
