@@ -1275,6 +1275,7 @@ class Interaction(_message.Message):
     CSAT_FIELD_NUMBER: _builtins.int
     HISTORY_FIELD_NUMBER: _builtins.int
     QUEUE_ID_FIELD_NUMBER: _builtins.int
+    TAGS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     customer_id: _builtins.str
     channel: Global___Channel.ValueType
@@ -1309,6 +1310,10 @@ class Interaction(_message.Message):
     def history(self) -> _containers.RepeatedCompositeFieldContainer[Global___HistoryEvent]:
         """Filled by GetInteraction only."""
 
+    @_builtins.property
+    def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Set by automation rules (the policy's `tag` action), in the order they were added."""
+
     def __init__(
         self,
         *,
@@ -1334,10 +1339,11 @@ class Interaction(_message.Message):
         csat: _builtins.int = ...,
         history: _abc.Iterable[Global___HistoryEvent] | None = ...,
         queue_id: _builtins.str = ...,
+        tags: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "enqueued_at", b"enqueued_at", "offer", b"offer", "transfer", b"transfer"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "channel", b"channel", "context", b"context", "csat", b"csat", "customer_id", b"customer_id", "customer_tier", b"customer_tier", "disposition", b"disposition", "enqueued_at", b"enqueued_at", "escalation_level", b"escalation_level", "excluded_agent_ids", b"excluded_agent_ids", "history", b"history", "id", b"id", "linked_interaction_id", b"linked_interaction_id", "offer", b"offer", "preferred_agent_id", b"preferred_agent_id", "preferred_skills", b"preferred_skills", "priority", b"priority", "queue_id", b"queue_id", "required_skills", b"required_skills", "sla_seconds", b"sla_seconds", "state", b"state", "transfer", b"transfer"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "channel", b"channel", "context", b"context", "csat", b"csat", "customer_id", b"customer_id", "customer_tier", b"customer_tier", "disposition", b"disposition", "enqueued_at", b"enqueued_at", "escalation_level", b"escalation_level", "excluded_agent_ids", b"excluded_agent_ids", "history", b"history", "id", b"id", "linked_interaction_id", b"linked_interaction_id", "offer", b"offer", "preferred_agent_id", b"preferred_agent_id", "preferred_skills", b"preferred_skills", "priority", b"priority", "queue_id", b"queue_id", "required_skills", b"required_skills", "sla_seconds", b"sla_seconds", "state", b"state", "tags", b"tags", "transfer", b"transfer"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

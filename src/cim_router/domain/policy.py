@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cim_router.domain.automation import AutomationRule
+from cim_router.domain.automation_tables import rules_from_list
 from cim_router.domain.channel import Channel
 from cim_router.domain.errors import ValidationError
 from cim_router.domain.limits import MAX_CONTEXT_KEY_LENGTH, MAX_TIER, MIN_TIER
@@ -128,6 +130,8 @@ class Policy:
     # Queues declared in the file (`[queues.ID]`): each tenant gets them at its start unless
     # it already stores a queue of that id (the stored one wins).
     queues: Mapping[str, Queue] = field(default_factory=dict)
+    # Automation rules (`[[rules]]`, domain/automation.py), in order.
+    rules: tuple[AutomationRule, ...] = ()
 
     def min_tier_for(self, escalation_level: int) -> int:
         """The lowest agent tier allowed to take an interaction at this escalation level."""
@@ -346,7 +350,8 @@ def policy_from_mapping(data: Mapping[str, Any], source: str = "policy") -> Poli
         ),
         fcr_window_days=r.get("fcr_window_days", d.fcr_window_days, _integer(1, 365)),
         time_zone=r.get("time_zone", d.time_zone, _time_zone),
-        queues=_queues(r),
+        queues=(queues := _queues(r)),
+        rules=_rules(r, queues),
     )
     r.finish()
     return policy
@@ -376,6 +381,19 @@ def _queues(r: _Reader) -> dict[str, Queue]:
     except ValidationError as exc:
         raise PolicyError(exc.field, exc.reason, r.source) from None
     return out
+
+
+def _rules(r: _Reader, queues: Mapping[str, Queue]) -> tuple[AutomationRule, ...]:
+    """`[[rules]]`: automation rules, checked against the file's queues."""
+    r.used.add("rules")
+    if "rules" not in r.table:
+        return ()
+    try:
+        return rules_from_list(
+            r.table["rules"], "rules", {DEFAULT_QUEUE: Queue(DEFAULT_QUEUE), **queues}
+        )
+    except ValidationError as exc:
+        raise PolicyError(exc.field, exc.reason, r.source) from None
 
 
 def _tier_list(v: Any) -> list[int]:

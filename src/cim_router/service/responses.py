@@ -193,6 +193,7 @@ def interaction_out(
         csat=rec.csat,
         history=[event_out(e) for e in history],
         queue_id=i.queue_id,
+        tags=rec.tags,
     )
     if rec.offer is not None:
         o = rec.offer

@@ -197,6 +197,8 @@ def interaction_out(rec: InteractionRecord) -> bytes:
         d["why"] = _explanation_out(rec.explanation)
     if rec.rules_fired:
         d["rules"] = list(rec.rules_fired)
+    if rec.tags:
+        d["tags"] = list(rec.tags)
     return orjson.dumps(d)
 
 
@@ -245,6 +247,7 @@ def interaction_in(data: bytes | str, tenant: str) -> InteractionRecord:
         # Records written before exclusions lapsed: 0, the tenant decides when at load.
         exclusions={str(a): float(d.get("exu", {}).get(a, 0.0)) for a in i.excluded_agents},
         rules_fired=tuple(str(x) for x in d.get("rules", ())),
+        tags=tuple(str(x) for x in d.get("tags", ())),
     )
 
 

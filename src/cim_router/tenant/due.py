@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from cim_router.domain.agent import AgentState
+from cim_router.domain.automation import Trigger
 from cim_router.domain.interaction import InteractionState
-from cim_router.tenant import agents, interactions, offers, overflow
+from cim_router.tenant import agents, automation, interactions, offers, overflow
 from cim_router.tenant.records import EventType
 from cim_router.tenant.router import TenantRouter
 from cim_router.tenant.timers import Due, Timer
@@ -55,3 +56,5 @@ def _fire(r: TenantRouter, kind: Due, key: str, due: float) -> None:
         offers.open_gate(r, rec)
     elif kind == Due.RULES:
         overflow.review(r, rec)
+    elif kind == Due.AUTOMATION:
+        automation.review(r, rec, Trigger.WAITING)

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from cim_router.domain.agent import AgentState
+from cim_router.domain.automation import Trigger
 from cim_router.domain.channel import Channel
 from cim_router.domain.interaction import Interaction, InteractionState
 from cim_router.domain.limits import MAX_PRIORITY, MAX_SKILLS_PER_INTERACTION
 from cim_router.domain.queues import Queue
-from cim_router.tenant import agents, counting, offers, overflow, queues
+from cim_router.tenant import agents, automation, counting, offers, overflow, queues
 from cim_router.tenant.contexts import context_fits
 from cim_router.tenant.errors import (
     AlreadyExists,
@@ -162,7 +163,9 @@ def _create(
     counting.enqueued(r, rec, customer, earlier)
     offers.index_interaction(r, rec)
     overflow.entered(r, rec)
+    automation.review(r, rec, Trigger.ENQUEUED)
     if overflow.waiting(r, rec):
+        automation.schedule(r, rec)
         offers.route_interaction(r, rec)
     return rec.snapshot(), True, *position(r, rec)
 

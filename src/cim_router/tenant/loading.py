@@ -12,7 +12,7 @@ from cim_router.domain.agent import AgentState
 from cim_router.domain.errors import ValidationError
 from cim_router.domain.interaction import InteractionState
 from cim_router.domain.limits import MAX_CAPACITY
-from cim_router.tenant import offers, overflow
+from cim_router.tenant import automation, offers, overflow
 from cim_router.tenant.records import AgentRecord, InteractionRecord
 from cim_router.tenant.recovery import recover
 from cim_router.tenant.router import LIVE, TenantRouter
@@ -151,6 +151,7 @@ def _index(r: TenantRouter, bad: dict[str, str]) -> None:
                 offers.index_interaction(r, rec)
                 if rec.transfer is None:
                     overflow.schedule(r, rec)
+                    automation.schedule(r, rec)
         except ValueError:
             bad[f"interaction:{rec.id}"] = "index: refused by the routing core"
             r.open.pop(rec.id)

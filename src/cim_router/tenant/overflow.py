@@ -245,7 +245,7 @@ def _pass(r: TenantRouter, rec: InteractionRecord, queue: Queue) -> _Step:
         r.event(rec, EventType.RULE_FIRED, rule=rule.name, queue_id=queue.id)
         step.fired = True
         if rule.then == Then.MOVE:
-            _move(r, rec, r.queues[rule.queue], rule.keep_place)
+            move(r, rec, r.queues[rule.queue], rule.keep_place)
             step.moved = True
             return step
         if rule.then == Then.END:
@@ -296,7 +296,7 @@ def _change_terms(r: TenantRouter, rec: InteractionRecord, rule: OverflowRule) -
     offers.index_interaction(r, rec)
 
 
-def _move(r: TenantRouter, rec: InteractionRecord, target: Queue, keep_place: bool) -> None:
+def move(r: TenantRouter, rec: InteractionRecord, target: Queue, keep_place: bool) -> None:
     """Into `target` on its terms (skills and priority as a transfer to a queue takes
     them), at its place by enqueue time or at the back; counted out of the source and in
     to the target; the target's rules are looked at next."""

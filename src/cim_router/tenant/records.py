@@ -122,6 +122,7 @@ class InteractionRecord:
     exclusions: dict[str, float] = field(default_factory=dict)
     # Overflow rules that fired for it, oldest first, as "queue/rule" (each fires once).
     rules_fired: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()  # set by automation rules, in the order they were added
 
     @property
     def id(self) -> str:

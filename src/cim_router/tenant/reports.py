@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from cim_router.domain.automation import Trigger
 from cim_router.domain.interaction import InteractionState
 from cim_router.domain.limits import MAX_REASON_LENGTH
 from cim_router.routing.explain import Explanation
+from cim_router.tenant import automation
 from cim_router.tenant.contexts import check_context
 from cim_router.tenant.errors import FailedPrecondition, NotFound
 from cim_router.tenant.interactions import replay_interaction
@@ -49,6 +51,7 @@ async def update_context(
         r.put(rec)
         i.context = merged
         r.event(rec, EventType.CONTEXT_UPDATED, reason=_changed_keys(context, remove_keys))
+        automation.review(r, rec, Trigger.CONTEXT)
         return rec.snapshot()
 
     return await r.mutate(apply, request, replay_interaction(r), interaction_id)

@@ -22,6 +22,7 @@ class Due(Enum):
     GATE = "gate"  # a routing profile's delay for the interaction's queue ends (interaction id)
     RULES = "rules"  # a timed overflow rule or the queue's maximum wait (interaction id)
     HOURS = "hours"  # a queue with CLOSED rules opens or closes (queue id)
+    AUTOMATION = "automation"  # a wait threshold of an automation rule (interaction id)
 
 
 class Timer(NamedTuple):

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from cim_router.domain.channel import Channel
 from cim_router.domain.interaction import (
-    MAX_ESCALATION_LEVEL,
     InteractionState,
     SkillRequirement,
 )
 from cim_router.domain.queues import Queue
-from cim_router.tenant import counting, offers, overflow, queues
+from cim_router.tenant import counting, escalation, offers, overflow, queues
 from cim_router.tenant.errors import FailedPrecondition, InvalidArgument
 from cim_router.tenant.interactions import drop_transfer, replay_interaction
 from cim_router.tenant.records import (
@@ -19,7 +18,7 @@ from cim_router.tenant.records import (
     RequestKey,
     TransferMode,
 )
-from cim_router.tenant.router import OPEN, TenantRouter
+from cim_router.tenant.router import TenantRouter
 from cim_router.tenant.watch import NoticeType
 
 
@@ -76,7 +75,7 @@ async def transfer(
             _enter_queue(r, rec, target, (terms[1], terms[2]), move.to_back)
         if mode == TransferMode.WARM:
             rec.transfer = pending
-            _start_transfer(r, rec)
+            escalation.start_transfer(r, rec)
         else:
             _cold_transfer(r, rec, pending)
         return rec.snapshot()
@@ -119,16 +118,6 @@ def _check_target(
     why = r.engine.check_target(view, agent_id, r.clock(), ignore_skills)
     if why:
         raise FailedPrecondition(f"agent {agent_id!r} cannot take the interaction: {why}")
-
-
-def _start_transfer(r: TenantRouter, rec: InteractionRecord) -> None:
-    """Route a warm transfer: the holder keeps the interaction until a target accepts."""
-    assert rec.transfer is not None
-    if rec.transfer.target_agent:
-        offers.offer(r, rec, rec.transfer.target_agent, None)
-    else:
-        offers.index_interaction(r, rec)
-        offers.route_interaction(r, rec)
 
 
 def _cold_transfer(r: TenantRouter, rec: InteractionRecord, pending: PendingTransfer) -> None:
@@ -191,39 +180,10 @@ async def escalate(
 
     def apply() -> InteractionRecord:
         rec = r.live(interaction_id)
-        i = rec.interaction
-        if i.state not in OPEN:
-            raise FailedPrecondition(f"interaction {interaction_id!r} is {i.state.name}")
-        if i.escalation_level >= MAX_ESCALATION_LEVEL:
-            raise FailedPrecondition(
-                f"interaction {interaction_id!r} is at the highest escalation level"
-            )
-        if rec.transfer is not None:
-            raise FailedPrecondition(f"interaction {interaction_id!r} has a pending transfer")
-        r.put(rec)
-        i.escalation_level += 1
-        r.event(rec, EventType.ESCALATED, reason=reason)
-        if i.state == InteractionState.ASSIGNED:
-            rec.transfer = PendingTransfer(
-                TransferMode.WARM, "", i.channel, i.required, reason or "escalation"
-            )
-            _start_transfer(r, rec)
-        else:
-            _requeue_escalated(r, rec)
+        why = escalation.cannot_escalate(rec)
+        if why:
+            raise FailedPrecondition(f"interaction {interaction_id!r} {why}")
+        escalation.escalate_now(r, rec, reason)
         return rec.snapshot()
 
     return await r.mutate(apply, request, replay_interaction(r), interaction_id)
-
-
-def _requeue_escalated(r: TenantRouter, rec: InteractionRecord) -> None:
-    """A waiting or offered interaction goes back to the queue on its new terms."""
-    withdrawn = offers.withdraw_offer(r, rec)
-    if withdrawn:
-        rec.interaction.state = InteractionState.QUEUED
-    r.engine.remove(rec.id)
-    offers.index_interaction(r, rec)
-    if withdrawn:
-        r.notify(NoticeType.OFFER_ENDED, withdrawn, rec)
-    offers.route_interaction(r, rec)
-    if withdrawn:
-        offers.route_agent(r, withdrawn)
