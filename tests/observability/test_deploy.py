@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry
 from cim_router.cli import SERVE_FLAGS
 from cim_router.observability import LiveSnapshot, Observer, ObserverSettings
 from cim_router.observability.http import MetricsAccess, start_metrics_http
-from cim_router.observability.measure_gauges import describe as describe_measures
+from cim_router.observability.measure_gauges import labelled
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 METRICS_PORT = SERVE_FLAGS["metrics-port"][0]
@@ -342,7 +342,7 @@ def test_first_contact_resolution_is_not_a_fake_one() -> None:
 
 def queue_labelled() -> set[str]:
     """The metrics that carry a `queue` label."""
-    return {f.name for f in describe_measures() if "queue" in f._labelnames}
+    return labelled("queue")
 
 
 def test_the_dashboard_has_a_row_per_queue() -> None:

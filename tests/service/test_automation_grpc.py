@@ -6,6 +6,7 @@ rules' firings recorded in history, Explain and across a restart."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from google.protobuf import struct_pb2
@@ -40,7 +41,7 @@ def running() -> Iterator[Running]:
         drop_prefix(r.settings.prefix)
 
 
-def context(**values: object) -> struct_pb2.Struct:
+def context(**values: Any) -> struct_pb2.Struct:
     out = struct_pb2.Struct()
     out.update(values)
     return out

@@ -85,6 +85,10 @@ class Harness:
         await self.settle()
         return out
 
+    async def call(self, op: Callable[[TenantRouter], Awaitable[T]]) -> T:
+        """Run a tenant operation as the service does, then fire what fell due."""
+        return await self._use(op)
+
     def get(self, interaction_id: str) -> InteractionRecord:
         r = self.router()
         found = r.open.get(interaction_id) or r.closed.get(interaction_id)

@@ -26,7 +26,7 @@ async def started(*rules: dict[str, Any], **extra: Any) -> Harness:
 
 
 async def update(h: Harness, iid: str, **context: Any) -> None:
-    await h._use(lambda r: reports.update_context(r, iid, dict(context), []))
+    await h.call(lambda r: reports.update_context(r, iid, dict(context), []))
 
 
 async def fired_events(h: Harness, iid: str) -> list[tuple[str, str, str]]:

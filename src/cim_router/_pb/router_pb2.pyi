@@ -156,6 +156,12 @@ class _EventTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventType.V
     """An overflow rule of the interaction's queue fired (HistoryEvent.rule names it)."""
     EVENT_TYPE_QUEUE_CHANGED: _EventType.ValueType  # 21
     """The interaction moved to another queue (HistoryEvent.queue_id names the new one)."""
+    EVENT_TYPE_CALLBACK_REQUESTED: _EventType.ValueType  # 27
+    """RequestCallback made it a callback."""
+    EVENT_TYPE_CALLBACK_ATTEMPTED: _EventType.ValueType  # 28
+    """A callback attempt ended; reason: its outcome (the disposition Complete gave)."""
+    EVENT_TYPE_RELEASED: _EventType.ValueType  # 29
+    """Held work (scheduled, a callback between attempts) starts routing."""
 
 class EventType(_EventType, metaclass=_EventTypeEnumTypeWrapper): ...
 
@@ -184,6 +190,12 @@ EVENT_TYPE_RULE_FIRED: EventType.ValueType  # 20
 """An overflow rule of the interaction's queue fired (HistoryEvent.rule names it)."""
 EVENT_TYPE_QUEUE_CHANGED: EventType.ValueType  # 21
 """The interaction moved to another queue (HistoryEvent.queue_id names the new one)."""
+EVENT_TYPE_CALLBACK_REQUESTED: EventType.ValueType  # 27
+"""RequestCallback made it a callback."""
+EVENT_TYPE_CALLBACK_ATTEMPTED: EventType.ValueType  # 28
+"""A callback attempt ended; reason: its outcome (the disposition Complete gave)."""
+EVENT_TYPE_RELEASED: EventType.ValueType  # 29
+"""Held work (scheduled, a callback between attempts) starts routing."""
 Global___EventType: _TypeAlias = EventType  # noqa: Y015
 
 class _AssignmentEventType:
@@ -214,6 +226,31 @@ ASSIGNMENT_EVENT_TYPE_OFFER_ENDED: AssignmentEventType.ValueType  # 3
 ASSIGNMENT_EVENT_TYPE_RELEASED: AssignmentEventType.ValueType  # 4
 """The agent no longer holds the interaction: transferred away, completed or cancelled."""
 Global___AssignmentEventType: _TypeAlias = AssignmentEventType  # noqa: Y015
+
+class _Direction:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DirectionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Direction.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DIRECTION_UNSPECIFIED: _Direction.ValueType  # 0
+    """Inbound."""
+    DIRECTION_INBOUND: _Direction.ValueType  # 1
+    DIRECTION_OUTBOUND: _Direction.ValueType  # 2
+    """Proactive work and callbacks: routed like any other, never counted as abandoned
+    inbound contacts.
+    """
+
+class Direction(_Direction, metaclass=_DirectionEnumTypeWrapper): ...
+
+DIRECTION_UNSPECIFIED: Direction.ValueType  # 0
+"""Inbound."""
+DIRECTION_INBOUND: Direction.ValueType  # 1
+DIRECTION_OUTBOUND: Direction.ValueType  # 2
+"""Proactive work and callbacks: routed like any other, never counted as abandoned
+inbound contacts.
+"""
+Global___Direction: _TypeAlias = Direction  # noqa: Y015
 
 class _OverflowCondition:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -649,6 +686,8 @@ class EnqueueRequest(_message.Message):
     PREFERRED_AGENT_ID_FIELD_NUMBER: _builtins.int
     CONTEXT_FIELD_NUMBER: _builtins.int
     QUEUE_ID_FIELD_NUMBER: _builtins.int
+    DIRECTION_FIELD_NUMBER: _builtins.int
+    NOT_BEFORE_FIELD_NUMBER: _builtins.int
     interaction_id: _builtins.str
     """The client's id for the interaction, and the idempotency key of this call."""
     customer_id: _builtins.str
@@ -665,6 +704,8 @@ class EnqueueRequest(_message.Message):
     the channel; its required and preferred skills are added to the request's, and its
     priority to the request's.
     """
+    direction: Global___Direction.ValueType
+    """OUTBOUND for proactive work (a follow-up, an outreach); unspecified is inbound."""
     @_builtins.property
     def required_skills(self) -> _containers.RepeatedCompositeFieldContainer[Global___SkillRequirement]: ...
     @_builtins.property
@@ -673,6 +714,12 @@ class EnqueueRequest(_message.Message):
     def context(self) -> _struct_pb2.Struct:
         """A JSON object: at most 64 KiB as JSON, 16 levels of objects and lists deep (the
         context itself is the first), keys of 1..256 characters, finite numbers only.
+        """
+
+    @_builtins.property
+    def not_before(self) -> _timestamp_pb2.Timestamp:
+        """Stored at once, routed only from then (at most a year ahead); its place in line
+        counts from then. Unset or past: now.
         """
 
     def __init__(
@@ -689,10 +736,12 @@ class EnqueueRequest(_message.Message):
         preferred_agent_id: _builtins.str = ...,
         context: _struct_pb2.Struct | None = ...,
         queue_id: _builtins.str = ...,
+        direction: Global___Direction.ValueType = ...,
+        not_before: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "not_before", b"not_before"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "context", b"context", "customer_id", b"customer_id", "customer_tier", b"customer_tier", "interaction_id", b"interaction_id", "preferred_agent_id", b"preferred_agent_id", "preferred_skills", b"preferred_skills", "priority", b"priority", "queue_id", b"queue_id", "required_skills", b"required_skills", "sla_seconds", b"sla_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "context", b"context", "customer_id", b"customer_id", "customer_tier", b"customer_tier", "direction", b"direction", "interaction_id", b"interaction_id", "not_before", b"not_before", "preferred_agent_id", b"preferred_agent_id", "preferred_skills", b"preferred_skills", "priority", b"priority", "queue_id", b"queue_id", "required_skills", b"required_skills", "sla_seconds", b"sla_seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1276,6 +1325,9 @@ class Interaction(_message.Message):
     HISTORY_FIELD_NUMBER: _builtins.int
     QUEUE_ID_FIELD_NUMBER: _builtins.int
     TAGS_FIELD_NUMBER: _builtins.int
+    DIRECTION_FIELD_NUMBER: _builtins.int
+    NOT_BEFORE_FIELD_NUMBER: _builtins.int
+    CALLBACK_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     customer_id: _builtins.str
     channel: Global___Channel.ValueType
@@ -1292,6 +1344,7 @@ class Interaction(_message.Message):
     disposition: _builtins.str
     csat: _builtins.int
     queue_id: _builtins.str
+    direction: Global___Direction.ValueType
     @_builtins.property
     def required_skills(self) -> _containers.RepeatedCompositeFieldContainer[Global___SkillRequirement]: ...
     @_builtins.property
@@ -1313,6 +1366,14 @@ class Interaction(_message.Message):
     @_builtins.property
     def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Set by automation rules (the policy's `tag` action), in the order they were added."""
+
+    @_builtins.property
+    def not_before(self) -> _timestamp_pb2.Timestamp:
+        """Held out of routing until then: scheduled work, a callback between attempts."""
+
+    @_builtins.property
+    def callback(self) -> Global___Callback:
+        """Set once RequestCallback made it a callback."""
 
     def __init__(
         self,
@@ -1340,14 +1401,109 @@ class Interaction(_message.Message):
         history: _abc.Iterable[Global___HistoryEvent] | None = ...,
         queue_id: _builtins.str = ...,
         tags: _abc.Iterable[_builtins.str] | None = ...,
+        direction: Global___Direction.ValueType = ...,
+        not_before: _timestamp_pb2.Timestamp | None = ...,
+        callback: Global___Callback | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "enqueued_at", b"enqueued_at", "offer", b"offer", "transfer", b"transfer"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["callback", b"callback", "context", b"context", "enqueued_at", b"enqueued_at", "not_before", b"not_before", "offer", b"offer", "transfer", b"transfer"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "channel", b"channel", "context", b"context", "csat", b"csat", "customer_id", b"customer_id", "customer_tier", b"customer_tier", "disposition", b"disposition", "enqueued_at", b"enqueued_at", "escalation_level", b"escalation_level", "excluded_agent_ids", b"excluded_agent_ids", "history", b"history", "id", b"id", "linked_interaction_id", b"linked_interaction_id", "offer", b"offer", "preferred_agent_id", b"preferred_agent_id", "preferred_skills", b"preferred_skills", "priority", b"priority", "queue_id", b"queue_id", "required_skills", b"required_skills", "sla_seconds", b"sla_seconds", "state", b"state", "tags", b"tags", "transfer", b"transfer"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "callback", b"callback", "channel", b"channel", "context", b"context", "csat", b"csat", "customer_id", b"customer_id", "customer_tier", b"customer_tier", "direction", b"direction", "disposition", b"disposition", "enqueued_at", b"enqueued_at", "escalation_level", b"escalation_level", "excluded_agent_ids", b"excluded_agent_ids", "history", b"history", "id", b"id", "linked_interaction_id", b"linked_interaction_id", "not_before", b"not_before", "offer", b"offer", "preferred_agent_id", b"preferred_agent_id", "preferred_skills", b"preferred_skills", "priority", b"priority", "queue_id", b"queue_id", "required_skills", b"required_skills", "sla_seconds", b"sla_seconds", "state", b"state", "tags", b"tags", "transfer", b"transfer"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Interaction: _TypeAlias = Interaction  # noqa: Y015
+
+@_typing.final
+class CallbackAttempt(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AT_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    outcome: _builtins.str
+    """The disposition Complete gave (no_answer, busy, ... or the outcome of a reached call)."""
+    agent_id: _builtins.str
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        outcome: _builtins.str = ...,
+        agent_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "at", b"at", "outcome", b"outcome"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CallbackAttempt: _TypeAlias = CallbackAttempt  # noqa: Y015
+
+@_typing.final
+class Callback(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    MAX_ATTEMPTS_FIELD_NUMBER: _builtins.int
+    RETRY_SECONDS_FIELD_NUMBER: _builtins.int
+    REQUESTED_AT_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
+    address: _builtins.str
+    """Where to call; read as a sensitive context value is (docs/security.md)."""
+    max_attempts: _builtins.int
+    retry_seconds: _builtins.float
+    @_builtins.property
+    def requested_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def attempts(self) -> _containers.RepeatedCompositeFieldContainer[Global___CallbackAttempt]: ...
+    def __init__(
+        self,
+        *,
+        address: _builtins.str = ...,
+        max_attempts: _builtins.int = ...,
+        retry_seconds: _builtins.float = ...,
+        requested_at: _timestamp_pb2.Timestamp | None = ...,
+        attempts: _abc.Iterable[Global___CallbackAttempt] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["requested_at", b"requested_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "attempts", b"attempts", "max_attempts", b"max_attempts", "requested_at", b"requested_at", "retry_seconds", b"retry_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Callback: _TypeAlias = Callback  # noqa: Y015
+
+@_typing.final
+class RequestCallbackRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INTERACTION_ID_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    MAX_ATTEMPTS_FIELD_NUMBER: _builtins.int
+    RETRY_SECONDS_FIELD_NUMBER: _builtins.int
+    interaction_id: _builtins.str
+    address: _builtins.str
+    """A phone number or SIP address: 1..256 printable characters."""
+    max_attempts: _builtins.int
+    """0: the queue's, else the policy's (1..20)."""
+    retry_seconds: _builtins.float
+    """0: the queue's, else the policy's (at most 7 days)."""
+    def __init__(
+        self,
+        *,
+        interaction_id: _builtins.str = ...,
+        address: _builtins.str = ...,
+        max_attempts: _builtins.int = ...,
+        retry_seconds: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "interaction_id", b"interaction_id", "max_attempts", b"max_attempts", "retry_seconds", b"retry_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestCallbackRequest: _TypeAlias = RequestCallbackRequest  # noqa: Y015
 
 @_typing.final
 class ExplainRequest(_message.Message):
@@ -1587,6 +1743,7 @@ class Stats(_message.Message):
     QUARANTINED_FIELD_NUMBER: _builtins.int
     QUARANTINED_RECORDS_FIELD_NUMBER: _builtins.int
     MEASURES_FIELD_NUMBER: _builtins.int
+    HELD_FIELD_NUMBER: _builtins.int
     waiting: _builtins.int
     longest_wait_seconds: _builtins.float
     offered: _builtins.int
@@ -1599,6 +1756,10 @@ class Stats(_message.Message):
     """
     quarantined: _builtins.int
     """Stored records that could not be decoded or indexed at load, kept aside in Redis."""
+    held: _builtins.int
+    """Interactions held out of routing now: scheduled (not_before) or a callback between
+    attempts; not in `waiting`.
+    """
     @_builtins.property
     def at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -1635,10 +1796,11 @@ class Stats(_message.Message):
         quarantined: _builtins.int = ...,
         quarantined_records: _abc.Iterable[_builtins.str] | None = ...,
         measures: _abc.Iterable[Global___Measures] | None = ...,
+        held: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["abandoned", b"abandoned", "agents_by_state", b"agents_by_state", "answered", b"answered", "at", b"at", "completed", b"completed", "longest_wait_seconds", b"longest_wait_seconds", "measures", b"measures", "offered", b"offered", "quarantined", b"quarantined", "quarantined_records", b"quarantined_records", "service_level", b"service_level", "waiting", b"waiting", "waiting_by_channel", b"waiting_by_channel", "waiting_by_skill", b"waiting_by_skill"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["abandoned", b"abandoned", "agents_by_state", b"agents_by_state", "answered", b"answered", "at", b"at", "completed", b"completed", "held", b"held", "longest_wait_seconds", b"longest_wait_seconds", "measures", b"measures", "offered", b"offered", "quarantined", b"quarantined", "quarantined_records", b"quarantined_records", "service_level", b"service_level", "waiting", b"waiting", "waiting_by_channel", b"waiting_by_channel", "waiting_by_skill", b"waiting_by_skill"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1671,6 +1833,9 @@ class Measures(_message.Message):
     OCCUPANCY_FIELD_NUMBER: _builtins.int
     WAITING_FIELD_NUMBER: _builtins.int
     LONGEST_WAIT_SECONDS_FIELD_NUMBER: _builtins.int
+    OUTBOUND_FIELD_NUMBER: _builtins.int
+    CALLBACKS_FIELD_NUMBER: _builtins.int
+    CALLBACK_ATTEMPTS_FIELD_NUMBER: _builtins.int
     queue_id: _builtins.str
     """Empty: every queue."""
     channel: Global___Channel.ValueType
@@ -1698,6 +1863,9 @@ class Measures(_message.Message):
     """Now, not over the window: seats in use over seats of logged-in agents."""
     waiting: _builtins.int
     longest_wait_seconds: _builtins.float
+    outbound: _builtins.int
+    callbacks: _builtins.int
+    callback_attempts: _builtins.int
     @_builtins.property
     def since(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -1726,10 +1894,13 @@ class Measures(_message.Message):
         occupancy: _builtins.float | None = ...,
         waiting: _builtins.int = ...,
         longest_wait_seconds: _builtins.float = ...,
+        outbound: _builtins.int = ...,
+        callbacks: _builtins.int = ...,
+        callback_attempts: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_abandonment_rate", b"_abandonment_rate", "_aht_seconds", b"_aht_seconds", "_asa_seconds", b"_asa_seconds", "_csat_mean", b"_csat_mean", "_first_contact_resolution", b"_first_contact_resolution", "_occupancy", b"_occupancy", "_service_level", b"_service_level", "_transfer_rate", b"_transfer_rate", "abandonment_rate", b"abandonment_rate", "aht_seconds", b"aht_seconds", "asa_seconds", b"asa_seconds", "csat_mean", b"csat_mean", "first_contact_resolution", b"first_contact_resolution", "occupancy", b"occupancy", "service_level", b"service_level", "since", b"since", "transfer_rate", b"transfer_rate"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_abandonment_rate", b"_abandonment_rate", "_aht_seconds", b"_aht_seconds", "_asa_seconds", b"_asa_seconds", "_csat_mean", b"_csat_mean", "_first_contact_resolution", b"_first_contact_resolution", "_occupancy", b"_occupancy", "_service_level", b"_service_level", "_transfer_rate", b"_transfer_rate", "abandoned", b"abandoned", "abandonment_rate", b"abandonment_rate", "aht_seconds", b"aht_seconds", "answered", b"answered", "answered_in_sla", b"answered_in_sla", "asa_seconds", b"asa_seconds", "channel", b"channel", "csat_count", b"csat_count", "csat_mean", b"csat_mean", "first_contact_resolution", b"first_contact_resolution", "handled", b"handled", "longest_wait_seconds", b"longest_wait_seconds", "occupancy", b"occupancy", "offered", b"offered", "overflowed", b"overflowed", "queue_id", b"queue_id", "service_level", b"service_level", "short_abandoned", b"short_abandoned", "since", b"since", "transfer_rate", b"transfer_rate", "transferred", b"transferred", "waiting", b"waiting", "window", b"window"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_abandonment_rate", b"_abandonment_rate", "_aht_seconds", b"_aht_seconds", "_asa_seconds", b"_asa_seconds", "_csat_mean", b"_csat_mean", "_first_contact_resolution", b"_first_contact_resolution", "_occupancy", b"_occupancy", "_service_level", b"_service_level", "_transfer_rate", b"_transfer_rate", "abandoned", b"abandoned", "abandonment_rate", b"abandonment_rate", "aht_seconds", b"aht_seconds", "answered", b"answered", "answered_in_sla", b"answered_in_sla", "asa_seconds", b"asa_seconds", "callback_attempts", b"callback_attempts", "callbacks", b"callbacks", "channel", b"channel", "csat_count", b"csat_count", "csat_mean", b"csat_mean", "first_contact_resolution", b"first_contact_resolution", "handled", b"handled", "longest_wait_seconds", b"longest_wait_seconds", "occupancy", b"occupancy", "offered", b"offered", "outbound", b"outbound", "overflowed", b"overflowed", "queue_id", b"queue_id", "service_level", b"service_level", "short_abandoned", b"short_abandoned", "since", b"since", "transfer_rate", b"transfer_rate", "transferred", b"transferred", "waiting", b"waiting", "window", b"window"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__abandonment_rate: _TypeAlias = _typing.Literal["abandonment_rate"]  # noqa: Y015
     _WhichOneofArgType__abandonment_rate: _TypeAlias = _typing.Literal["_abandonment_rate", b"_abandonment_rate"]  # noqa: Y015
@@ -2198,6 +2369,8 @@ class Queue(_message.Message):
     MAX_WAIT_SECONDS_FIELD_NUMBER: _builtins.int
     HOURS_FIELD_NUMBER: _builtins.int
     OVERFLOW_FIELD_NUMBER: _builtins.int
+    CALLBACK_ATTEMPTS_FIELD_NUMBER: _builtins.int
+    CALLBACK_RETRY_SECONDS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     display_name: _builtins.str
     priority: _builtins.int
@@ -2210,6 +2383,11 @@ class Queue(_message.Message):
     """Work waiting longer is ended with disposition "max_wait" unless a rule acted first
     (0: no limit).
     """
+    callback_attempts: _builtins.int
+    """Callbacks of its work: attempts at most (0..20) and seconds between them (at most 7
+    days); 0: the policy's [callbacks].
+    """
+    callback_retry_seconds: _builtins.float
     @_builtins.property
     def channels(self) -> _containers.RepeatedScalarFieldContainer[Global___Channel.ValueType]:
         """The channels it takes; empty means every channel."""
@@ -2238,10 +2416,12 @@ class Queue(_message.Message):
         max_wait_seconds: _builtins.float = ...,
         hours: Global___Hours | None = ...,
         overflow: _abc.Iterable[Global___OverflowRule] | None = ...,
+        callback_attempts: _builtins.int = ...,
+        callback_retry_seconds: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["hours", b"hours", "service_level", b"service_level"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channels", b"channels", "display_name", b"display_name", "hours", b"hours", "id", b"id", "max_size", b"max_size", "max_wait_seconds", b"max_wait_seconds", "overflow", b"overflow", "preferred_skills", b"preferred_skills", "priority", b"priority", "required_skills", b"required_skills", "service_level", b"service_level"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["callback_attempts", b"callback_attempts", "callback_retry_seconds", b"callback_retry_seconds", "channels", b"channels", "display_name", b"display_name", "hours", b"hours", "id", b"id", "max_size", b"max_size", "max_wait_seconds", b"max_wait_seconds", "overflow", b"overflow", "preferred_skills", b"preferred_skills", "priority", b"priority", "required_skills", b"required_skills", "service_level", b"service_level"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

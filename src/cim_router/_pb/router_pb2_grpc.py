@@ -180,6 +180,11 @@ class RouterStub:
                 request_serializer=cim__router_dot_v1_dot_router__pb2.ListInteractionsRequest.SerializeToString,
                 response_deserializer=cim__router_dot_v1_dot_router__pb2.ListInteractionsResponse.FromString,
                 _registered_method=True)
+        self.RequestCallback = channel.unary_unary(
+                '/cim_router.v1.Router/RequestCallback',
+                request_serializer=cim__router_dot_v1_dot_router__pb2.RequestCallbackRequest.SerializeToString,
+                response_deserializer=cim__router_dot_v1_dot_router__pb2.Interaction.FromString,
+                _registered_method=True)
 
 
 class RouterServicer:
@@ -375,6 +380,14 @@ class RouterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RequestCallback(self, request, context):
+        """Waiting voice or video work becomes a callback keeping its place in line (virtual
+        hold): offered, when its turn comes, as an outbound call to `address`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -522,6 +535,11 @@ def add_RouterServicer_to_server(servicer, server):
                     servicer.ListInteractions,
                     request_deserializer=cim__router_dot_v1_dot_router__pb2.ListInteractionsRequest.FromString,
                     response_serializer=cim__router_dot_v1_dot_router__pb2.ListInteractionsResponse.SerializeToString,
+            ),
+            'RequestCallback': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestCallback,
+                    request_deserializer=cim__router_dot_v1_dot_router__pb2.RequestCallbackRequest.FromString,
+                    response_serializer=cim__router_dot_v1_dot_router__pb2.Interaction.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1307,6 +1325,33 @@ class Router:
             '/cim_router.v1.Router/ListInteractions',
             cim__router_dot_v1_dot_router__pb2.ListInteractionsRequest.SerializeToString,
             cim__router_dot_v1_dot_router__pb2.ListInteractionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestCallback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cim_router.v1.Router/RequestCallback',
+            cim__router_dot_v1_dot_router__pb2.RequestCallbackRequest.SerializeToString,
+            cim__router_dot_v1_dot_router__pb2.Interaction.FromString,
             options,
             channel_credentials,
             insecure,

@@ -91,6 +91,10 @@ class RouterStub:
     """
     ListInteractions: _grpc.UnaryUnaryMultiCallable[_router_pb2.ListInteractionsRequest, _router_pb2.ListInteractionsResponse]
     """Open interactions, filtered and paged, in service order."""
+    RequestCallback: _grpc.UnaryUnaryMultiCallable[_router_pb2.RequestCallbackRequest, _router_pb2.Interaction]
+    """Waiting voice or video work becomes a callback keeping its place in line (virtual
+    hold): offered, when its turn comes, as an outbound call to `address`.
+    """
 
 @_typing.type_check_only
 class RouterAsyncStub(RouterStub):
@@ -145,6 +149,10 @@ class RouterAsyncStub(RouterStub):
     """
     ListInteractions: _aio.UnaryUnaryMultiCallable[_router_pb2.ListInteractionsRequest, _router_pb2.ListInteractionsResponse]  # type: ignore[assignment]
     """Open interactions, filtered and paged, in service order."""
+    RequestCallback: _aio.UnaryUnaryMultiCallable[_router_pb2.RequestCallbackRequest, _router_pb2.Interaction]  # type: ignore[assignment]
+    """Waiting voice or video work becomes a callback keeping its place in line (virtual
+    hold): offered, when its turn comes, as an outbound call to `address`.
+    """
 
 class RouterServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -370,5 +378,15 @@ class RouterServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_router_pb2.ListInteractionsResponse, _abc.Awaitable[_router_pb2.ListInteractionsResponse]]:
         """Open interactions, filtered and paged, in service order."""
+
+    @_abc_1.abstractmethod
+    def RequestCallback(
+        self,
+        request: _router_pb2.RequestCallbackRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_pb2.Interaction, _abc.Awaitable[_router_pb2.Interaction]]:
+        """Waiting voice or video work becomes a callback keeping its place in line (virtual
+        hold): offered, when its turn comes, as an outbound call to `address`.
+        """
 
 def add_RouterServicer_to_server(servicer: RouterServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

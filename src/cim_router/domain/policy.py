@@ -132,6 +132,11 @@ class Policy:
     queues: Mapping[str, Queue] = field(default_factory=dict)
     # Automation rules (`[[rules]]`, domain/automation.py), in order.
     rules: tuple[AutomationRule, ...] = ()
+    # Callbacks (`[callbacks]`): attempts at most and the delay between them, unless the
+    # queue or the request says otherwise; the dispositions that make an attempt failed.
+    callback_attempts: int = 3
+    callback_retry_seconds: float = 300.0
+    callback_retry_dispositions: frozenset[str] = frozenset({"no_answer", "busy", "voicemail"})
 
     def min_tier_for(self, escalation_level: int) -> int:
         """The lowest agent tier allowed to take an interaction at this escalation level."""
@@ -317,6 +322,13 @@ def policy_from_mapping(data: Mapping[str, Any], source: str = "policy") -> Poli
     min_tier = esc.get("min_agent_tier", list(d.escalation_min_tier), _tier_list)
     esc_bonus = esc.get("priority_bonus", d.escalation_bonus, _number(0.0, 1000.0))
     esc.finish()
+    cb = r.sub("callbacks")
+    callback_attempts = cb.get("max_attempts", d.callback_attempts, _integer(1, 20))
+    callback_retry = cb.get("retry_seconds", d.callback_retry_seconds, _number(1.0, 7 * 86400.0))
+    callback_retry_on = cb.get(
+        "retry_dispositions", d.callback_retry_dispositions, _disposition_set
+    )
+    cb.finish()
     policy = Policy(
         matching=r.get("matching", d.matching, _choice("greedy", "joint")),
         joint_batch_limit=r.get("joint_batch_limit", d.joint_batch_limit, _integer(1, 100_000)),
@@ -352,6 +364,9 @@ def policy_from_mapping(data: Mapping[str, Any], source: str = "policy") -> Poli
         time_zone=r.get("time_zone", d.time_zone, _time_zone),
         queues=(queues := _queues(r)),
         rules=_rules(r, queues),
+        callback_attempts=callback_attempts,
+        callback_retry_seconds=callback_retry,
+        callback_retry_dispositions=callback_retry_on,
     )
     r.finish()
     return policy
@@ -394,6 +409,12 @@ def _rules(r: _Reader, queues: Mapping[str, Queue]) -> tuple[AutomationRule, ...
         )
     except ValidationError as exc:
         raise PolicyError(exc.field, exc.reason, r.source) from None
+
+
+def _disposition_set(v: Any) -> frozenset[str]:
+    if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
+        raise TypeError("must be an array of dispositions")
+    return frozenset(v)
 
 
 def _tier_list(v: Any) -> list[int]:

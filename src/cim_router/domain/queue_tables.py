@@ -31,6 +31,8 @@ QUEUE_KEYS = frozenset(
         "max_wait_seconds",
         "hours",
         "overflow",
+        "callback_attempts",
+        "callback_retry_seconds",
     }
 )
 RULE_KEYS = frozenset(
@@ -156,6 +158,10 @@ def queue_from_mapping(queue_id: str, data: Any, where: str) -> Queue:
         max_wait_seconds=_number(data.get("max_wait_seconds", 0.0), f"{where}.max_wait_seconds"),
         hours=hours,
         overflow=tuple(rule_from_mapping(r, f"{where}.overflow[{k}]") for k, r in enumerate(rules)),
+        callback_attempts=_integer(data.get("callback_attempts", 0), f"{where}.callback_attempts"),
+        callback_retry_seconds=_number(
+            data.get("callback_retry_seconds", 0.0), f"{where}.callback_retry_seconds"
+        ),
     )
     check_queue(queue, where)
     return queue
@@ -216,6 +222,10 @@ def queue_to_mapping(queue: Queue) -> dict[str, Any]:
         "max_wait_seconds": queue.max_wait_seconds,
         "overflow": [rule_to_mapping(r) for r in queue.overflow],
     }
+    if queue.callback_attempts:
+        out["callback_attempts"] = queue.callback_attempts
+    if queue.callback_retry_seconds:
+        out["callback_retry_seconds"] = queue.callback_retry_seconds
     if not queue.hours.always:
         out["hours"] = hours_to_mapping(queue.hours)
     return out

@@ -82,6 +82,9 @@ class Queue:
     max_wait_seconds: float = 0.0  # 0: no limit
     hours: Hours = field(default_factory=Hours.always_open)
     overflow: tuple[OverflowRule, ...] = ()
+    # Callbacks of its work: attempts at most and seconds between them (0: the policy's).
+    callback_attempts: int = 0
+    callback_retry_seconds: float = 0.0
 
     def accepts(self, channel: Channel) -> bool:
         return not self.channels or channel in self.channels
@@ -115,6 +118,12 @@ def check_queue(queue: Queue, field_: str = "queue") -> None:
         raise ValidationError(f"{field_}.max_size", "must be >= 0 (0: no limit)")
     if not 0 <= queue.max_wait_seconds <= 30 * 86_400:
         raise ValidationError(f"{field_}.max_wait_seconds", "must be 0 .. 30 days (0: no limit)")
+    if not 0 <= queue.callback_attempts <= 20:
+        raise ValidationError(f"{field_}.callback_attempts", "must be 0..20 (0: the policy's)")
+    if not 0 <= queue.callback_retry_seconds <= 7 * 86_400:
+        raise ValidationError(
+            f"{field_}.callback_retry_seconds", "must be 0 .. 7 days (0: the policy's)"
+        )
     if len(queue.overflow) > MAX_RULES:
         raise ValidationError(f"{field_}.overflow", f"at most {MAX_RULES} rules")
     for k, rule in enumerate(queue.overflow):

@@ -23,7 +23,11 @@ async def router_snapshots(routers: Iterable[TenantRouter], now: float) -> list[
         dataclasses.replace(
             live_snapshot(
                 r.tenant,
-                [x for x in r.open.values() if x.interaction.state in WAITING_STATES],
+                [
+                    x
+                    for x in r.open.values()
+                    if x.interaction.state in WAITING_STATES and not x.not_before
+                ],
                 r.agents.values(),
                 now,
             ),

@@ -80,33 +80,41 @@ class _Sum:
     longest: float = 0.0
 
 
+LABEL_NAMES: dict[str, tuple[str, ...]] = {}  # each gauge's labels, by metric name
+
+
+def _family(name: str, text: str, labels: tuple[str, ...]) -> GaugeMetricFamily:
+    LABEL_NAMES[name] = labels
+    return GaugeMetricFamily(name, text, labels=labels)
+
+
 def _families() -> dict[str, GaugeMetricFamily]:
     labels = ("tenant", "queue", "channel", "window")
     out = {
-        name: GaugeMetricFamily(PREFIX + metric, text, labels=labels)
+        name: _family(PREFIX + metric, text, labels=labels)
         for name, (metric, text) in QUEUE_MEASURES.items()
     }
     now = ("tenant", "queue", "channel")
-    out["offered"] = GaugeMetricFamily(
+    out["offered"] = _family(
         PREFIX + "queue_offered", "Interactions that entered the queue in the window", labels=labels
     )
-    out["waiting"] = GaugeMetricFamily(
+    out["waiting"] = _family(
         PREFIX + "queue_waiting_interactions", "Interactions waiting in the queue now", labels=now
     )
-    out["longest"] = GaugeMetricFamily(
+    out["longest"] = _family(
         PREFIX + "queue_longest_wait_seconds", "Wait of the queue's longest waiting", labels=now
     )
-    out["open"] = GaugeMetricFamily(
+    out["open"] = _family(
         PREFIX + "queue_open",
         "1 while the queue is within its hours, else 0 (other: 1 if any of them is open)",
         labels=("tenant", "queue"),
     )
-    out["tenant_service_level"] = GaugeMetricFamily(
+    out["tenant_service_level"] = _family(
         PREFIX + "service_level_ratio",
         "Service level of the last 15 minutes over every queue (docs/measures.md)",
         labels=("tenant", "channel"),
     )
-    out["tenant_asa"] = GaugeMetricFamily(
+    out["tenant_asa"] = _family(
         PREFIX + "average_speed_of_answer_seconds",
         "Mean wait of the answered in the last 15 minutes, over every queue",
         labels=("tenant", "channel"),
@@ -116,6 +124,12 @@ def _families() -> dict[str, GaugeMetricFamily]:
 
 def describe() -> Iterable[GaugeMetricFamily]:
     return _families().values()
+
+
+def labelled(label: str) -> set[str]:
+    """The gauges here that carry `label`."""
+    _families()
+    return {name for name, labels in LABEL_NAMES.items() if label in labels}
 
 
 def measure_families(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,6 +47,8 @@ from cim_router.domain.queues import (
     MAX_QUEUE_PRIORITY,
     Membership,
 )
+from cim_router.tenant.callbacks import MAX_ATTEMPTS as MAX_CALLBACK_ATTEMPTS
+from cim_router.tenant.callbacks import MAX_RETRY_SECONDS, Terms
 from cim_router.tenant.errors import InvalidArgument
 from cim_router.tenant.records import TransferMode
 
@@ -370,3 +373,36 @@ def interaction_in(req: pb.EnqueueRequest) -> Interaction:
 
 
 # --- operations -----------------------------------------------------------------------------
+
+
+# --- scheduling and callbacks -----------------------------------------------------------------
+
+MAX_AHEAD_SECONDS = 366 * 86_400.0  # not_before at most a year ahead
+
+
+def terms_in(req: pb.EnqueueRequest, now: float) -> Terms:
+    """An Enqueue's direction and not_before (a past or unset time: now)."""
+    if req.direction not in pb.Direction.values():
+        raise InvalidArgument("direction", f"unknown direction {req.direction}")
+    outbound = req.direction == pb.DIRECTION_OUTBOUND
+    if not req.HasField("not_before"):
+        return Terms(outbound)
+    at = req.not_before.seconds + req.not_before.nanos / 1e9
+    if not 0 <= req.not_before.nanos < 1_000_000_000 or at > now + MAX_AHEAD_SECONDS:
+        raise InvalidArgument("not_before", "must be a valid time at most a year ahead")
+    return Terms(outbound, at if at > now else 0.0)
+
+
+def callback_in(req: pb.RequestCallbackRequest) -> tuple[str, int, float]:
+    """(address, max attempts, retry seconds) of a RequestCallback; 0: the defaults."""
+    require_id("interaction_id", req.interaction_id)
+    if not req.address:
+        raise InvalidArgument("address", "must not be empty")
+    if len(req.address) > 256 or not req.address.isprintable():
+        raise InvalidArgument("address", "must be 1..256 printable characters")
+    if not 0 <= req.max_attempts <= MAX_CALLBACK_ATTEMPTS:
+        raise InvalidArgument("max_attempts", f"must be 0..{MAX_CALLBACK_ATTEMPTS} (0: default)")
+    retry = req.retry_seconds
+    if not (math.isfinite(retry) and 0 <= retry <= MAX_RETRY_SECONDS):
+        raise InvalidArgument("retry_seconds", "must be 0 .. 7 days (0: default)")
+    return req.address, req.max_attempts, retry

@@ -171,6 +171,8 @@ def queue_in(q: pb.Queue, where: str = "queue") -> Queue:
         max_wait_seconds=q.max_wait_seconds,
         hours=hours_in(q.hours, f"{where}.hours"),
         overflow=tuple(_rule_in(r, f"{where}.overflow[{k}]") for k, r in enumerate(q.overflow)),
+        callback_attempts=q.callback_attempts,
+        callback_retry_seconds=q.callback_retry_seconds,
     )
     try:
         check_queue(queue, where)
@@ -232,6 +234,8 @@ def queue_out(q: Queue) -> pb.Queue:
         max_wait_seconds=q.max_wait_seconds,
         hours=hours_out(q.hours),
         overflow=[_rule_out(r) for r in q.overflow],
+        callback_attempts=q.callback_attempts,
+        callback_retry_seconds=q.callback_retry_seconds,
     )
 
 

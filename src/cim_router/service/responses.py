@@ -145,12 +145,16 @@ def event_out(e: Event) -> pb.HistoryEvent:
 
 
 def context_for(
-    rec: InteractionRecord, sensitive: frozenset[str], reader: Principal | None = None
+    rec: InteractionRecord,
+    sensitive: frozenset[str],
+    reader: Principal | None = None,
+    values: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The context as `reader` (the call's principal) may read it: a viewer sees keys only;
-    an agent's key sees the values of sensitive keys only of an interaction offered to or
-    held by its agent; the router and admin roles see every value."""
-    context = rec.interaction.context
+    """The context (or other `values` of the interaction) as `reader` (the call's
+    principal) may read it: a viewer sees keys only; an agent's key sees the values of
+    sensitive keys only of an interaction offered to or held by its agent; the router and
+    admin roles see every value."""
+    context = rec.interaction.context if values is None else values
     if not context:
         return context
     role = (reader or current_principal.get()).role
@@ -162,6 +166,28 @@ def context_for(
         if agent_id not in (rec.agent_id, offered) or not agent_id:
             return masked(context, sensitive)
     return context
+
+
+def _callback_out(rec: InteractionRecord, reader: Principal | None) -> pb.Callback:
+    """The callback; its address is read as a sensitive context value is."""
+    cb = rec.callback
+    assert cb is not None
+    shown = context_for(
+        InteractionRecord(rec.interaction, rec.agent_id, rec.offer),
+        frozenset({"address"}),
+        reader,
+        {"address": cb.address},
+    )
+    return pb.Callback(
+        address=str(shown["address"]),
+        max_attempts=cb.max_attempts,
+        retry_seconds=cb.retry_seconds,
+        requested_at=timestamp(cb.requested_at),
+        attempts=[
+            pb.CallbackAttempt(at=timestamp(a.at), outcome=a.outcome, agent_id=a.agent_id)
+            for a in cb.attempts
+        ],
+    )
 
 
 def interaction_out(
@@ -194,7 +220,12 @@ def interaction_out(
         history=[event_out(e) for e in history],
         queue_id=i.queue_id,
         tags=rec.tags,
+        direction=pb.DIRECTION_OUTBOUND if rec.outbound else pb.DIRECTION_INBOUND,
     )
+    if rec.not_before:
+        out.not_before.FromNanoseconds(int(rec.not_before * 1e9))
+    if rec.callback is not None:
+        out.callback.CopyFrom(_callback_out(rec, reader))
     if rec.offer is not None:
         o = rec.offer
         out.offer.CopyFrom(
@@ -280,6 +311,7 @@ def stats_out(s: dict[str, Any]) -> pb.Stats:
     return pb.Stats(
         at=timestamp(s["at"]),
         waiting=s["waiting"],
+        held=s["held"],
         waiting_by_channel=_counts_out(s["by_channel"]),
         waiting_by_skill=[
             pb.SkillCount(skill=k, count=n) for k, n in sorted(s["by_skill"].items())
@@ -318,6 +350,9 @@ def measures_out(row: MeasureRow) -> pb.Measures:
         handled=t.handled,
         transferred=t.transferred,
         overflowed=t.overflowed,
+        outbound=t.outbound,
+        callbacks=t.callbacks,
+        callback_attempts=t.callback_attempts,
         csat_count=t.csat_count,
         service_level=m["service_level"],
         asa_seconds=m["average_speed_of_answer"],

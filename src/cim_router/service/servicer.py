@@ -19,6 +19,7 @@ from cim_router.service.audit_trail import audit_page_out, tenant_out
 from cim_router.service.auth import Access, OpenAccess, current_principal
 from cim_router.service.auth.principal import ALL_TENANTS
 from cim_router.service.auth.quotas import no_quota
+from cim_router.service.callback_rpcs import CallbackRpcs
 from cim_router.service.queue_rpcs import QueueRpcs
 from cim_router.service.rpc import STATUS, Context, refusal, request_key, rpc, tenant_of
 from cim_router.store.redis_store import RedisStore
@@ -57,7 +58,7 @@ def _wait_seconds(context: Context, wait: bool) -> float:
     return max(0.0, remaining * (1.0 - DEADLINE_SHARE) - margin)
 
 
-class RouterServicer(QueueRpcs, router_pb2_grpc.RouterServicer):
+class RouterServicer(QueueRpcs, CallbackRpcs, router_pb2_grpc.RouterServicer):
     """Each RPC checks every field of its request before it touches a tenant, so that a
     refused request changes nothing."""
 
@@ -132,10 +133,11 @@ class RouterServicer(QueueRpcs, router_pb2_grpc.RouterServicer):
     @rpc
     async def Enqueue(self, request: pb.EnqueueRequest, context: Context) -> pb.EnqueueResponse:
         interaction = convert.interaction_in(request)
+        terms = convert.terms_in(request, self.tenants.clock())
         key = request_key(context, "Enqueue", request)
         async with self.tenants.use(tenant_of(context)) as router:
             rec, created, position, wait = await interactions.enqueue(
-                router, interaction, convert.digest(request), key
+                router, interaction, convert.digest(request), key, terms
             )
         return pb.EnqueueResponse(
             interaction=_out(router, rec),

@@ -24,6 +24,8 @@ from cim_router.domain.queues import Membership, Queue
 from cim_router.routing.explain import Candidate, Explanation
 from cim_router.tenant.records import (
     AgentRecord,
+    Callback,
+    CallbackAttempt,
     CustomerRecord,
     Event,
     EventType,
@@ -199,6 +201,19 @@ def interaction_out(rec: InteractionRecord) -> bytes:
         d["rules"] = list(rec.rules_fired)
     if rec.tags:
         d["tags"] = list(rec.tags)
+    if rec.outbound:
+        d["out"] = True
+    if rec.not_before:
+        d["nb"] = rec.not_before
+    if rec.callback is not None:
+        cb = rec.callback
+        d["cb"] = [
+            cb.address,
+            cb.max_attempts,
+            cb.retry_seconds,
+            cb.requested_at,
+            [[a.at, a.outcome, a.agent_id] for a in cb.attempts],
+        ]
     return orjson.dumps(d)
 
 
@@ -248,6 +263,22 @@ def interaction_in(data: bytes | str, tenant: str) -> InteractionRecord:
         exclusions={str(a): float(d.get("exu", {}).get(a, 0.0)) for a in i.excluded_agents},
         rules_fired=tuple(str(x) for x in d.get("rules", ())),
         tags=tuple(str(x) for x in d.get("tags", ())),
+        outbound=bool(d.get("out", False)),
+        not_before=float(d.get("nb", 0.0)),
+        callback=_callback_in(d.get("cb")),
+    )
+
+
+def _callback_in(raw: Any) -> Callback | None:
+    if raw is None:
+        return None
+    address, attempts, retry, requested, done = raw
+    return Callback(
+        str(address),
+        int(attempts),
+        float(retry),
+        float(requested),
+        tuple(CallbackAttempt(float(a), str(o), str(g)) for a, o, g in done),
     )
 
 

@@ -13,19 +13,26 @@ from cim_router.tenant.router import TenantRouter
 DAY_SECONDS = 24 * 3600.0
 
 
+def offered(r: TenantRouter, rec: InteractionRecord) -> None:
+    """It entered its queue (at Enqueue, or when scheduled work's time came)."""
+    i = rec.interaction
+    r.tally(i.queue_id, i.channel, "offered")
+
+
 def enqueued(
     r: TenantRouter,
     rec: InteractionRecord,
     customer: CustomerRecord | None,
     earlier: InteractionRecord | None,
 ) -> None:
-    """An interaction entered its queue: offered; with a customer id, a contact, and a
-    repeat of the earlier contact if an agent served that customer within the FCR window
-    (counted against the earlier interaction's queue and channel: that one was not
-    resolved)."""
+    """An interaction was enqueued (`offered` is counted when it enters its queue):
+    outbound, counted as such; inbound with a customer id, a contact, and a repeat of the
+    earlier contact if an agent served that customer within the FCR window (counted
+    against the earlier interaction's queue and channel: that one was not resolved)."""
     i = rec.interaction
-    r.tally(i.queue_id, i.channel, "offered")
-    if not i.customer_id:
+    if rec.outbound:
+        r.tally(i.queue_id, i.channel, "outbound")
+    if not i.customer_id or rec.outbound:  # proactive work is not the customer's contact
         return
     r.tally(i.queue_id, i.channel, "contacts")
     if customer is None or customer.last_served_at <= 0:
@@ -51,8 +58,10 @@ def answered(r: TenantRouter, rec: InteractionRecord, now: float) -> None:
 
 def abandoned(r: TenantRouter, rec: InteractionRecord, now: float) -> None:
     """The customer left before any agent answered; a short abandon under the policy's
-    threshold."""
+    threshold. Outbound work (callbacks included) and work not yet routed is no abandon."""
     i = rec.interaction
+    if rec.outbound or rec.not_before:
+        return
     r.tally(i.queue_id, i.channel, "abandoned")
     if now - i.enqueued_at < r.policy.short_abandon_seconds:
         r.tally(i.queue_id, i.channel, "short_abandoned")
@@ -101,3 +110,13 @@ def moved_in(r: TenantRouter, rec: InteractionRecord) -> None:
     """A rule moved it into its (new) queue: offered there."""
     i = rec.interaction
     r.tally(i.queue_id, i.channel, "offered")
+
+
+def callback_requested(r: TenantRouter, rec: InteractionRecord) -> None:
+    i = rec.interaction
+    r.tally(i.queue_id, i.channel, "callbacks")
+
+
+def callback_attempted(r: TenantRouter, rec: InteractionRecord) -> None:
+    i = rec.interaction
+    r.tally(i.queue_id, i.channel, "callback_attempts")

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from cim_router.domain.agent import AgentState
 from cim_router.domain.automation import Trigger
 from cim_router.domain.interaction import InteractionState
-from cim_router.tenant import agents, automation, interactions, offers, overflow
+from cim_router.tenant import agents, automation, callbacks, interactions, offers, overflow
 from cim_router.tenant.records import EventType
 from cim_router.tenant.router import TenantRouter
 from cim_router.tenant.timers import Due, Timer
@@ -58,3 +58,5 @@ def _fire(r: TenantRouter, kind: Due, key: str, due: float) -> None:
         overflow.review(r, rec)
     elif kind == Due.AUTOMATION:
         automation.review(r, rec, Trigger.WAITING)
+    elif kind == Due.RELEASE:
+        callbacks.release(r, rec, due)

@@ -7,15 +7,12 @@ changes anything.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from cim_router.domain.agent import AgentState
-from cim_router.domain.automation import Trigger
 from cim_router.domain.channel import Channel
 from cim_router.domain.interaction import Interaction, InteractionState
 from cim_router.domain.limits import MAX_PRIORITY, MAX_SKILLS_PER_INTERACTION
 from cim_router.domain.queues import Queue
-from cim_router.tenant import agents, automation, counting, offers, overflow, queues
+from cim_router.tenant import agents, callbacks, counting, offers, overflow, queues
 from cim_router.tenant.contexts import context_fits
 from cim_router.tenant.errors import (
     AlreadyExists,
@@ -31,6 +28,7 @@ from cim_router.tenant.records import (
     RequestKey,
     RequestOutcome,
 )
+from cim_router.tenant.replays import replay_interaction as replay_interaction
 from cim_router.tenant.router import OPEN, TenantRouter
 from cim_router.tenant.timers import Due
 from cim_router.tenant.watch import NoticeType
@@ -38,23 +36,19 @@ from cim_router.tenant.watch import NoticeType
 Enqueued = tuple[InteractionRecord, bool, int, float]  # record, created, position, wait
 
 
-def replay_interaction(r: TenantRouter) -> Callable[[RequestOutcome], Awaitable[InteractionRecord]]:
-    """A retried call answers with the interaction it acted on, as it is now."""
-
-    async def replay(outcome: RequestOutcome) -> InteractionRecord:
-        return (await r.interaction(outcome.entity)).snapshot()
-
-    return replay
-
-
 # --- enqueue --------------------------------------------------------------------------------
 
 
 async def enqueue(
-    r: TenantRouter, interaction: Interaction, digest: bytes, request: RequestKey | None = None
+    r: TenantRouter,
+    interaction: Interaction,
+    digest: bytes,
+    request: RequestKey | None = None,
+    terms: callbacks.Terms = callbacks.NOW,
 ) -> Enqueued:
     """Add an interaction, or return the one already enqueued under its id (the same
-    request again: `created` is False; another request: ALREADY_EXISTS)."""
+    request again: `created` is False; another request: ALREADY_EXISTS). `terms`: its
+    direction, and when it may be routed (callbacks.py)."""
     r.check_available()
     if interaction.customer_tier not in r.policy.customer_tiers:
         raise InvalidArgument(
@@ -72,7 +66,7 @@ async def enqueue(
                 wanted = known.last_interaction_id
                 last = r.open.get(wanted) or r.closed.get(wanted) or earlier
             _enter_queue(r, interaction)
-            return _create(r, interaction, digest, known, last)
+            return _create(r, interaction, digest, known, last, terms)
         if existing.request_digest != digest:
             raise AlreadyExists(
                 f"interaction_id: {interaction.id!r} was enqueued with a different request"
@@ -150,23 +144,20 @@ def _create(
     digest: bytes,
     customer: CustomerRecord | None,
     earlier: InteractionRecord | None,
+    terms: callbacks.Terms,
 ) -> Enqueued:
     now = r.clock()
     interaction.tenant = r.tenant
-    interaction.enqueued_at = now
+    interaction.enqueued_at = max(now, terms.not_before)  # its place counts from then
     interaction.state = InteractionState.QUEUED
     r.arrivals += 1
     rec = r.put(InteractionRecord(interaction, request_digest=digest, arrival=r.arrivals))
+    rec.outbound, rec.not_before = terms.outbound, terms.not_before
     r.tx.create = rec.id
     _link_customer(r, rec, now, customer, earlier)
     r.event(rec, EventType.ENQUEUED)
     counting.enqueued(r, rec, customer, earlier)
-    offers.index_interaction(r, rec)
-    overflow.entered(r, rec)
-    automation.review(r, rec, Trigger.ENQUEUED)
-    if overflow.waiting(r, rec):
-        automation.schedule(r, rec)
-        offers.route_interaction(r, rec)
+    callbacks.begin(r, rec)
     return rec.snapshot(), True, *position(r, rec)
 
 
@@ -328,6 +319,11 @@ async def complete(
 def _complete(
     r: TenantRouter, rec: InteractionRecord, arec: AgentRecord, disposition: str, csat: int
 ) -> None:
+    if callbacks.failed_attempt(r, rec, disposition):
+        if callbacks.attempt_failed(r, rec, arec, disposition):
+            return  # held for the retry; the last failed attempt completes below
+    elif rec.callback is not None:
+        callbacks.attempt_succeeded(r, rec, arec, disposition)
     i = rec.interaction
     now = r.clock()
     r.put(rec)

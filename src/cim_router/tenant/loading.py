@@ -12,7 +12,7 @@ from cim_router.domain.agent import AgentState
 from cim_router.domain.errors import ValidationError
 from cim_router.domain.interaction import InteractionState
 from cim_router.domain.limits import MAX_CAPACITY
-from cim_router.tenant import automation, offers, overflow
+from cim_router.tenant import automation, callbacks, offers, overflow
 from cim_router.tenant.records import AgentRecord, InteractionRecord
 from cim_router.tenant.recovery import recover
 from cim_router.tenant.router import LIVE, TenantRouter
@@ -145,7 +145,9 @@ def _index(r: TenantRouter, bad: dict[str, str]) -> None:
     for rec in list(r.open.values()):
         _lapse_unknown_exclusions(r, rec, now)
         try:
-            if rec.offer is None and (
+            if callbacks.held(r, rec):
+                r.at(rec.not_before, Due.RELEASE, rec.id)  # a time past fires at once
+            elif rec.offer is None and (
                 rec.interaction.state == InteractionState.QUEUED or rec.transfer
             ):
                 offers.index_interaction(r, rec)

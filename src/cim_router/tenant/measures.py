@@ -33,6 +33,9 @@ class Tally:
     contacts: int = 0  # enqueues with a customer id
     repeats: int = 0  # ... of a customer served within the FCR window before
     overflowed: int = 0  # moved to another queue or ended by an overflow rule
+    outbound: int = 0  # enqueued outbound (proactive work; callbacks are counted apart)
+    callbacks: int = 0  # waiting work turned into a callback
+    callback_attempts: int = 0  # callback attempts that ended (Complete), any outcome
 
     def add(self, other: Tally) -> Tally:
         mine, theirs = self.__dict__, other.__dict__

@@ -52,6 +52,9 @@ class EventType(enum.IntEnum):
     EXCLUSION_LAPSED = 19
     RULE_FIRED = 20
     QUEUE_CHANGED = 21
+    CALLBACK_REQUESTED = 27
+    CALLBACK_ATTEMPTED = 28
+    RELEASED = 29
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,25 @@ class Event:
     caller: str = ""  # who made the change (see tenant/caller.py); "router" for its own
     queue_id: str = ""  # QUEUE_CHANGED: the queue it moved to; RULE_FIRED: the rule's queue
     rule: str = ""  # RULE_FIRED: the rule's name
+
+
+@dataclass(frozen=True)
+class CallbackAttempt:
+    at: float
+    outcome: str  # the disposition Complete gave
+    agent_id: str
+
+
+@dataclass(frozen=True)
+class Callback:
+    """Waiting work turned into a callback (RequestCallback): where to call, how often to
+    try, and the attempts so far."""
+
+    address: str
+    max_attempts: int
+    retry_seconds: float
+    requested_at: float
+    attempts: tuple[CallbackAttempt, ...] = ()
 
 
 @dataclass
@@ -123,6 +145,10 @@ class InteractionRecord:
     # Overflow rules that fired for it, oldest first, as "queue/rule" (each fires once).
     rules_fired: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()  # set by automation rules, in the order they were added
+    outbound: bool = False  # direction outbound (proactive work, callbacks)
+    # Held out of routing until then (scheduled work, a callback's retry); 0: not held.
+    not_before: float = 0.0
+    callback: Callback | None = None
 
     @property
     def id(self) -> str:

@@ -119,6 +119,7 @@ def empty_stats(now: float) -> dict[str, Any]:
         "service_level": None,
         "quarantined": [],
         "measures": [],
+        "held": 0,
     }
 
 
@@ -131,7 +132,8 @@ async def stats(r: TenantRouter, queue_id: str = "") -> dict[str, Any]:
         raise NotFound(f"queue {queue_id!r} not found")  # a queue removed keeps its counts
     now = r.clock()
     rows = measure_rows(r, now, queue_id or None)
-    waiting = [x for x in r.open.values() if x.interaction.state == InteractionState.QUEUED]
+    queued = [x for x in r.open.values() if x.interaction.state == InteractionState.QUEUED]
+    waiting = [x for x in queued if not x.not_before]  # held work is not waiting yet
     live = live_snapshot(r.tenant, waiting, r.agents.values(), now)
     counters = dict(r.counters)
     quarantined = sorted(r.quarantined)
@@ -155,4 +157,5 @@ async def stats(r: TenantRouter, queue_id: str = "") -> dict[str, Any]:
         "service_level": service_level(tenant_today.tally),
         "quarantined": quarantined,
         "measures": rows,
+        "held": len(queued) - len(waiting),
     }

@@ -23,6 +23,7 @@ class Due(Enum):
     RULES = "rules"  # a timed overflow rule or the queue's maximum wait (interaction id)
     HOURS = "hours"  # a queue with CLOSED rules opens or closes (queue id)
     AUTOMATION = "automation"  # a wait threshold of an automation rule (interaction id)
+    RELEASE = "release"  # held work (scheduled, a callback's retry) starts routing (id)
 
 
 class Timer(NamedTuple):

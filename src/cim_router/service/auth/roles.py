@@ -23,6 +23,7 @@ ROUTER_RPCS = frozenset(
         "CancelTransfer",
         "UpdateContext",
         "ForgetCustomer",
+        "RequestCallback",
     }
     | READS
     | QUEUE_READS
