@@ -9,9 +9,11 @@ CIM_ROUTER_TENANT), the API key and TLS flags (`--token`, `--token-file`, `--ca`
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -107,6 +109,21 @@ def agent_state(client: RouterClient, args: argparse.Namespace) -> Output:
     return _of(agent, fmt.agent(agent))
 
 
+def when(text: str) -> float:
+    """A time as epoch seconds: `+SECONDS` from now, or ISO 8601 with its offset."""
+    try:
+        if text.startswith("+"):
+            return time.time() + float(text[1:])
+        at = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: +SECONDS or an ISO 8601 time, e.g. 2026-12-02T15:00:00+01:00"
+        ) from None
+    if at.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r}: give the time's offset (e.g. +01:00 or Z)")
+    return at.timestamp()
+
+
 def enqueue(client: RouterClient, args: argparse.Namespace) -> Output:
     response = client.enqueue(
         args.interaction_id,
@@ -120,6 +137,8 @@ def enqueue(client: RouterClient, args: argparse.Namespace) -> Output:
         preferred_agent_id=args.preferred_agent,
         context=dict(args.context) if args.context else None,
         queue_id=args.queue,
+        outbound=args.outbound,
+        not_before=args.not_before,
     )
     return _of(response, fmt.enqueued(response))
 
@@ -258,6 +277,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--sla", type=float, default=0.0, help="SLA target seconds")
     p.add_argument("--preferred-agent", default="")
     p.add_argument("--queue", default="", help="queue id (default: the queue 'default')")
+    p.add_argument("--outbound", action="store_true", help="proactive work (not inbound)")
+    p.add_argument(
+        "--not-before", type=when, metavar="TIME", help="route from then: ISO 8601 or +SECONDS"
+    )
     p.add_argument(
         "--context", type=_context, action="append", default=[], help="KEY=VALUE (JSON or text)"
     )

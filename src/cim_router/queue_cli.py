@@ -188,10 +188,32 @@ def queue_view(client: RouterClient, args: argparse.Namespace) -> Output:
         time.sleep(args.every)
 
 
+def callback(client: RouterClient, args: argparse.Namespace) -> Output:
+    """RequestCallback: waiting voice or video work becomes a callback to ADDRESS."""
+    interaction = client.request_callback(
+        args.interaction_id,
+        args.address,
+        max_attempts=args.attempts,
+        retry_seconds=args.retry,
+    )
+    cb = interaction.callback
+    text = fmt.fields(
+        [
+            ("interaction", interaction.id),
+            ("callback to", cb.address),
+            ("attempts", f"{len(cb.attempts)} of {cb.max_attempts}"),
+            ("retry after", f"{cb.retry_seconds:g} s"),
+            ("queue", interaction.queue_id),
+        ]
+    )
+    return fmt.to_dict(interaction), text
+
+
 HANDLERS: dict[str, Callable[[RouterClient, argparse.Namespace], Output]] = {
     "queues": queues,
     "queue-upsert": queue_upsert,
     "queue": queue_view,
+    "callback": callback,
 }
 
 
@@ -216,6 +238,12 @@ def register(
     p.add_argument(
         "--rules-file", metavar="TOML", help="[[overflow]] rules, in order (as in the policy)"
     )
+
+    p = add("callback", "turn waiting voice or video work into a callback (virtual hold)")
+    p.add_argument("interaction_id", metavar="ID")
+    p.add_argument("address", metavar="ADDRESS", help="the number or SIP address to call")
+    p.add_argument("--attempts", type=int, default=0, help="at most (0: queue's or policy's)")
+    p.add_argument("--retry", type=float, default=0.0, help="seconds between attempts")
 
     p = add("queue", "watch a queue: GetQueue every few seconds")
     p.add_argument("queue_id", metavar="ID")

@@ -82,3 +82,21 @@ def test_queue_upsert_with_overflow_rules_from_a_file(cli: Cli, tmp_path: Path) 
     rules.write_text('[[overflow]]\nname = "x"\nwhen = "waited"\nthen = "move"\nqueue = "gone"\n')
     err = cli("queue-upsert", "sales", "--rules-file", str(rules), code=1)
     assert "INVALID_ARGUMENT" in err and "no queue 'gone'" in err
+
+
+def test_callback_and_scheduled_enqueue_from_the_cli(cli: Cli) -> None:
+    cli("enqueue", "call-7", "--channel", "voice")
+    out = cli("callback", "call-7", "+33123456789", "--attempts", "2", "--retry", "120")
+    assert ["callback", "to:", "+33123456789"] in rows(out)
+    assert ["attempts:", "0", "of", "2"] in rows(out)
+    data = cli.json("get", "call-7")
+    assert data["direction"] == "DIRECTION_OUTBOUND"
+    later = cli.json(
+        "enqueue", "mail-1", "--channel", "email", "--not-before", "+3600", "--outbound"
+    )
+    assert later["interaction"]["not_before"]  # type: ignore[index]
+    with pytest.raises(SystemExit) as usage:
+        main(["enqueue", "mail-2", "--channel", "email", "--not-before", "tomorrow"])
+    assert usage.value.code == 2
+    err = cli("callback", "mail-1", "+331", code=1)
+    assert "INVALID_ARGUMENT" in err and "VOICE and VIDEO" in err

@@ -54,7 +54,7 @@ AGENT_REPLIES = frozenset({"UpsertAgent", "SetAgentState", "GetAgent"})
 GONE_ON_RETRY = AGENT_REPLIES | {"UpsertQueue"}
 INTERACTION_REPLIES = frozenset(
     {"Accept", "Reject", "Complete", "Cancel", "Transfer", "Escalate", "CancelTransfer"}
-    | {"UpdateContext"}
+    | {"UpdateContext", "RequestCallback"}
 )
 
 AGENT_POOL = (*AGENTS, "a3")

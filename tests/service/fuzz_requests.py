@@ -123,6 +123,7 @@ class Builder:
             (1, True, self.list_queues),
             (1, True, self.remove_queue),
             (1, True, self.list_interactions),
+            (2, any_, self.request_callback),
         ]
         weighted = [make for weight, ok, make in options if ok for _ in range(weight)]
         made = self.draw(st.sampled_from(weighted))()
@@ -214,6 +215,7 @@ class Builder:
             sla_seconds=draw(st.sampled_from((0.0, 30.0, 600.0))),
             preferred_agent_id=draw(st.sampled_from(("", *AGENT_POOL[:2]))),
             queue_id=draw(st.sampled_from(("", "", "", *self.queues()))),
+            direction=draw(st.sampled_from((0, 0, 0, pb.DIRECTION_OUTBOUND))),
         )
         request.context.update(_context(draw))
         return "Enqueue", request
@@ -309,6 +311,18 @@ class Builder:
         holder = self.interactions[iid].agent_id
         agent_id = self.draw(st.sampled_from((holder, "", self.agent_id())))
         return "CancelTransfer", pb.CancelTransferRequest(interaction_id=iid, agent_id=agent_id)
+
+    def request_callback(self) -> Build | None:
+        iid = self.interaction_id()
+        if iid is None:
+            return None
+        draw = self.draw
+        return "RequestCallback", pb.RequestCallbackRequest(
+            interaction_id=iid,
+            address=draw(st.sampled_from(("+33123456789", "sip:c@example.net"))),
+            max_attempts=draw(st.sampled_from((0, 1, 3))),
+            retry_seconds=draw(st.sampled_from((0.0, 1.0, 60.0))),
+        )
 
     def get_interaction(self) -> Build:
         iid = self.interaction_id() or self.pick(INTERACTION_POOL)

@@ -5,18 +5,15 @@ maximum size and the maximum wait; the counts in GetStats and the metrics."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 
 import grpc
 import pytest
 
 from cim_router._pb import router_pb2 as pb
-from cim_router.tenant.clock import ManualClock
-from tests.redis_server import drop_prefix
-from tests.service.conftest import Client, fast_policy, start_server
+from tests.service.conftest import Client
+from tests.service.manual_clock import MONDAY_8, Server, manual_server
 
-MONDAY_8 = dt.datetime(2026, 11, 30, 8, 0, tzinfo=dt.timezone.utc).timestamp()
 WAITED, CLOSED, SIZE = (
     pb.OVERFLOW_CONDITION_WAITED,
     pb.OVERFLOW_CONDITION_CLOSED,
@@ -25,40 +22,9 @@ WAITED, CLOSED, SIZE = (
 MOVE, END = pb.OVERFLOW_ACTION_MOVE, pb.OVERFLOW_ACTION_END
 
 
-class Server:
-    """A live server on a manual clock; `advance` moves the clock and fires what is due."""
-
-    def __init__(self) -> None:
-        self.clock = ManualClock()
-        self.clock.set(MONDAY_8)
-        self.running = start_server(fast_policy(), clock=self.clock)
-        self.client = self.running.client()
-
-    def advance(self, seconds: float) -> None:
-        self.clock.set(self.clock() + seconds)
-        self.fire()
-
-    def fire(self) -> None:
-        tenants = self.running.server.tenants
-        self.running.run(tenants.fire_due())
-
-    def restart(self) -> None:
-        settings = self.running.settings
-        self.running.stop()
-        self.running = start_server(fast_policy(), settings, clock=self.clock)
-        self.client = self.running.client()
-        self.client.ListQueues(pb.ListQueuesRequest())  # loads the tenant
-        self.fire()
-
-
 @pytest.fixture
 def server() -> Iterator[Server]:
-    s = Server()
-    try:
-        yield s
-    finally:
-        s.running.stop()
-        drop_prefix(s.running.settings.prefix)
+    yield from manual_server()
 
 
 def queue(client: Client, id: str, **kw: object) -> pb.QueueStatus:

@@ -192,3 +192,17 @@ def test_a_restart_keeps_callbacks_and_held_work() -> None:
         await again.set_state("ann", AgentState.NOT_READY)
 
     run(body)
+
+
+def test_forgetting_the_customer_erases_the_callback_address() -> None:
+    async def body() -> None:
+        h = await Harness(POLICY).start()
+        i = Interaction("v0", Channel.VOICE, customer_id="cust-1")
+        await h.call(lambda r: interactions.enqueue(r, i, b"v0"))
+        await callback(h, "v0")
+        await h.forget("cust-1")
+        kept = h.get("v0").callback
+        assert kept is not None and kept.address == ""
+        assert kept.max_attempts == 2  # the callback itself stays
+
+    run(body)

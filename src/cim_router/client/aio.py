@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterable, Mapping
 from typing import Any, TypeVar
 
 import grpc
@@ -13,6 +13,7 @@ from google.protobuf.message import Message
 from cim_router._pb import router_pb2 as pb
 from cim_router._pb import router_pb2_grpc
 from cim_router.client import queue_requests, requests
+from cim_router.client.aio_queues import AsyncQueueCalls
 from cim_router.client.calls import writes
 from cim_router.client.connection import (
     DEFAULT_TARGET,
@@ -35,7 +36,7 @@ Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp")
 
 
-class AsyncRouterClient:
+class AsyncRouterClient(AsyncQueueCalls):
     """A client of one router (and one tenant); use `async with` or call `close()`.
 
     Every call has a deadline: `timeout` seconds, per client or per call. Calls that are
@@ -181,12 +182,15 @@ class AsyncRouterClient:
         preferred_agent_id: str = "",
         context: Mapping[str, Any] | None = None,
         queue_id: str = "",
+        outbound: bool = False,
+        not_before: float | None = None,
         timeout: float | None = None,
     ) -> pb.EnqueueResponse:
         """Queue an interaction (or find the one queued with this id before).
 
         `required` maps skill names to minimum levels; `preferred` is a mapping or names;
-        `queue_id` names the queue (empty: the tenant's queue "default").
+        `queue_id` names the queue (empty: the tenant's queue "default"); `outbound` for
+        proactive work; `not_before` (epoch seconds) holds it until then.
         """
         request = requests.enqueue(
             interaction_id,
@@ -200,6 +204,8 @@ class AsyncRouterClient:
             preferred_agent_id=preferred_agent_id,
             context=context,
             queue_id=queue_id,
+            outbound=outbound,
+            not_before=not_before,
         )
         return await self._call(self._stub.Enqueue, request, timeout)
 
@@ -391,78 +397,3 @@ class AsyncRouterClient:
         """One page of the tenant's audit trail, newest first; pass `next_page_token` on."""
         request = pb.ListAuditRequest(page_size=page_size, page_token=page_token)
         return await self._call(self._stub.ListAudit, request, timeout)
-
-    # --- queues ---------------------------------------------------------------------------
-
-    async def upsert_queue(
-        self,
-        queue_id: str,
-        *,
-        display_name: str = "",
-        channels: Sequence[ChannelLike] = (),
-        required: Skills | None = None,
-        preferred: Skills | None = None,
-        priority: int = 0,
-        sla_seconds: float = 0.0,
-        sla_share: float = 0.0,
-        max_size: int = 0,
-        max_wait_seconds: float = 0.0,
-        hours: Mapping[str, Any] | None = None,
-        overflow: Sequence[queue_requests.Rule] = (),
-        timeout: float | None = None,
-    ) -> pb.QueueStatus:
-        """Create or replace a queue (role admin); `hours` in the policy file's shape:
-        {"time_zone": ..., "mon": ["09:00-17:00"], "exceptions": {"2026-12-25": []}}; `overflow`
-        rules as messages or in the policy file's shape ({"name": ..., "when": "waited",
-        "threshold": 60, "then": "move", "queue": ...})."""
-        request = queue_requests.queue(
-            queue_id,
-            display_name=display_name,
-            channels=channels,
-            required=required,
-            preferred=preferred,
-            priority=priority,
-            sla_seconds=sla_seconds,
-            sla_share=sla_share,
-            max_size=max_size,
-            max_wait_seconds=max_wait_seconds,
-            hours_=hours,
-            overflow=overflow,
-        )
-        return await self._call(self._stub.UpsertQueue, request, timeout)
-
-    async def get_queue(self, queue_id: str, *, timeout: float | None = None) -> pb.QueueStatus:
-        """A queue and how it stands now: open, waiting, agents, estimated wait."""
-        request = pb.GetQueueRequest(queue_id=queue_id)
-        return await self._call(self._stub.GetQueue, request, timeout)
-
-    async def list_queues(self, *, timeout: float | None = None) -> list[pb.QueueStatus]:
-        response = await self._call(self._stub.ListQueues, pb.ListQueuesRequest(), timeout)
-        return list(response.queues)
-
-    async def remove_queue(self, queue_id: str, *, timeout: float | None = None) -> None:
-        """Refused while work is in it or a rule of another queue moves work to it."""
-        request = pb.RemoveQueueRequest(queue_id=queue_id)
-        await self._call(self._stub.RemoveQueue, request, timeout)
-
-    async def list_interactions(
-        self,
-        *,
-        queue_id: str = "",
-        state: str | int | None = None,
-        channel: ChannelLike | None = None,
-        customer_id: str = "",
-        page_size: int = 0,
-        page_token: str = "",
-        timeout: float | None = None,
-    ) -> pb.ListInteractionsResponse:
-        """One page of the open interactions, in service order; pass `next_page_token` on."""
-        request = queue_requests.list_interactions(
-            queue_id=queue_id,
-            state=state,
-            channel_=channel,
-            customer_id=customer_id,
-            page_size=page_size,
-            page_token=page_token,
-        )
-        return await self._call(self._stub.ListInteractions, request, timeout)

@@ -49,6 +49,7 @@ RPCS: tuple[Rpc, ...] = (
     Rpc("ListQueues", "list_queues", pb.ListQueuesRequest, writes=False),
     Rpc("RemoveQueue", "remove_queue", pb.RemoveQueueRequest, writes=True),
     Rpc("ListInteractions", "list_interactions", pb.ListInteractionsRequest, writes=False),
+    Rpc("RequestCallback", "request_callback", pb.RequestCallbackRequest, writes=True),
 )
 BY_REQUEST: dict[type[Message], Rpc] = {rpc.request: rpc for rpc in RPCS}
 

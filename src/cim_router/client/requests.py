@@ -86,8 +86,11 @@ def enqueue(
     preferred_agent_id: str,
     context: Mapping[str, Any] | None,
     queue_id: str = "",
+    outbound: bool = False,
+    not_before: float | None = None,
 ) -> pb.EnqueueRequest:
-    return pb.EnqueueRequest(
+    out = pb.EnqueueRequest(
+        direction=pb.DIRECTION_OUTBOUND if outbound else pb.DIRECTION_UNSPECIFIED,
         queue_id=queue_id,
         interaction_id=interaction_id,
         customer_id=customer_id,
@@ -100,6 +103,9 @@ def enqueue(
         preferred_agent_id=preferred_agent_id,
         context=struct(context),
     )
+    if not_before is not None:
+        out.not_before.FromNanoseconds(int(not_before * 1e9))
+    return out
 
 
 def assign(agent_id: str | None, interaction_id: str | None, wait: float) -> pb.AssignRequest:

@@ -6,7 +6,7 @@ Its channel is thread-safe, so one client can serve several threads of a script.
 from __future__ import annotations
 
 import time
-from collections.abc import Generator, Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping
 from typing import Any, TypeVar
 
 import grpc
@@ -32,12 +32,13 @@ from cim_router.client.names import AgentStateLike, ChannelLike, TransferModeLik
 from cim_router.client.queue_requests import Profile
 from cim_router.client.requests import Skills
 from cim_router.client.retry import Attempts, Retry
+from cim_router.client.sync_queues import QueueCalls
 
 Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp")
 
 
-class RouterClient:
+class RouterClient(QueueCalls):
     """A client of one router (and one tenant); use `with` or call `close()`.
 
     Every call has a deadline: `timeout` seconds, per client or per call. Calls that are
@@ -184,12 +185,15 @@ class RouterClient:
         preferred_agent_id: str = "",
         context: Mapping[str, Any] | None = None,
         queue_id: str = "",
+        outbound: bool = False,
+        not_before: float | None = None,
         timeout: float | None = None,
     ) -> pb.EnqueueResponse:
         """Queue an interaction (or find the one queued with this id before).
 
         `required` maps skill names to minimum levels; `preferred` is a mapping or names;
-        `queue_id` names the queue (empty: the tenant's queue "default").
+        `queue_id` names the queue (empty: the tenant's queue "default"); `outbound` for
+        proactive work; `not_before` (epoch seconds) holds it until then.
         """
         request = requests.enqueue(
             interaction_id,
@@ -203,6 +207,8 @@ class RouterClient:
             preferred_agent_id=preferred_agent_id,
             context=context,
             queue_id=queue_id,
+            outbound=outbound,
+            not_before=not_before,
         )
         return self._call(self._stub.Enqueue, request, timeout)
 
@@ -394,81 +400,6 @@ class RouterClient:
         """One page of the tenant's audit trail, newest first; pass `next_page_token` on."""
         request = pb.ListAuditRequest(page_size=page_size, page_token=page_token)
         return self._call(self._stub.ListAudit, request, timeout)
-
-    # --- queues ---------------------------------------------------------------------------
-
-    def upsert_queue(
-        self,
-        queue_id: str,
-        *,
-        display_name: str = "",
-        channels: Sequence[ChannelLike] = (),
-        required: Skills | None = None,
-        preferred: Skills | None = None,
-        priority: int = 0,
-        sla_seconds: float = 0.0,
-        sla_share: float = 0.0,
-        max_size: int = 0,
-        max_wait_seconds: float = 0.0,
-        hours: Mapping[str, Any] | None = None,
-        overflow: Sequence[queue_requests.Rule] = (),
-        timeout: float | None = None,
-    ) -> pb.QueueStatus:
-        """Create or replace a queue (role admin); `hours` in the policy file's shape:
-        {"time_zone": ..., "mon": ["09:00-17:00"], "exceptions": {"2026-12-25": []}}; `overflow`
-        rules as messages or in the policy file's shape ({"name": ..., "when": "waited",
-        "threshold": 60, "then": "move", "queue": ...})."""
-        request = queue_requests.queue(
-            queue_id,
-            display_name=display_name,
-            channels=channels,
-            required=required,
-            preferred=preferred,
-            priority=priority,
-            sla_seconds=sla_seconds,
-            sla_share=sla_share,
-            max_size=max_size,
-            max_wait_seconds=max_wait_seconds,
-            hours_=hours,
-            overflow=overflow,
-        )
-        return self._call(self._stub.UpsertQueue, request, timeout)
-
-    def get_queue(self, queue_id: str, *, timeout: float | None = None) -> pb.QueueStatus:
-        """A queue and how it stands now: open, waiting, agents, estimated wait."""
-        request = pb.GetQueueRequest(queue_id=queue_id)
-        return self._call(self._stub.GetQueue, request, timeout)
-
-    def list_queues(self, *, timeout: float | None = None) -> list[pb.QueueStatus]:
-        response = self._call(self._stub.ListQueues, pb.ListQueuesRequest(), timeout)
-        return list(response.queues)
-
-    def remove_queue(self, queue_id: str, *, timeout: float | None = None) -> None:
-        """Refused while work is in it or a rule of another queue moves work to it."""
-        request = pb.RemoveQueueRequest(queue_id=queue_id)
-        self._call(self._stub.RemoveQueue, request, timeout)
-
-    def list_interactions(
-        self,
-        *,
-        queue_id: str = "",
-        state: str | int | None = None,
-        channel: ChannelLike | None = None,
-        customer_id: str = "",
-        page_size: int = 0,
-        page_token: str = "",
-        timeout: float | None = None,
-    ) -> pb.ListInteractionsResponse:
-        """One page of the open interactions, in service order; pass `next_page_token` on."""
-        request = queue_requests.list_interactions(
-            queue_id=queue_id,
-            state=state,
-            channel_=channel,
-            customer_id=customer_id,
-            page_size=page_size,
-            page_token=page_token,
-        )
-        return self._call(self._stub.ListInteractions, request, timeout)
 
 
 def _status(exc: grpc.RpcError) -> tuple[grpc.StatusCode, str]:

@@ -11,6 +11,7 @@ the anonymous records. A second call finds nothing and erases nothing.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -68,6 +69,8 @@ async def forget_customer(r: TenantRouter, customer_id: str) -> Forgotten:
             i = rec.interaction
             i.customer_id, i.context = "", {}
             rec.linked_interaction_id, rec.request_digest = "", b""
+            if rec.callback is not None:  # the number to call is theirs too
+                rec.callback = dataclasses.replace(rec.callback, address="")
         r.customers.pop(customer_id, None)
         if known or erased:
             entries = erasable.stream_entries
