@@ -63,6 +63,7 @@ REQUESTS: dict[str, Any] = {
     "ListQueues": pb.ListQueuesRequest(),
     "RemoveQueue": pb.RemoveQueueRequest(queue_id="billing"),
     "ListInteractions": pb.ListInteractionsRequest(),
+    "RequestCallback": pb.RequestCallbackRequest(interaction_id="i1", address="+331"),
 }
 
 # Callers: name -> (how its key is made, or a fixed authorization value).

@@ -11,7 +11,7 @@ from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import struct_pb2
+from google.protobuf import struct_pb2, timestamp_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
 from google.protobuf.message import Message
 from hypothesis import HealthCheck, given, settings
@@ -161,6 +161,8 @@ def _message_value(field: FieldDescriptor, depth: int) -> st.SearchStrategy[Any]
         one = _context()
     elif message.full_name == "cim_router.v1.SkillRequirement":
         one = _skill_requirement()
+    elif message.full_name == "google.protobuf.Timestamp":
+        one = _timestamp()
     elif depth >= 2:
         one = st.builds(getattr(pb, message.name))
     else:
@@ -168,6 +170,19 @@ def _message_value(field: FieldDescriptor, depth: int) -> st.SearchStrategy[Any]
     if not field.is_repeated:
         return one
     return st.lists(one, max_size=limits.MAX_SKILLS_PER_INTERACTION + 2)
+
+
+def _timestamp() -> st.SearchStrategy[Any]:
+    """A time: now-ish, far ahead, before the epoch, or with nanoseconds out of range."""
+
+    def make(seconds: int, nanos: int) -> timestamp_pb2.Timestamp:
+        return timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)
+
+    return st.builds(
+        make,
+        st.sampled_from((0, -1, 1_800_000_000, 4_000_000_000, 2**62)),
+        st.sampled_from((0, 999_999_999, 1_000_000_000, -1)),
+    )
 
 
 def _make(descriptor: Descriptor, kwargs: dict[str, Any]) -> Message:

@@ -77,6 +77,9 @@ TALLY_COUNTERS: dict[str, tuple[str, str]] = {
         "Interactions an overflow rule moved to another queue or ended, or a queue's maximum "
         "wait ended, by the queue they left",
     ),
+    "outbound": ("interactions_outbound", "Outbound interactions enqueued (callbacks apart)"),
+    "callbacks": ("callbacks_requested", "Waiting work turned into a callback"),
+    "callback_attempts": ("callback_attempts", "Callback attempts that ended, any outcome"),
     "repeats": (
         "repeat_contacts",
         "Contacts of a customer served within the FCR window before, by the earlier "
