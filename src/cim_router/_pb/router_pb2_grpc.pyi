@@ -91,6 +91,16 @@ class RouterStub:
     """
     ListInteractions: _grpc.UnaryUnaryMultiCallable[_router_pb2.ListInteractionsRequest, _router_pb2.ListInteractionsResponse]
     """Open interactions, filtered and paged, in service order."""
+    WatchEvents: _grpc.UnaryStreamMultiCallable[_router_pb2.WatchEventsRequest, _router_pb2.StreamEvent]
+    """The tenant's routing events as they are stored, in order, each with its stream entry
+    id; resumable after an id. OUT_OF_RANGE when that id was trimmed away (the message
+    names the id the stream now starts at). Roles admin and router.
+    """
+    GetCustomer: _grpc.UnaryUnaryMultiCallable[_router_pb2.GetCustomerRequest, _router_pb2.Customer]
+    """One customer's interactions across channels, newest first, paged, with their open
+    interactions, last agent and totals. NOT_FOUND for a customer the tenant does not
+    know (or forgot). Roles admin and router.
+    """
 
 @_typing.type_check_only
 class RouterAsyncStub(RouterStub):
@@ -145,6 +155,16 @@ class RouterAsyncStub(RouterStub):
     """
     ListInteractions: _aio.UnaryUnaryMultiCallable[_router_pb2.ListInteractionsRequest, _router_pb2.ListInteractionsResponse]  # type: ignore[assignment]
     """Open interactions, filtered and paged, in service order."""
+    WatchEvents: _aio.UnaryStreamMultiCallable[_router_pb2.WatchEventsRequest, _router_pb2.StreamEvent]  # type: ignore[assignment]
+    """The tenant's routing events as they are stored, in order, each with its stream entry
+    id; resumable after an id. OUT_OF_RANGE when that id was trimmed away (the message
+    names the id the stream now starts at). Roles admin and router.
+    """
+    GetCustomer: _aio.UnaryUnaryMultiCallable[_router_pb2.GetCustomerRequest, _router_pb2.Customer]  # type: ignore[assignment]
+    """One customer's interactions across channels, newest first, paged, with their open
+    interactions, last agent and totals. NOT_FOUND for a customer the tenant does not
+    know (or forgot). Roles admin and router.
+    """
 
 class RouterServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -370,5 +390,27 @@ class RouterServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_router_pb2.ListInteractionsResponse, _abc.Awaitable[_router_pb2.ListInteractionsResponse]]:
         """Open interactions, filtered and paged, in service order."""
+
+    @_abc_1.abstractmethod
+    def WatchEvents(
+        self,
+        request: _router_pb2.WatchEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_router_pb2.StreamEvent], _abc.AsyncIterator[_router_pb2.StreamEvent]]:
+        """The tenant's routing events as they are stored, in order, each with its stream entry
+        id; resumable after an id. OUT_OF_RANGE when that id was trimmed away (the message
+        names the id the stream now starts at). Roles admin and router.
+        """
+
+    @_abc_1.abstractmethod
+    def GetCustomer(
+        self,
+        request: _router_pb2.GetCustomerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_pb2.Customer, _abc.Awaitable[_router_pb2.Customer]]:
+        """One customer's interactions across channels, newest first, paged, with their open
+        interactions, last agent and totals. NOT_FOUND for a customer the tenant does not
+        know (or forgot). Roles admin and router.
+        """
 
 def add_RouterServicer_to_server(servicer: RouterServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -187,6 +187,8 @@ def interaction_out(rec: InteractionRecord) -> bytes:
     }
     if i.queue_id != DEFAULT_QUEUE:
         d["q"] = i.queue_id
+    if rec.repeat:
+        d["rep"] = True
     if rec.offer is not None:
         o = rec.offer
         d["offer"] = [o.agent_id, int(o.channel), o.offered_at, o.expires_at, o.transfer]
@@ -242,6 +244,7 @@ def interaction_in(data: bytes | str, tenant: str) -> InteractionRecord:
         arrival=int(d.get("arrival", 0)),
         # Records written before exclusions lapsed: 0, the tenant decides when at load.
         exclusions={str(a): float(d.get("exu", {}).get(a, 0.0)) for a in i.excluded_agents},
+        repeat=bool(d.get("rep", False)),
     )
 
 

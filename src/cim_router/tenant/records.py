@@ -119,6 +119,7 @@ class InteractionRecord:
     arrival: int = 0  # the tenant's arrival counter at enqueue: ties in the queue follow it
     # When each exclusion in `interaction.excluded_agents` lapses (agent id -> time).
     exclusions: dict[str, float] = field(default_factory=dict)
+    repeat: bool = False  # counted as a repeat contact at enqueue (docs/measures.md)
 
     @property
     def id(self) -> str:
