@@ -63,6 +63,8 @@ REQUESTS: dict[str, Any] = {
     "ListQueues": pb.ListQueuesRequest(),
     "RemoveQueue": pb.RemoveQueueRequest(queue_id="billing"),
     "ListInteractions": pb.ListInteractionsRequest(),
+    "WatchEvents": pb.WatchEventsRequest(from_start=True),
+    "GetCustomer": pb.GetCustomerRequest(customer_id="c1"),
 }
 
 # Callers: name -> (how its key is made, or a fixed authorization value).

@@ -5,6 +5,8 @@ input named; context shown as GetInteraction shows it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 import pytest
 
@@ -18,7 +20,7 @@ def _only(channel: pb.Channel.ValueType) -> list[pb.ChannelCount]:
     return [pb.ChannelCount(channel=c, count=1 if c == channel else 0) for c in CHANNELS]
 
 
-def _served(client: Client, iid: str, agent_id: str, csat: int, **kw: object) -> None:
+def _served(client: Client, iid: str, agent_id: str, csat: int, **kw: Any) -> None:
     """Enqueued, offered to and accepted by `agent_id`, completed with a score."""
     client.enqueue(iid, customer_id="c1", **kw)
     client.Accept(pb.AcceptRequest(interaction_id=iid, agent_id=agent_id))
@@ -27,7 +29,7 @@ def _served(client: Client, iid: str, agent_id: str, csat: int, **kw: object) ->
     client.Complete(pb.CompleteRequest(interaction_id=iid, agent_id=agent_id))  # wrap-up ends
 
 
-def _customer(client: Client, customer_id: str = "c1", **kw: object) -> pb.Customer:
+def _customer(client: Client, customer_id: str = "c1", **kw: Any) -> pb.Customer:
     found: pb.Customer = client.GetCustomer(pb.GetCustomerRequest(customer_id=customer_id, **kw))
     return found
 

@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 import pytest
 import redis
+from google.protobuf import struct_pb2
 
 from cim_router._pb import router_pb2 as pb
 from cim_router.store.keys import Keys
@@ -24,13 +25,19 @@ Seen = tuple[str, int, str]  # (entry id, event type, interaction id)
 def watch(client: Client, **kw: Any) -> Any:
     """A WatchEvents call, once the server says the stream is in place (its refusal, an
     RpcError, if it refused)."""
-    call = client.stub.WatchEvents(
+    call: Any = client.stub.WatchEvents(
         pb.WatchEventsRequest(**kw), timeout=10.0, metadata=(("x-cim-tenant", client.tenant),)
     )
     if "x-cim-events-after" not in dict(call.initial_metadata()):
         next(call)  # raises the call's status
         raise AssertionError("a stream began without its start metadata")
     return call
+
+
+def _struct(**values: str) -> struct_pb2.Struct:
+    out = struct_pb2.Struct()
+    out.update(values)
+    return out
 
 
 def read_until(call: Iterator[pb.StreamEvent], last: tuple[int, str]) -> list[Seen]:
@@ -77,7 +84,7 @@ def test_reasons_reach_the_stream_and_context_values_never_do(running: Running) 
     call = watch(client, from_start=True)
     client.enqueue("i1", context={"card": "4111-SECRET-VALUE"})
     client.UpdateContext(
-        pb.UpdateContextRequest(interaction_id="i1", context={"pin": "PIN-SECRET-9"})
+        pb.UpdateContextRequest(interaction_id="i1", context=_struct(pin="PIN-SECRET-9"))
     )
     client.Cancel(pb.CancelRequest(interaction_id="i1", reason="called back later"))
     messages = []
@@ -209,12 +216,15 @@ def test_streams_are_capped_per_tenant_and_bad_input_is_named(policy: Any) -> No
             (pb.WatchEventsRequest(after_id="12"), "after_id"),
             (pb.WatchEventsRequest(after_id="1-2-3"), "after_id"),
             (pb.WatchEventsRequest(after_id="1-2", from_start=True), "from_start"),
-            (pb.WatchEventsRequest(types=[99]), "types[0]"),
-            (pb.WatchEventsRequest(types=[pb.EVENT_TYPE_ENQUEUED, 0]), "types[1]"),
+            (pb.WatchEventsRequest(types=[pb.EventType.ValueType(99)]), "types[0]"),
+            (
+                pb.WatchEventsRequest(types=[pb.EVENT_TYPE_ENQUEUED, pb.EVENT_TYPE_UNSPECIFIED]),
+                "types[1]",
+            ),
         ):
             with pytest.raises(grpc.RpcError) as bad:
-                call = client.stub.WatchEvents(request, timeout=5.0)
-                next(call)
+                refused: Any = client.stub.WatchEvents(request, timeout=5.0)
+                next(refused)
             assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert (bad.value.details() or "").startswith(f"{field}:")
     finally:
