@@ -134,3 +134,12 @@ def _trim(store: Store, tenant: str, keep: int) -> None:
     events = store.data(tenant).events
     while len(events) > keep:
         events.popleft()
+
+
+def test_nothing_comes_after_the_greatest_id(kind: str) -> None:
+    async def body(store: Store) -> None:
+        await commit(store, "t", Transition(events=_events(2), new_tenant=True))
+        page = await store.read_events("t", stream_ids.LAST, 10)
+        assert page.entries == () and page.size == 0 and page.first_id and page.last_id
+
+    run(kind, body)

@@ -19,6 +19,7 @@ from cim_router.domain.limits import (
 )
 from cim_router.service import convert, responses
 from cim_router.service.auth import Access
+from cim_router.service.auth.quotas import no_quota
 from cim_router.service.rpc import STATUS, Context, TenantLookups, refusal, rpc, tenant_of
 from cim_router.tenant import customer_view, event_stream, stream_ids
 from cim_router.tenant.errors import InvalidArgument, NotFound, ServiceError
@@ -116,23 +117,36 @@ class EventCustomerRpcs(TenantLookups):
     ) -> AsyncIterator[pb.StreamEvent]:
         try:
             tenant = tenant_of(context)
-            await self.access.check("WatchEvents", request, tenant, context)
+            principal = await self.access.check("WatchEvents", request, tenant, context)
             types = event_types_in(request.types)
             after = after_id_in(request.after_id, request.from_start)
+            quota = principal.quota  # the key's cap on watch streams counts these too
             # The tenant may not exist yet: an integration may watch before anything happens.
-            async with self.tenants.use(tenant) as router:
-                watcher = event_stream.subscribe(router, self.tenants.limits.max_event_streams)
-                try:
-                    cursor = await event_stream.start_cursor(router, after, request.from_start)
-                    # Sent once the stream is in place: from here on, nothing is missed.
-                    await context.send_initial_metadata(((STARTS_AFTER, cursor),))
-                    async for entry in event_stream.follow(router, watcher, cursor, types):
-                        yield stream_event_out(entry)
-                finally:
-                    router.hub.unsubscribe(watcher)
+            with quota.watching() if quota is not None else no_quota():
+                async for message in self._watch_events(tenant, request, types, after, context):
+                    yield message
         except (ServiceError, ValidationError) as exc:
             err = refusal(exc)
             await context.abort(STATUS[err.code], err.message)
+
+    async def _watch_events(
+        self,
+        tenant: str,
+        request: pb.WatchEventsRequest,
+        types: frozenset[EventType],
+        after: str,
+        context: Context,
+    ) -> AsyncIterator[pb.StreamEvent]:
+        async with self.tenants.use(tenant) as router:
+            watcher = event_stream.subscribe(router, self.tenants.limits.max_event_streams)
+            try:
+                cursor = await event_stream.start_cursor(router, after, request.from_start)
+                # Sent once the stream is in place: from here on, nothing is missed.
+                await context.send_initial_metadata(((STARTS_AFTER, cursor),))
+                async for entry in event_stream.follow(router, watcher, cursor, types):
+                    yield stream_event_out(entry)
+            finally:
+                router.hub.unsubscribe(watcher)
 
     @rpc
     async def GetCustomer(self, request: pb.GetCustomerRequest, context: Context) -> pb.Customer:

@@ -20,10 +20,12 @@ async def read_events(store: RedisStore, tenant: str, after: str, count: int) ->
     key = store.keys.events(tenant)
     start = "-" if after == stream_ids.START else "(" + after
     pipe = store.redis.pipeline(transaction=False)
-    pipe.xrange(key, start, "+", count)
+    if after != stream_ids.LAST:  # nothing comes after that one (and Redis refuses "(" of it)
+        pipe.xrange(key, start, "+", count)
     pipe.xrange(key, "-", "+", 1)
     pipe.xrevrange(key, "+", "-", 1)
-    page, first, last = await store.round_trip("read", pipe.execute(raise_on_error=False))
+    found = await store.round_trip("read", pipe.execute(raise_on_error=False))
+    page, first, last = found if len(found) == 3 else ([], *found)
     if isinstance(page, Exception) or isinstance(first, Exception):
         log.warning("event stream key of the wrong type", extra={"tenant": tenant})
         return StreamPage()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 START = "0-0"  # before every entry
 _MAX = 2**64 - 1
+LAST = f"{_MAX}-{_MAX}"  # after every entry there can be
 
 
 def parse(entry_id: str) -> tuple[int, int]:
