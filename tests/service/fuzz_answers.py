@@ -193,6 +193,12 @@ class AnswerChecks:
             now = after.interactions[request.interaction_id]
             assert now is not None and now.state == pb.INTERACTION_STATE_CANCELLED, where
 
+    @staticmethod
+    def _check_unknown_customer(request: pb.GetCustomerRequest, after: Snap) -> None:
+        """NOT_FOUND only for a customer none of the tenant's interactions names."""
+        named = [k for k, i in after.present().items() if i.customer_id == request.customer_id]
+        assert not named, f"GetCustomer {request.customer_id!r}: NOT_FOUND, but {named} name it"
+
     def _check_page(
         self, tenant: str, request: Any, page: pb.ListAgentsResponse, snap: Snap
     ) -> None:

@@ -31,6 +31,7 @@ from tests.service.fuzz_checks import (
     DEADLINE,
     INTERACTION_POOL,
     INVALID,
+    NOT_FOUND,
     OK,
     READS,
     SKILLS,
@@ -401,5 +402,7 @@ class FuzzMachine(AnswerChecks, RuleBasedStateMachine):
         if code == OK and decoded is not None and step.tenant is not None:
             now = after[step.tenant]
             self._check_answer(step, decoded, reply, before[step.tenant], now, replayed)
+        if code == NOT_FOUND and isinstance(decoded, pb.GetCustomerRequest) and step.tenant:
+            self._check_unknown_customer(decoded, after[step.tenant])
         self._check_request_id(step, decoded, reply, changed)
         self.cache.update(after)

@@ -125,7 +125,7 @@ class Builder:
             (1, True, self.remove_queue),
             (1, True, self.list_interactions),
             (1, True, self.watch_events),
-            (1, True, self.get_customer),
+            (2, True, self.get_customer),
         ]
         weighted = [make for weight, ok, make in options if ok for _ in range(weight)]
         made = self.draw(st.sampled_from(weighted))()
@@ -208,7 +208,7 @@ class Builder:
             return "Enqueue", earlier  # the same request again: idempotent
         request = pb.EnqueueRequest(
             interaction_id=iid,
-            customer_id=draw(st.sampled_from(("", *CUSTOMERS))),
+            customer_id=draw(st.sampled_from((*CUSTOMERS, ""))),
             channel=draw(st.sampled_from(CHANNELS)),
             required_skills=_requirements(draw),
             preferred_skills=_requirements(draw, 1),
@@ -422,8 +422,9 @@ class Builder:
 
     def get_customer(self) -> Build:
         draw = self.draw
+        known = sorted({i.customer_id for i in self.interactions.values() if i.customer_id})
         return "GetCustomer", pb.GetCustomerRequest(
-            customer_id=self.pick((*CUSTOMERS, "cust-never")),
+            customer_id=self.pick((*known * 4, *CUSTOMERS, "cust-never")),
             page_size=draw(st.sampled_from((0, 1, 2, 1000))),
         )
 
