@@ -5,7 +5,8 @@ A follower reads the store's stream after its cursor, page by page, and yields e
 of the types it wants; caught up, it waits until the tenant's next changes are durable
 (`on_durable` wakes it, after the store said so) and reads again. So it delivers only what
 the store holds, in the stream's order, each entry once, and holds no store connection
-while it waits: a read is one round trip on the store's shared pool. Resuming after an id
+while it waits: a read is one round trip on the store's shared pool, and the followers at
+one cursor (all those caught up) share it. Resuming after an id
 reads strictly after it; an id older than the stream's first entry (trimmed away, see
 `check_kept`) is refused with OUT_OF_RANGE naming where the stream now starts.
 """
@@ -60,6 +61,28 @@ async def start_cursor(r: TenantRouter, after_id: str, from_start: bool) -> str:
     return page.last_id or stream_ids.START
 
 
+async def _read(r: TenantRouter, cursor: str) -> StreamPage:
+    """A page after `cursor`, read once for every stream at that cursor: a read joins one
+    in flight only if that began since the last wake (so it sees every change the wake
+    was for); one stream leaving does not cancel it for the others."""
+    key = (cursor, r.hub.pokes)
+    reads = r.hub.event_reads
+    pending = reads.get(key)
+    if pending is None:
+        pending = asyncio.ensure_future(r.store.read_events(r.tenant, cursor, PAGE))
+        reads[key] = pending
+
+        def done(f: asyncio.Future[StreamPage]) -> None:
+            if reads.get(key) is f:
+                del reads[key]
+            if not f.cancelled():
+                f.exception()  # retrieved: no warning when every reader has gone
+
+        pending.add_done_callback(done)
+    page: StreamPage = await asyncio.shield(pending)
+    return page
+
+
 def subscribe(r: TenantRouter, limit: int) -> Watcher:
     """A new stream of the tenant's; ResourceExhausted past `limit` open at once. The
     caller unsubscribes it (`r.hub.unsubscribe`) when the stream ends."""
@@ -75,7 +98,7 @@ async def follow(
     wanted = frozenset(types)
     while not watcher.closed:
         watcher.wake.clear()  # before the read: a change stored during it wakes us
-        page = await r.store.read_events(r.tenant, cursor, PAGE)
+        page = await _read(r, cursor)
         check_kept(cursor, page)
         for entry in page.entries:
             if not wanted or entry.event.type in wanted:

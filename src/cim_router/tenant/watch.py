@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import enum
 from dataclasses import dataclass
+from typing import Any
 
 from cim_router.tenant.errors import ResourceExhausted
 from cim_router.tenant.records import InteractionRecord
@@ -68,6 +69,10 @@ class Hub:
         self._watchers: set[Watcher] = set()
         self._counts: dict[str, int] = {}
         self.woken_at = 0  # the submission WatchEvents streams were last woken for
+        self.pokes = 0  # how many times they were woken
+        # WatchEvents' reads in flight, by (cursor, pokes when it began): streams at one
+        # cursor share one (tenant/event_stream.py).
+        self.event_reads: dict[tuple[str, int], asyncio.Future[Any]] = {}
 
     def __len__(self) -> int:
         return len(self._watchers)
@@ -108,6 +113,7 @@ class Hub:
 
     def poke(self, kind: str) -> None:
         """Wake every watcher of `kind`: the tenant's latest changes are durable."""
+        self.pokes += 1
         if self.count(kind):
             for w in self._watchers:
                 if w.kind == kind:
