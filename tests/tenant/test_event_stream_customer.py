@@ -6,6 +6,7 @@ order, pages and totals (a repeat only within the FCR window)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -14,7 +15,7 @@ from cim_router.domain.policy import Policy
 from cim_router.store.memory import MemoryStore
 from cim_router.tenant import customer_view, event_stream, stream_ids
 from cim_router.tenant.errors import NotFound, OutOfRange, ResourceExhausted
-from cim_router.tenant.ports import StreamEntry
+from cim_router.tenant.ports import StreamEntry, StreamPage
 from cim_router.tenant.records import EventType
 from tests.tenant.harness import TENANT, Harness, run
 
@@ -115,3 +116,50 @@ def test_the_customer_view_pages_newest_first_and_counts_repeats_in_the_window()
             await customer_view.get_customer(again.router(), "c1", None, 10)
 
     run(body)
+
+
+class CountingStore(MemoryStore):
+    """The in-memory store, counting its reads of the event stream."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stream_reads = 0
+
+    async def read_events(self, tenant: str, after: str, count: int) -> StreamPage:
+        self.stream_reads += 1
+        return await super().read_events(tenant, after, count)
+
+
+def test_followers_at_one_cursor_share_one_read() -> None:
+    async def body() -> None:
+        store = CountingStore()
+        h = await Harness(store=store).start()
+        await h.enqueue("i0")
+        lists: list[list[StreamEntry]] = [[] for _ in range(10)]
+        r = h.router()
+        tasks = []
+        for out in lists:
+            watcher = event_stream.subscribe(r, limit=10)
+            follower = event_stream.follow(r, watcher, stream_ids.START, ())
+            tasks.append(asyncio.create_task(_drain(follower, out)))
+        for _ in range(100):
+            if all(len(out) == 1 for out in lists):
+                break
+            await asyncio.sleep(0)
+        before = store.stream_reads
+        await h.enqueue("i1")
+        for _ in range(100):
+            if all(len(out) == 2 for out in lists):
+                break
+            await asyncio.sleep(0)
+        assert all([e.event.interaction_id for e in out] == ["i0", "i1"] for out in lists)
+        assert store.stream_reads - before <= 2, store.stream_reads - before  # not 10
+        h.tenants.remove(TENANT)
+        await asyncio.wait_for(asyncio.gather(*tasks), 1.0)
+
+    run(body)
+
+
+async def _drain(follower: AsyncIterator[StreamEntry], out: list[StreamEntry]) -> None:
+    async for entry in follower:
+        out.append(entry)
