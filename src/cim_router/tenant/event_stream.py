@@ -6,9 +6,9 @@ of the types it wants; caught up, it waits until the tenant's next changes are d
 (`on_durable` wakes it, after the store said so) and reads again. So it delivers only what
 the store holds, in the stream's order, each entry once, and holds no store connection
 while it waits: a read is one round trip on the store's shared pool, and the followers at
-one cursor (all those caught up) share it. Resuming after an id
-reads strictly after it; an id older than the stream's first entry (trimmed away, see
-`check_kept`) is refused with OUT_OF_RANGE naming where the stream now starts.
+one cursor (all those caught up) share it. Resuming after an id reads strictly after it;
+an id older than the stream's first entry (trimmed away, see `check_kept`) is refused with
+OUT_OF_RANGE naming where the stream now starts.
 """
 
 from __future__ import annotations
