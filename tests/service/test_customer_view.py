@@ -72,7 +72,7 @@ def test_a_customers_chat_call_and_email_newest_first_with_totals(customer: Clie
     assert found.last_agent_id == "a2" and found.last_interaction_id == "mail-1"
     # The call and the email came within the FCR window of being served: repeats.
     t = found.totals
-    assert (t.contacts, t.repeat_contacts, t.csat_count) == (3, 2, 2)
+    assert (t.contacts, t.repeat_contacts, t.csat_count, t.open) == (3, 2, 2, 1)
     assert t.HasField("csat_mean") and t.csat_mean == pytest.approx(3.5)
     assert found.interactions[2].context["order"] == "A-1"  # the router role reads values
     assert not found.next_page_token and not found.interactions[0].history
@@ -118,3 +118,12 @@ def test_unknown_forgotten_and_bad_requests(customer: Client, running: Running) 
     ):
         code, details = _code(customer, request)
         assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith(f"{field}:")
+
+
+def test_the_open_interactions_listed_are_the_newest_hundred(client: Client) -> None:
+    for n in range(101):
+        client.enqueue(f"m{n:03}", customer_id="c5", channel=pb.CHANNEL_EMAIL)
+    found = _customer(client, "c5", page_size=1)
+    assert found.totals.open == found.totals.contacts == 101
+    assert [i.id for i in found.open_interactions] == [f"m{n:03}" for n in range(100, 0, -1)]
+    assert [i.id for i in found.interactions] == ["m100"]

@@ -2551,6 +2551,7 @@ class CustomerTotals(_message.Message):
     REPEAT_CONTACTS_FIELD_NUMBER: _builtins.int
     CSAT_COUNT_FIELD_NUMBER: _builtins.int
     CSAT_MEAN_FIELD_NUMBER: _builtins.int
+    OPEN_FIELD_NUMBER: _builtins.int
     contacts: _builtins.int
     """Interactions of the customer the router keeps (the retention), open ones included."""
     repeat_contacts: _builtins.int
@@ -2560,6 +2561,8 @@ class CustomerTotals(_message.Message):
     csat_count: _builtins.int
     csat_mean: _builtins.float
     """Absent while no score was given."""
+    open: _builtins.int
+    """Open now (QUEUED, OFFERED, ASSIGNED, WRAP_UP)."""
     def __init__(
         self,
         *,
@@ -2567,10 +2570,11 @@ class CustomerTotals(_message.Message):
         repeat_contacts: _builtins.int = ...,
         csat_count: _builtins.int = ...,
         csat_mean: _builtins.float | None = ...,
+        open: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_csat_mean", b"_csat_mean", "csat_mean", b"csat_mean"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_csat_mean", b"_csat_mean", "contacts", b"contacts", "csat_count", b"csat_count", "csat_mean", b"csat_mean", "repeat_contacts", b"repeat_contacts"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_csat_mean", b"_csat_mean", "contacts", b"contacts", "csat_count", b"csat_count", "csat_mean", b"csat_mean", "open", b"open", "repeat_contacts", b"repeat_contacts"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__csat_mean: _TypeAlias = _typing.Literal["csat_mean"]  # noqa: Y015
     _WhichOneofArgType__csat_mean: _TypeAlias = _typing.Literal["_csat_mean", b"_csat_mean"]  # noqa: Y015
@@ -2602,8 +2606,8 @@ class Customer(_message.Message):
 
     @_builtins.property
     def open_interactions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Interaction]:
-        """Every open interaction of the customer (QUEUED, OFFERED, ASSIGNED, WRAP_UP), newest
-        first, whichever page this is.
+        """The customer's open interactions (QUEUED, OFFERED, ASSIGNED, WRAP_UP), newest first,
+        whichever page this is: at most 100 and 1 MiB of them (totals.open counts them all).
         """
 
     @_builtins.property

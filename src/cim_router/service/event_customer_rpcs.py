@@ -30,6 +30,9 @@ _TOKEN_ERROR = "is not a next_page_token this service gave"
 # WatchEvents' initial metadata: the entry id the stream delivers events after ("0-0": from
 # the first kept), sent once the stream is in place.
 STARTS_AFTER = "x-cim-events-after"
+# GetCustomer's open interactions: the newest this many, within this many bytes.
+OPEN_LISTED = 100
+OPEN_BYTES = MAX_PAGE_BYTES // 2
 
 
 def event_types_in(values: Sequence[int], field: str = "types") -> frozenset[EventType]:
@@ -80,8 +83,14 @@ def stream_event_out(entry: StreamEntry) -> pb.StreamEvent:
 def customer_out(page: customer_view.CustomerPage, sensitive: frozenset[str]) -> pb.Customer:
     """The page, cut short before it passes MAX_PAGE_BYTES (the token then resumes after
     the last interaction it holds)."""
-    opened = [responses.interaction_out(rec, (), sensitive) for rec in page.open]
-    size = sum(m.ByteSize() + 6 for m in opened)
+    opened: list[pb.Interaction] = []
+    size = 0
+    for rec in page.open[:OPEN_LISTED]:
+        message = responses.interaction_out(rec, (), sensitive)
+        size += message.ByteSize() + 6
+        if size > OPEN_BYTES and opened:
+            break
+        opened.append(message)
     listed: list[pb.Interaction] = []
     more = page.more
     for rec in page.interactions:
@@ -105,6 +114,7 @@ def customer_out(page: customer_view.CustomerPage, sensitive: frozenset[str]) ->
             repeat_contacts=t.repeat_contacts,
             csat_count=t.csat_count,
             csat_mean=t.csat_mean,
+            open=len(page.open),
         ),
     )
 
