@@ -116,6 +116,25 @@ async function main() {
       );
     });
 
+  // The first `count` events of the tenant's event stream (WatchEvents), then the stream is
+  // closed; each carries its stream entry id, to resume after (after_id) on a reconnect.
+  const firstEvents = (request, count) =>
+    new Promise((resolve, reject) => {
+      const got = [];
+      const deadline = new Date(Date.now() + CALL_TIMEOUT_MS);
+      const stream = client.WatchEvents(request, metadata, { deadline });
+      stream.on('data', (message) => {
+        got.push(message);
+        if (got.length === count) {
+          stream.cancel();
+          resolve(got);
+        }
+      });
+      stream.on('error', (err) => {
+        if (got.length < count) reject(err);
+      });
+    });
+
   try {
     const queue = await call('UpsertQueue', {
       queue: {
@@ -165,6 +184,8 @@ async function main() {
       csat: 5,
     });
     const full = await call('GetInteraction', { interaction_id: 'chat-1' });
+    const events = await firstEvents({ from_start: true }, 4);
+    const customer = await call('GetCustomer', { customer_id: 'c-42' });
     const summary = {
       tenant: args.tenant,
       agent: {
@@ -187,6 +208,13 @@ async function main() {
       csat: full.csat,
       context: plain(full.context),
       history: full.history.map((event) => event.type),
+      events: events.map((m) => [m.id, m.event.type, m.event.interaction_id]),
+      customer: {
+        interactions: customer.interactions.map((i) => i.id),
+        last_agent_id: customer.last_agent_id,
+        contacts: customer.totals.contacts,
+        csat_mean: customer.totals.csat_mean,
+      },
     };
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
   } finally {

@@ -68,6 +68,7 @@ SERVE_FLAGS: dict[str, tuple[str | None, str]] = {
     "shutdown-grace": ("10", "seconds in-flight calls get to finish on SIGTERM"),
     "max-watch-streams": ("1000", "open WatchAssignments streams per tenant"),
     "max-waiting-assigns": ("1000", "Assign calls waiting for work per tenant"),
+    "max-event-streams": ("100", "open WatchEvents streams per tenant"),
     "request-id-seconds": ("3600", "how long a request id's outcome is kept for retries"),
     "tls-cert": (None, "PEM certificate chain of the gRPC port: serve TLS (needs --tls-key)"),
     "tls-key": (None, "PEM private key of --tls-cert"),
@@ -289,6 +290,7 @@ async def _serve_on(
     limits = TenantLimits(
         max_watch_streams=int(_number(args, "max-watch-streams", int)),
         max_parked_assigns=int(_number(args, "max-waiting-assigns", int)),
+        max_event_streams=int(_number(args, "max-event-streams", int)),
         request_seconds=_number(args, "request-id-seconds", float),
     )
     try:

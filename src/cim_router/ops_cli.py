@@ -20,8 +20,8 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+from cim_router import events_cli, queue_cli
 from cim_router import ops_format as fmt
-from cim_router import queue_cli
 from cim_router.client import RouterClient, RouterError
 from cim_router.client.connection import DEFAULT_TARGET, DEFAULT_TIMEOUT
 from cim_router.client.flags import add_connection_flags, connection_from
@@ -205,6 +205,17 @@ def _queue_command(name: str) -> Handler:
 
 
 HANDLERS.update({name: _queue_command(name) for name in queue_cli.HANDLERS})
+
+
+def _events_command(name: str) -> Handler:
+    def handle(client: RouterClient, args: argparse.Namespace) -> Output:
+        data, text = events_cli.HANDLERS[name](client, args)
+        return Output(data, text)
+
+    return handle
+
+
+HANDLERS.update({name: _events_command(name) for name in events_cli.HANDLERS})
 COMMANDS = frozenset(HANDLERS)
 
 
@@ -307,6 +318,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     add("stats", "the wallboard figures")
     queue_cli.register(add, _level, _skill)
+    events_cli.register(add)
 
     p = sub.add_parser("customers", help="customer data")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -124,6 +124,15 @@ def test_node_client(target: str) -> None:
         "EVENT_TYPE_ACCEPTED",
         "EVENT_TYPE_WRAP_UP_STARTED",
     ]
+    # The event stream: the same events, each with its stream entry id.
+    assert [e[1] for e in summary["events"]] == summary["history"]
+    assert all(e[2] == "chat-1" and "-" in e[0] for e in summary["events"])
+    assert summary["customer"] == {
+        "interactions": ["chat-1"],
+        "last_agent_id": "nadia",
+        "contacts": 1,
+        "csat_mean": 5,
+    }
     with RouterClient(target, tenant="node") as router:
         assert router.get_interaction("chat-1").agent_id == "nadia"
     # Run again in the same tenant: the chat exists and is no longer offered, so it fails.

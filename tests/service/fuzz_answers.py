@@ -21,6 +21,7 @@ from tests.service.fuzz_checks import (
     LISTED_STATES,
     NOT_FOUND,
     OK,
+    STREAMS,
     Snap,
     _bytes,
     _text,
@@ -69,7 +70,7 @@ class AnswerChecks:
         method = step.method
         body = reply.body
         where = f"{method} {_text(request)}"
-        if method == "WatchAssignments":
+        if method in STREAMS:
             return
         assert body is not None, where
         if method in AGENT_REPLIES:
@@ -145,6 +146,17 @@ class AnswerChecks:
             }, where
         elif method == "RemoveQueue" and not replayed:
             assert request.queue_id not in after.queues and request.queue_id != "default", where
+        elif method == "GetCustomer":
+            viewed = pb.Customer.FromString(body)
+            assert viewed.customer_id == request.customer_id, where
+            keys = [(i.enqueued_at.ToNanoseconds(), i.id) for i in viewed.interactions]
+            assert keys == sorted(keys, reverse=True), f"{where}: not newest first"
+            assert len(keys) <= (request.page_size or 100), where
+            assert viewed.totals.contacts >= len(keys), where
+            for shown in [*viewed.interactions, *viewed.open_interactions]:
+                assert shown.customer_id == request.customer_id and not shown.history, where
+                now = after.interactions.get(shown.id)
+                assert now is not None and _bytes(shown) == _bytes(_without_history(now)), where
         elif method == "ListInteractions":
             open_page = pb.ListInteractionsResponse.FromString(body)
             assert len(open_page.interactions) <= (request.page_size or 100), where
@@ -180,6 +192,12 @@ class AnswerChecks:
         elif method == "Cancel":
             now = after.interactions[request.interaction_id]
             assert now is not None and now.state == pb.INTERACTION_STATE_CANCELLED, where
+
+    @staticmethod
+    def _check_unknown_customer(request: pb.GetCustomerRequest, after: Snap) -> None:
+        """NOT_FOUND only for a customer none of the tenant's interactions names."""
+        named = [k for k, i in after.present().items() if i.customer_id == request.customer_id]
+        assert not named, f"GetCustomer {request.customer_id!r}: NOT_FOUND, but {named} name it"
 
     def _check_page(
         self, tenant: str, request: Any, page: pb.ListAgentsResponse, snap: Snap

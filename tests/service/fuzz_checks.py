@@ -39,12 +39,16 @@ ALLOWED = {
     grpc.StatusCode.RESOURCE_EXHAUSTED,
     grpc.StatusCode.UNAUTHENTICATED,
     grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.OUT_OF_RANGE,  # WatchEvents after an id older than the stream
 }
 # Calls that read: they change nothing, whatever they answer.
 READS = frozenset(
     {"GetAgent", "ListAgents", "GetInteraction", "Explain", "GetStats", "ListTenants", "ListAudit"}
     | {"GetQueue", "ListQueues", "ListInteractions"}
+    | {"GetCustomer"}
 )
+# Streams: they change nothing, and run until their deadline.
+STREAMS = frozenset({"WatchAssignments", "WatchEvents"})
 # Tenants the fuzz creates and deletes by CreateTenant/DeleteTenant: never those it routes in.
 SPARE_TENANTS = ("fz-spare-1", "fz-spare-2")
 # Writes that may create their tenant; every other call needs one that exists.
@@ -90,7 +94,7 @@ POLICY = fast_policy(
     relaxation=(),
 )
 # One watch stream and one waiting Assign per tenant, so that the caps are reached too.
-LIMITS = TenantLimits(max_watch_streams=1, max_parked_assigns=1)
+LIMITS = TenantLimits(max_watch_streams=1, max_parked_assigns=1, max_event_streams=1)
 # Header values grpc's client refuses to send (sent over HTTP/2 by hand): control
 # characters, and a byte that is no character at all once decoded as Latin-1.
 UNPRINTABLE = (b"a\x01b", b"\x00", b"tab\there", b"del\x7f", b"c1\x80")

@@ -31,9 +31,11 @@ from tests.service.fuzz_checks import (
     DEADLINE,
     INTERACTION_POOL,
     INVALID,
+    NOT_FOUND,
     OK,
     READS,
     SKILLS,
+    STREAMS,
     UNPRINTABLE,
     WAIT_SECONDS,
     WATCH_SECONDS,
@@ -277,7 +279,7 @@ class FuzzMachine(AnswerChecks, RuleBasedStateMachine):
             method = data.draw(st.sampled_from(sorted(METHODS)), label="method")
             kwargs = data.draw(messages(METHODS[method].input_type), label="fields")
             request = make_message(METHODS[method].input_type, kwargs)
-            if method == "WatchAssignments":
+            if method in STREAMS:
                 timeout = WATCH_SECONDS
             elif method == "Assign":
                 timeout = WAIT_SECONDS
@@ -338,7 +340,7 @@ class FuzzMachine(AnswerChecks, RuleBasedStateMachine):
         )
         world.fuzzed += 1
         timeout = step.timeout
-        if method == "WatchAssignments" and (step.tenant is None or decoded is None):
+        if method in STREAMS and (step.tenant is None or decoded is None):
             timeout = 5.0  # refused at once; a stream left open would end by its deadline
         reply = world.call(method, step.body, step.metadata, timeout)
         code = reply.code
@@ -347,7 +349,7 @@ class FuzzMachine(AnswerChecks, RuleBasedStateMachine):
         where = f"{method} -> {code.name} {reply.details!r}"
 
         # The status: a client's mistake is never INTERNAL or UNKNOWN.
-        waits = method == "WatchAssignments" or (
+        waits = method in STREAMS or (
             method == "Assign" and decoded is not None and getattr(decoded, "wait", False)
         )
         assert code in ALLOWED or (code == DEADLINE and waits), where
@@ -379,7 +381,7 @@ class FuzzMachine(AnswerChecks, RuleBasedStateMachine):
         # What it did to the tenant(s) it names.
         after = {t: world.snapshot(t) for t in watched}
         changed = any(not before[t].same(after[t]) for t in watched)
-        applied = code == OK and method not in READS and method != "WatchAssignments"
+        applied = code == OK and method not in READS and method not in STREAMS
         unknown = code == DEADLINE and method == "Assign"  # it may have been applied
         if not applied and not unknown:
             for t in watched:
@@ -400,5 +402,7 @@ class FuzzMachine(AnswerChecks, RuleBasedStateMachine):
         if code == OK and decoded is not None and step.tenant is not None:
             now = after[step.tenant]
             self._check_answer(step, decoded, reply, before[step.tenant], now, replayed)
+        if code == NOT_FOUND and isinstance(decoded, pb.GetCustomerRequest) and step.tenant:
+            self._check_unknown_customer(decoded, after[step.tenant])
         self._check_request_id(step, decoded, reply, changed)
         self.cache.update(after)

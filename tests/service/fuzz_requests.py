@@ -23,6 +23,7 @@ from tests.service.fuzz_checks import (
     SETTABLE,
     SKILLS,
     SPARE_TENANTS,
+    STREAMS,
     WAIT_SECONDS,
     WATCH_SECONDS,
     Snap,
@@ -124,13 +125,15 @@ class Builder:
             (1, True, self.remove_queue),
             (1, True, self.list_interactions),
             (2, any_, self.request_callback),
+            (1, True, self.watch_events),
+            (2, True, self.get_customer),
         ]
         weighted = [make for weight, ok, make in options if ok for _ in range(weight)]
         made = self.draw(st.sampled_from(weighted))()
         assert made is not None
         method, request = made
         timeout = 5.0
-        if method == "WatchAssignments":
+        if method in STREAMS:
             timeout = WATCH_SECONDS
         elif method == "Assign" and getattr(request, "wait", False):
             timeout = self.draw(st.sampled_from((WAIT_SECONDS,) * 5 + (0.0,)))
@@ -206,7 +209,7 @@ class Builder:
             return "Enqueue", earlier  # the same request again: idempotent
         request = pb.EnqueueRequest(
             interaction_id=iid,
-            customer_id=draw(st.sampled_from(("", *CUSTOMERS))),
+            customer_id=draw(st.sampled_from((*CUSTOMERS, ""))),
             channel=draw(st.sampled_from(CHANNELS)),
             required_skills=_requirements(draw),
             preferred_skills=_requirements(draw, 1),
@@ -421,6 +424,24 @@ class Builder:
             page_token=draw(st.sampled_from(("", page_token_out("1"), page_token_out("x")))),
         )
 
+    def watch_events(self) -> Build:
+        draw = self.draw
+        types = draw(st.lists(st.sampled_from((1, 3, 4, 16, 17)), unique=True, max_size=2))
+        start = draw(st.sampled_from(("now", "start", "after", "old")))
+        return "WatchEvents", pb.WatchEventsRequest(
+            types=types,
+            from_start=start == "start",
+            after_id={"after": "99999999999999-0", "old": "1-0"}.get(start, ""),
+        )
+
+    def get_customer(self) -> Build:
+        draw = self.draw
+        known = sorted({i.customer_id for i in self.interactions.values() if i.customer_id})
+        return "GetCustomer", pb.GetCustomerRequest(
+            customer_id=self.pick((*known * 4, *CUSTOMERS, "cust-never")),
+            page_size=draw(st.sampled_from((0, 1, 2, 1000))),
+        )
+
     def list_audit(self) -> Build:
         size = self.draw(st.sampled_from((0, 1, 2, 1000)))
         return "ListAudit", pb.ListAuditRequest(page_size=size)
@@ -453,7 +474,7 @@ def _decode(method: str, body: bytes) -> Message | None:
 
 def _takes_request_id(method: str, request: Message | None) -> bool:
     """Whether the server reads `x-cim-request-id` for this call."""
-    if method in READS or method in ("WatchAssignments", "CreateTenant", "DeleteTenant"):
+    if method in READS or method in STREAMS or method in ("CreateTenant", "DeleteTenant"):
         return False
     if method == "ForgetCustomer":
         return False  # idempotent: it reads no request id

@@ -64,6 +64,8 @@ REQUESTS: dict[str, Any] = {
     "RemoveQueue": pb.RemoveQueueRequest(queue_id="billing"),
     "ListInteractions": pb.ListInteractionsRequest(),
     "RequestCallback": pb.RequestCallbackRequest(interaction_id="i1", address="+331"),
+    "WatchEvents": pb.WatchEventsRequest(from_start=True),
+    "GetCustomer": pb.GetCustomerRequest(customer_id="c1"),
 }
 
 # Callers: name -> (how its key is made, or a fixed authorization value).

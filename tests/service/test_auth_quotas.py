@@ -79,6 +79,26 @@ def test_a_key_holds_at_most_its_watch_streams(server: AuthServer) -> None:
     assert code == grpc.StatusCode.DEADLINE_EXCEEDED  # open, until its deadline
 
 
+def test_a_keys_watch_streams_count_its_event_streams_too(server: AuthServer) -> None:
+    provision(server, "acme")
+    token = server.new_key("acme", "router", "--max-watch-streams", "1")
+    caller = server.caller(token)
+    first: Any = server.stub().WatchEvents(
+        pb.WatchEventsRequest(), timeout=10, metadata=caller.metadata()
+    )
+    wait_for(lambda: _held(server, token, "watch_streams") == 1, 5, "the event stream")
+    for method, request in (
+        ("WatchEvents", pb.WatchEventsRequest()),
+        ("WatchAssignments", pb.WatchAssignmentsRequest()),
+    ):
+        code, details = caller.call(method, request, timeout=2)
+        assert code == EXHAUSTED and "WatchEvents streams" in details, method
+    first.cancel()
+    wait_for(lambda: _held(server, token, "watch_streams") == 0, 5, "the event stream's end")
+    code, _ = caller.call("WatchEvents", pb.WatchEventsRequest(), timeout=0.5)
+    assert code == grpc.StatusCode.DEADLINE_EXCEEDED  # open, until its deadline
+
+
 def test_a_key_has_at_most_its_waiting_assigns(server: AuthServer) -> None:
     operator = provision(server, "acme")
     server.caller(operator).ok(

@@ -57,7 +57,7 @@ def channel(running: Running) -> grpc.Channel:
 
 
 def test_the_service_has_a_streaming_method_among_those_covered() -> None:
-    assert {m.name for m in METHODS if m.server_streaming} == {"WatchAssignments"}
+    assert {m.name for m in METHODS if m.server_streaming} == {"WatchAssignments", "WatchEvents"}
     assert {"Enqueue", "Transfer", "CancelTransfer", "GetStats"} <= {m.name for m in METHODS}
 
 

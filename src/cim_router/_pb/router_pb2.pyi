@@ -2644,3 +2644,175 @@ class ListInteractionsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListInteractionsResponse: _TypeAlias = ListInteractionsResponse  # noqa: Y015
+
+@_typing.final
+class WatchEventsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TYPES_FIELD_NUMBER: _builtins.int
+    AFTER_ID_FIELD_NUMBER: _builtins.int
+    FROM_START_FIELD_NUMBER: _builtins.int
+    after_id: _builtins.str
+    """Resume strictly after this stream entry id ("MS-SEQ", as a StreamEvent gave it).
+    Empty (and from_start unset): only events stored from now on.
+    """
+    from_start: _builtins.bool
+    """From the oldest event the stream still keeps; not with after_id."""
+    @_builtins.property
+    def types(self) -> _containers.RepeatedScalarFieldContainer[Global___EventType.ValueType]:
+        """The event types wanted; empty means every type."""
+
+    def __init__(
+        self,
+        *,
+        types: _abc.Iterable[Global___EventType.ValueType] | None = ...,
+        after_id: _builtins.str = ...,
+        from_start: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_id", b"after_id", "from_start", b"from_start", "types", b"types"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchEventsRequest: _TypeAlias = WatchEventsRequest  # noqa: Y015
+
+@_typing.final
+class StreamEvent(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    EVENT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The event's stream entry id, "MS-SEQ": ids grow along the stream; give the last one
+    received as after_id to resume without gaps or duplicates.
+    """
+    @_builtins.property
+    def event(self) -> Global___HistoryEvent: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        event: Global___HistoryEvent | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamEvent: _TypeAlias = StreamEvent  # noqa: Y015
+
+@_typing.final
+class GetCustomerRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    page_size: _builtins.int
+    """1..1000; 0 means 100."""
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCustomerRequest: _TypeAlias = GetCustomerRequest  # noqa: Y015
+
+@_typing.final
+class CustomerTotals(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTACTS_FIELD_NUMBER: _builtins.int
+    REPEAT_CONTACTS_FIELD_NUMBER: _builtins.int
+    CSAT_COUNT_FIELD_NUMBER: _builtins.int
+    CSAT_MEAN_FIELD_NUMBER: _builtins.int
+    OPEN_FIELD_NUMBER: _builtins.int
+    contacts: _builtins.int
+    """Interactions of the customer the router keeps (the retention), open ones included."""
+    repeat_contacts: _builtins.int
+    """Those counted as a repeat contact when enqueued: the customer had been served within
+    the policy's fcr_window_days before (docs/measures.md).
+    """
+    csat_count: _builtins.int
+    csat_mean: _builtins.float
+    """Absent while no score was given."""
+    open: _builtins.int
+    """Open now (QUEUED, OFFERED, ASSIGNED, WRAP_UP)."""
+    def __init__(
+        self,
+        *,
+        contacts: _builtins.int = ...,
+        repeat_contacts: _builtins.int = ...,
+        csat_count: _builtins.int = ...,
+        csat_mean: _builtins.float | None = ...,
+        open: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_csat_mean", b"_csat_mean", "csat_mean", b"csat_mean"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_csat_mean", b"_csat_mean", "contacts", b"contacts", "csat_count", b"csat_count", "csat_mean", b"csat_mean", "open", b"open", "repeat_contacts", b"repeat_contacts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__csat_mean: _TypeAlias = _typing.Literal["csat_mean"]  # noqa: Y015
+    _WhichOneofArgType__csat_mean: _TypeAlias = _typing.Literal["_csat_mean", b"_csat_mean"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__csat_mean) -> _WhichOneofReturnType__csat_mean | None: ...
+
+Global___CustomerTotals: _TypeAlias = CustomerTotals  # noqa: Y015
+
+@_typing.final
+class Customer(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    INTERACTIONS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    OPEN_INTERACTIONS_FIELD_NUMBER: _builtins.int
+    LAST_AGENT_ID_FIELD_NUMBER: _builtins.int
+    LAST_INTERACTION_ID_FIELD_NUMBER: _builtins.int
+    TOTALS_FIELD_NUMBER: _builtins.int
+    customer_id: _builtins.str
+    next_page_token: _builtins.str
+    last_agent_id: _builtins.str
+    """The agent who last served them (accepted or completed), and their latest interaction."""
+    last_interaction_id: _builtins.str
+    @_builtins.property
+    def interactions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Interaction]:
+        """This page of the customer's interactions, newest first (by enqueue time), without
+        history; context as GetInteraction shows it to the caller.
+        """
+
+    @_builtins.property
+    def open_interactions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Interaction]:
+        """The customer's open interactions (QUEUED, OFFERED, ASSIGNED, WRAP_UP), newest first,
+        whichever page this is: at most 100 and 1 MiB of them (totals.open counts them all).
+        """
+
+    @_builtins.property
+    def totals(self) -> Global___CustomerTotals: ...
+    def __init__(
+        self,
+        *,
+        customer_id: _builtins.str = ...,
+        interactions: _abc.Iterable[Global___Interaction] | None = ...,
+        next_page_token: _builtins.str = ...,
+        open_interactions: _abc.Iterable[Global___Interaction] | None = ...,
+        last_agent_id: _builtins.str = ...,
+        last_interaction_id: _builtins.str = ...,
+        totals: Global___CustomerTotals | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["totals", b"totals"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customer_id", b"customer_id", "interactions", b"interactions", "last_agent_id", b"last_agent_id", "last_interaction_id", b"last_interaction_id", "next_page_token", b"next_page_token", "open_interactions", b"open_interactions", "totals", b"totals"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Customer: _TypeAlias = Customer  # noqa: Y015

@@ -185,6 +185,16 @@ class RouterStub:
                 request_serializer=cim__router_dot_v1_dot_router__pb2.RequestCallbackRequest.SerializeToString,
                 response_deserializer=cim__router_dot_v1_dot_router__pb2.Interaction.FromString,
                 _registered_method=True)
+        self.WatchEvents = channel.unary_stream(
+                '/cim_router.v1.Router/WatchEvents',
+                request_serializer=cim__router_dot_v1_dot_router__pb2.WatchEventsRequest.SerializeToString,
+                response_deserializer=cim__router_dot_v1_dot_router__pb2.StreamEvent.FromString,
+                _registered_method=True)
+        self.GetCustomer = channel.unary_unary(
+                '/cim_router.v1.Router/GetCustomer',
+                request_serializer=cim__router_dot_v1_dot_router__pb2.GetCustomerRequest.SerializeToString,
+                response_deserializer=cim__router_dot_v1_dot_router__pb2.Customer.FromString,
+                _registered_method=True)
 
 
 class RouterServicer:
@@ -388,6 +398,24 @@ class RouterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchEvents(self, request, context):
+        """The tenant's routing events as they are stored, in order, each with its stream entry
+        id; resumable after an id. OUT_OF_RANGE when that id was trimmed away (the message
+        names the id the stream now starts at). Roles admin and router.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCustomer(self, request, context):
+        """One customer's interactions across channels, newest first, paged, with their open
+        interactions, last agent and totals. NOT_FOUND for a customer the tenant does not
+        know (or forgot). Roles admin and router.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -540,6 +568,16 @@ def add_RouterServicer_to_server(servicer, server):
                     servicer.RequestCallback,
                     request_deserializer=cim__router_dot_v1_dot_router__pb2.RequestCallbackRequest.FromString,
                     response_serializer=cim__router_dot_v1_dot_router__pb2.Interaction.SerializeToString,
+            ),
+            'WatchEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchEvents,
+                    request_deserializer=cim__router_dot_v1_dot_router__pb2.WatchEventsRequest.FromString,
+                    response_serializer=cim__router_dot_v1_dot_router__pb2.StreamEvent.SerializeToString,
+            ),
+            'GetCustomer': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCustomer,
+                    request_deserializer=cim__router_dot_v1_dot_router__pb2.GetCustomerRequest.FromString,
+                    response_serializer=cim__router_dot_v1_dot_router__pb2.Customer.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1352,6 +1390,60 @@ class Router:
             '/cim_router.v1.Router/RequestCallback',
             cim__router_dot_v1_dot_router__pb2.RequestCallbackRequest.SerializeToString,
             cim__router_dot_v1_dot_router__pb2.Interaction.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/cim_router.v1.Router/WatchEvents',
+            cim__router_dot_v1_dot_router__pb2.WatchEventsRequest.SerializeToString,
+            cim__router_dot_v1_dot_router__pb2.StreamEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCustomer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cim_router.v1.Router/GetCustomer',
+            cim__router_dot_v1_dot_router__pb2.GetCustomerRequest.SerializeToString,
+            cim__router_dot_v1_dot_router__pb2.Customer.FromString,
             options,
             channel_credentials,
             insecure,

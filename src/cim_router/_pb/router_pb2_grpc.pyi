@@ -95,6 +95,16 @@ class RouterStub:
     """Waiting voice or video work becomes a callback keeping its place in line (virtual
     hold): offered, when its turn comes, as an outbound call to `address`.
     """
+    WatchEvents: _grpc.UnaryStreamMultiCallable[_router_pb2.WatchEventsRequest, _router_pb2.StreamEvent]
+    """The tenant's routing events as they are stored, in order, each with its stream entry
+    id; resumable after an id. OUT_OF_RANGE when that id was trimmed away (the message
+    names the id the stream now starts at). Roles admin and router.
+    """
+    GetCustomer: _grpc.UnaryUnaryMultiCallable[_router_pb2.GetCustomerRequest, _router_pb2.Customer]
+    """One customer's interactions across channels, newest first, paged, with their open
+    interactions, last agent and totals. NOT_FOUND for a customer the tenant does not
+    know (or forgot). Roles admin and router.
+    """
 
 @_typing.type_check_only
 class RouterAsyncStub(RouterStub):
@@ -152,6 +162,16 @@ class RouterAsyncStub(RouterStub):
     RequestCallback: _aio.UnaryUnaryMultiCallable[_router_pb2.RequestCallbackRequest, _router_pb2.Interaction]  # type: ignore[assignment]
     """Waiting voice or video work becomes a callback keeping its place in line (virtual
     hold): offered, when its turn comes, as an outbound call to `address`.
+    """
+    WatchEvents: _aio.UnaryStreamMultiCallable[_router_pb2.WatchEventsRequest, _router_pb2.StreamEvent]  # type: ignore[assignment]
+    """The tenant's routing events as they are stored, in order, each with its stream entry
+    id; resumable after an id. OUT_OF_RANGE when that id was trimmed away (the message
+    names the id the stream now starts at). Roles admin and router.
+    """
+    GetCustomer: _aio.UnaryUnaryMultiCallable[_router_pb2.GetCustomerRequest, _router_pb2.Customer]  # type: ignore[assignment]
+    """One customer's interactions across channels, newest first, paged, with their open
+    interactions, last agent and totals. NOT_FOUND for a customer the tenant does not
+    know (or forgot). Roles admin and router.
     """
 
 class RouterServicer(metaclass=_abc_1.ABCMeta):
@@ -387,6 +407,28 @@ class RouterServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_router_pb2.Interaction, _abc.Awaitable[_router_pb2.Interaction]]:
         """Waiting voice or video work becomes a callback keeping its place in line (virtual
         hold): offered, when its turn comes, as an outbound call to `address`.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchEvents(
+        self,
+        request: _router_pb2.WatchEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_router_pb2.StreamEvent], _abc.AsyncIterator[_router_pb2.StreamEvent]]:
+        """The tenant's routing events as they are stored, in order, each with its stream entry
+        id; resumable after an id. OUT_OF_RANGE when that id was trimmed away (the message
+        names the id the stream now starts at). Roles admin and router.
+        """
+
+    @_abc_1.abstractmethod
+    def GetCustomer(
+        self,
+        request: _router_pb2.GetCustomerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_pb2.Customer, _abc.Awaitable[_router_pb2.Customer]]:
+        """One customer's interactions across channels, newest first, paged, with their open
+        interactions, last agent and totals. NOT_FOUND for a customer the tenant does not
+        know (or forgot). Roles admin and router.
         """
 
 def add_RouterServicer_to_server(servicer: RouterServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

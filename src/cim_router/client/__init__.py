@@ -14,6 +14,7 @@ from cim_router.client.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    OutOfRange,
     RouterError,
     Unavailable,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "FailedPrecondition",
     "InvalidArgument",
     "NotFound",
+    "OutOfRange",
     "Retry",
     "RouterClient",
     "RouterError",

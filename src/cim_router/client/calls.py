@@ -50,6 +50,8 @@ RPCS: tuple[Rpc, ...] = (
     Rpc("RemoveQueue", "remove_queue", pb.RemoveQueueRequest, writes=True),
     Rpc("ListInteractions", "list_interactions", pb.ListInteractionsRequest, writes=False),
     Rpc("RequestCallback", "request_callback", pb.RequestCallbackRequest, writes=True),
+    Rpc("WatchEvents", "watch_events", pb.WatchEventsRequest, writes=False),
+    Rpc("GetCustomer", "get_customer", pb.GetCustomerRequest, writes=False),
 )
 BY_REQUEST: dict[type[Message], Rpc] = {rpc.request: rpc for rpc in RPCS}
 

@@ -44,6 +44,11 @@ class DeadlineExceeded(RouterError):
     """The call's deadline passed before an answer came."""
 
 
+class OutOfRange(RouterError):
+    """WatchEvents: the id to resume after was trimmed from the stream; `details` names
+    the id the stream now starts at."""
+
+
 _BY_CODE: dict[grpc.StatusCode, type[RouterError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
     grpc.StatusCode.NOT_FOUND: NotFound,
@@ -51,6 +56,7 @@ _BY_CODE: dict[grpc.StatusCode, type[RouterError]] = {
     grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
     grpc.StatusCode.UNAVAILABLE: Unavailable,
     grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
+    grpc.StatusCode.OUT_OF_RANGE: OutOfRange,
 }
 
 

@@ -32,13 +32,14 @@ from cim_router.client.names import AgentStateLike, ChannelLike, TransferModeLik
 from cim_router.client.queue_requests import Profile
 from cim_router.client.requests import Skills
 from cim_router.client.retry import Attempts, Retry
+from cim_router.client.sync_events import EventCalls
 from cim_router.client.sync_queues import QueueCalls
 
 Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp")
 
 
-class RouterClient(QueueCalls):
+class RouterClient(QueueCalls, EventCalls):
     """A client of one router (and one tenant); use `with` or call `close()`.
 
     Every call has a deadline: `timeout` seconds, per client or per call. Calls that are

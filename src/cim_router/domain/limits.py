@@ -52,6 +52,8 @@ MAX_HOURS_INTERVALS = 48  # intervals of one day or date in a queue's hours
 MAX_HOURS_EXCEPTIONS = 400  # dated exceptions of a queue's hours
 MAX_TIME_ZONE_LENGTH = 64
 MAX_PAGE_TOKEN_LENGTH = 1024
+MAX_EVENT_TYPE_FILTERS = 64  # entries of WatchEventsRequest.types
+MAX_STREAM_ID_LENGTH = 41  # an event stream entry id: two 64-bit numbers and a dash
 # A page stops early rather than pass this many bytes: clients refuse messages over 4 MiB.
 MAX_PAGE_BYTES = 2 * 1024 * 1024
 

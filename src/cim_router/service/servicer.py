@@ -20,6 +20,7 @@ from cim_router.service.auth import Access, OpenAccess, current_principal
 from cim_router.service.auth.principal import ALL_TENANTS
 from cim_router.service.auth.quotas import no_quota
 from cim_router.service.callback_rpcs import CallbackRpcs
+from cim_router.service.event_customer_rpcs import EventCustomerRpcs
 from cim_router.service.queue_rpcs import QueueRpcs
 from cim_router.service.rpc import STATUS, Context, refusal, request_key, rpc, tenant_of
 from cim_router.store.redis_store import RedisStore
@@ -58,7 +59,7 @@ def _wait_seconds(context: Context, wait: bool) -> float:
     return max(0.0, remaining * (1.0 - DEADLINE_SHARE) - margin)
 
 
-class RouterServicer(QueueRpcs, CallbackRpcs, router_pb2_grpc.RouterServicer):
+class RouterServicer(QueueRpcs, CallbackRpcs, EventCustomerRpcs, router_pb2_grpc.RouterServicer):
     """Each RPC checks every field of its request before it touches a tenant, so that a
     refused request changes nothing."""
 

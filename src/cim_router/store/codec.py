@@ -189,6 +189,8 @@ def interaction_out(rec: InteractionRecord) -> bytes:
     }
     if i.queue_id != DEFAULT_QUEUE:
         d["q"] = i.queue_id
+    if rec.repeat:
+        d["rep"] = True
     if rec.offer is not None:
         o = rec.offer
         d["offer"] = [o.agent_id, int(o.channel), o.offered_at, o.expires_at, o.transfer]
@@ -266,6 +268,7 @@ def interaction_in(data: bytes | str, tenant: str) -> InteractionRecord:
         outbound=bool(d.get("out", False)),
         not_before=float(d.get("nb", 0.0)),
         callback=_callback_in(d.get("cb")),
+        repeat=bool(d.get("rep", False)),
     )
 
 

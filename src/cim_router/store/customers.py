@@ -1,5 +1,6 @@
 """The Redis store's reads of one customer, for ForgetCustomer: the customer's record and
-index, and what forgetting their interactions would erase (history, stream entries); and
+index, and what forgetting their interactions would erase (history, stream entries); for
+GetCustomer: the record and the interactions the index lists; and
 the customer key secret the store keeps in Redis when it was given none."""
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from cim_router.store import codec
+from cim_router.store.decode import interaction_or_none
 from cim_router.store.keys import MIN_SECRET_BYTES
 from cim_router.tenant.errors import Unavailable
-from cim_router.tenant.ports import CustomerFootprint, Erasable
+from cim_router.tenant.ports import CustomerFootprint, CustomerView, Erasable
+from cim_router.tenant.records import InteractionRecord
 
 if TYPE_CHECKING:
     from cim_router.store.redis_store import RedisStore
@@ -20,6 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SCAN_PAGE = 1000  # stream entries per XRANGE while looking for a customer's
+VIEW_CHUNK = 1000  # interaction records per MGET while reading a customer's
 
 
 async def stored_secret(store: RedisStore) -> bytes:
@@ -88,3 +92,33 @@ async def _scan_events(store: RedisStore, tenant: str, wanted: set[str]) -> tupl
         if len(page) < SCAN_PAGE:
             return found, last
         start = "(" + last
+
+
+async def read_customer_view(store: RedisStore, tenant: str, customer_id: str) -> CustomerView:
+    """The customer's record, then the records their index lists, read by id in chunks."""
+    k = store.keys
+    pipe = store.redis.pipeline(transaction=False)
+    pipe.get(k.customer(tenant, customer_id))
+    pipe.smembers(k.customer_interactions(tenant, customer_id))
+    data, members = await store.round_trip("read", pipe.execute(raise_on_error=False))
+    record = None
+    if isinstance(data, bytes):
+        try:
+            record = codec.customer_in(customer_id, data)
+        except Exception:
+            log.warning("undecodable customer record ignored", extra={"tenant": tenant})
+    if isinstance(members, Exception):
+        log.warning("customer index of the wrong type", extra={"tenant": tenant})
+        members = set()
+    ids = sorted(m.decode(errors="replace") for m in members)
+    found: list[InteractionRecord] = []
+    for start in range(0, len(ids), VIEW_CHUNK):
+        chunk = ids[start : start + VIEW_CHUNK]
+        values = await store.round_trip(
+            "read", store.redis.mget([k.interaction(tenant, i) for i in chunk])
+        )
+        for iid, value in zip(chunk, values, strict=True):
+            rec = None if value is None else interaction_or_none(value, tenant, iid)
+            if rec is not None and rec.interaction.customer_id == customer_id:
+                found.append(rec)
+    return CustomerView(record, tuple(found))

@@ -11,20 +11,25 @@ and `take_over`.
 from __future__ import annotations
 
 import asyncio
+import bisect
 from collections import deque
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from cim_router.domain.interaction import InteractionState
 from cim_router.domain.queues import Queue
+from cim_router.tenant import stream_ids
 from cim_router.tenant.errors import Unavailable
 from cim_router.tenant.ports import (
     NO_METRICS,
     CustomerFootprint,
+    CustomerView,
     Erasable,
     Snapshot,
     StoreListener,
     StoreMetrics,
+    StreamEntry,
+    StreamPage,
 )
 from cim_router.tenant.records import (
     AgentRecord,
@@ -55,7 +60,7 @@ class TenantData:
     customers: dict[str, CustomerRecord] = field(default_factory=dict)
     requests: dict[str, RequestOutcome] = field(default_factory=dict)
     quarantine: set[str] = field(default_factory=set)
-    # The event stream: (entry number, event), as the Redis STREAM's entry ids and fields.
+    # The event stream: (entry number N, event); the entry's id is "0-N" (stream_ids.py).
     events: deque[tuple[int, Event]] = field(default_factory=lambda: deque(maxlen=STREAM_LENGTH))
     # The customer index: customer id -> their interactions' ids.
     customer_interactions: dict[str, set[str]] = field(default_factory=dict)
@@ -73,9 +78,15 @@ def _expire_tallies(tallies: dict[int, dict[str, float]], newest: int) -> None:
 class MemoryStore:
     """A `Store` that keeps everything in this process."""
 
-    def __init__(self, metrics: StoreMetrics | None = None, keep_closed: bool = True) -> None:
+    def __init__(
+        self,
+        metrics: StoreMetrics | None = None,
+        keep_closed: bool = True,
+        stream_length: int = STREAM_LENGTH,
+    ) -> None:
         self.metrics: StoreMetrics = metrics or NO_METRICS
         self.keep_closed = keep_closed  # False: closed interactions are dropped (simulation)
+        self.stream_length = stream_length  # entries kept per tenant, the oldest dropped
         self._data: dict[str, TenantData] = {}
         self._tenant_set: set[str] = set()
         self._listeners: list[StoreListener] = []
@@ -143,6 +154,8 @@ class MemoryStore:
         found = self._data.get(tenant)
         if found is None:
             found = self._data[tenant] = TenantData()
+            if self.stream_length != STREAM_LENGTH:
+                found.events = deque(maxlen=self.stream_length)
         return found
 
     async def tenants(self) -> list[str]:
@@ -198,9 +211,34 @@ class MemoryStore:
         if not wanted:
             return Erasable()
         history = sum(len(data.history.get(iid, ())) for iid in wanted)
-        found = tuple(str(n) for n, e in data.events if e.interaction_id in wanted)
-        last = str(data.events[-1][0]) if data.events else ""
+        found = tuple(_entry_id(n) for n, e in data.events if e.interaction_id in wanted)
+        last = _entry_id(data.events[-1][0]) if data.events else ""
         return Erasable(history, found, last)
+
+    async def read_events(self, tenant: str, after: str, count: int) -> StreamPage:
+        await self._turn()
+        events = self._tenant(tenant).events
+        if not events:
+            return StreamPage()
+        # Entry numbers only grow: the first entry after `after` by bisection.
+        at = bisect.bisect_right(events, stream_ids.parse(after), key=lambda e: (0, e[0]))
+        entries = [
+            StreamEntry(_entry_id(events[i][0]), events[i][1])
+            for i in range(at, min(at + count, len(events)))
+        ]
+        scanned = entries[-1].id if entries else ""
+        first, last = _entry_id(events[0][0]), _entry_id(events[-1][0])
+        return StreamPage(tuple(entries), scanned, first, last, len(entries))
+
+    async def read_customer_view(self, tenant: str, customer_id: str) -> CustomerView:
+        await self._turn()
+        data = self._tenant(tenant)
+        found = []
+        for iid in sorted(data.customer_interactions.get(customer_id, ())):
+            rec = data.interactions.get(iid)
+            if rec is not None and rec.interaction.customer_id == customer_id:
+                found.append(rec.snapshot())
+        return CustomerView(data.customers.get(customer_id), tuple(found))
 
     def data(self, tenant: str) -> TenantData:
         """The records held for `tenant` themselves (not copies): for inspection, and for
@@ -292,11 +330,11 @@ class MemoryStore:
         for iid in e.interaction_ids:
             data.history.pop(iid, None)
         listed, wanted = set(e.stream_entries), set(e.interaction_ids)
-        after = int(e.scanned_to) if e.scanned_to else 0
+        after = stream_ids.parse(e.scanned_to)[1] if e.scanned_to else 0
         kept = [
             (n, ev)
             for n, ev in data.events
-            if str(n) not in listed and not (n > after and ev.interaction_id in wanted)
+            if _entry_id(n) not in listed and not (n > after and ev.interaction_id in wanted)
         ]
         data.events.clear()
         data.events.extend(kept)
@@ -310,3 +348,8 @@ class MemoryStore:
             raise Unavailable("store unavailable: the change could not be written")
         if seq > self._seq:
             raise ValueError(f"sequence {seq} was never submitted")
+
+
+def _entry_id(number: int) -> str:
+    """The in-memory stream's entry id of entry `number` (stream_ids.py)."""
+    return f"0-{number}"

@@ -25,7 +25,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.retry import Retry
 
-from cim_router.store import codec, customers
+from cim_router.store import codec, customers, event_reads
 from cim_router.store.decode import (
     counters_in,
     decode_agent,
@@ -42,10 +42,12 @@ from cim_router.tenant.errors import Unavailable
 from cim_router.tenant.ports import (
     NO_METRICS,
     CustomerFootprint,
+    CustomerView,
     Erasable,
     Snapshot,
     StoreListener,
     StoreMetrics,
+    StreamPage,
 )
 from cim_router.tenant.records import (
     CustomerRecord,
@@ -66,8 +68,7 @@ class WrongType(Exception):
 
 
 async def _let_others_run() -> None:
-    """Give every task that is ready to run its turn first: RPCs that arrived together then
-    share one round trip, even when Redis answers faster than they are handled."""
+    """Let every ready task run first: RPCs that arrived together share one round trip."""
     await asyncio.sleep(0)
     await asyncio.sleep(0)
 
@@ -163,11 +164,8 @@ class RedisStore:
                 await asyncio.wait_for(self.durable(self._seq), self.settings.command_timeout)
             except (Unavailable, asyncio.TimeoutError):
                 log.warning("closing with unwritten changes")
-        tasks = [
-            t
-            for t in (self._flusher, self._reconnect, self._reader, self._fence_watch)
-            if t is not None
-        ]
+        running = (self._flusher, self._reconnect, self._reader, self._fence_watch)
+        tasks = [t for t in running if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -330,6 +328,12 @@ class RedisStore:
 
     async def read_tallies(self, tenant: str, first: int, last: int) -> dict[int, dict[str, float]]:
         return await read_stored_tallies(self, tenant, first, last)
+
+    async def read_events(self, tenant: str, after: str, count: int) -> StreamPage:
+        return await event_reads.read_events(self, tenant, after, count)
+
+    async def read_customer_view(self, tenant: str, customer_id: str) -> CustomerView:
+        return await customers.read_customer_view(self, tenant, customer_id)
 
     async def read_erasable(self, tenant: str, interaction_ids: Collection[str]) -> Erasable:
         return await customers.read_erasable(self, tenant, interaction_ids)

@@ -39,6 +39,7 @@ def enqueued(
         return
     window = r.policy.fcr_window_days * DAY_SECONDS
     if i.enqueued_at - customer.last_served_at <= window:
+        rec.repeat = True  # kept on the record: the customer view counts it (GetCustomer)
         if earlier is not None:
             r.tally(earlier.interaction.queue_id, earlier.interaction.channel, "repeats")
         else:

@@ -17,6 +17,7 @@ class Code(enum.Enum):
     UNAVAILABLE = "unavailable"
     UNAUTHENTICATED = "unauthenticated"
     PERMISSION_DENIED = "permission_denied"
+    OUT_OF_RANGE = "out_of_range"
 
 
 class ServiceError(Exception):
@@ -76,3 +77,9 @@ class PermissionDenied(ServiceError):
     def __init__(self, message: str, caller: str = "") -> None:
         super().__init__(message)
         self.caller = caller
+
+
+class OutOfRange(ServiceError):
+    """A place asked for is no longer kept (an event stream id trimmed away)."""
+
+    code = Code.OUT_OF_RANGE

@@ -58,6 +58,37 @@ class Erasable:
     scanned_to: str = ""
 
 
+@dataclass(frozen=True)
+class StreamEntry:
+    """One entry of a tenant's event stream: its id (tenant/stream_ids.py) and event."""
+
+    id: str
+    event: Event
+
+
+@dataclass(frozen=True)
+class StreamPage:
+    """Entries of the event stream after an id, oldest first; `size` entries were read and
+    `scanned_to` is the id of the last ("" if none): an undecodable one is left out of
+    `entries` but read past. `first_id` and `last_id` are the stream's oldest and newest
+    entries' ids as it is now ("" for an empty stream)."""
+
+    entries: tuple[StreamEntry, ...] = ()
+    scanned_to: str = ""
+    first_id: str = ""
+    last_id: str = ""
+    size: int = 0
+
+
+@dataclass(frozen=True)
+class CustomerView:
+    """What the customer index leads to: the customer's record (last interaction and
+    agent) and the stored interactions the index lists that are still theirs."""
+
+    record: CustomerRecord | None = None
+    interactions: tuple[InteractionRecord, ...] = ()
+
+
 class StoreMetrics(Protocol):
     """Where a store reports its round trips and failures, by operation."""
 
@@ -147,6 +178,15 @@ class Store(Protocol):
     async def read_erasable(self, tenant: str, interaction_ids: Collection[str]) -> Erasable:
         """The history events of these interactions and the event stream's entries naming
         them (a scan of the whole stream, which is trimmed, so bounded)."""
+
+    async def read_events(self, tenant: str, after: str, count: int) -> StreamPage:
+        """Up to `count` entries of the tenant's event stream with ids after `after`
+        (stream_ids.START for the first kept), oldest first, and where the stream starts
+        and ends now."""
+
+    async def read_customer_view(self, tenant: str, customer_id: str) -> CustomerView:
+        """The customer's record and the interactions their index lists (read by id, no
+        scan), those expired or now another customer's left out."""
 
     async def read_tallies(self, tenant: str, first: int, last: int) -> dict[int, dict[str, float]]:
         """The measures' tallies of minute buckets `first`..`last` (tenant/tallies.py):

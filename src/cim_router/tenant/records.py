@@ -149,6 +149,7 @@ class InteractionRecord:
     # Held out of routing until then (scheduled work, a callback's retry); 0: not held.
     not_before: float = 0.0
     callback: Callback | None = None
+    repeat: bool = False  # counted as a repeat contact at enqueue (docs/measures.md)
 
     @property
     def id(self) -> str:

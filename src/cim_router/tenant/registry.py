@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from cim_router.domain.limits import check_id
 from cim_router.domain.policy import Policy
-from cim_router.tenant import due, loading
+from cim_router.tenant import due, event_stream, loading
 from cim_router.tenant.caller import ROUTER, acting_as
 from cim_router.tenant.clock import Clock, wall_clock
 from cim_router.tenant.errors import Unavailable
@@ -35,6 +35,7 @@ class TenantLimits:
     """Per-tenant caps on what holds server resources open."""
 
     max_watch_streams: int = 1000  # concurrent WatchAssignments streams
+    max_event_streams: int = 100  # concurrent WatchEvents streams
     max_parked_assigns: int = 1000  # Assign calls waiting for work
     request_seconds: float = 3600.0  # how long a request id's outcome is kept
 
@@ -152,6 +153,7 @@ class Tenants:
     def on_durable(self, seq: int) -> None:
         for router in self._routers.values():
             router.on_durable(seq)
+            event_stream.on_durable(router, seq)
 
     def on_lost(self) -> None:
         log.warning("store lost unwritten changes; serving stops until it is reloaded")

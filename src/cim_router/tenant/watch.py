@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import enum
 from dataclasses import dataclass
+from typing import Any
 
 from cim_router.tenant.errors import ResourceExhausted
 from cim_router.tenant.records import InteractionRecord
@@ -38,6 +39,8 @@ class Watcher:
         self.kind = kind
         self.queue: asyncio.Queue[Notice | None] = asyncio.Queue()
         self.closed = False
+        # Set when the tenant's changes became durable (WatchEvents reads the stream then).
+        self.wake = asyncio.Event()
 
     def wants(self, agent_id: str) -> bool:
         return self.agent_ids is None or agent_id in self.agent_ids
@@ -46,6 +49,7 @@ class Watcher:
         if not self.closed:
             self.closed = True
             self.queue.put_nowait(None)
+            self.wake.set()
 
     async def next(self, timeout: float | None = None) -> Notice | None:
         """The next notice; None once closed or when `timeout` passes first."""
@@ -64,6 +68,11 @@ class Hub:
     def __init__(self) -> None:
         self._watchers: set[Watcher] = set()
         self._counts: dict[str, int] = {}
+        self.woken_at = 0  # the submission WatchEvents streams were last woken for
+        self.pokes = 0  # how many times they were woken
+        # WatchEvents' reads in flight, by (cursor, pokes when it began): streams at one
+        # cursor share one (tenant/event_stream.py).
+        self.event_reads: dict[tuple[str, int], asyncio.Future[Any]] = {}
 
     def __len__(self) -> int:
         return len(self._watchers)
@@ -101,6 +110,14 @@ class Hub:
                 self.unsubscribe(w)
             else:
                 w.queue.put_nowait(notice)
+
+    def poke(self, kind: str) -> None:
+        """Wake every watcher of `kind`: the tenant's latest changes are durable."""
+        self.pokes += 1
+        if self.count(kind):
+            for w in self._watchers:
+                if w.kind == kind:
+                    w.wake.set()
 
     def close_all(self) -> None:
         for w in list(self._watchers):

@@ -1,7 +1,7 @@
 """Per-key quotas, counted in this server: a request rate (a token bucket) and caps on the
-WatchAssignments streams and Assign(wait) calls a key holds open. Past any of them the call
-is RESOURCE_EXHAUSTED and changes nothing; the bucket refills as time passes. A cap of 0 is
-no cap."""
+WatchAssignments and WatchEvents streams (counted together) and Assign(wait) calls a key
+holds open. Past any of them the call is RESOURCE_EXHAUSTED and changes nothing; the bucket
+refills as time passes. A cap of 0 is no cap."""
 
 from __future__ import annotations
 
@@ -54,7 +54,8 @@ class KeyQuota:
     def watching(self) -> Iterator[None]:
         if self.max_watch_streams and self.watch_streams >= self.max_watch_streams:
             raise ResourceExhausted(
-                f"this key holds {self.watch_streams} WatchAssignments streams, its cap"
+                f"this key holds {self.watch_streams} WatchAssignments streams and "
+                "WatchEvents streams (counted together), its cap"
             )
         self.watch_streams += 1
         try:

@@ -11,6 +11,8 @@ from cim_router.service.auth.principal import Role
 READS = frozenset({"GetInteraction", "GetAgent", "ListAgents", "Explain", "GetStats"})
 # Queues and the open interactions in them; a viewer sees context keys, never values.
 QUEUE_READS = frozenset({"GetQueue", "ListQueues", "ListInteractions"})
+# Whoever reads the tenant's interactions reads its event stream and its customers' views.
+INTERACTION_READS = frozenset({"WatchEvents", "GetCustomer"})
 # What an agent's desktop does; a chat platform acting for its agents needs the same.
 AGENT_WORK = frozenset({"Accept", "Reject", "Complete", "Assign", "WatchAssignments"})
 
@@ -28,6 +30,7 @@ ROUTER_RPCS = frozenset(
     | READS
     | QUEUE_READS
     | AGENT_WORK
+    | INTERACTION_READS
 )
 ADMIN_RPCS = ROUTER_RPCS | frozenset(
     {
