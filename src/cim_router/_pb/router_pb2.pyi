@@ -156,6 +156,18 @@ class _EventTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventType.V
     """An overflow rule of the interaction's queue fired (HistoryEvent.rule names it)."""
     EVENT_TYPE_QUEUE_CHANGED: _EventType.ValueType  # 21
     """The interaction moved to another queue (HistoryEvent.queue_id names the new one)."""
+    EVENT_TYPE_HELD: _EventType.ValueType  # 22
+    """Hold started (HistoryEvent.reason: the reason given, if any)."""
+    EVENT_TYPE_RESUMED: _EventType.ValueType  # 23
+    """Hold ended: by Resume (reason empty), or by "completed", "cancelled" or "transferred"."""
+    EVENT_TYPE_HOLD_LIMIT_EXCEEDED: _EventType.ValueType  # 24
+    """A hold has lasted past the policy's hold_limit_seconds; once per hold."""
+    EVENT_TYPE_FEEDBACK_REQUESTED: _EventType.ValueType  # 25
+    """The interaction is COMPLETED: a survey may be sent (HistoryEvent.reason: the customer
+    id; agent_id: the agent who handled it). Also in the tenant's event stream.
+    """
+    EVENT_TYPE_FEEDBACK_RECEIVED: _EventType.ValueType  # 26
+    """SubmitFeedback recorded (or replaced) the interaction's feedback."""
 
 class EventType(_EventType, metaclass=_EventTypeEnumTypeWrapper): ...
 
@@ -184,6 +196,18 @@ EVENT_TYPE_RULE_FIRED: EventType.ValueType  # 20
 """An overflow rule of the interaction's queue fired (HistoryEvent.rule names it)."""
 EVENT_TYPE_QUEUE_CHANGED: EventType.ValueType  # 21
 """The interaction moved to another queue (HistoryEvent.queue_id names the new one)."""
+EVENT_TYPE_HELD: EventType.ValueType  # 22
+"""Hold started (HistoryEvent.reason: the reason given, if any)."""
+EVENT_TYPE_RESUMED: EventType.ValueType  # 23
+"""Hold ended: by Resume (reason empty), or by "completed", "cancelled" or "transferred"."""
+EVENT_TYPE_HOLD_LIMIT_EXCEEDED: EventType.ValueType  # 24
+"""A hold has lasted past the policy's hold_limit_seconds; once per hold."""
+EVENT_TYPE_FEEDBACK_REQUESTED: EventType.ValueType  # 25
+"""The interaction is COMPLETED: a survey may be sent (HistoryEvent.reason: the customer
+id; agent_id: the agent who handled it). Also in the tenant's event stream.
+"""
+EVENT_TYPE_FEEDBACK_RECEIVED: EventType.ValueType  # 26
+"""SubmitFeedback recorded (or replaced) the interaction's feedback."""
 Global___EventType: _TypeAlias = EventType  # noqa: Y015
 
 class _AssignmentEventType:
@@ -1253,6 +1277,26 @@ Global___HistoryEvent: _TypeAlias = HistoryEvent  # noqa: Y015
 class Interaction(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class FeedbackFieldsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     ID_FIELD_NUMBER: _builtins.int
     CUSTOMER_ID_FIELD_NUMBER: _builtins.int
     CHANNEL_FIELD_NUMBER: _builtins.int
@@ -1275,6 +1319,13 @@ class Interaction(_message.Message):
     CSAT_FIELD_NUMBER: _builtins.int
     HISTORY_FIELD_NUMBER: _builtins.int
     QUEUE_ID_FIELD_NUMBER: _builtins.int
+    ON_HOLD_FIELD_NUMBER: _builtins.int
+    HOLD_STARTED_AT_FIELD_NUMBER: _builtins.int
+    HOLD_COUNT_FIELD_NUMBER: _builtins.int
+    HOLD_SECONDS_FIELD_NUMBER: _builtins.int
+    COMPLETED_AT_FIELD_NUMBER: _builtins.int
+    FEEDBACK_COMMENT_FIELD_NUMBER: _builtins.int
+    FEEDBACK_FIELDS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     customer_id: _builtins.str
     channel: Global___Channel.ValueType
@@ -1291,6 +1342,13 @@ class Interaction(_message.Message):
     disposition: _builtins.str
     csat: _builtins.int
     queue_id: _builtins.str
+    on_hold: _builtins.bool
+    """Whether the holder has it on hold now, and since when (absent when not on hold)."""
+    hold_count: _builtins.int
+    """Holds started, and their total seconds (a hold still running counts up to now)."""
+    hold_seconds: _builtins.float
+    feedback_comment: _builtins.str
+    """From SubmitFeedback (customer data: erased by ForgetCustomer; not shown to a viewer)."""
     @_builtins.property
     def required_skills(self) -> _containers.RepeatedCompositeFieldContainer[Global___SkillRequirement]: ...
     @_builtins.property
@@ -1309,6 +1367,14 @@ class Interaction(_message.Message):
     def history(self) -> _containers.RepeatedCompositeFieldContainer[Global___HistoryEvent]:
         """Filled by GetInteraction only."""
 
+    @_builtins.property
+    def hold_started_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def completed_at(self) -> _timestamp_pb2.Timestamp:
+        """When it became COMPLETED (absent before); the feedback window counts from here."""
+
+    @_builtins.property
+    def feedback_fields(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     def __init__(
         self,
         *,
@@ -1334,10 +1400,17 @@ class Interaction(_message.Message):
         csat: _builtins.int = ...,
         history: _abc.Iterable[Global___HistoryEvent] | None = ...,
         queue_id: _builtins.str = ...,
+        on_hold: _builtins.bool = ...,
+        hold_started_at: _timestamp_pb2.Timestamp | None = ...,
+        hold_count: _builtins.int = ...,
+        hold_seconds: _builtins.float = ...,
+        completed_at: _timestamp_pb2.Timestamp | None = ...,
+        feedback_comment: _builtins.str = ...,
+        feedback_fields: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["context", b"context", "enqueued_at", b"enqueued_at", "offer", b"offer", "transfer", b"transfer"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["completed_at", b"completed_at", "context", b"context", "enqueued_at", b"enqueued_at", "hold_started_at", b"hold_started_at", "offer", b"offer", "transfer", b"transfer"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "channel", b"channel", "context", b"context", "csat", b"csat", "customer_id", b"customer_id", "customer_tier", b"customer_tier", "disposition", b"disposition", "enqueued_at", b"enqueued_at", "escalation_level", b"escalation_level", "excluded_agent_ids", b"excluded_agent_ids", "history", b"history", "id", b"id", "linked_interaction_id", b"linked_interaction_id", "offer", b"offer", "preferred_agent_id", b"preferred_agent_id", "preferred_skills", b"preferred_skills", "priority", b"priority", "queue_id", b"queue_id", "required_skills", b"required_skills", "sla_seconds", b"sla_seconds", "state", b"state", "transfer", b"transfer"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "channel", b"channel", "completed_at", b"completed_at", "context", b"context", "csat", b"csat", "customer_id", b"customer_id", "customer_tier", b"customer_tier", "disposition", b"disposition", "enqueued_at", b"enqueued_at", "escalation_level", b"escalation_level", "excluded_agent_ids", b"excluded_agent_ids", "feedback_comment", b"feedback_comment", "feedback_fields", b"feedback_fields", "history", b"history", "hold_count", b"hold_count", "hold_seconds", b"hold_seconds", "hold_started_at", b"hold_started_at", "id", b"id", "linked_interaction_id", b"linked_interaction_id", "offer", b"offer", "on_hold", b"on_hold", "preferred_agent_id", b"preferred_agent_id", "preferred_skills", b"preferred_skills", "priority", b"priority", "queue_id", b"queue_id", "required_skills", b"required_skills", "sla_seconds", b"sla_seconds", "state", b"state", "transfer", b"transfer"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2458,3 +2531,105 @@ class ListInteractionsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListInteractionsResponse: _TypeAlias = ListInteractionsResponse  # noqa: Y015
+
+@_typing.final
+class HoldRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INTERACTION_ID_FIELD_NUMBER: _builtins.int
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    interaction_id: _builtins.str
+    agent_id: _builtins.str
+    """Optional; when set it must be the agent holding the interaction."""
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        interaction_id: _builtins.str = ...,
+        agent_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "interaction_id", b"interaction_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HoldRequest: _TypeAlias = HoldRequest  # noqa: Y015
+
+@_typing.final
+class ResumeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INTERACTION_ID_FIELD_NUMBER: _builtins.int
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    interaction_id: _builtins.str
+    agent_id: _builtins.str
+    """Optional; when set it must be the agent holding the interaction."""
+    def __init__(
+        self,
+        *,
+        interaction_id: _builtins.str = ...,
+        agent_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "interaction_id", b"interaction_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResumeRequest: _TypeAlias = ResumeRequest  # noqa: Y015
+
+@_typing.final
+class SubmitFeedbackRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class FieldsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    INTERACTION_ID_FIELD_NUMBER: _builtins.int
+    CSAT_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    FIELDS_FIELD_NUMBER: _builtins.int
+    interaction_id: _builtins.str
+    csat: _builtins.int
+    """1..5, required."""
+    comment: _builtins.str
+    """Free text from the customer: never logged."""
+    @_builtins.property
+    def fields(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Further answers of the survey, by question."""
+
+    def __init__(
+        self,
+        *,
+        interaction_id: _builtins.str = ...,
+        csat: _builtins.int = ...,
+        comment: _builtins.str = ...,
+        fields: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "csat", b"csat", "fields", b"fields", "interaction_id", b"interaction_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitFeedbackRequest: _TypeAlias = SubmitFeedbackRequest  # noqa: Y015

@@ -23,6 +23,7 @@ from cim_router.routing.explain import Candidate, Explanation
 from cim_router.service.auth import Principal, Role, current_principal
 from cim_router.service.convert import page_token_out
 from cim_router.tenant.forget import Forgotten
+from cim_router.tenant.holds import hold_seconds_now
 from cim_router.tenant.measures import measures
 from cim_router.tenant.records import AgentRecord, Event, InteractionRecord
 from cim_router.tenant.watch import Notice
@@ -88,14 +89,18 @@ def agents_page_out(found: Sequence[AgentRecord], more: bool) -> pb.ListAgentsRe
 
 
 def interactions_page_out(
-    found: Sequence[InteractionRecord], more: bool, offset: int, sensitive: frozenset[str]
+    found: Sequence[InteractionRecord],
+    more: bool,
+    offset: int,
+    sensitive: frozenset[str],
+    now: float = 0.0,
 ) -> pb.ListInteractionsResponse:
     """A page of interactions (no history); cut short before it passes MAX_PAGE_BYTES, when
     the token resumes after the last one it holds."""
     out: list[pb.Interaction] = []
     size = 0
     for rec in found:
-        message = interaction_out(rec, (), sensitive)
+        message = interaction_out(rec, (), sensitive, now=now)
         size += message.ByteSize() + 6
         if size > MAX_PAGE_BYTES and out:
             more = True
@@ -168,8 +173,10 @@ def interaction_out(
     history: Iterable[Event] = (),
     sensitive: frozenset[str] = frozenset(),
     reader: Principal | None = None,
+    now: float = 0.0,
 ) -> pb.Interaction:
-    """The interaction as the reader may see it (see `context_for`)."""
+    """The interaction as the reader may see it (see `context_for`; a viewer never sees
+    the feedback's comment or fields). A running hold counts up to `now` (0: not at all)."""
     i = rec.interaction
     out = pb.Interaction(
         id=i.id,
@@ -192,7 +199,17 @@ def interaction_out(
         csat=rec.csat,
         history=[event_out(e) for e in history],
         queue_id=i.queue_id,
+        on_hold=bool(rec.hold_started_at),
+        hold_started_at=timestamp(rec.hold_started_at),
+        hold_count=rec.hold_count,
+        hold_seconds=hold_seconds_now(rec, max(now, rec.hold_started_at)),
+        completed_at=timestamp(rec.completed_at),
     )
+    if (rec.feedback_comment or rec.feedback_fields) and (
+        reader or current_principal.get()
+    ).role is not Role.VIEWER:
+        out.feedback_comment = rec.feedback_comment
+        out.feedback_fields.update(rec.feedback_fields)
     if rec.offer is not None:
         o = rec.offer
         out.offer.CopyFrom(
@@ -224,7 +241,7 @@ def notice_out(
     return pb.AssignmentEvent(
         type=pb.AssignmentEventType.ValueType(int(n.type)),
         agent_id=n.agent_id,
-        interaction=interaction_out(n.record, (), sensitive, reader),
+        interaction=interaction_out(n.record, (), sensitive, reader, now=n.at),
         at=timestamp(n.at),
     )
 

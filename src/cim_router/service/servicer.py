@@ -19,6 +19,7 @@ from cim_router.service.audit_trail import audit_page_out, tenant_out
 from cim_router.service.auth import Access, OpenAccess, current_principal
 from cim_router.service.auth.principal import ALL_TENANTS
 from cim_router.service.auth.quotas import no_quota
+from cim_router.service.hold_rpcs import HoldRpcs
 from cim_router.service.queue_rpcs import QueueRpcs
 from cim_router.service.rpc import STATUS, Context, refusal, request_key, rpc, tenant_of
 from cim_router.store.redis_store import RedisStore
@@ -43,7 +44,8 @@ def _out(
     router: TenantRouter, rec: InteractionRecord, history: Sequence[Event] = ()
 ) -> pb.Interaction:
     """The interaction as the call's principal may read it."""
-    return responses.interaction_out(rec, history, router.policy.sensitive_context_keys)
+    sensitive = router.policy.sensitive_context_keys
+    return responses.interaction_out(rec, history, sensitive, now=router.clock())
 
 
 def _wait_seconds(context: Context, wait: bool) -> float:
@@ -56,7 +58,7 @@ def _wait_seconds(context: Context, wait: bool) -> float:
     return max(0.0, remaining * (1.0 - DEADLINE_SHARE) - margin)
 
 
-class RouterServicer(QueueRpcs, router_pb2_grpc.RouterServicer):
+class RouterServicer(QueueRpcs, HoldRpcs, router_pb2_grpc.RouterServicer):
     """Each RPC checks every field of its request before it touches a tenant, so that a
     refused request changes nothing."""
 

@@ -195,6 +195,12 @@ def interaction_out(rec: InteractionRecord) -> bytes:
         d["xfer"] = [int(t.mode), t.target_agent, int(t.channel), _reqs_out(t.required), t.reason]
     if rec.explanation is not None:
         d["why"] = _explanation_out(rec.explanation)
+    if rec.hold_count:
+        d["hold"] = [rec.hold_started_at, rec.hold_count, rec.hold_seconds, rec.hold_limit_raised]
+    if rec.completed_at:
+        d["done"] = rec.completed_at
+    if rec.feedback_comment or rec.feedback_fields:
+        d["fb"] = [rec.feedback_comment, rec.feedback_fields]
     return orjson.dumps(d)
 
 
@@ -220,6 +226,8 @@ def interaction_in(data: bytes | str, tenant: str) -> InteractionRecord:
     )
     offer = d.get("offer")
     xfer = d.get("xfer")
+    hold = d.get("hold") or (0.0, 0, 0.0, False)
+    comment, answers = d.get("fb") or ("", {})
     return InteractionRecord(
         interaction=i,
         agent_id=d.get("agent", ""),
@@ -242,6 +250,13 @@ def interaction_in(data: bytes | str, tenant: str) -> InteractionRecord:
         arrival=int(d.get("arrival", 0)),
         # Records written before exclusions lapsed: 0, the tenant decides when at load.
         exclusions={str(a): float(d.get("exu", {}).get(a, 0.0)) for a in i.excluded_agents},
+        hold_started_at=float(hold[0]),
+        hold_count=int(hold[1]),
+        hold_seconds=float(hold[2]),
+        hold_limit_raised=bool(hold[3]),
+        completed_at=float(d.get("done", 0.0)),
+        feedback_comment=str(comment),
+        feedback_fields={str(k): str(v) for k, v in answers.items()},
     )
 
 

@@ -88,3 +88,11 @@ def csat_given(r: TenantRouter, rec: InteractionRecord, csat: int) -> None:
     else:
         r.tally(i.queue_id, i.channel, "csat_count")
         r.tally(i.queue_id, i.channel, "csat_sum", csat)
+
+
+def hold_ended(r: TenantRouter, rec: InteractionRecord, seconds: float) -> None:
+    """A hold ended (Resume, or the interaction completed, cancelled or transferred away):
+    one hold, and its seconds."""
+    i = rec.interaction
+    r.tally(i.queue_id, i.channel, "holds")
+    r.tally(i.queue_id, i.channel, "hold_seconds", seconds)

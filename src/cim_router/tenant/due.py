@@ -1,5 +1,5 @@
 """What happens when one of a tenant's timers falls due: offers expire, wrap-ups end,
-relaxation steps start, exclusions lapse."""
+relaxation steps start, exclusions lapse, holds pass their limit."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from cim_router.domain.agent import AgentState
 from cim_router.domain.interaction import InteractionState
-from cim_router.tenant import agents, interactions, offers
+from cim_router.tenant import agents, holds, interactions, offers
 from cim_router.tenant.records import EventType
 from cim_router.tenant.router import TenantRouter
 from cim_router.tenant.timers import Due, Timer
@@ -49,3 +49,5 @@ def _fire(r: TenantRouter, kind: Due, key: str, due: float) -> None:
         offers.lapse_exclusions(r, rec)
     elif kind == Due.GATE:
         offers.open_gate(r, rec)
+    elif kind == Due.HOLD_LIMIT:
+        holds.limit_due(r, rec, due)

@@ -1,7 +1,8 @@
 """ForgetCustomer: erase one customer of a tenant on request.
 
 Every interaction of theirs that is kept (open ones too: they keep routing) loses its
-context and its customer id, its link to their other interactions and its request digest;
+context and its customer id, its link to their other interactions, its request digest and
+its feedback (comment and fields; the CSAT score stays, for the counts);
 the records stay, anonymous, so counts still add up. The customer's record and index go,
 and so do the history of those interactions and the event stream's entries naming them.
 One unit of work: the store erases what the transition's `Erasure` names atomically with
@@ -68,6 +69,7 @@ async def forget_customer(r: TenantRouter, customer_id: str) -> Forgotten:
             i = rec.interaction
             i.customer_id, i.context = "", {}
             rec.linked_interaction_id, rec.request_digest = "", b""
+            rec.feedback_comment, rec.feedback_fields = "", {}
         r.customers.pop(customer_id, None)
         if known or erased:
             entries = erasable.stream_entries

@@ -52,6 +52,11 @@ class EventType(enum.IntEnum):
     EXCLUSION_LAPSED = 19
     RULE_FIRED = 20
     QUEUE_CHANGED = 21
+    HELD = 22
+    RESUMED = 23
+    HOLD_LIMIT_EXCEEDED = 24
+    FEEDBACK_REQUESTED = 25
+    FEEDBACK_RECEIVED = 26
 
 
 @dataclass(frozen=True)
@@ -119,6 +124,17 @@ class InteractionRecord:
     arrival: int = 0  # the tenant's arrival counter at enqueue: ties in the queue follow it
     # When each exclusion in `interaction.excluded_agents` lapses (agent id -> time).
     exclusions: dict[str, float] = field(default_factory=dict)
+    # Holds (tenant/holds.py): when the running one started (0: not on hold), how many
+    # started, the seconds of those ended, and whether the running one passed the limit.
+    hold_started_at: float = 0.0
+    hold_count: int = 0
+    hold_seconds: float = 0.0
+    hold_limit_raised: bool = False
+    last_hold_seconds: float = 0.0  # the hold that ended last (for metrics; not stored)
+    # Feedback (tenant/feedback.py): when it became COMPLETED, and the survey's answers.
+    completed_at: float = 0.0
+    feedback_comment: str = ""
+    feedback_fields: dict[str, str] = field(default_factory=dict)
 
     @property
     def id(self) -> str:

@@ -20,6 +20,7 @@ class Due(Enum):
     LAPSE = "lapse"  # an exclusion lapses (interaction id)
     MATCH = "match"  # match everything that waits (after a load; key "")
     GATE = "gate"  # a routing profile's delay for the interaction's queue ends (interaction id)
+    HOLD_LIMIT = "hold_limit"  # a hold passes the policy's hold_limit_seconds (interaction id)
 
 
 class Timer(NamedTuple):

@@ -12,7 +12,9 @@ READS = frozenset({"GetInteraction", "GetAgent", "ListAgents", "Explain", "GetSt
 # Queues and the open interactions in them; a viewer sees context keys, never values.
 QUEUE_READS = frozenset({"GetQueue", "ListQueues", "ListInteractions"})
 # What an agent's desktop does; a chat platform acting for its agents needs the same.
-AGENT_WORK = frozenset({"Accept", "Reject", "Complete", "Assign", "WatchAssignments"})
+AGENT_WORK = frozenset(
+    {"Accept", "Reject", "Complete", "Assign", "WatchAssignments", "Hold", "Resume"}
+)
 
 ROUTER_RPCS = frozenset(
     {
@@ -23,6 +25,7 @@ ROUTER_RPCS = frozenset(
         "CancelTransfer",
         "UpdateContext",
         "ForgetCustomer",
+        "SubmitFeedback",
     }
     | READS
     | QUEUE_READS
