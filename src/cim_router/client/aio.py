@@ -13,6 +13,7 @@ from google.protobuf.message import Message
 from cim_router._pb import router_pb2 as pb
 from cim_router._pb import router_pb2_grpc
 from cim_router.client import queue_requests, requests
+from cim_router.client.aio_holds import AsyncHoldCalls
 from cim_router.client.calls import writes
 from cim_router.client.connection import (
     DEFAULT_TARGET,
@@ -35,7 +36,7 @@ Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp")
 
 
-class AsyncRouterClient:
+class AsyncRouterClient(AsyncHoldCalls):
     """A client of one router (and one tenant); use `async with` or call `close()`.
 
     Every call has a deadline: `timeout` seconds, per client or per call. Calls that are

@@ -49,6 +49,9 @@ RPCS: tuple[Rpc, ...] = (
     Rpc("ListQueues", "list_queues", pb.ListQueuesRequest, writes=False),
     Rpc("RemoveQueue", "remove_queue", pb.RemoveQueueRequest, writes=True),
     Rpc("ListInteractions", "list_interactions", pb.ListInteractionsRequest, writes=False),
+    Rpc("Hold", "hold", pb.HoldRequest, writes=True),
+    Rpc("Resume", "resume", pb.ResumeRequest, writes=True),
+    Rpc("SubmitFeedback", "submit_feedback", pb.SubmitFeedbackRequest, writes=True),
 )
 BY_REQUEST: dict[type[Message], Rpc] = {rpc.request: rpc for rpc in RPCS}
 
