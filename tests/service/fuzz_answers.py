@@ -25,6 +25,7 @@ from tests.service.fuzz_checks import (
     _bytes,
     _text,
     _without_history,
+    steady_interaction,
 )
 from tests.service.fuzz_requests import (
     _takes_request_id,
@@ -82,7 +83,7 @@ class AnswerChecks:
         elif method == "GetInteraction":
             now = after.interactions.get(request.interaction_id)
             assert now is not None, f"{where}: found, but no Enqueue created it"
-            assert pb.Interaction.FromString(body) == now, where
+            assert steady_interaction(pb.Interaction.FromString(body)) == now, where
         elif method == "Enqueue":
             answer = pb.EnqueueResponse.FromString(body)
             now = after.interactions[request.interaction_id]

@@ -123,6 +123,9 @@ class Builder:
             (1, True, self.list_queues),
             (1, True, self.remove_queue),
             (1, True, self.list_interactions),
+            (4, assigned, self.hold),
+            (4, any(i.on_hold for i in found), self.resume),
+            (3, True, self.submit_feedback),
         ]
         weighted = [make for weight, ok, make in options if ok for _ in range(weight)]
         made = self.draw(st.sampled_from(weighted))()
@@ -405,6 +408,34 @@ class Builder:
             customer_id=draw(st.sampled_from(("", "", *CUSTOMERS))),
             page_size=draw(st.sampled_from((0, 1, 2, 1000))),
             page_token=draw(st.sampled_from(("", page_token_out("1"), page_token_out("x")))),
+        )
+
+    def _holder(self, iid: str) -> str:
+        holder = self.interactions[iid].agent_id
+        return str(self.draw(st.sampled_from((holder, holder, "", self.agent_id()))))
+
+    def hold(self) -> Build | None:
+        iid = self.interaction_id(pb.INTERACTION_STATE_ASSIGNED)
+        if iid is None:
+            return None
+        reason = self.draw(st.sampled_from(("", "checking")))
+        return "Hold", pb.HoldRequest(interaction_id=iid, agent_id=self._holder(iid), reason=reason)
+
+    def resume(self) -> Build | None:
+        held = [k for k, i in self.interactions.items() if i.on_hold]
+        iid = self.pick(held) if held else self.interaction_id()
+        if iid is None:
+            return None
+        return "Resume", pb.ResumeRequest(interaction_id=iid, agent_id=self._holder(iid))
+
+    def submit_feedback(self) -> Build:
+        done = self.interaction_id(pb.INTERACTION_STATE_COMPLETED)
+        iid = done if done is not None else self.pick(INTERACTION_POOL)
+        return "SubmitFeedback", pb.SubmitFeedbackRequest(
+            interaction_id=iid,
+            csat=self.draw(st.integers(0, 5)),
+            comment=self.draw(st.sampled_from(("", "quick and kind"))),
+            fields=self.draw(st.sampled_from(({}, {"nps": "9"}))),
         )
 
     def list_audit(self) -> Build:

@@ -63,6 +63,9 @@ REQUESTS: dict[str, Any] = {
     "ListQueues": pb.ListQueuesRequest(),
     "RemoveQueue": pb.RemoveQueueRequest(queue_id="billing"),
     "ListInteractions": pb.ListInteractionsRequest(),
+    "Hold": pb.HoldRequest(interaction_id="i1", agent_id="a1"),
+    "Resume": pb.ResumeRequest(interaction_id="i1", agent_id="a1"),
+    "SubmitFeedback": pb.SubmitFeedbackRequest(interaction_id="i1", csat=4),
 }
 
 # Callers: name -> (how its key is made, or a fixed authorization value).
