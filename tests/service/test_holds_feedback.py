@@ -248,7 +248,9 @@ def test_completion_records_feedback_requested_in_history_and_stream(live: Live)
     settings = live.running.settings
     db = redis.Redis.from_url(redis_url())
     try:
-        stream = db.xrange(Keys(settings.prefix).events("default"))
+        stream: list[tuple[bytes, dict[bytes, bytes]]] = db.xrange(  # type: ignore[assignment]
+            Keys(settings.prefix).events("default")
+        )
     finally:
         db.close()
     found = [codec.event_in(fields[b"e"]) for _, fields in stream]

@@ -5,6 +5,8 @@ window, its CSAT counted once, on a record no longer in memory, erased with the 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from cim_router.domain.channel import Channel
@@ -43,10 +45,11 @@ async def tenant_tally(h: Harness) -> Tally:
     (row,) = [
         m for m in stats["measures"] if m.window == "today" and not m.queue_id and m.channel is None
     ]
-    return row.tally
+    tally: Tally = row.tally
+    return tally
 
 
-async def assigned(h: Harness, iid: str = "c1", **kw: object) -> None:
+async def assigned(h: Harness, iid: str = "c1", **kw: Any) -> None:
     await h.agent("ann")
     await h.enqueue(iid, **kw)
     await h.accept(iid, "ann")
