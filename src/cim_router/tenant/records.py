@@ -130,7 +130,8 @@ class InteractionRecord:
     hold_count: int = 0
     hold_seconds: float = 0.0
     hold_limit_raised: bool = False
-    last_hold_seconds: float = 0.0  # the hold that ended last (for metrics; not stored)
+    # The hold that ended last, for the metrics of its transition; not stored.
+    last_hold_seconds: float = field(default=0.0, compare=False)
     # Feedback (tenant/feedback.py): when it became COMPLETED, and the survey's answers.
     completed_at: float = 0.0
     feedback_comment: str = ""
