@@ -152,6 +152,23 @@ def test_cancel_and_a_cold_transfer_end_the_hold() -> None:
     run(body)
 
 
+def test_a_warm_transfer_ends_the_hold_when_the_target_accepts() -> None:
+    async def body() -> None:
+        h = await Harness(POLICY).start()
+        await assigned(h)
+        await h.agent("bo")
+        await hold(h, "c1")
+        await h.transfer("c1", TransferMode.WARM, agent_id="bo")
+        await h.advance(8.0)
+        assert h.get("c1").hold_started_at > 0  # ann still holds it, on hold
+        taken = await h.accept("c1", "bo")
+        assert (taken.agent_id, taken.hold_started_at, taken.hold_seconds) == ("bo", 0.0, 8.0)
+        (ended,) = [e for e in h.store.events("t") if e.type == EventType.RESUMED]
+        assert (ended.agent_id, ended.reason) == ("ann", holds.ENDED_BY_TRANSFER)
+
+    run(body)
+
+
 def test_the_hold_limit_raises_its_event_once_per_hold_also_across_a_restart() -> None:
     async def body() -> None:
         h = await Harness(Policy(wrap_up_seconds=NO_WRAP, hold_limit_seconds=60.0)).start()
