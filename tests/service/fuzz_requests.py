@@ -123,9 +123,10 @@ class Builder:
             (1, True, self.list_queues),
             (1, True, self.remove_queue),
             (1, True, self.list_interactions),
-            (4, assigned, self.hold),
-            (4, any(i.on_hold for i in found), self.resume),
-            (3, True, self.submit_feedback),
+            (5, assigned, self.hold),
+            (12, any(i.on_hold for i in found), self.resume),
+            (8, pb.INTERACTION_STATE_COMPLETED in states, self.submit_feedback),
+            (1, True, self.submit_feedback),
         ]
         weighted = [make for weight, ok, make in options if ok for _ in range(weight)]
         made = self.draw(st.sampled_from(weighted))()
