@@ -12,7 +12,7 @@ import pytest
 from cim_router.domain.channel import Channel
 from cim_router.domain.interaction import InteractionState
 from cim_router.domain.policy import Policy
-from cim_router.tenant import feedback, holds, reports
+from cim_router.tenant import holds, reports
 from cim_router.tenant.errors import FailedPrecondition, NotFound
 from cim_router.tenant.measures import Tally, average_hold_time, csat_mean
 from cim_router.tenant.records import EventType, InteractionRecord, TransferMode
@@ -27,17 +27,17 @@ def kinds(h: Harness, interaction_id: str) -> list[EventType]:
 
 
 async def hold(h: Harness, iid: str, agent_id: str = "", reason: str = "") -> InteractionRecord:
-    return await h._use(lambda r: holds.hold(r, iid, agent_id, reason))
+    return await h.hold(iid, agent_id, reason)
 
 
 async def resume(h: Harness, iid: str, agent_id: str = "") -> InteractionRecord:
-    return await h._use(lambda r: holds.resume(r, iid, agent_id))
+    return await h.resume(iid, agent_id)
 
 
 async def submit(
     h: Harness, iid: str, csat: int, comment: str = "", fields: dict[str, str] | None = None
 ) -> InteractionRecord:
-    return await h._use(lambda r: feedback.submit(r, iid, csat, comment, fields or {}))
+    return await h.submit_feedback(iid, csat, comment, fields)
 
 
 async def tenant_tally(h: Harness) -> Tally:
