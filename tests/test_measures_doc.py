@@ -42,3 +42,10 @@ def test_the_policy_keys_the_doc_names_exist_with_their_defaults() -> None:
     assert "`short_abandon_seconds` (default 5)" in DOC and p.short_abandon_seconds == 5.0
     assert "`fcr_window_days` (default 7" in DOC and p.fcr_window_days == 7
     assert "`time_zone` (default `UTC`" in DOC and p.time_zone == "UTC"
+
+
+def test_the_hold_and_feedback_policy_keys_the_doc_names_exist_with_their_defaults() -> None:
+    p = Policy()
+    assert "`hold_limit_seconds` (default 0" in DOC and p.hold_limit_seconds == 0.0
+    assert "`feedback_window_seconds` (default 604800" in DOC
+    assert p.feedback_window_seconds == 604800.0

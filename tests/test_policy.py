@@ -389,6 +389,20 @@ MAPPINGS: list[tuple[str, dict[str, Any], str, str]] = [
         "short_abandon_seconds",
         "must be >= 0",
     ),
+    ("negative hold limit", {"hold_limit_seconds": -1}, "hold_limit_seconds", "must be >= 0"),
+    ("hold limit as text", {"hold_limit_seconds": "5m"}, "hold_limit_seconds", "a number"),
+    (
+        "no feedback window",
+        {"feedback_window_seconds": 0},
+        "feedback_window_seconds",
+        "must be > 0",
+    ),
+    (
+        "a feedback window past a year",
+        {"feedback_window_seconds": 400 * 86400},
+        "feedback_window_seconds",
+        "must be <=",
+    ),
 ]
 
 
@@ -397,6 +411,12 @@ def test_the_measures_keys_are_read() -> None:
         {"time_zone": "Europe/Paris", "fcr_window_days": 3, "short_abandon_seconds": 2}
     )
     assert (p.time_zone, p.fcr_window_days, p.short_abandon_seconds) == ("Europe/Paris", 3, 2.0)
+
+
+def test_the_hold_and_feedback_keys_are_read() -> None:
+    p = policy_from_mapping({"hold_limit_seconds": 300, "feedback_window_seconds": 86400})
+    assert (p.hold_limit_seconds, p.feedback_window_seconds) == (300.0, 86400.0)
+    assert (Policy().hold_limit_seconds, Policy().feedback_window_seconds) == (0.0, 604800.0)
 
 
 @pytest.mark.parametrize(

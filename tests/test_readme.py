@@ -37,3 +37,4 @@ def test_policy_example_loads(tmp_path: Path) -> None:
     assert [r.queue for r in billing.overflow] == ["billing-backlog", "billing-backlog"]
     assert not billing.hours.is_open(1_798_185_600.0)  # 2026-12-25 00:00 UTC, a holiday
     assert policy.queues["billing-backlog"].overflow[0].disposition == "callback-requested"
+    assert (policy.hold_limit_seconds, policy.feedback_window_seconds) == (300.0, 604800.0)

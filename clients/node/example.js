@@ -10,8 +10,9 @@
 // target starts with https:// or grpcs://; --cert and --key are for mutual TLS.
 //
 // Upserts a queue "billing" (chat, the skill billing at level 5) and an agent who serves it,
-// enqueues a chat into that queue, reads the router's offer, accepts it, completes the
-// chat, reads it back with GetInteraction, and prints a JSON summary on stdout. Exits
+// enqueues a chat into that queue, reads the router's offer, accepts it, puts the customer
+// on hold and back, completes the chat (a second Complete ends its wrap-up), records the
+// customer's feedback, reads it back with GetInteraction, and prints a JSON summary on stdout. Exits
 // non-zero on any failure. Runs in a tenant of its own unless --tenant is given.
 'use strict';
 
@@ -177,15 +178,36 @@ async function main() {
       throw new Error(`expected an offer, got ${enqueued.interaction.state}`);
     }
     const accepted = await call('Accept', { interaction_id: 'chat-1', agent_id: offer.agent_id });
+    const held = await call('Hold', {
+      interaction_id: 'chat-1',
+      agent_id: offer.agent_id,
+      reason: 'checking the order',
+    });
+    await call('Resume', { interaction_id: 'chat-1', agent_id: offer.agent_id });
     const completed = await call('Complete', {
       interaction_id: 'chat-1',
       agent_id: offer.agent_id,
       disposition: 'resolved',
       csat: 5,
     });
+    await call('Complete', { interaction_id: 'chat-1' }); // ends the wrap-up: COMPLETED
+    // A survey system's answer; it replaces the CSAT given at Complete.
+    const rated = await call('SubmitFeedback', {
+      interaction_id: 'chat-1',
+      csat: 4,
+      comment: 'quick and kind',
+      fields: { nps: '9' },
+    });
     const full = await call('GetInteraction', { interaction_id: 'chat-1' });
-    const events = await firstEvents({ from_start: true }, 4);
+    const events = await firstEvents({ from_start: true }, full.history.length);
     const customer = await call('GetCustomer', { customer_id: 'c-42' });
+    // A caller who asks to be called back: the call keeps its place in line.
+    await call('Enqueue', { interaction_id: 'call-1', channel: 'CHANNEL_VOICE' });
+    const callback = await call('RequestCallback', {
+      interaction_id: 'call-1',
+      address: '+33123456789',
+      max_attempts: 2,
+    });
     const summary = {
       tenant: args.tenant,
       agent: {
@@ -201,7 +223,10 @@ async function main() {
       created: enqueued.created,
       offered_to: offer.agent_id,
       accepted_state: accepted.state,
+      on_hold: held.on_hold,
+      hold_count: full.hold_count,
       completed_state: completed.state,
+      feedback: { csat: rated.csat, comment: rated.feedback_comment, fields: rated.feedback_fields },
       state: full.state,
       agent_id: full.agent_id,
       disposition: full.disposition,
@@ -209,6 +234,11 @@ async function main() {
       context: plain(full.context),
       history: full.history.map((event) => event.type),
       events: events.map((m) => [m.id, m.event.type, m.event.interaction_id]),
+      callback: {
+        address: callback.callback.address,
+        max_attempts: callback.callback.max_attempts,
+        direction: callback.direction,
+      },
       customer: {
         interactions: customer.interactions.map((i) => i.id),
         last_agent_id: customer.last_agent_id,

@@ -20,7 +20,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from cim_router import events_cli, queue_cli
+from cim_router import events_cli, hold_cli, queue_cli
 from cim_router import ops_format as fmt
 from cim_router.client import RouterClient, RouterError
 from cim_router.client.connection import DEFAULT_TARGET, DEFAULT_TIMEOUT
@@ -204,6 +204,14 @@ def _queue_command(name: str) -> Handler:
     return handle
 
 
+def _hold_command(name: str) -> Handler:
+    def handle(client: RouterClient, args: argparse.Namespace) -> Output:
+        data, text = hold_cli.HANDLERS[name](client, args)
+        return Output(data, text)
+
+    return handle
+
+
 HANDLERS.update({name: _queue_command(name) for name in queue_cli.HANDLERS})
 
 
@@ -216,6 +224,8 @@ def _events_command(name: str) -> Handler:
 
 
 HANDLERS.update({name: _events_command(name) for name in events_cli.HANDLERS})
+
+HANDLERS.update({name: _hold_command(name) for name in hold_cli.HANDLERS})
 COMMANDS = frozenset(HANDLERS)
 
 
@@ -319,6 +329,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add("stats", "the wallboard figures")
     queue_cli.register(add, _level, _skill)
     events_cli.register(add)
+    hold_cli.register(add)
 
     p = sub.add_parser("customers", help="customer data")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")

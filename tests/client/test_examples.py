@@ -116,14 +116,26 @@ def test_node_client(target: str) -> None:
     assert summary["agent"]["queues"] == ["billing"]
     assert summary["accepted_state"] == "INTERACTION_STATE_ASSIGNED"
     assert summary["completed_state"] == "INTERACTION_STATE_WRAP_UP"
-    assert (summary["disposition"], summary["csat"]) == ("resolved", 5)
+    assert summary["on_hold"] is True and summary["hold_count"] == 1
+    assert (summary["disposition"], summary["csat"]) == ("resolved", 4)  # the feedback's
+    assert summary["feedback"] == {"csat": 4, "comment": "quick and kind", "fields": {"nps": "9"}}
     assert summary["context"] == {"order": "A-17", "amount": 12.5}
     assert summary["history"] == [
         "EVENT_TYPE_ENQUEUED",
         "EVENT_TYPE_OFFERED",
         "EVENT_TYPE_ACCEPTED",
+        "EVENT_TYPE_HELD",
+        "EVENT_TYPE_RESUMED",
         "EVENT_TYPE_WRAP_UP_STARTED",
+        "EVENT_TYPE_COMPLETED",
+        "EVENT_TYPE_FEEDBACK_REQUESTED",
+        "EVENT_TYPE_FEEDBACK_RECEIVED",
     ]
+    assert summary["callback"] == {
+        "address": "+33123456789",
+        "max_attempts": 2,
+        "direction": "DIRECTION_OUTBOUND",
+    }
     # The event stream: the same events, each with its stream entry id.
     assert [e[1] for e in summary["events"]] == summary["history"]
     assert all(e[2] == "chat-1" and "-" in e[0] for e in summary["events"])
@@ -131,7 +143,7 @@ def test_node_client(target: str) -> None:
         "interactions": ["chat-1"],
         "last_agent_id": "nadia",
         "contacts": 1,
-        "csat_mean": 5,
+        "csat_mean": 4,  # the feedback replaced the 5 given at Complete
     }
     with RouterClient(target, tenant="node") as router:
         assert router.get_interaction("chat-1").agent_id == "nadia"

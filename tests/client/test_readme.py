@@ -36,4 +36,4 @@ def test_cli_lines_parse() -> None:
         assert argv[0] == "cim-router"
         args = parser().parse_args(argv[1:])
         commands.add(args.command)
-    assert len(commands) == 17  # queues, queue-upsert, queue, callback, events, customer
+    assert len(commands) == 20  # queues, callback, events, customer, hold, resume, feedback

@@ -26,10 +26,9 @@ from tests.service.fuzz_checks import (
     _bytes,
     _text,
     _without_history,
+    steady_interaction,
 )
-from tests.service.fuzz_requests import (
-    _takes_request_id,
-)
+from tests.service.fuzz_wire import takes_request_id
 from tests.service.fuzz_world import (
     Recorded,
     Reply,
@@ -83,7 +82,7 @@ class AnswerChecks:
         elif method == "GetInteraction":
             now = after.interactions.get(request.interaction_id)
             assert now is not None, f"{where}: found, but no Enqueue created it"
-            assert pb.Interaction.FromString(body) == now, where
+            assert steady_interaction(pb.Interaction.FromString(body)) == now, where
         elif method == "Enqueue":
             answer = pb.EnqueueResponse.FromString(body)
             now = after.interactions[request.interaction_id]
@@ -225,7 +224,7 @@ class AnswerChecks:
         ALREADY_EXISTS; a fresh id is remembered for later steps."""
         code, where = reply.code, f"{step.method} -> {reply.code.name} {reply.details!r}"
         original = step.retry_of or step.reuse_of
-        takes = decoded is not None and _takes_request_id(step.method, decoded)
+        takes = decoded is not None and takes_request_id(step.method, decoded)
         if original is not None and takes and step.tenant == original.tenant:
             assert decoded is not None
             same = step.method == original.method and digest(decoded) == original.digest

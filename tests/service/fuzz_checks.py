@@ -59,6 +59,7 @@ GONE_ON_RETRY = AGENT_REPLIES | {"UpsertQueue"}
 INTERACTION_REPLIES = frozenset(
     {"Accept", "Reject", "Complete", "Cancel", "Transfer", "Escalate", "CancelTransfer"}
     | {"UpdateContext", "RequestCallback"}
+    | {"Hold", "Resume", "SubmitFeedback"}
 )
 
 AGENT_POOL = (*AGENTS, "a3")
@@ -109,7 +110,19 @@ PHASES = (Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrin
 
 
 def _bytes(message: Message) -> bytes:
+    if isinstance(message, pb.Interaction) and message.on_hold:
+        message = steady_interaction(message)
     return message.SerializeToString(deterministic=True)
+
+
+def steady_interaction(interaction: pb.Interaction) -> pb.Interaction:
+    """An interaction but for what moves with the clock: a running hold's seconds."""
+    if not interaction.on_hold:
+        return interaction
+    out = pb.Interaction()
+    out.CopyFrom(interaction)
+    out.ClearField("hold_seconds")
+    return out
 
 
 def _without_history(interaction: pb.Interaction) -> pb.Interaction:

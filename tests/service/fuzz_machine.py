@@ -44,13 +44,9 @@ from tests.service.fuzz_checks import (
     _text,
     check_names_a_field,
 )
-from tests.service.fuzz_requests import (
-    Builder,
-    _decode,
-    _set_field,
-    _takes_request_id,
-)
+from tests.service.fuzz_requests import Builder
 from tests.service.fuzz_restarts import restart_with_offers_in_flight
+from tests.service.fuzz_wire import decode, set_field, takes_request_id
 from tests.service.fuzz_world import (
     Recorded,
     Watch,
@@ -289,7 +285,7 @@ class FuzzMachine(AnswerChecks, RuleBasedStateMachine):
             fields: list[FieldDescriptor] = list(METHODS[method].input_type.fields)
             if kind == "twisted" and fields:
                 chosen = data.draw(st.sampled_from(fields), label="twisted field")
-                _set_field(request, chosen, data.draw(field_values(chosen), label="value"))
+                set_field(request, chosen, data.draw(field_values(chosen), label="value"))
         body = data.draw(wire(request, intact=3 if kind == "random" else 20), label="body")
         if timeout == 0.0:
             timeout = None  # a waiting Assign without a deadline: refused at once
@@ -333,7 +329,7 @@ class FuzzMachine(AnswerChecks, RuleBasedStateMachine):
         method = step.method
         watched = [step.tenant] if step.tenant else [self.main, self.other]
         before = {t: self._before(t) for t in watched}
-        decoded = _decode(method, step.body)
+        decoded = decode(method, step.body)
         self.say(
             f"{method} {step.metadata!r} timeout={step.timeout} "
             f"{_text(decoded) if decoded is not None else step.body!r}"[:600]
@@ -359,7 +355,7 @@ class FuzzMachine(AnswerChecks, RuleBasedStateMachine):
             assert reply.details == f"request: cannot be decoded as {descriptor.full_name}", where
         elif code == INVALID:
             check_names_a_field(METHODS[method], decoded, reply.details)
-        if step.tenant is None or (step.bad_request_id and _takes_request_id(method, decoded)):
+        if step.tenant is None or (step.bad_request_id and takes_request_id(method, decoded)):
             assert code == INVALID, f"{where}: the metadata is refused"
         if step.timeout is None and getattr(decoded, "wait", False):
             assert code == INVALID, f"{where}: a wait with no deadline"

@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from google.protobuf.descriptor import FieldDescriptor
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import Message
 from hypothesis import strategies as st
 
 from cim_router._pb import router_pb2 as pb
@@ -19,7 +18,6 @@ from tests.service.fuzz_checks import (
     INTERACTION_POOL,
     OPEN,
     QUEUE_POOL,
-    READS,
     SETTABLE,
     SKILLS,
     SPARE_TENANTS,
@@ -27,9 +25,6 @@ from tests.service.fuzz_checks import (
     WAIT_SECONDS,
     WATCH_SECONDS,
     Snap,
-)
-from tests.service.test_bad_input import (
-    METHODS,
 )
 
 if TYPE_CHECKING:
@@ -127,6 +122,10 @@ class Builder:
             (2, any_, self.request_callback),
             (1, True, self.watch_events),
             (2, True, self.get_customer),
+            (5, assigned, self.hold),
+            (12, any(i.on_hold for i in found), self.resume),
+            (8, pb.INTERACTION_STATE_COMPLETED in states, self.submit_feedback),
+            (1, True, self.submit_feedback),
         ]
         weighted = [make for weight, ok, make in options if ok for _ in range(weight)]
         made = self.draw(st.sampled_from(weighted))()
@@ -324,7 +323,8 @@ class Builder:
             interaction_id=iid,
             address=draw(st.sampled_from(("+33123456789", "sip:c@example.net"))),
             max_attempts=draw(st.sampled_from((0, 1, 3))),
-            retry_seconds=draw(st.sampled_from((0.0, 1.0, 60.0))),
+            # Long delays only: a retry on the real clock would make replays differ.
+            retry_seconds=draw(st.sampled_from((0.0, 3600.0, 86400.0))),
         )
 
     def get_interaction(self) -> Build:
@@ -442,42 +442,34 @@ class Builder:
             page_size=draw(st.sampled_from((0, 1, 2, 1000))),
         )
 
+    def _holder(self, iid: str) -> str:
+        holder = self.interactions[iid].agent_id
+        return str(self.draw(st.sampled_from((holder, holder, "", self.agent_id()))))
+
+    def hold(self) -> Build | None:
+        iid = self.interaction_id(pb.INTERACTION_STATE_ASSIGNED)
+        if iid is None:
+            return None
+        reason = self.draw(st.sampled_from(("", "checking")))
+        return "Hold", pb.HoldRequest(interaction_id=iid, agent_id=self._holder(iid), reason=reason)
+
+    def resume(self) -> Build | None:
+        held = [k for k, i in self.interactions.items() if i.on_hold]
+        iid = self.pick(held) if held else self.interaction_id()
+        if iid is None:
+            return None
+        return "Resume", pb.ResumeRequest(interaction_id=iid, agent_id=self._holder(iid))
+
+    def submit_feedback(self) -> Build:
+        done = self.interaction_id(pb.INTERACTION_STATE_COMPLETED)
+        iid = done if done is not None else self.pick(INTERACTION_POOL)
+        return "SubmitFeedback", pb.SubmitFeedbackRequest(
+            interaction_id=iid,
+            csat=self.draw(st.integers(0, 5)),
+            comment=self.draw(st.sampled_from(("", "quick and kind"))),
+            fields=self.draw(st.sampled_from(({}, {"nps": "9"}))),
+        )
+
     def list_audit(self) -> Build:
         size = self.draw(st.sampled_from((0, 1, 2, 1000)))
         return "ListAudit", pb.ListAuditRequest(page_size=size)
-
-
-def _set_field(message: Message, field_: FieldDescriptor, value: Any) -> None:
-    """Give one field of `message` a value `field_values` drew for it."""
-    name = field_.name
-    sub = field_.message_type
-    if sub is not None and sub.GetOptions().map_entry:
-        target: Any = getattr(message, name)
-        target.clear()
-        target.update(value)
-    elif field_.is_repeated:
-        del getattr(message, name)[:]
-        getattr(message, name).extend(value)
-    elif sub is not None:
-        getattr(message, name).CopyFrom(value)
-    else:
-        setattr(message, name, value)
-
-
-def _decode(method: str, body: bytes) -> Message | None:
-    cls: type[Message] = getattr(pb, METHODS[method].input_type.name)
-    try:
-        return cls.FromString(body)
-    except DecodeError:
-        return None
-
-
-def _takes_request_id(method: str, request: Message | None) -> bool:
-    """Whether the server reads `x-cim-request-id` for this call."""
-    if method in READS or method in STREAMS or method in ("CreateTenant", "DeleteTenant"):
-        return False
-    if method == "ForgetCustomer":
-        return False  # idempotent: it reads no request id
-    if method == "Assign":
-        return request is None or request.WhichOneof("target") == "agent_id"
-    return True

@@ -34,6 +34,7 @@ from tests.service.fuzz_checks import (
     Snap,
     _text,
     check_consistent,
+    steady_interaction,
 )
 from tests.service.steady import steady
 from tests.service.test_bad_input import (
@@ -252,7 +253,7 @@ class World:
         found: dict[str, pb.Interaction | None] = {}
         for iid in sorted(self.interactions.get(tenant, ())):
             got = self.read("GetInteraction", pb.GetInteractionRequest(interaction_id=iid), tenant)
-            found[iid] = None if got is None else pb.Interaction.FromString(got)
+            found[iid] = None if got is None else steady_interaction(pb.Interaction.FromString(got))
         body = self.read("GetStats", pb.GetStatsRequest(), tenant)
         assert body is not None
         stats = pb.Stats.FromString(body)

@@ -66,6 +66,9 @@ REQUESTS: dict[str, Any] = {
     "RequestCallback": pb.RequestCallbackRequest(interaction_id="i1", address="+331"),
     "WatchEvents": pb.WatchEventsRequest(from_start=True),
     "GetCustomer": pb.GetCustomerRequest(customer_id="c1"),
+    "Hold": pb.HoldRequest(interaction_id="i1", agent_id="a1"),
+    "Resume": pb.ResumeRequest(interaction_id="i1", agent_id="a1"),
+    "SubmitFeedback": pb.SubmitFeedbackRequest(interaction_id="i1", csat=4),
 }
 
 # Callers: name -> (how its key is made, or a fixed authorization value).

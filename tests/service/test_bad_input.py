@@ -104,6 +104,11 @@ def _skill_map() -> st.SearchStrategy[dict[str, int]]:
     return st.one_of(st.dictionaries(strings, ints, max_size=3), st.just(too_many))
 
 
+def _text_map() -> st.SearchStrategy[dict[str, str]]:
+    too_many = {f"q{k}": "x" for k in range(limits.MAX_FEEDBACK_FIELDS + 1)}
+    return st.one_of(st.dictionaries(strings, strings, max_size=3), st.just(too_many))
+
+
 def _scalar(field: FieldDescriptor) -> st.SearchStrategy[Any]:
     if field.type == FieldDescriptor.TYPE_STRING:
         return strings
@@ -143,6 +148,8 @@ def messages(draw: st.DrawFn, descriptor: Descriptor, depth: int = 0) -> dict[st
 def field_values(field: FieldDescriptor, depth: int = 0) -> st.SearchStrategy[Any]:
     """Any value of the field's type, often one just past a limit."""
     if field.message_type is not None and field.message_type.GetOptions().map_entry:
+        if field.message_type.fields_by_name["value"].type == FieldDescriptor.TYPE_STRING:
+            return _text_map()
         return _skill_map()
     if field.message_type is not None:
         return _message_value(field, depth)

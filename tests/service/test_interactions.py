@@ -73,6 +73,7 @@ def test_accept_complete_wrap_up_and_back_to_available(client: Client) -> None:
         "ACCEPTED",
         "WRAP_UP_STARTED",
         "COMPLETED",
+        "FEEDBACK_REQUESTED",
     ]
 
 

@@ -214,6 +214,7 @@ def test_full_journey_chat_to_voice_to_supervisor(client: Client) -> None:
         "TRANSFERRED",
         "WRAP_UP_STARTED",
         "COMPLETED",
+        "FEEDBACK_REQUESTED",
     ]
     channels = [e.channel for e in final.history]
     assert channels[0] == pb.CHANNEL_CHAT and channels[-1] == pb.CHANNEL_VOICE

@@ -378,3 +378,32 @@ def test_an_interactions_queue_and_a_queue_change_event_load_back(kind: str) -> 
         assert await store.read_history("t", "q1") == [moved]
 
     run(kind, body)
+
+
+def test_hold_state_and_feedback_load_back(kind: str) -> None:
+    async def body(store: Store) -> None:
+        held = interaction("h1", InteractionState.ASSIGNED)
+        held.agent_id = "ann"
+        held.hold_started_at, held.hold_count, held.hold_seconds = 50.0, 3, 42.5
+        held.hold_limit_raised = True
+        done = interaction("d1", InteractionState.COMPLETED)
+        done.completed_at, done.csat = 70.0, 4
+        done.feedback_comment, done.feedback_fields = "kind", {"nps": "9"}
+        asked = Event(70.0, EventType.FEEDBACK_REQUESTED, "d1", Channel.CHAT, "ann", "cust-1")
+        t = Transition(interactions=[held, done], events=[asked], new_tenant=True)
+        await commit(store, "t", t)
+        snap = await store.load("t")
+        (loaded,) = snap.interactions
+        assert loaded == held
+        assert await store.read_interaction("t", "d1") == done
+        assert await store.read_history("t", "d1") == [asked]
+        plain = interaction("p1")  # none of it: the defaults
+        await commit(store, "t", Transition(interactions=[plain]))
+        back = await store.read_interaction("t", "p1")
+        assert back is not None and (back.hold_count, back.completed_at, back.feedback_fields) == (
+            0,
+            0.0,
+            {},
+        )
+
+    run(kind, body)

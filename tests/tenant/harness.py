@@ -12,7 +12,7 @@ from cim_router.domain.channel import DEFAULT_CAPACITY, Channel
 from cim_router.domain.interaction import Interaction, SkillRequirement
 from cim_router.domain.policy import Policy
 from cim_router.store.memory import MemoryStore
-from cim_router.tenant import agents, interactions, transfers
+from cim_router.tenant import agents, feedback, holds, interactions, transfers
 from cim_router.tenant.clock import ManualClock
 from cim_router.tenant.forget import Forgotten, forget_customer
 from cim_router.tenant.ports import Store
@@ -181,3 +181,22 @@ class Harness:
 
     async def forget(self, customer_id: str) -> Forgotten:
         return await self._use(lambda r: forget_customer(r, customer_id))
+
+    async def hold(
+        self, interaction_id: str, agent_id: str = "", reason: str = ""
+    ) -> InteractionRecord:
+        return await self._use(lambda r: holds.hold(r, interaction_id, agent_id, reason))
+
+    async def resume(self, interaction_id: str, agent_id: str = "") -> InteractionRecord:
+        return await self._use(lambda r: holds.resume(r, interaction_id, agent_id))
+
+    async def submit_feedback(
+        self,
+        interaction_id: str,
+        csat: int,
+        comment: str = "",
+        fields: dict[str, str] | None = None,
+    ) -> InteractionRecord:
+        return await self._use(
+            lambda r: feedback.submit(r, interaction_id, csat, comment, fields or {})
+        )

@@ -156,6 +156,18 @@ class _EventTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventType.V
     """An overflow rule of the interaction's queue fired (HistoryEvent.rule names it)."""
     EVENT_TYPE_QUEUE_CHANGED: _EventType.ValueType  # 21
     """The interaction moved to another queue (HistoryEvent.queue_id names the new one)."""
+    EVENT_TYPE_HELD: _EventType.ValueType  # 22
+    """Hold started (HistoryEvent.reason: the reason given, if any)."""
+    EVENT_TYPE_RESUMED: _EventType.ValueType  # 23
+    """Hold ended: by Resume (reason empty), or by "completed", "cancelled" or "transferred"."""
+    EVENT_TYPE_HOLD_LIMIT_EXCEEDED: _EventType.ValueType  # 24
+    """A hold has lasted past the policy's hold_limit_seconds; once per hold."""
+    EVENT_TYPE_FEEDBACK_REQUESTED: _EventType.ValueType  # 25
+    """The interaction is COMPLETED: a survey may be sent (HistoryEvent.reason: the customer
+    id; agent_id: the agent who handled it). Also in the tenant's event stream.
+    """
+    EVENT_TYPE_FEEDBACK_RECEIVED: _EventType.ValueType  # 26
+    """SubmitFeedback recorded (or replaced) the interaction's feedback."""
     EVENT_TYPE_CALLBACK_REQUESTED: _EventType.ValueType  # 27
     """RequestCallback made it a callback."""
     EVENT_TYPE_CALLBACK_ATTEMPTED: _EventType.ValueType  # 28
@@ -190,6 +202,18 @@ EVENT_TYPE_RULE_FIRED: EventType.ValueType  # 20
 """An overflow rule of the interaction's queue fired (HistoryEvent.rule names it)."""
 EVENT_TYPE_QUEUE_CHANGED: EventType.ValueType  # 21
 """The interaction moved to another queue (HistoryEvent.queue_id names the new one)."""
+EVENT_TYPE_HELD: EventType.ValueType  # 22
+"""Hold started (HistoryEvent.reason: the reason given, if any)."""
+EVENT_TYPE_RESUMED: EventType.ValueType  # 23
+"""Hold ended: by Resume (reason empty), or by "completed", "cancelled" or "transferred"."""
+EVENT_TYPE_HOLD_LIMIT_EXCEEDED: EventType.ValueType  # 24
+"""A hold has lasted past the policy's hold_limit_seconds; once per hold."""
+EVENT_TYPE_FEEDBACK_REQUESTED: EventType.ValueType  # 25
+"""The interaction is COMPLETED: a survey may be sent (HistoryEvent.reason: the customer
+id; agent_id: the agent who handled it). Also in the tenant's event stream.
+"""
+EVENT_TYPE_FEEDBACK_RECEIVED: EventType.ValueType  # 26
+"""SubmitFeedback recorded (or replaced) the interaction's feedback."""
 EVENT_TYPE_CALLBACK_REQUESTED: EventType.ValueType  # 27
 """RequestCallback made it a callback."""
 EVENT_TYPE_CALLBACK_ATTEMPTED: EventType.ValueType  # 28
@@ -1302,6 +1326,26 @@ Global___HistoryEvent: _TypeAlias = HistoryEvent  # noqa: Y015
 class Interaction(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class FeedbackFieldsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     ID_FIELD_NUMBER: _builtins.int
     CUSTOMER_ID_FIELD_NUMBER: _builtins.int
     CHANNEL_FIELD_NUMBER: _builtins.int
@@ -1324,6 +1368,13 @@ class Interaction(_message.Message):
     CSAT_FIELD_NUMBER: _builtins.int
     HISTORY_FIELD_NUMBER: _builtins.int
     QUEUE_ID_FIELD_NUMBER: _builtins.int
+    ON_HOLD_FIELD_NUMBER: _builtins.int
+    HOLD_STARTED_AT_FIELD_NUMBER: _builtins.int
+    HOLD_COUNT_FIELD_NUMBER: _builtins.int
+    HOLD_SECONDS_FIELD_NUMBER: _builtins.int
+    COMPLETED_AT_FIELD_NUMBER: _builtins.int
+    FEEDBACK_COMMENT_FIELD_NUMBER: _builtins.int
+    FEEDBACK_FIELDS_FIELD_NUMBER: _builtins.int
     TAGS_FIELD_NUMBER: _builtins.int
     DIRECTION_FIELD_NUMBER: _builtins.int
     NOT_BEFORE_FIELD_NUMBER: _builtins.int
@@ -1344,6 +1395,13 @@ class Interaction(_message.Message):
     disposition: _builtins.str
     csat: _builtins.int
     queue_id: _builtins.str
+    on_hold: _builtins.bool
+    """Whether the holder has it on hold now, and since when (absent when not on hold)."""
+    hold_count: _builtins.int
+    """Holds started, and their total seconds (a hold still running counts up to now)."""
+    hold_seconds: _builtins.float
+    feedback_comment: _builtins.str
+    """From SubmitFeedback (customer data: erased by ForgetCustomer; not shown to a viewer)."""
     direction: Global___Direction.ValueType
     @_builtins.property
     def required_skills(self) -> _containers.RepeatedCompositeFieldContainer[Global___SkillRequirement]: ...
@@ -1363,6 +1421,14 @@ class Interaction(_message.Message):
     def history(self) -> _containers.RepeatedCompositeFieldContainer[Global___HistoryEvent]:
         """Filled by GetInteraction only."""
 
+    @_builtins.property
+    def hold_started_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def completed_at(self) -> _timestamp_pb2.Timestamp:
+        """When it became COMPLETED (absent before); the feedback window counts from here."""
+
+    @_builtins.property
+    def feedback_fields(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     @_builtins.property
     def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Set by automation rules (the policy's `tag` action), in the order they were added."""
@@ -1400,14 +1466,21 @@ class Interaction(_message.Message):
         csat: _builtins.int = ...,
         history: _abc.Iterable[Global___HistoryEvent] | None = ...,
         queue_id: _builtins.str = ...,
+        on_hold: _builtins.bool = ...,
+        hold_started_at: _timestamp_pb2.Timestamp | None = ...,
+        hold_count: _builtins.int = ...,
+        hold_seconds: _builtins.float = ...,
+        completed_at: _timestamp_pb2.Timestamp | None = ...,
+        feedback_comment: _builtins.str = ...,
+        feedback_fields: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         tags: _abc.Iterable[_builtins.str] | None = ...,
         direction: Global___Direction.ValueType = ...,
         not_before: _timestamp_pb2.Timestamp | None = ...,
         callback: Global___Callback | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["callback", b"callback", "context", b"context", "enqueued_at", b"enqueued_at", "not_before", b"not_before", "offer", b"offer", "transfer", b"transfer"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["callback", b"callback", "completed_at", b"completed_at", "context", b"context", "enqueued_at", b"enqueued_at", "hold_started_at", b"hold_started_at", "not_before", b"not_before", "offer", b"offer", "transfer", b"transfer"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "callback", b"callback", "channel", b"channel", "context", b"context", "csat", b"csat", "customer_id", b"customer_id", "customer_tier", b"customer_tier", "direction", b"direction", "disposition", b"disposition", "enqueued_at", b"enqueued_at", "escalation_level", b"escalation_level", "excluded_agent_ids", b"excluded_agent_ids", "history", b"history", "id", b"id", "linked_interaction_id", b"linked_interaction_id", "not_before", b"not_before", "offer", b"offer", "preferred_agent_id", b"preferred_agent_id", "preferred_skills", b"preferred_skills", "priority", b"priority", "queue_id", b"queue_id", "required_skills", b"required_skills", "sla_seconds", b"sla_seconds", "state", b"state", "tags", b"tags", "transfer", b"transfer"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "callback", b"callback", "channel", b"channel", "completed_at", b"completed_at", "context", b"context", "csat", b"csat", "customer_id", b"customer_id", "customer_tier", b"customer_tier", "direction", b"direction", "disposition", b"disposition", "enqueued_at", b"enqueued_at", "escalation_level", b"escalation_level", "excluded_agent_ids", b"excluded_agent_ids", "feedback_comment", b"feedback_comment", "feedback_fields", b"feedback_fields", "history", b"history", "hold_count", b"hold_count", "hold_seconds", b"hold_seconds", "hold_started_at", b"hold_started_at", "id", b"id", "linked_interaction_id", b"linked_interaction_id", "not_before", b"not_before", "offer", b"offer", "on_hold", b"on_hold", "preferred_agent_id", b"preferred_agent_id", "preferred_skills", b"preferred_skills", "priority", b"priority", "queue_id", b"queue_id", "required_skills", b"required_skills", "sla_seconds", b"sla_seconds", "state", b"state", "tags", b"tags", "transfer", b"transfer"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1833,6 +1906,9 @@ class Measures(_message.Message):
     OCCUPANCY_FIELD_NUMBER: _builtins.int
     WAITING_FIELD_NUMBER: _builtins.int
     LONGEST_WAIT_SECONDS_FIELD_NUMBER: _builtins.int
+    HOLDS_FIELD_NUMBER: _builtins.int
+    HOLD_SECONDS_FIELD_NUMBER: _builtins.int
+    AVERAGE_HOLD_SECONDS_FIELD_NUMBER: _builtins.int
     OUTBOUND_FIELD_NUMBER: _builtins.int
     CALLBACKS_FIELD_NUMBER: _builtins.int
     CALLBACK_ATTEMPTS_FIELD_NUMBER: _builtins.int
@@ -1863,6 +1939,10 @@ class Measures(_message.Message):
     """Now, not over the window: seats in use over seats of logged-in agents."""
     waiting: _builtins.int
     longest_wait_seconds: _builtins.float
+    holds: _builtins.int
+    """Holds that ended in the window, their seconds, and their mean (absent without one)."""
+    hold_seconds: _builtins.float
+    average_hold_seconds: _builtins.float
     outbound: _builtins.int
     callbacks: _builtins.int
     callback_attempts: _builtins.int
@@ -1894,13 +1974,16 @@ class Measures(_message.Message):
         occupancy: _builtins.float | None = ...,
         waiting: _builtins.int = ...,
         longest_wait_seconds: _builtins.float = ...,
+        holds: _builtins.int = ...,
+        hold_seconds: _builtins.float = ...,
+        average_hold_seconds: _builtins.float | None = ...,
         outbound: _builtins.int = ...,
         callbacks: _builtins.int = ...,
         callback_attempts: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_abandonment_rate", b"_abandonment_rate", "_aht_seconds", b"_aht_seconds", "_asa_seconds", b"_asa_seconds", "_csat_mean", b"_csat_mean", "_first_contact_resolution", b"_first_contact_resolution", "_occupancy", b"_occupancy", "_service_level", b"_service_level", "_transfer_rate", b"_transfer_rate", "abandonment_rate", b"abandonment_rate", "aht_seconds", b"aht_seconds", "asa_seconds", b"asa_seconds", "csat_mean", b"csat_mean", "first_contact_resolution", b"first_contact_resolution", "occupancy", b"occupancy", "service_level", b"service_level", "since", b"since", "transfer_rate", b"transfer_rate"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_abandonment_rate", b"_abandonment_rate", "_aht_seconds", b"_aht_seconds", "_asa_seconds", b"_asa_seconds", "_average_hold_seconds", b"_average_hold_seconds", "_csat_mean", b"_csat_mean", "_first_contact_resolution", b"_first_contact_resolution", "_occupancy", b"_occupancy", "_service_level", b"_service_level", "_transfer_rate", b"_transfer_rate", "abandonment_rate", b"abandonment_rate", "aht_seconds", b"aht_seconds", "asa_seconds", b"asa_seconds", "average_hold_seconds", b"average_hold_seconds", "csat_mean", b"csat_mean", "first_contact_resolution", b"first_contact_resolution", "occupancy", b"occupancy", "service_level", b"service_level", "since", b"since", "transfer_rate", b"transfer_rate"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_abandonment_rate", b"_abandonment_rate", "_aht_seconds", b"_aht_seconds", "_asa_seconds", b"_asa_seconds", "_csat_mean", b"_csat_mean", "_first_contact_resolution", b"_first_contact_resolution", "_occupancy", b"_occupancy", "_service_level", b"_service_level", "_transfer_rate", b"_transfer_rate", "abandoned", b"abandoned", "abandonment_rate", b"abandonment_rate", "aht_seconds", b"aht_seconds", "answered", b"answered", "answered_in_sla", b"answered_in_sla", "asa_seconds", b"asa_seconds", "callback_attempts", b"callback_attempts", "callbacks", b"callbacks", "channel", b"channel", "csat_count", b"csat_count", "csat_mean", b"csat_mean", "first_contact_resolution", b"first_contact_resolution", "handled", b"handled", "longest_wait_seconds", b"longest_wait_seconds", "occupancy", b"occupancy", "offered", b"offered", "outbound", b"outbound", "overflowed", b"overflowed", "queue_id", b"queue_id", "service_level", b"service_level", "short_abandoned", b"short_abandoned", "since", b"since", "transfer_rate", b"transfer_rate", "transferred", b"transferred", "waiting", b"waiting", "window", b"window"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_abandonment_rate", b"_abandonment_rate", "_aht_seconds", b"_aht_seconds", "_asa_seconds", b"_asa_seconds", "_average_hold_seconds", b"_average_hold_seconds", "_csat_mean", b"_csat_mean", "_first_contact_resolution", b"_first_contact_resolution", "_occupancy", b"_occupancy", "_service_level", b"_service_level", "_transfer_rate", b"_transfer_rate", "abandoned", b"abandoned", "abandonment_rate", b"abandonment_rate", "aht_seconds", b"aht_seconds", "answered", b"answered", "answered_in_sla", b"answered_in_sla", "asa_seconds", b"asa_seconds", "average_hold_seconds", b"average_hold_seconds", "callback_attempts", b"callback_attempts", "callbacks", b"callbacks", "channel", b"channel", "csat_count", b"csat_count", "csat_mean", b"csat_mean", "first_contact_resolution", b"first_contact_resolution", "handled", b"handled", "hold_seconds", b"hold_seconds", "holds", b"holds", "longest_wait_seconds", b"longest_wait_seconds", "occupancy", b"occupancy", "offered", b"offered", "outbound", b"outbound", "overflowed", b"overflowed", "queue_id", b"queue_id", "service_level", b"service_level", "short_abandoned", b"short_abandoned", "since", b"since", "transfer_rate", b"transfer_rate", "transferred", b"transferred", "waiting", b"waiting", "window", b"window"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__abandonment_rate: _TypeAlias = _typing.Literal["abandonment_rate"]  # noqa: Y015
     _WhichOneofArgType__abandonment_rate: _TypeAlias = _typing.Literal["_abandonment_rate", b"_abandonment_rate"]  # noqa: Y015
@@ -1908,6 +1991,8 @@ class Measures(_message.Message):
     _WhichOneofArgType__aht_seconds: _TypeAlias = _typing.Literal["_aht_seconds", b"_aht_seconds"]  # noqa: Y015
     _WhichOneofReturnType__asa_seconds: _TypeAlias = _typing.Literal["asa_seconds"]  # noqa: Y015
     _WhichOneofArgType__asa_seconds: _TypeAlias = _typing.Literal["_asa_seconds", b"_asa_seconds"]  # noqa: Y015
+    _WhichOneofReturnType__average_hold_seconds: _TypeAlias = _typing.Literal["average_hold_seconds"]  # noqa: Y015
+    _WhichOneofArgType__average_hold_seconds: _TypeAlias = _typing.Literal["_average_hold_seconds", b"_average_hold_seconds"]  # noqa: Y015
     _WhichOneofReturnType__csat_mean: _TypeAlias = _typing.Literal["csat_mean"]  # noqa: Y015
     _WhichOneofArgType__csat_mean: _TypeAlias = _typing.Literal["_csat_mean", b"_csat_mean"]  # noqa: Y015
     _WhichOneofReturnType__first_contact_resolution: _TypeAlias = _typing.Literal["first_contact_resolution"]  # noqa: Y015
@@ -1924,6 +2009,8 @@ class Measures(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__aht_seconds) -> _WhichOneofReturnType__aht_seconds | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__asa_seconds) -> _WhichOneofReturnType__asa_seconds | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__average_hold_seconds) -> _WhichOneofReturnType__average_hold_seconds | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__csat_mean) -> _WhichOneofReturnType__csat_mean | None: ...
     @_typing.overload
@@ -2816,3 +2903,105 @@ class Customer(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Customer: _TypeAlias = Customer  # noqa: Y015
+
+@_typing.final
+class HoldRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INTERACTION_ID_FIELD_NUMBER: _builtins.int
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    interaction_id: _builtins.str
+    agent_id: _builtins.str
+    """Optional; when set it must be the agent holding the interaction."""
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        interaction_id: _builtins.str = ...,
+        agent_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "interaction_id", b"interaction_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HoldRequest: _TypeAlias = HoldRequest  # noqa: Y015
+
+@_typing.final
+class ResumeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INTERACTION_ID_FIELD_NUMBER: _builtins.int
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    interaction_id: _builtins.str
+    agent_id: _builtins.str
+    """Optional; when set it must be the agent holding the interaction."""
+    def __init__(
+        self,
+        *,
+        interaction_id: _builtins.str = ...,
+        agent_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "interaction_id", b"interaction_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResumeRequest: _TypeAlias = ResumeRequest  # noqa: Y015
+
+@_typing.final
+class SubmitFeedbackRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class FieldsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    INTERACTION_ID_FIELD_NUMBER: _builtins.int
+    CSAT_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    FIELDS_FIELD_NUMBER: _builtins.int
+    interaction_id: _builtins.str
+    csat: _builtins.int
+    """1..5, required."""
+    comment: _builtins.str
+    """Free text from the customer: never logged."""
+    @_builtins.property
+    def fields(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Further answers of the survey, by question."""
+
+    def __init__(
+        self,
+        *,
+        interaction_id: _builtins.str = ...,
+        csat: _builtins.int = ...,
+        comment: _builtins.str = ...,
+        fields: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "csat", b"csat", "fields", b"fields", "interaction_id", b"interaction_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitFeedbackRequest: _TypeAlias = SubmitFeedbackRequest  # noqa: Y015

@@ -195,6 +195,21 @@ class RouterStub:
                 request_serializer=cim__router_dot_v1_dot_router__pb2.GetCustomerRequest.SerializeToString,
                 response_deserializer=cim__router_dot_v1_dot_router__pb2.Customer.FromString,
                 _registered_method=True)
+        self.Hold = channel.unary_unary(
+                '/cim_router.v1.Router/Hold',
+                request_serializer=cim__router_dot_v1_dot_router__pb2.HoldRequest.SerializeToString,
+                response_deserializer=cim__router_dot_v1_dot_router__pb2.Interaction.FromString,
+                _registered_method=True)
+        self.Resume = channel.unary_unary(
+                '/cim_router.v1.Router/Resume',
+                request_serializer=cim__router_dot_v1_dot_router__pb2.ResumeRequest.SerializeToString,
+                response_deserializer=cim__router_dot_v1_dot_router__pb2.Interaction.FromString,
+                _registered_method=True)
+        self.SubmitFeedback = channel.unary_unary(
+                '/cim_router.v1.Router/SubmitFeedback',
+                request_serializer=cim__router_dot_v1_dot_router__pb2.SubmitFeedbackRequest.SerializeToString,
+                response_deserializer=cim__router_dot_v1_dot_router__pb2.Interaction.FromString,
+                _registered_method=True)
 
 
 class RouterServicer:
@@ -416,6 +431,29 @@ class RouterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Hold(self, request, context):
+        """Hold (agent work): the holder puts an ASSIGNED interaction on hold and takes it off
+        again. A hold also ends when the interaction is completed, cancelled or transferred
+        away; its time is added to Interaction.hold_seconds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Resume(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitFeedback(self, request, context):
+        """Feedback on a COMPLETED interaction, within the policy's feedback_window_seconds of its
+        completion; a second call replaces the first (the CSAT is counted once).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -578,6 +616,21 @@ def add_RouterServicer_to_server(servicer, server):
                     servicer.GetCustomer,
                     request_deserializer=cim__router_dot_v1_dot_router__pb2.GetCustomerRequest.FromString,
                     response_serializer=cim__router_dot_v1_dot_router__pb2.Customer.SerializeToString,
+            ),
+            'Hold': grpc.unary_unary_rpc_method_handler(
+                    servicer.Hold,
+                    request_deserializer=cim__router_dot_v1_dot_router__pb2.HoldRequest.FromString,
+                    response_serializer=cim__router_dot_v1_dot_router__pb2.Interaction.SerializeToString,
+            ),
+            'Resume': grpc.unary_unary_rpc_method_handler(
+                    servicer.Resume,
+                    request_deserializer=cim__router_dot_v1_dot_router__pb2.ResumeRequest.FromString,
+                    response_serializer=cim__router_dot_v1_dot_router__pb2.Interaction.SerializeToString,
+            ),
+            'SubmitFeedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitFeedback,
+                    request_deserializer=cim__router_dot_v1_dot_router__pb2.SubmitFeedbackRequest.FromString,
+                    response_serializer=cim__router_dot_v1_dot_router__pb2.Interaction.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1444,6 +1497,87 @@ class Router:
             '/cim_router.v1.Router/GetCustomer',
             cim__router_dot_v1_dot_router__pb2.GetCustomerRequest.SerializeToString,
             cim__router_dot_v1_dot_router__pb2.Customer.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Hold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cim_router.v1.Router/Hold',
+            cim__router_dot_v1_dot_router__pb2.HoldRequest.SerializeToString,
+            cim__router_dot_v1_dot_router__pb2.Interaction.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Resume(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cim_router.v1.Router/Resume',
+            cim__router_dot_v1_dot_router__pb2.ResumeRequest.SerializeToString,
+            cim__router_dot_v1_dot_router__pb2.Interaction.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitFeedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cim_router.v1.Router/SubmitFeedback',
+            cim__router_dot_v1_dot_router__pb2.SubmitFeedbackRequest.SerializeToString,
+            cim__router_dot_v1_dot_router__pb2.Interaction.FromString,
             options,
             channel_credentials,
             insecure,

@@ -105,6 +105,16 @@ class RouterStub:
     interactions, last agent and totals. NOT_FOUND for a customer the tenant does not
     know (or forgot). Roles admin and router.
     """
+    Hold: _grpc.UnaryUnaryMultiCallable[_router_pb2.HoldRequest, _router_pb2.Interaction]
+    """Hold (agent work): the holder puts an ASSIGNED interaction on hold and takes it off
+    again. A hold also ends when the interaction is completed, cancelled or transferred
+    away; its time is added to Interaction.hold_seconds.
+    """
+    Resume: _grpc.UnaryUnaryMultiCallable[_router_pb2.ResumeRequest, _router_pb2.Interaction]
+    SubmitFeedback: _grpc.UnaryUnaryMultiCallable[_router_pb2.SubmitFeedbackRequest, _router_pb2.Interaction]
+    """Feedback on a COMPLETED interaction, within the policy's feedback_window_seconds of its
+    completion; a second call replaces the first (the CSAT is counted once).
+    """
 
 @_typing.type_check_only
 class RouterAsyncStub(RouterStub):
@@ -172,6 +182,16 @@ class RouterAsyncStub(RouterStub):
     """One customer's interactions across channels, newest first, paged, with their open
     interactions, last agent and totals. NOT_FOUND for a customer the tenant does not
     know (or forgot). Roles admin and router.
+    """
+    Hold: _aio.UnaryUnaryMultiCallable[_router_pb2.HoldRequest, _router_pb2.Interaction]  # type: ignore[assignment]
+    """Hold (agent work): the holder puts an ASSIGNED interaction on hold and takes it off
+    again. A hold also ends when the interaction is completed, cancelled or transferred
+    away; its time is added to Interaction.hold_seconds.
+    """
+    Resume: _aio.UnaryUnaryMultiCallable[_router_pb2.ResumeRequest, _router_pb2.Interaction]  # type: ignore[assignment]
+    SubmitFeedback: _aio.UnaryUnaryMultiCallable[_router_pb2.SubmitFeedbackRequest, _router_pb2.Interaction]  # type: ignore[assignment]
+    """Feedback on a COMPLETED interaction, within the policy's feedback_window_seconds of its
+    completion; a second call replaces the first (the CSAT is counted once).
     """
 
 class RouterServicer(metaclass=_abc_1.ABCMeta):
@@ -429,6 +449,34 @@ class RouterServicer(metaclass=_abc_1.ABCMeta):
         """One customer's interactions across channels, newest first, paged, with their open
         interactions, last agent and totals. NOT_FOUND for a customer the tenant does not
         know (or forgot). Roles admin and router.
+        """
+
+    @_abc_1.abstractmethod
+    def Hold(
+        self,
+        request: _router_pb2.HoldRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_pb2.Interaction, _abc.Awaitable[_router_pb2.Interaction]]:
+        """Hold (agent work): the holder puts an ASSIGNED interaction on hold and takes it off
+        again. A hold also ends when the interaction is completed, cancelled or transferred
+        away; its time is added to Interaction.hold_seconds.
+        """
+
+    @_abc_1.abstractmethod
+    def Resume(
+        self,
+        request: _router_pb2.ResumeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_pb2.Interaction, _abc.Awaitable[_router_pb2.Interaction]]: ...
+
+    @_abc_1.abstractmethod
+    def SubmitFeedback(
+        self,
+        request: _router_pb2.SubmitFeedbackRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_pb2.Interaction, _abc.Awaitable[_router_pb2.Interaction]]:
+        """Feedback on a COMPLETED interaction, within the policy's feedback_window_seconds of its
+        completion; a second call replaces the first (the CSAT is counted once).
         """
 
 def add_RouterServicer_to_server(servicer: RouterServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

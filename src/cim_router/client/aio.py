@@ -14,6 +14,7 @@ from cim_router._pb import router_pb2 as pb
 from cim_router._pb import router_pb2_grpc
 from cim_router.client import queue_requests, requests
 from cim_router.client.aio_events import AsyncEventCalls
+from cim_router.client.aio_holds import AsyncHoldCalls
 from cim_router.client.aio_queues import AsyncQueueCalls
 from cim_router.client.calls import writes
 from cim_router.client.connection import (
@@ -37,7 +38,7 @@ Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp")
 
 
-class AsyncRouterClient(AsyncQueueCalls, AsyncEventCalls):
+class AsyncRouterClient(AsyncQueueCalls, AsyncEventCalls, AsyncHoldCalls):
     """A client of one router (and one tenant); use `async with` or call `close()`.
 
     Every call has a deadline: `timeout` seconds, per client or per call. Calls that are

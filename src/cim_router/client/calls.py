@@ -52,6 +52,9 @@ RPCS: tuple[Rpc, ...] = (
     Rpc("RequestCallback", "request_callback", pb.RequestCallbackRequest, writes=True),
     Rpc("WatchEvents", "watch_events", pb.WatchEventsRequest, writes=False),
     Rpc("GetCustomer", "get_customer", pb.GetCustomerRequest, writes=False),
+    Rpc("Hold", "hold", pb.HoldRequest, writes=True),
+    Rpc("Resume", "resume", pb.ResumeRequest, writes=True),
+    Rpc("SubmitFeedback", "submit_feedback", pb.SubmitFeedbackRequest, writes=True),
 )
 BY_REQUEST: dict[type[Message], Rpc] = {rpc.request: rpc for rpc in RPCS}
 

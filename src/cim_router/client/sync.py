@@ -33,13 +33,14 @@ from cim_router.client.queue_requests import Profile
 from cim_router.client.requests import Skills
 from cim_router.client.retry import Attempts, Retry
 from cim_router.client.sync_events import EventCalls
+from cim_router.client.sync_holds import HoldCalls
 from cim_router.client.sync_queues import QueueCalls
 
 Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp")
 
 
-class RouterClient(QueueCalls, EventCalls):
+class RouterClient(QueueCalls, EventCalls, HoldCalls):
     """A client of one router (and one tenant); use `with` or call `close()`.
 
     Every call has a deadline: `timeout` seconds, per client or per call. Calls that are

@@ -34,6 +34,11 @@ MAX_CUSTOMER_TIER_LENGTH = 64
 MAX_DISPLAY_NAME_LENGTH = 256
 MAX_REASON_LENGTH = 256
 MAX_DISPOSITION_LENGTH = 256
+# Feedback (SubmitFeedback): the customer's comment, and the survey's further answers.
+MAX_FEEDBACK_COMMENT_LENGTH = 2000
+MAX_FEEDBACK_FIELDS = 32
+MAX_FEEDBACK_FIELD_NAME_LENGTH = 64
+MAX_FEEDBACK_FIELD_VALUE_LENGTH = 256
 
 # Context: a JSON object every response carrying the interaction repeats. Stock protobuf
 # parsers stop at 100 nested messages, and each JSON level is three of them.

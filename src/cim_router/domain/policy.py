@@ -26,6 +26,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 T = TypeVar("T")
 
 MAX_SENSITIVE_KEYS = 256
+MAX_POLICY_SECONDS = 366 * 24 * 3600.0  # a year: the bound of hold and feedback windows
 
 
 class PolicyError(ValueError):
@@ -127,6 +128,11 @@ class Policy:
     short_abandon_seconds: float = 5.0
     fcr_window_days: int = 7
     time_zone: str = "UTC"
+    # Holds: one lasting longer than `hold_limit_seconds` raises HOLD_LIMIT_EXCEEDED, once
+    # (0: no limit). Feedback: SubmitFeedback is taken until `feedback_window_seconds`
+    # after the interaction's completion.
+    hold_limit_seconds: float = 0.0
+    feedback_window_seconds: float = 7 * 24 * 3600.0
     # Queues declared in the file (`[queues.ID]`): each tenant gets them at its start unless
     # it already stores a queue of that id (the stored one wins).
     queues: Mapping[str, Queue] = field(default_factory=dict)
@@ -367,6 +373,14 @@ def policy_from_mapping(data: Mapping[str, Any], source: str = "policy") -> Poli
         callback_attempts=callback_attempts,
         callback_retry_seconds=callback_retry,
         callback_retry_dispositions=callback_retry_on,
+        hold_limit_seconds=r.get(
+            "hold_limit_seconds", d.hold_limit_seconds, _number(0.0, MAX_POLICY_SECONDS)
+        ),
+        feedback_window_seconds=r.get(
+            "feedback_window_seconds",
+            d.feedback_window_seconds,
+            _number(above=0.0, hi=MAX_POLICY_SECONDS),
+        ),
     )
     r.finish()
     return policy

@@ -50,6 +50,10 @@ QUEUE_MEASURES: dict[str, tuple[str, str]] = {
         "queue_first_contact_resolution_ratio",
         "Contacts not followed by another of the same customer within the FCR window",
     ),
+    "average_hold_time": (
+        "queue_average_hold_time_seconds",
+        "Mean length of the holds that ended",
+    ),
 }
 
 

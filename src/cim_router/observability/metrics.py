@@ -32,6 +32,7 @@ PREFIX = "cim_router_"
 WAIT_BUCKETS = (1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 900, 1800, 3600)
 HANDLE_BUCKETS = (10, 30, 60, 120, 180, 300, 450, 600, 900, 1200, 1800, 3600, 7200)
 CSAT_BUCKETS = (1, 2, 3, 4, 5)
+HOLD_BUCKETS = (5, 10, 30, 60, 120, 180, 300, 600, 900, 1800, 3600)
 # One decision of the compiled core takes microseconds.
 DECISION_BUCKETS = (1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 1e-2)
 REDIS_BUCKETS = (5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 0.1, 0.5, 1.0)
@@ -53,6 +54,9 @@ EVENT_COUNTERS: dict[EventType, tuple[str, str]] = {
     EventType.TRANSFER_FAILED: ("transfers_failed", "Warm transfers to an agent that failed"),
     EventType.ESCALATED: ("interactions_escalated", "Escalations"),
     EventType.RULE_FIRED: ("overflow_rules_fired", "Overflow rules of queues that fired"),
+    EventType.HELD: ("holds", "Holds started"),
+    EventType.HOLD_LIMIT_EXCEEDED: ("holds_over_limit", "Holds longer than hold_limit_seconds"),
+    EventType.FEEDBACK_RECEIVED: ("feedback_received", "SubmitFeedback calls recorded"),
 }
 
 
@@ -176,6 +180,13 @@ class Observer:
             buckets=CSAT_BUCKETS,
             registry=r,
         )
+        self._hold = Histogram(
+            PREFIX + "hold_seconds",
+            "Length of each hold that ended (Resume, or completed, cancelled, transferred away)",
+            tc,
+            buckets=HOLD_BUCKETS,
+            registry=r,
+        )
         self._decision = Histogram(
             PREFIX + "decision_seconds",
             "Latency of one routing decision in the core",
@@ -265,6 +276,11 @@ class Observer:
                     self._csat.labels(label, channel_label(rec.interaction.channel)).observe(
                         rec.csat
                     )
+            elif e.type == EventType.FEEDBACK_RECEIVED and rec and _first_score(t):
+                # A replaced score is not observed again: one sample per interaction.
+                self._csat.labels(label, channel).observe(rec.csat)
+            elif e.type == EventType.RESUMED and rec:
+                self._hold.labels(label, channel).observe(rec.last_hold_seconds)
             if event_log.isEnabledFor(logging.DEBUG):
                 self._log(tenant, e, channel)
         for (_, field), n in t.tallies.items():
@@ -343,3 +359,8 @@ class Observer:
                 "event": e.type.name,
             },
         )
+
+
+def _first_score(t: Transition) -> bool:
+    """Whether the transition counted a first CSAT score (not a replaced one)."""
+    return any(field.endswith("|csat_count") for _, field in t.tallies)

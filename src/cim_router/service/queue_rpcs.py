@@ -96,4 +96,4 @@ class QueueRpcs(TenantLookups):
         where = listing.Filter(request.queue_id, state, channel, request.customer_id)
         found, more = await listing.list_interactions(router, where, offset, size)
         sensitive = router.policy.sensitive_context_keys
-        return responses.interactions_page_out(found, more, offset, sensitive)
+        return responses.interactions_page_out(found, more, offset, sensitive, router.clock())

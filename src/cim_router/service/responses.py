@@ -23,6 +23,7 @@ from cim_router.routing.explain import Candidate, Explanation
 from cim_router.service.auth import Principal, Role, current_principal
 from cim_router.service.convert import page_token_out
 from cim_router.tenant.forget import Forgotten
+from cim_router.tenant.holds import hold_seconds_now
 from cim_router.tenant.measures import measures
 from cim_router.tenant.records import AgentRecord, Event, InteractionRecord
 from cim_router.tenant.watch import Notice
@@ -88,14 +89,18 @@ def agents_page_out(found: Sequence[AgentRecord], more: bool) -> pb.ListAgentsRe
 
 
 def interactions_page_out(
-    found: Sequence[InteractionRecord], more: bool, offset: int, sensitive: frozenset[str]
+    found: Sequence[InteractionRecord],
+    more: bool,
+    offset: int,
+    sensitive: frozenset[str],
+    now: float = 0.0,
 ) -> pb.ListInteractionsResponse:
     """A page of interactions (no history); cut short before it passes MAX_PAGE_BYTES, when
     the token resumes after the last one it holds."""
     out: list[pb.Interaction] = []
     size = 0
     for rec in found:
-        message = interaction_out(rec, (), sensitive)
+        message = interaction_out(rec, (), sensitive, now=now)
         size += message.ByteSize() + 6
         if size > MAX_PAGE_BYTES and out:
             more = True
@@ -195,8 +200,10 @@ def interaction_out(
     history: Iterable[Event] = (),
     sensitive: frozenset[str] = frozenset(),
     reader: Principal | None = None,
+    now: float = 0.0,
 ) -> pb.Interaction:
-    """The interaction as the reader may see it (see `context_for`)."""
+    """The interaction as the reader may see it (see `context_for`; a viewer never sees
+    the feedback's comment or fields). A running hold counts up to `now` (0: not at all)."""
     i = rec.interaction
     out = pb.Interaction(
         id=i.id,
@@ -221,11 +228,21 @@ def interaction_out(
         queue_id=i.queue_id,
         tags=rec.tags,
         direction=pb.DIRECTION_OUTBOUND if rec.outbound else pb.DIRECTION_INBOUND,
+        on_hold=bool(rec.hold_started_at),
+        hold_started_at=timestamp(rec.hold_started_at),
+        hold_count=rec.hold_count,
+        hold_seconds=hold_seconds_now(rec, max(now, rec.hold_started_at)),
+        completed_at=timestamp(rec.completed_at),
     )
     if rec.not_before:
         out.not_before.FromNanoseconds(int(rec.not_before * 1e9))
     if rec.callback is not None:
         out.callback.CopyFrom(_callback_out(rec, reader))
+    if (rec.feedback_comment or rec.feedback_fields) and (
+        reader or current_principal.get()
+    ).role is not Role.VIEWER:
+        out.feedback_comment = rec.feedback_comment
+        out.feedback_fields.update(rec.feedback_fields)
     if rec.offer is not None:
         o = rec.offer
         out.offer.CopyFrom(
@@ -257,7 +274,7 @@ def notice_out(
     return pb.AssignmentEvent(
         type=pb.AssignmentEventType.ValueType(int(n.type)),
         agent_id=n.agent_id,
-        interaction=interaction_out(n.record, (), sensitive, reader),
+        interaction=interaction_out(n.record, (), sensitive, reader, now=n.at),
         at=timestamp(n.at),
     )
 
@@ -361,6 +378,9 @@ def measures_out(row: MeasureRow) -> pb.Measures:
         transfer_rate=m["transfer_rate"],
         csat_mean=m["csat_mean"],
         first_contact_resolution=m["first_contact_resolution"],
+        holds=t.holds,
+        hold_seconds=t.hold_seconds,
+        average_hold_seconds=m["average_hold_time"],
         occupancy=row.occupancy,
         waiting=row.waiting,
         longest_wait_seconds=row.longest_wait,

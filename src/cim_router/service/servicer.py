@@ -21,6 +21,7 @@ from cim_router.service.auth.principal import ALL_TENANTS
 from cim_router.service.auth.quotas import no_quota
 from cim_router.service.callback_rpcs import CallbackRpcs
 from cim_router.service.event_customer_rpcs import EventCustomerRpcs
+from cim_router.service.hold_rpcs import HoldRpcs
 from cim_router.service.queue_rpcs import QueueRpcs
 from cim_router.service.rpc import STATUS, Context, refusal, request_key, rpc, tenant_of
 from cim_router.store.redis_store import RedisStore
@@ -46,7 +47,8 @@ def _out(
     router: TenantRouter, rec: InteractionRecord, history: Sequence[Event] = ()
 ) -> pb.Interaction:
     """The interaction as the call's principal may read it."""
-    return responses.interaction_out(rec, history, router.policy.sensitive_context_keys)
+    sensitive = router.policy.sensitive_context_keys
+    return responses.interaction_out(rec, history, sensitive, now=router.clock())
 
 
 def _wait_seconds(context: Context, wait: bool) -> float:
@@ -59,7 +61,9 @@ def _wait_seconds(context: Context, wait: bool) -> float:
     return max(0.0, remaining * (1.0 - DEADLINE_SHARE) - margin)
 
 
-class RouterServicer(QueueRpcs, CallbackRpcs, EventCustomerRpcs, router_pb2_grpc.RouterServicer):
+class RouterServicer(
+    QueueRpcs, CallbackRpcs, EventCustomerRpcs, HoldRpcs, router_pb2_grpc.RouterServicer
+):
     """Each RPC checks every field of its request before it touches a tenant, so that a
     refused request changes nothing."""
 

@@ -216,6 +216,12 @@ def interaction_out(rec: InteractionRecord) -> bytes:
             cb.requested_at,
             [[a.at, a.outcome, a.agent_id] for a in cb.attempts],
         ]
+    if rec.hold_count:
+        d["hold"] = [rec.hold_started_at, rec.hold_count, rec.hold_seconds, rec.hold_limit_raised]
+    if rec.completed_at:
+        d["done"] = rec.completed_at
+    if rec.feedback_comment or rec.feedback_fields:
+        d["fb"] = [rec.feedback_comment, rec.feedback_fields]
     return orjson.dumps(d)
 
 
@@ -241,6 +247,8 @@ def interaction_in(data: bytes | str, tenant: str) -> InteractionRecord:
     )
     offer = d.get("offer")
     xfer = d.get("xfer")
+    hold = d.get("hold") or (0.0, 0, 0.0, False)
+    comment, answers = d.get("fb") or ("", {})
     return InteractionRecord(
         interaction=i,
         agent_id=d.get("agent", ""),
@@ -269,6 +277,13 @@ def interaction_in(data: bytes | str, tenant: str) -> InteractionRecord:
         not_before=float(d.get("nb", 0.0)),
         callback=_callback_in(d.get("cb")),
         repeat=bool(d.get("rep", False)),
+        hold_started_at=float(hold[0]),
+        hold_count=int(hold[1]),
+        hold_seconds=float(hold[2]),
+        hold_limit_raised=bool(hold[3]),
+        completed_at=float(d.get("done", 0.0)),
+        feedback_comment=str(comment),
+        feedback_fields={str(k): str(v) for k, v in answers.items()},
     )
 
 

@@ -121,3 +121,11 @@ def callback_requested(r: TenantRouter, rec: InteractionRecord) -> None:
 def callback_attempted(r: TenantRouter, rec: InteractionRecord) -> None:
     i = rec.interaction
     r.tally(i.queue_id, i.channel, "callback_attempts")
+
+
+def hold_ended(r: TenantRouter, rec: InteractionRecord, seconds: float) -> None:
+    """A hold ended (Resume, or the interaction completed, cancelled or transferred away):
+    one hold, and its seconds."""
+    i = rec.interaction
+    r.tally(i.queue_id, i.channel, "holds")
+    r.tally(i.queue_id, i.channel, "hold_seconds", seconds)

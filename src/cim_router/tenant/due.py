@@ -1,5 +1,6 @@
 """What happens when one of a tenant's timers falls due: offers expire, wrap-ups end,
-relaxation steps start, exclusions lapse, overflow rules and queue hours are looked at."""
+relaxation steps start, exclusions lapse, holds pass their limit, overflow rules and queue
+hours are looked at."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Iterable
 from cim_router.domain.agent import AgentState
 from cim_router.domain.automation import Trigger
 from cim_router.domain.interaction import InteractionState
-from cim_router.tenant import agents, automation, callbacks, interactions, offers, overflow
+from cim_router.tenant import agents, automation, callbacks, holds, interactions, offers, overflow
 from cim_router.tenant.records import EventType
 from cim_router.tenant.router import TenantRouter
 from cim_router.tenant.timers import Due, Timer
@@ -60,3 +61,5 @@ def _fire(r: TenantRouter, kind: Due, key: str, due: float) -> None:
         automation.review(r, rec, Trigger.WAITING)
     elif kind == Due.RELEASE:
         callbacks.release(r, rec, due)
+    elif kind == Due.HOLD_LIMIT:
+        holds.limit_due(r, rec, due)

@@ -1,7 +1,8 @@
 """ForgetCustomer: erase one customer of a tenant on request.
 
 Every interaction of theirs that is kept (open ones too: they keep routing) loses its
-context and its customer id, its link to their other interactions and its request digest;
+context and its customer id, its link to their other interactions, its request digest and
+its feedback (comment and fields; the CSAT score stays, for the counts);
 the records stay, anonymous, so counts still add up. The customer's record and index go,
 and so do the history of those interactions and the event stream's entries naming them.
 One unit of work: the store erases what the transition's `Erasure` names atomically with
@@ -71,6 +72,7 @@ async def forget_customer(r: TenantRouter, customer_id: str) -> Forgotten:
             rec.linked_interaction_id, rec.request_digest = "", b""
             if rec.callback is not None:  # the number to call is theirs too
                 rec.callback = dataclasses.replace(rec.callback, address="")
+            rec.feedback_comment, rec.feedback_fields = "", {}
         r.customers.pop(customer_id, None)
         if known or erased:
             entries = erasable.stream_entries

@@ -12,7 +12,7 @@ from cim_router.domain.channel import Channel
 from cim_router.domain.interaction import Interaction, InteractionState
 from cim_router.domain.limits import MAX_PRIORITY, MAX_SKILLS_PER_INTERACTION
 from cim_router.domain.queues import Queue
-from cim_router.tenant import agents, callbacks, counting, offers, overflow, queues
+from cim_router.tenant import agents, callbacks, counting, feedback, holds, offers, overflow, queues
 from cim_router.tenant.contexts import context_fits
 from cim_router.tenant.errors import (
     AlreadyExists,
@@ -233,6 +233,7 @@ def take_offer(r: TenantRouter, rec: InteractionRecord) -> InteractionRecord:
     r.put_agent(arec).missed_offers = 0
     r.event(rec, EventType.ACCEPTED, agent_id)
     if rec.transfer is not None:
+        holds.end_hold(r, rec, holds.ENDED_BY_TRANSFER)
         if prev is not None:
             offers.free_agent(r, prev, i.channel)
         if rec.transfer.channel != i.channel:
@@ -319,6 +320,8 @@ async def complete(
 def _complete(
     r: TenantRouter, rec: InteractionRecord, arec: AgentRecord, disposition: str, csat: int
 ) -> None:
+    r.put(rec)
+    holds.end_hold(r, rec, holds.ENDED_BY_COMPLETE)
     if callbacks.failed_attempt(r, rec, disposition):
         if callbacks.attempt_failed(r, rec, arec, disposition):
             return  # held for the retry; the last failed attempt completes below
@@ -326,7 +329,6 @@ def _complete(
         callbacks.attempt_succeeded(r, rec, arec, disposition)
     i = rec.interaction
     now = r.clock()
-    r.put(rec)
     withdrawn = drop_transfer(r, rec)
     agent = arec.agent
     offers.free_agent(r, arec, i.channel)
@@ -349,6 +351,7 @@ def _complete(
     else:
         i.state = InteractionState.COMPLETED
         r.event(rec, EventType.COMPLETED, agent.id, disposition)
+        feedback.requested(r, rec)
         r.count("completed")
     if i.customer_id:
         r.put_customer(CustomerRecord(i.customer_id, i.id, agent.id, now))
@@ -383,6 +386,7 @@ def finish_wrap_up(
     rec.disposition = disposition or rec.disposition
     rec.csat = csat or rec.csat
     r.event(rec, EventType.COMPLETED, rec.agent_id, rec.disposition)
+    feedback.requested(r, rec)
     r.count("completed")
     r.index_wrap_up(rec)
     arec = r.agents.get(rec.agent_id)
@@ -407,6 +411,7 @@ async def cancel(
         offered = r.agent(rec.offer.agent_id) if rec.offer is not None else None
         holder = r.agent(rec.agent_id) if i.state == InteractionState.ASSIGNED else None
         r.put(rec)
+        holds.end_hold(r, rec, holds.ENDED_BY_CANCEL)
         freed: list[tuple[NoticeType, AgentRecord]] = []
         if offered is not None and rec.offer is not None:
             offers.add_load(r.put_agent(offered), rec.offer.channel, -1)

@@ -12,7 +12,7 @@ from cim_router.domain.agent import AgentState
 from cim_router.domain.errors import ValidationError
 from cim_router.domain.interaction import InteractionState
 from cim_router.domain.limits import MAX_CAPACITY
-from cim_router.tenant import automation, callbacks, offers, overflow
+from cim_router.tenant import automation, callbacks, holds, offers, overflow
 from cim_router.tenant.records import AgentRecord, InteractionRecord
 from cim_router.tenant.recovery import recover
 from cim_router.tenant.router import LIVE, TenantRouter
@@ -166,6 +166,7 @@ def _index(r: TenantRouter, bad: dict[str, str]) -> None:
             r.at(rec.wrap_up_until, Due.WRAP, rec.id)
         for until in set(rec.exclusions.values()):
             r.at(until, Due.LAPSE, rec.id)
+        holds.schedule_at_load(r, rec)
 
 
 def _lapse_unknown_exclusions(r: TenantRouter, rec: InteractionRecord, now: float) -> None:

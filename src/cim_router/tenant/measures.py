@@ -36,6 +36,8 @@ class Tally:
     outbound: int = 0  # enqueued outbound (proactive work; callbacks are counted apart)
     callbacks: int = 0  # waiting work turned into a callback
     callback_attempts: int = 0  # callback attempts that ended (Complete), any outcome
+    holds: int = 0  # holds ended (Resume, or the interaction completed, cancelled, transferred)
+    hold_seconds: float = 0.0  # ... summed: their length
 
     def add(self, other: Tally) -> Tally:
         mine, theirs = self.__dict__, other.__dict__
@@ -82,6 +84,11 @@ def csat_mean(t: Tally) -> float | None:
     return t.csat_sum / t.csat_count if t.csat_count else None
 
 
+def average_hold_time(t: Tally) -> float | None:
+    """Mean length of the holds that ended, in seconds."""
+    return t.hold_seconds / t.holds if t.holds else None
+
+
 def first_contact_resolution(t: Tally) -> float | None:
     """Contacts not followed by another of the same customer within the FCR window; None
     (not 1) while nobody has called."""
@@ -101,6 +108,7 @@ MEASURES = {
     "transfer_rate": transfer_rate,
     "csat_mean": csat_mean,
     "first_contact_resolution": first_contact_resolution,
+    "average_hold_time": average_hold_time,
 }
 
 

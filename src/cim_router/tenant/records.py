@@ -52,6 +52,11 @@ class EventType(enum.IntEnum):
     EXCLUSION_LAPSED = 19
     RULE_FIRED = 20
     QUEUE_CHANGED = 21
+    HELD = 22
+    RESUMED = 23
+    HOLD_LIMIT_EXCEEDED = 24
+    FEEDBACK_REQUESTED = 25
+    FEEDBACK_RECEIVED = 26
     CALLBACK_REQUESTED = 27
     CALLBACK_ATTEMPTED = 28
     RELEASED = 29
@@ -150,6 +155,18 @@ class InteractionRecord:
     not_before: float = 0.0
     callback: Callback | None = None
     repeat: bool = False  # counted as a repeat contact at enqueue (docs/measures.md)
+    # Holds (tenant/holds.py): when the running one started (0: not on hold), how many
+    # started, the seconds of those ended, and whether the running one passed the limit.
+    hold_started_at: float = 0.0
+    hold_count: int = 0
+    hold_seconds: float = 0.0
+    hold_limit_raised: bool = False
+    # The hold that ended last, for the metrics of its transition; not stored.
+    last_hold_seconds: float = field(default=0.0, compare=False)
+    # Feedback (tenant/feedback.py): when it became COMPLETED, and the survey's answers.
+    completed_at: float = 0.0
+    feedback_comment: str = ""
+    feedback_fields: dict[str, str] = field(default_factory=dict)
 
     @property
     def id(self) -> str:

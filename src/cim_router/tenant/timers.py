@@ -24,6 +24,7 @@ class Due(Enum):
     HOURS = "hours"  # a queue with CLOSED rules opens or closes (queue id)
     AUTOMATION = "automation"  # a wait threshold of an automation rule (interaction id)
     RELEASE = "release"  # held work (scheduled, a callback's retry) starts routing (id)
+    HOLD_LIMIT = "hold_limit"  # a hold passes the policy's hold_limit_seconds (interaction id)
 
 
 class Timer(NamedTuple):

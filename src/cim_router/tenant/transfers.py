@@ -8,7 +8,7 @@ from cim_router.domain.interaction import (
     SkillRequirement,
 )
 from cim_router.domain.queues import Queue
-from cim_router.tenant import counting, escalation, offers, overflow, queues
+from cim_router.tenant import counting, escalation, holds, offers, overflow, queues
 from cim_router.tenant.errors import FailedPrecondition, InvalidArgument
 from cim_router.tenant.interactions import drop_transfer, replay_interaction
 from cim_router.tenant.records import (
@@ -124,6 +124,7 @@ def _cold_transfer(r: TenantRouter, rec: InteractionRecord, pending: PendingTran
     """Release the holder now and queue (or offer) the interaction on its new terms."""
     i = rec.interaction
     holder = r.agent(rec.agent_id)
+    holds.end_hold(r, rec, holds.ENDED_BY_TRANSFER)
     offers.free_agent(r, holder, i.channel)
     if pending.channel != i.channel:
         r.event(rec, EventType.CHANNEL_CHANGED, holder.agent.id, channel=pending.channel)

@@ -14,7 +14,9 @@ QUEUE_READS = frozenset({"GetQueue", "ListQueues", "ListInteractions"})
 # Whoever reads the tenant's interactions reads its event stream and its customers' views.
 INTERACTION_READS = frozenset({"WatchEvents", "GetCustomer"})
 # What an agent's desktop does; a chat platform acting for its agents needs the same.
-AGENT_WORK = frozenset({"Accept", "Reject", "Complete", "Assign", "WatchAssignments"})
+AGENT_WORK = frozenset(
+    {"Accept", "Reject", "Complete", "Assign", "WatchAssignments", "Hold", "Resume"}
+)
 
 ROUTER_RPCS = frozenset(
     {
@@ -26,6 +28,7 @@ ROUTER_RPCS = frozenset(
         "UpdateContext",
         "ForgetCustomer",
         "RequestCallback",
+        "SubmitFeedback",
     }
     | READS
     | QUEUE_READS
