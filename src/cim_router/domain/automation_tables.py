@@ -23,7 +23,10 @@ from cim_router.domain.automation import (
     parse_condition,
 )
 from cim_router.domain.errors import ValidationError
-from cim_router.domain.interaction import SkillRequirement
+from cim_router.domain.table_values import boolean as _boolean
+from cim_router.domain.table_values import integer as _integer
+from cim_router.domain.table_values import skills as _skills
+from cim_router.domain.table_values import string as _string
 
 RULE_KEYS = frozenset(
     {
@@ -114,33 +117,3 @@ def _rule(data: Mapping[str, Any], where: str, queues: Mapping[str, Any]) -> Aut
     )
     check_rule(rule, where, queues)
     return rule
-
-
-def _string(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise ValidationError(where, "must be a string")
-    return value
-
-
-def _boolean(value: Any, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise ValidationError(where, "must be true or false")
-    return value
-
-
-def _integer(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(where, "must be an integer")
-    return value
-
-
-def _skills(value: Any, where: str) -> tuple[SkillRequirement, ...]:
-    """`{supervisor = 5}` or `["spanish"]` (level 1)."""
-    if isinstance(value, list):
-        return tuple(SkillRequirement(_string(s, f"{where}[{k}]"), 1) for k, s in enumerate(value))
-    if not isinstance(value, Mapping):
-        raise ValidationError(where, "must be a table of skill -> minimum level")
-    return tuple(
-        SkillRequirement(str(name), _integer(level, f"{where}.{name}"))
-        for name, level in value.items()
-    )

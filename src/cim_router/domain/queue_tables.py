@@ -18,6 +18,11 @@ from cim_router.domain.queues import (
     When,
     check_queue,
 )
+from cim_router.domain.table_values import boolean as _boolean
+from cim_router.domain.table_values import integer as _integer
+from cim_router.domain.table_values import number as _number
+from cim_router.domain.table_values import skills as _skills
+from cim_router.domain.table_values import string as _string
 
 QUEUE_KEYS = frozenset(
     {
@@ -40,27 +45,6 @@ RULE_KEYS = frozenset(
 )
 
 
-def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValidationError(where, "must be a number")
-    f = float(value)
-    if f != f or f in (float("inf"), float("-inf")):
-        raise ValidationError(where, "must be finite")
-    return f
-
-
-def _integer(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(where, "must be an integer")
-    return value
-
-
-def _string(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise ValidationError(where, "must be a string")
-    return value
-
-
 def _channels(value: Any, where: str) -> frozenset[Channel]:
     if not isinstance(value, list):
         raise ValidationError(where, "must be a list of channel names")
@@ -71,18 +55,6 @@ def _channels(value: Any, where: str) -> frozenset[Channel]:
         except ValueError:
             raise ValidationError(f"{where}[{k}]", f"unknown channel {name!r}") from None
     return frozenset(out)
-
-
-def _skills(value: Any, where: str) -> tuple[SkillRequirement, ...]:
-    """`{billing = 3, french = 1}` or `["billing", ...]` (level 1)."""
-    if isinstance(value, list):
-        return tuple(SkillRequirement(_string(s, f"{where}[{k}]"), 1) for k, s in enumerate(value))
-    if not isinstance(value, Mapping):
-        raise ValidationError(where, "must be a table of skill -> minimum level")
-    return tuple(
-        SkillRequirement(str(name), _integer(level, f"{where}.{name}"))
-        for name, level in value.items()
-    )
 
 
 def _choice(value: Any, where: str, options: type[When] | type[Then]) -> Any:
@@ -117,12 +89,6 @@ def rule_from_mapping(data: Any, where: str) -> OverflowRule:
         priority=_integer(data.get("priority", 0), f"{where}.priority"),
         disposition=_string(data.get("disposition", ""), f"{where}.disposition"),
     )
-
-
-def _boolean(value: Any, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise ValidationError(where, "must be true or false")
-    return value
 
 
 def queue_from_mapping(queue_id: str, data: Any, where: str) -> Queue:
