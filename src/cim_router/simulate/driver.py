@@ -1,0 +1,498 @@
+"""One simulated day: the tenant's own code (tenant/ over the in-memory store, on a manual
+clock) driven by a scenario's customers and agents, one event at a time.
+
+The loop merges two sources of events in time order: the scenario's (arrivals, customers
+hanging up, agents answering offers and finishing work, shifts) and the router's own
+timers (`Tenants.timers`: offer expiry, wrap-up, relaxation, overflow, rules). Each
+scenario event is one call of a tenant operation, exactly as the service makes it; what
+the router did in return (offers made, interactions answered, seats taken) is read off
+each unit of work's transition, which the tenant hands to its observer as it commits.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cim_router._core_common import ELIGIBLE
+from cim_router.domain.agent import Agent, AgentState
+from cim_router.domain.channel import Channel
+from cim_router.domain.interaction import Interaction, InteractionState, SkillRequirement
+from cim_router.domain.policy import Policy
+from cim_router.simulate.draws import AGENTS, AgentAnswers, Customer, customers, generator
+from cim_router.simulate.scenario import AgentGroup, Scenario
+from cim_router.store.memory import MemoryStore
+from cim_router.tenant import agents, interactions
+from cim_router.tenant.clock import ManualClock
+from cim_router.tenant.errors import ServiceError
+from cim_router.tenant.measures import Tally
+from cim_router.tenant.records import EventType, Transition
+from cim_router.tenant.registry import Tenants
+from cim_router.tenant.router import TenantRouter
+from cim_router.tenant.tallies import BUCKET_SECONDS, parse_field
+
+TENANT = "sim"
+DAY_START = 1_699_920_000.0  # a UTC midnight: minute buckets and days line up
+DRAIN_SECONDS = 24 * 3600.0  # after the last arrival, work in hand is finished within this
+ARRIVE, ANSWER, ABANDON, COMPLETE, DUTY = range(5)
+
+
+class WorkNotConserved(AssertionError):
+    """An interaction waited while an agent eligible for it was free."""
+
+
+@dataclass
+class Agentry:
+    """What the driver knows of one simulated agent."""
+
+    id: str
+    group: int
+    index: int  # within its group: the first `on_duty(k)` of a group work interval k
+    skills: dict[str, int]
+    seats: int
+    answers: AgentAnswers
+    load: int = 0
+    since: float = 0.0  # when `load` last changed
+    busy: float = 0.0  # seat-seconds held or offered, within the measured window
+
+
+@dataclass
+class Fate:
+    """One customer's outcome."""
+
+    customer: Customer
+    answered_at: float | None = None
+    left_at: float | None = None  # hung up before an answer
+    measured: bool = True  # arrived after the warm-up
+
+
+@dataclass
+class DayFigures:
+    """Raw figures of one simulated day, for results.py to turn into measures."""
+
+    intervals: int
+    tallies: list[Tally]  # per interval, as the router counted them (tenant/measures.py)
+    measured: Tally  # after the warm-up, the drain included
+    waited: list[int]  # per interval: measured arrivals that waited (wait > 0)
+    outcomes: list[int]  # ... that were answered or hung up
+    max_wait: list[float]
+    busy: list[float]  # seat-seconds held or offered
+    staffed: list[float]  # seat-seconds on duty
+    queue: list[float]  # interaction-seconds waiting
+    interval_seconds: float
+    group_busy: list[float]
+    group_staffed: list[float]
+    agent_occupancy: dict[int, list[float]]  # group -> each agent's occupancy
+    interactions: int  # measured arrivals
+    total_waited: int  # measured arrivals that waited
+    total_outcomes: int  # ... that were answered or hung up
+    total_max_wait: float  # ... the longest wait
+    simulated_seconds: float
+    stale: int  # operations the router refused (an answer to an offer already gone)
+    checks: int = 0  # work-conservation checks made
+
+
+def _overlap(a: float, b: float, lo: float, hi: float) -> float:
+    return max(0.0, min(b, hi) - max(a, lo))
+
+
+class _Observer:
+    """The tenant's observer: every committed transition goes through `transition`."""
+
+    def __init__(self, day: Day) -> None:
+        self.day = day
+
+    def transition(self, tenant: str, t: Transition, now: float) -> None:
+        self.day.on_transition(t, now)
+
+    def decision(self, seconds: float) -> None:
+        return None
+
+
+class RandomChoice:
+    """The routing core with its agent choice replaced by a uniform draw among the agents
+    the core finds eligible (the `--baseline random` chooser); everything else, queue
+    order included, is the core's. The engine cannot express it: with every weight at 0 it
+    breaks ties by longest idle, then agent id."""
+
+    def __init__(self, core: Any, rng: np.random.Generator) -> None:
+        self._core = core
+        self._rng = rng
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._core, name)
+
+    def best_agent(self, interaction_id: str, now: float) -> str | None:
+        core = self._core
+        found = [
+            a for a in core.agent_ids() if core.eligibility(interaction_id, a, now) == ELIGIBLE
+        ]
+        return found[int(self._rng.integers(len(found)))] if found else None
+
+
+class Day:
+    """One replication of the scenario under one policy."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        policy: Policy,
+        seed: int,
+        replication: int,
+        random_choice: bool = False,
+        check: bool = False,
+        stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.scenario = scenario
+        self.policy = policy
+        self.check = check
+        self.stop = stop
+        self.random_choice = random_choice
+        self.seed, self.replication = seed, replication
+        self.clock = ManualClock(DAY_START)
+        self.store = MemoryStore(keep_closed=False)
+        self.tenants = Tenants(self.store, policy, self.clock, observer=_Observer(self))
+        self.customers = customers(scenario, seed, replication)
+        self.fates: dict[str, Fate] = {}
+        self.events: list[tuple[float, int, int, Any]] = []
+        self._seq = 0
+        self.agents: dict[str, Agentry] = {}
+        self.stale = 0
+        self.checks = 0
+        n = scenario.intervals
+        self.step = scenario.interval_seconds
+        self.window = (scenario.warmup_minutes * 60.0, scenario.duration_seconds)
+        self.tallies = [Tally() for _ in range(n)]
+        self.measured = Tally()
+        self.busy_now = 0
+        self.busy = [0.0] * n
+        self.queue = [0.0] * n
+        self._last = 0.0  # simulated seconds integrated so far
+        self.router: TenantRouter | None = None
+        self._channels = scenario.channels
+        self._seconds_since_start = 0.0
+
+    # --- the tenant's news ----------------------------------------------------------------
+
+    def on_transition(self, t: Transition, now: float) -> None:
+        at = now - DAY_START
+        for arec in t.agents:
+            a = self.agents.get(arec.agent.id)
+            if a is None:
+                continue
+            load = sum(arec.agent.load.values())
+            if load != a.load:
+                a.busy += a.load * _overlap(a.since, at, *self.window)
+                self.busy_now += load - a.load
+                a.load, a.since = load, at
+        for e in t.events:
+            if e.type == EventType.OFFERED:
+                self._offered(e.interaction_id, e.agent_id, at)
+            elif e.type == EventType.ACCEPTED:
+                self._accepted(e.interaction_id, e.agent_id, at)
+        if t.tallies:
+            self._tally(t.tallies)
+
+    def _tally(self, counts: dict[tuple[int, str], float]) -> None:
+        lo = self.window[0]
+        last = len(self.tallies) - 1
+        for (bucket, name), n in counts.items():
+            parsed = parse_field(name)
+            if parsed is None:
+                continue
+            at = bucket * BUCKET_SECONDS - DAY_START
+            k = min(last, max(0, int(at // self.step)))
+            count = parsed[2]
+            target = self.tallies[k]
+            setattr(target, count, getattr(target, count) + n)
+            if at >= lo - 1e-9:
+                setattr(self.measured, count, getattr(self.measured, count) + n)
+
+    def _offered(self, iid: str, agent_id: str, at: float) -> None:
+        a = self.agents.get(agent_id)
+        if a is None:
+            return
+        answer = a.answers.next()
+        if answer == AgentAnswers.NO_ANSWER:
+            return  # the router's offer timer ends it
+        delay = self.scenario.agents[a.group].accept_delay_seconds
+        self.push(at + delay, ANSWER, (iid, agent_id, answer, at + DAY_START))
+
+    def _accepted(self, iid: str, agent_id: str, at: float) -> None:
+        fate = self.fates.get(iid)
+        a = self.agents.get(agent_id)
+        if fate is None or a is None:
+            return
+        if fate.answered_at is None:
+            fate.answered_at = at
+        stream = self.scenario.arrivals[fate.customer.stream]
+        work = stream.handle_time_mean_seconds * fate.customer.unit_work
+        if stream.handle_time_by_level and stream.required:
+            level = max(a.skills.get(s, 0) for s in stream.required)
+            work *= stream.handle_time_by_level.get(level, 1.0)
+        self.push(at + work, COMPLETE, (iid, agent_id))
+
+    # --- the loop -------------------------------------------------------------------------
+
+    def push(self, at: float, kind: int, key: Any) -> None:
+        self._seq += 1
+        heapq.heappush(self.events, (at, self._seq, kind, key))
+
+    async def _op(self, fn: Callable[[TenantRouter], Awaitable[Any]]) -> None:
+        try:
+            async with self.tenants.use(TENANT) as r:
+                await fn(r)
+        except ServiceError:
+            self.stale += 1
+
+    async def _start(self) -> None:
+        await self.store.start()
+        await self.tenants.start(clock_task=False)
+        async with self.tenants.use(TENANT) as r:
+            self.router = r
+            r.engine.on_decision = None  # the simulator times nothing
+            if self.random_choice:
+                rng = generator(self.seed, self.replication, len(self.scenario.arrivals), AGENTS)
+                r.engine.core = RandomChoice(r.engine.core, rng)  # type: ignore[assignment]
+            for g, group in enumerate(self.scenario.agents):
+                for k in range(group.count):
+                    await self._add_agent(r, g, group, k)
+        for c in self.customers:
+            self.push(c.at, ARRIVE, c)
+        if any(g.count_by_interval for g in self.scenario.agents):
+            for k in range(1, self.scenario.intervals):
+                self.push(k * self.step, DUTY, k)
+
+    async def _add_agent(self, r: TenantRouter, g: int, group: AgentGroup, k: int) -> None:
+        agent_id = f"{group.name}-{k:05d}"
+        capacity = {c: (group.capacity.get(c, 1) if c in self._channels else 0) for c in Channel}
+        rng = generator(self.seed, self.replication, 1000 + g, k)
+        self.agents[agent_id] = Agentry(
+            agent_id,
+            g,
+            k,
+            dict(group.skills),
+            sum(capacity.values()),
+            AgentAnswers(rng, group.reject_probability, group.no_answer_probability),
+        )
+        profile = Agent(agent_id, skills=dict(group.skills), tier=group.tier, capacity=capacity)
+        state = AgentState.AVAILABLE if k < group.on_duty(0) else AgentState.OFFLINE
+        await agents.upsert_agent(r, profile, state)
+
+    def _integrate(self, upto: float) -> None:
+        """Seats held and interactions waiting, from the last event to `upto`."""
+        last = self._last
+        if upto <= last:
+            return
+        r = self.router
+        assert r is not None
+        waiting = r.engine.core.waiting_count()
+        busy = self.busy_now
+        n = len(self.busy)
+        k = min(n - 1, int(last // self.step))
+        t = last
+        while t < upto:
+            end = upto if k == n - 1 else min(upto, (k + 1) * self.step)
+            self.busy[k] += busy * (end - t)
+            self.queue[k] += waiting * (end - t)
+            t = end
+            k += 1
+        self._last = upto
+
+    async def run(self) -> DayFigures:
+        await self._start()
+        timers = self.tenants.timers
+        cap = self.scenario.duration_seconds + DRAIN_SECONDS
+        while not self.stop():
+            due = timers.next_due()
+            at_timer = math.inf if due is None else due - DAY_START
+            at_event = self.events[0][0] if self.events else math.inf
+            at = min(at_timer, at_event)
+            if at == math.inf or at > cap or (not self.events and not self._busy_left()):
+                break
+            if self.check and at > self._last:
+                self._check_conservation()
+            self._integrate(at)
+            self.clock.set(max(self.clock(), at + DAY_START))
+            if at_timer <= at_event:
+                await self.tenants.fire_due()
+                continue
+            _, _, kind, key = heapq.heappop(self.events)
+            await self._handle(kind, key)
+        return self._figures()
+
+    def _busy_left(self) -> bool:
+        r = self.router
+        return r is not None and any(
+            rec.interaction.state != InteractionState.WRAP_UP for rec in r.open.values()
+        )
+
+    async def _handle(self, kind: int, key: Any) -> None:
+        if kind == ARRIVE:
+            await self._arrive(key)
+        elif kind == ANSWER:
+            iid, agent_id, answer, offered_at = key
+            r = self.router
+            assert r is not None
+            rec = r.open.get(iid)
+            if rec is None or rec.offer is None or rec.offer.agent_id != agent_id:
+                return
+            if rec.offer.offered_at != offered_at:
+                return  # an earlier offer's answer
+            if answer == AgentAnswers.ACCEPT:
+                await self._op(lambda r: interactions.accept(r, iid, agent_id))
+            else:
+                await self._op(lambda r: interactions.reject(r, iid, agent_id, ""))
+        elif kind == COMPLETE:
+            iid, agent_id = key
+            await self._op(lambda r: interactions.complete(r, iid, agent_id, "", 0))
+        elif kind == ABANDON:
+            await self._abandon(key)
+        elif kind == DUTY:
+            await self._duty(key)
+
+    async def _arrive(self, c: Customer) -> None:
+        stream = self.scenario.arrivals[c.stream]
+        self.fates[c.id] = Fate(c, measured=c.at >= self.window[0])
+        i = Interaction(
+            c.id,
+            stream.channel,
+            required=tuple(SkillRequirement(s, n) for s, n in stream.required.items()),
+            priority=stream.priority,
+            queue_id=stream.queue,
+        )
+        if math.isfinite(c.patience):
+            self.push(c.at + c.patience, ABANDON, c.id)
+        await self._op(lambda r: interactions.enqueue(r, i, b""))
+
+    async def _abandon(self, iid: str) -> None:
+        r = self.router
+        assert r is not None
+        rec = r.open.get(iid)
+        if rec is None or rec.answered:
+            return
+        if rec.interaction.state not in (InteractionState.QUEUED, InteractionState.OFFERED):
+            return
+        fate = self.fates[iid]
+        fate.left_at = self.clock() - DAY_START
+        await self._op(lambda r: interactions.cancel(r, iid, ""))
+
+    async def _duty(self, k: int) -> None:
+        r = self.router
+        assert r is not None
+        for a in self.agents.values():
+            on = a.index < self.scenario.agents[a.group].on_duty(k)
+            state = r.agent(a.id).agent.state
+            if on and state in (AgentState.OFFLINE, AgentState.NOT_READY):
+                target = AgentState.AVAILABLE
+            elif not on and state in (AgentState.AVAILABLE, AgentState.WRAP_UP):
+                # Held work is finished; NOT_READY takes no more.
+                target = AgentState.OFFLINE if a.load == 0 else AgentState.NOT_READY
+            else:
+                continue
+            await self._set_state(a.id, target)
+
+    async def _set_state(self, agent_id: str, state: AgentState) -> None:
+        await self._op(lambda r: agents.set_agent_state(r, agent_id, state, ""))
+
+    def _check_conservation(self) -> None:
+        """No interaction waits while an agent the engine finds eligible for it is free
+        (the engine's own eligibility: Explain's count, relaxation and gates included)."""
+        r = self.router
+        assert r is not None
+        self.checks += 1
+        now = self.clock()
+        engine = r.engine
+        for iid in engine.queue_order(now):
+            if engine.explain(iid, now).eligible:
+                raise WorkNotConserved(
+                    f"{iid} waits at {now - DAY_START:.3f}s while an eligible agent is free"
+                )
+
+    # --- the figures ----------------------------------------------------------------------
+
+    def _figures(self) -> DayFigures:
+        s = self.scenario
+        n = s.intervals
+        end = self._last
+        for a in self.agents.values():
+            a.busy += a.load * _overlap(a.since, end, *self.window)
+            a.since = end
+        waited, outcomes, max_wait = [0] * n, [0] * n, [0.0] * n
+        count = total_waited = total_outcomes = 0
+        total_max = 0.0
+        for fate in self.fates.values():
+            c = fate.customer
+            k = min(n - 1, int(c.at // self.step))
+            done = fate.answered_at if fate.answered_at is not None else fate.left_at
+            wait = (end if done is None else done) - c.at
+            max_wait[k] = max(max_wait[k], wait)
+            if done is not None:
+                outcomes[k] += 1
+                waited[k] += wait > 0
+            if fate.measured:
+                count += 1
+                total_max = max(total_max, wait)
+                if done is not None:
+                    total_outcomes += 1
+                    total_waited += wait > 0
+        staffed = [0.0] * n
+        group_busy = [0.0] * len(s.agents)
+        group_staffed = [0.0] * len(s.agents)
+        occupancy: dict[int, list[float]] = {}
+        for a in self.agents.values():
+            group = s.agents[a.group]
+            mine = 0.0
+            for k in range(n):
+                if a.index < group.on_duty(k):
+                    lo, hi = k * self.step, min(s.duration_seconds, (k + 1) * self.step)
+                    staffed[k] += a.seats * (hi - lo)
+                    mine += a.seats * _overlap(lo, hi, *self.window)
+            group_busy[a.group] += a.busy
+            group_staffed[a.group] += mine
+            if mine > 0:
+                occupancy.setdefault(a.group, []).append(a.busy / mine)
+        return DayFigures(
+            intervals=n,
+            tallies=self.tallies,
+            measured=self.measured,
+            waited=waited,
+            outcomes=outcomes,
+            max_wait=max_wait,
+            busy=self.busy,
+            staffed=staffed,
+            queue=self.queue,
+            interval_seconds=self.step,
+            group_busy=group_busy,
+            group_staffed=group_staffed,
+            agent_occupancy=occupancy,
+            interactions=count,
+            total_waited=total_waited,
+            total_outcomes=total_outcomes,
+            total_max_wait=total_max,
+            simulated_seconds=end,
+            stale=self.stale,
+            checks=self.checks,
+        )
+
+
+async def simulate_day(
+    scenario: Scenario,
+    policy: Policy,
+    seed: int,
+    replication: int,
+    random_choice: bool = False,
+    check: bool = False,
+    stop: Callable[[], bool] = lambda: False,
+) -> DayFigures:
+    """Simulate one day; `stop` ends it early (what was simulated so far is returned)."""
+    day = Day(scenario, policy, seed, replication, random_choice, check, stop)
+    try:
+        return await day.run()
+    finally:
+        await day.tenants.stop()
