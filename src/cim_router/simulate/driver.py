@@ -66,6 +66,7 @@ class Fate:
     """One customer's outcome."""
 
     customer: Customer
+    at: float  # enqueued, on the simulated clock (seconds from the start of the day)
     answered_at: float | None = None
     left_at: float | None = None  # hung up before an answer
     measured: bool = True  # arrived after the warm-up
@@ -306,8 +307,12 @@ class Day:
 
     async def run(self) -> DayFigures:
         await self._start()
+        await self.advance(self.scenario.duration_seconds + DRAIN_SECONDS)
+        return self._figures()
+
+    async def advance(self, cap: float) -> None:
+        """Simulate until `cap` seconds into the day, or until nothing is left to do."""
         timers = self.tenants.timers
-        cap = self.scenario.duration_seconds + DRAIN_SECONDS
         while not self.stop():
             due = timers.next_due()
             at_timer = math.inf if due is None else due - DAY_START
@@ -324,7 +329,6 @@ class Day:
                 continue
             _, _, kind, key = heapq.heappop(self.events)
             await self._handle(kind, key)
-        return self._figures()
 
     def _busy_left(self) -> bool:
         r = self.router
@@ -358,7 +362,7 @@ class Day:
 
     async def _arrive(self, c: Customer) -> None:
         stream = self.scenario.arrivals[c.stream]
-        self.fates[c.id] = Fate(c, measured=c.at >= self.window[0])
+        self.fates[c.id] = Fate(c, self.clock() - DAY_START, measured=c.at >= self.window[0])
         i = Interaction(
             c.id,
             stream.channel,
@@ -430,7 +434,7 @@ class Day:
             c = fate.customer
             k = min(n - 1, int(c.at // self.step))
             done = fate.answered_at if fate.answered_at is not None else fate.left_at
-            wait = (end if done is None else done) - c.at
+            wait = (end if done is None else done) - fate.at
             max_wait[k] = max(max_wait[k], wait)
             if done is not None:
                 outcomes[k] += 1

@@ -58,14 +58,23 @@ def erlang_a(
 ) -> ErlangA:
     """The birth-death chain of M/M/n+M, truncated far into the tail, solved in logs."""
     mu, theta = 1.0 / handle_seconds, 1.0 / patience_seconds
-    top = agents + 50 + int(20 * math.sqrt(arrival_rate / theta + 1) + arrival_rate / theta)
-    logp = np.zeros(top + 1)
-    for k in range(1, top + 1):
+    # The chain's tail decays geometrically once deaths outpace births: stop where its
+    # terms fall below e^-50 of the largest.
+    log_rate = math.log(arrival_rate)
+    terms = [0.0]
+    top = 0.0
+    k = 0
+    while True:
+        k += 1
         death = min(k, agents) * mu + max(k - agents, 0) * theta
-        logp[k] = logp[k - 1] + math.log(arrival_rate) - math.log(death)
+        terms.append(terms[-1] + log_rate - math.log(death))
+        top = max(top, terms[-1])
+        if k > agents and death > arrival_rate and terms[-1] < top - 50.0:
+            break
+    logp = np.array(terms)
     p = np.exp(logp - logp.max())
     p /= p.sum()
-    states = np.arange(top + 1)
+    states = np.arange(len(terms))
     queue = np.maximum(states - agents, 0)
     mean_queue = float((p * queue).sum())
     abandon_rate = theta * mean_queue  # per second

@@ -25,7 +25,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from scipy import stats
+from scipy.special import stdtrit
 
 from cim_router.simulate.driver import DayFigures
 from cim_router.tenant import measures
@@ -129,7 +129,7 @@ def estimate(values: Sequence[float | None]) -> Estimate | None:
     if n < 2:
         return Estimate(mean, None, n)
     sd = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1))
-    return Estimate(mean, float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n), n)
+    return Estimate(mean, float(stdtrit(n - 1, 0.975)) * sd / math.sqrt(n), n)
 
 
 def paired(a: Sequence[float | None], b: Sequence[float | None]) -> Estimate | None:
