@@ -81,19 +81,19 @@ def test_no_interaction_waits_while_an_eligible_agent_is_free(random_choice: boo
 def test_the_check_finds_a_free_agent_left_idle() -> None:
     async def body() -> None:
         day = Day(MIXED, POLICY, 3, 0, check=True)
-        await day._start()
+        await day.start()
         await day.advance(600.0)
         # Work only a newcomer can take waits; the newcomer is slipped into the routing
         # index behind the router's back, so nothing offers it the work.
         rare = Interaction("rare", Channel.CHAT, required=(SkillRequirement("rare", 1),))
         async with day.tenants.use(TENANT) as r:
             await interactions.enqueue(r, rare, b"")
-            day._check_conservation()  # nobody can take it: no fault
+            day.check_conservation()  # nobody can take it: no fault
             stray = Agent("stray", skills={"rare": 1}, capacity={c: 3 for c in Channel})
             stray.state = AgentState.AVAILABLE
             r.engine.upsert_agent(stray, r.gates_of({}))
             with pytest.raises(WorkNotConserved, match="rare"):
-                day._check_conservation()
+                day.check_conservation()
         await day.tenants.stop()
 
     asyncio.run(body())

@@ -15,7 +15,8 @@ from cim_router.domain.policy import Policy, PolicyError, load_policy
 from cim_router.simulate.baselines import BASELINES, longest_idle
 from cim_router.simulate.report import as_json, interval_table, table
 from cim_router.simulate.runner import Run, run_all
-from cim_router.simulate.scenario import ScenarioError, load_scenario
+from cim_router.simulate.scenario import Scenario, ScenarioError, load_scenario
+from cim_router.simulate.staffing import parse_target, staff_for
 
 COMMAND = "simulate"
 
@@ -56,12 +57,64 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="check work conservation at every simulated event (slow)",
     )
+    p.add_argument(
+        "--staff-for",
+        type=_target,
+        metavar="SHARE/SECONDS",
+        help="find the fewest agents per interval for this service level, e.g. 0.8/20",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
+def _target(text: str) -> tuple[float, float]:
+    try:
+        return parse_target(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _staff(args: argparse.Namespace, scenario: Scenario, run: Run) -> int:
+    target, seconds = args.staff_for
+    rows = staff_for(
+        scenario,
+        run.policy,
+        target,
+        seconds,
+        args.replications,
+        args.seed,
+        None if args.quiet else sys.stderr,
+    )
+    if args.json:
+        out = []
+        for row in rows:
+            e = row.service_level
+            out.append(
+                {
+                    "interval": row.interval,
+                    "erlang_c_agents": row.erlang_c,
+                    "agents": row.agents,
+                    "service_level": None if e is None else round(e.mean, 6),
+                    "service_level_ci": None if e is None or e.ci is None else round(e.ci, 6),
+                }
+            )
+        print(
+            json.dumps({"policy": run.name, "target": target, "seconds": seconds, "staffing": out})
+        )
+        return 0
+    print(f"{run.name}: fewest agents for {target:.0%} within {seconds:g} s")
+    print("interval  Erlang C  agents  service level %")
+    for row in rows:
+        e = row.service_level
+        level = "-" if e is None else f"{100 * e.mean:.2f}"
+        if e is not None and e.ci is not None:
+            level += f" ±{100 * e.ci:.2f}"
+        print(f"{row.interval:8d}  {row.erlang_c:8d}  {row.agents:6d}  {level:>15}")
+    return 0
+
+
 def runs_of(policies: list[str], baseline: str | None) -> list[Run]:
-    """The columns: each policy file (named by its stem), then the baseline; the
-    defaults when neither is given."""
+    """The columns: each policy file (named by its stem), or the default policy when none
+    is given, then the baseline."""
     out: list[Run] = []
     names: set[str] = set()
     for path in policies:
@@ -70,11 +123,11 @@ def runs_of(policies: list[str], baseline: str | None) -> list[Run]:
             name += "'"
         names.add(name)
         out.append(Run(name, load_policy(path)))
-    reference = out[0].policy if out else Policy()
+    if not out:
+        out.append(Run("default", Policy()))
+    reference = out[0].policy
     if baseline is not None:
         out.append(Run(baseline, longest_idle(reference), random_choice=baseline == "random"))
-    if not out:
-        out.append(Run("default", reference))
     return out
 
 
@@ -85,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
     except (ScenarioError, PolicyError) as exc:
         print(f"cim-router simulate: {exc}", file=sys.stderr)
         return 2
+    if args.staff_for is not None:
+        return _staff(args, scenario, runs[0])
     stopped = False
 
     def on_interrupt(signum: int, frame: FrameType | None) -> None:

@@ -17,14 +17,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from cim_router._core_common import ELIGIBLE
 from cim_router.domain.agent import Agent, AgentState
 from cim_router.domain.channel import Channel
 from cim_router.domain.interaction import Interaction, InteractionState, SkillRequirement
 from cim_router.domain.policy import Policy
+from cim_router.simulate.baselines import RandomChoice
 from cim_router.simulate.draws import AGENTS, AgentAnswers, Customer, customers, generator
+from cim_router.simulate.figures import DayFigures
 from cim_router.simulate.scenario import AgentGroup, Scenario
 from cim_router.store.memory import MemoryStore
 from cim_router.tenant import agents, interactions
@@ -72,32 +71,6 @@ class Fate:
     measured: bool = True  # arrived after the warm-up
 
 
-@dataclass
-class DayFigures:
-    """Raw figures of one simulated day, for results.py to turn into measures."""
-
-    intervals: int
-    tallies: list[Tally]  # per interval, as the router counted them (tenant/measures.py)
-    measured: Tally  # after the warm-up, the drain included
-    waited: list[int]  # per interval: measured arrivals that waited (wait > 0)
-    outcomes: list[int]  # ... that were answered or hung up
-    max_wait: list[float]
-    busy: list[float]  # seat-seconds held or offered
-    staffed: list[float]  # seat-seconds on duty
-    queue: list[float]  # interaction-seconds waiting
-    interval_seconds: float
-    group_busy: list[float]
-    group_staffed: list[float]
-    agent_occupancy: dict[int, list[float]]  # group -> each agent's occupancy
-    interactions: int  # measured arrivals
-    total_waited: int  # measured arrivals that waited
-    total_outcomes: int  # ... that were answered or hung up
-    total_max_wait: float  # ... the longest wait
-    simulated_seconds: float
-    stale: int  # operations the router refused (an answer to an offer already gone)
-    checks: int = 0  # work-conservation checks made
-
-
 def _overlap(a: float, b: float, lo: float, hi: float) -> float:
     return max(0.0, min(b, hi) - max(a, lo))
 
@@ -113,27 +86,6 @@ class _Observer:
 
     def decision(self, seconds: float) -> None:
         return None
-
-
-class RandomChoice:
-    """The routing core with its agent choice replaced by a uniform draw among the agents
-    the core finds eligible (the `--baseline random` chooser); everything else, queue
-    order included, is the core's. The engine cannot express it: with every weight at 0 it
-    breaks ties by longest idle, then agent id."""
-
-    def __init__(self, core: Any, rng: np.random.Generator) -> None:
-        self._core = core
-        self._rng = rng
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._core, name)
-
-    def best_agent(self, interaction_id: str, now: float) -> str | None:
-        core = self._core
-        found = [
-            a for a in core.agent_ids() if core.eligibility(interaction_id, a, now) == ELIGIBLE
-        ]
-        return found[int(self._rng.integers(len(found)))] if found else None
 
 
 class Day:
@@ -176,7 +128,7 @@ class Day:
         self._last = 0.0  # simulated seconds integrated so far
         self.router: TenantRouter | None = None
         self._channels = scenario.channels
-        self._seconds_since_start = 0.0
+        self._names: dict[str, str] = {}  # tally field name -> its count's name
 
     # --- the tenant's news ----------------------------------------------------------------
 
@@ -202,13 +154,16 @@ class Day:
     def _tally(self, counts: dict[tuple[int, str], float]) -> None:
         lo = self.window[0]
         last = len(self.tallies) - 1
+        names = self._names
         for (bucket, name), n in counts.items():
-            parsed = parse_field(name)
-            if parsed is None:
-                continue
+            count = names.get(name)
+            if count is None:
+                parsed = parse_field(name)
+                if parsed is None:
+                    continue
+                count = names[name] = parsed[2]
             at = bucket * BUCKET_SECONDS - DAY_START
             k = min(last, max(0, int(at // self.step)))
-            count = parsed[2]
             target = self.tallies[k]
             setattr(target, count, getattr(target, count) + n)
             if at >= lo - 1e-9:
@@ -251,7 +206,7 @@ class Day:
         except ServiceError:
             self.stale += 1
 
-    async def _start(self) -> None:
+    async def start(self) -> None:
         await self.store.start()
         await self.tenants.start(clock_task=False)
         async with self.tenants.use(TENANT) as r:
@@ -286,8 +241,13 @@ class Day:
         await agents.upsert_agent(r, profile, state)
 
     def _integrate(self, upto: float) -> None:
-        """Seats held and interactions waiting, from the last event to `upto`."""
+        """Seats held and interactions waiting, from the last event to `upto` (within the
+        day: the drain after it is not part of any interval's figures)."""
         last = self._last
+        if upto <= last:
+            return
+        self._last = upto
+        upto = min(upto, self.scenario.duration_seconds)
         if upto <= last:
             return
         r = self.router
@@ -303,10 +263,9 @@ class Day:
             self.queue[k] += waiting * (end - t)
             t = end
             k += 1
-        self._last = upto
 
     async def run(self) -> DayFigures:
-        await self._start()
+        await self.start()
         await self.advance(self.scenario.duration_seconds + DRAIN_SECONDS)
         return self._figures()
 
@@ -321,7 +280,7 @@ class Day:
             if at == math.inf or at > cap or (not self.events and not self._busy_left()):
                 break
             if self.check and at > self._last:
-                self._check_conservation()
+                self.check_conservation()
             self._integrate(at)
             self.clock.set(max(self.clock(), at + DAY_START))
             if at_timer <= at_event:
@@ -404,7 +363,7 @@ class Day:
     async def _set_state(self, agent_id: str, state: AgentState) -> None:
         await self._op(lambda r: agents.set_agent_state(r, agent_id, state, ""))
 
-    def _check_conservation(self) -> None:
+    def check_conservation(self) -> None:
         """No interaction waits while an agent the engine finds eligible for it is free
         (the engine's own eligibility: Explain's count, relaxation and gates included)."""
         r = self.router

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from scipy.special import stdtrit
 
-from cim_router.simulate.driver import DayFigures
+from cim_router.simulate.figures import DayFigures
 from cim_router.tenant import measures
 from cim_router.tenant.measures import Tally
 
@@ -89,7 +89,7 @@ def day_totals(f: DayFigures) -> Values:
     out["occupancy"] = _ratio(sum(f.group_busy), sum(f.group_staffed))
     out["occupancy_spread"] = _spread(f)
     out["max_wait_seconds"] = f.total_max_wait
-    out["queue_length"] = _ratio(sum(f.queue), f.simulated_seconds)
+    out["queue_length"] = _ratio(sum(f.queue), f.intervals * f.interval_seconds)
     out["interactions"] = float(f.interactions)
     return out
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from cim_router.domain.policy import Policy
-from cim_router.simulate.driver import DayFigures, simulate_day
+from cim_router.simulate.driver import simulate_day
+from cim_router.simulate.figures import DayFigures
 from cim_router.simulate.results import RunSummary, compare, summarize
 from cim_router.simulate.scenario import Scenario
 
