@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -98,3 +102,25 @@ def test_a_bad_scenario_is_refused_naming_the_key(
     bad.write_text(SCENARIO.replace("count = 4", "count = 4\nskils = 1"))
     assert main(["simulate", str(bad)]) == 2
     assert "agents[0].skils: unknown key" in capsys.readouterr().err
+
+
+def test_ctrl_c_prints_what_was_simulated_so_far(tmp_path: Path) -> None:
+    long_day = tmp_path / "long.toml"
+    long_day.write_text(
+        SCENARIO.replace("duration_hours = 1", "duration_hours = 200")
+        .replace("interval_minutes = 30", "interval_minutes = 1440")
+        .replace("rate_per_hour = [30, 50]", "rate_per_hour = 50")
+    )
+    argv = [sys.executable, "-m", "cim_router.cli", "simulate", str(long_day), "--json"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    assert proc.stderr.readline().startswith("simulating")  # under way, Ctrl-C handled
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    data = json.loads(out)
+    assert data["interrupted"] is True
+    (run,) = data["runs"]
+    assert 0 < run["interactions"] < 200 * 50  # part of the first day, not all of it

@@ -149,6 +149,13 @@ def run(args: argparse.Namespace) -> int:
         stopped = True
 
     previous = signal.signal(signal.SIGINT, on_interrupt)
+    if not args.quiet:
+        print(
+            f"simulating {args.scenario}: {len(runs)} run(s) x {args.replications} "
+            "replication(s); Ctrl-C prints what is simulated so far",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         outcome = run_all(
             scenario,
