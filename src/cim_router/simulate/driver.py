@@ -148,6 +148,12 @@ class Day:
                 self._offered(e.interaction_id, e.agent_id, at)
             elif e.type == EventType.ACCEPTED:
                 self._accepted(e.interaction_id, e.agent_id, at)
+            elif e.type == EventType.CANCELLED:
+                # The customer hung up, or an overflow rule or the queue's maximum wait
+                # ended the interaction: its wait ends here.
+                fate = self.fates.get(e.interaction_id)
+                if fate is not None and fate.answered_at is None and fate.left_at is None:
+                    fate.left_at = at
         if t.tallies:
             self._tally(t.tallies)
 
@@ -341,8 +347,6 @@ class Day:
             return
         if rec.interaction.state not in (InteractionState.QUEUED, InteractionState.OFFERED):
             return
-        fate = self.fates[iid]
-        fate.left_at = self.clock() - DAY_START
         await self._op(lambda r: interactions.cancel(r, iid, ""))
 
     async def _duty(self, k: int) -> None:

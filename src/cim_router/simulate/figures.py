@@ -15,7 +15,7 @@ class DayFigures:
     tallies: list[Tally]  # per interval, as the router counted them (tenant/measures.py)
     measured: Tally  # after the warm-up, the drain included
     waited: list[int]  # per interval: measured arrivals that waited (wait > 0)
-    outcomes: list[int]  # ... that were answered or hung up
+    outcomes: list[int]  # ... that were answered, hung up or ended by a rule
     max_wait: list[float]
     busy: list[float]  # seat-seconds held or offered
     staffed: list[float]  # seat-seconds on duty
@@ -26,7 +26,7 @@ class DayFigures:
     agent_occupancy: dict[int, list[float]]  # group -> each agent's occupancy
     interactions: int  # measured arrivals
     total_waited: int  # measured arrivals that waited
-    total_outcomes: int  # ... that were answered or hung up
+    total_outcomes: int  # ... that were answered, hung up or ended by a rule
     total_max_wait: float  # ... the longest wait
     simulated_seconds: float
     stale: int  # operations the router refused (an answer to an offer already gone)

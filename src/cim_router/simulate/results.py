@@ -4,8 +4,8 @@ Service level, speed of answer, abandonment and handle time are the router's own
 (tenant/measures.py, docs/measures.md), computed from the tallies the router itself kept
 during the simulation. The simulator adds what the router does not count:
 
-- `p_wait`: the share of measured arrivals with an outcome (answered or hung up) that
-  waited at all (wait > 0);
+- `p_wait`: the share of measured arrivals with an outcome (answered, hung up, or ended by
+  an overflow rule or the queue's maximum wait) that waited at all (wait > 0);
 - `occupancy`: seat-seconds held or offered over seat-seconds on duty (the router's
   occupancy, `measures.occupancy`, integrated over the day; wrap-up holds no seat);
 - `occupancy_spread`: the standard deviation of occupancy across the agents of a group
