@@ -285,15 +285,19 @@ class Day:
             at = min(at_timer, at_event)
             if at == math.inf or at > cap or (not self.events and not self._busy_left()):
                 break
-            if self.check and at > self._last:
-                self.check_conservation()
             self._integrate(at)
             self.clock.set(max(self.clock(), at + DAY_START))
             if at_timer <= at_event:
                 await self.tenants.fire_due()
-                continue
-            _, _, kind, key = heapq.heappop(self.events)
-            await self._handle(kind, key)
+            else:
+                _, _, kind, key = heapq.heappop(self.events)
+                await self._handle(kind, key)
+            if self.check:
+                # After every event, once the router's own timers due by now have fired
+                # (a relaxation step due now makes agents eligible only when it fires).
+                due = timers.next_due()
+                if due is None or due > self.clock():
+                    self.check_conservation()
 
     def _busy_left(self) -> bool:
         r = self.router
