@@ -49,6 +49,7 @@ INTERVAL_FIGURES = (
     "p_wait",
     "abandonment",
     "occupancy",
+    "aht_seconds",
     "max_wait_seconds",
     "queue_length",
     "interactions",
@@ -103,7 +104,6 @@ def day_intervals(f: DayFigures) -> list[Values]:
         v["max_wait_seconds"] = f.max_wait[k]
         v["queue_length"] = f.queue[k] / f.interval_seconds
         v["interactions"] = float(f.tallies[k].offered)
-        del v["aht_seconds"]
         out.append(v)
     return out
 
