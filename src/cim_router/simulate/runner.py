@@ -4,7 +4,6 @@ replication by replication, each run sees the same customers and agents' answers
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +14,8 @@ from cim_router.simulate.driver import simulate_day
 from cim_router.simulate.figures import DayFigures
 from cim_router.simulate.results import RunSummary, compare, summarize
 from cim_router.simulate.scenario import Scenario
+
+PROGRESS_SECONDS = 5.0  # a long day says how far it has come this often
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,10 @@ def run_all(
             if stop():
                 break
             t0 = time.perf_counter()
+            label = f"replication {rep + 1}/{replications} {run.name}"
+            watched = stop if progress is None else _watching(stop, label, progress)
             day = asyncio.run(
-                simulate_day(scenario, run.policy, seed, rep, run.random_choice, check, stop)
+                simulate_day(scenario, run.policy, seed, rep, run.random_choice, check, watched)
             )
             days[run.name].append(day)
             total += day.interactions
@@ -84,5 +87,18 @@ def run_all(
     return Outcome(summaries, stop(), done, time.perf_counter() - start, total)
 
 
-def stderr_progress() -> TextIO:
-    return sys.stderr
+def _watching(stop: Callable[[], bool], label: str, progress: TextIO) -> Callable[[], bool]:
+    """`stop`, asked once per simulated event, that also says every few seconds of a long
+    day how far it has come."""
+    events = 0
+    last = time.perf_counter()
+
+    def check() -> bool:
+        nonlocal events, last
+        events += 1
+        if events % 4096 == 0 and time.perf_counter() - last >= PROGRESS_SECONDS:
+            last = time.perf_counter()
+            print(f"{label}: {events} events so far", file=progress, flush=True)
+        return stop()
+
+    return check
