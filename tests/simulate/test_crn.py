@@ -9,7 +9,7 @@ from cim_router.domain.policy import Policy
 from cim_router.simulate.baselines import longest_idle
 from cim_router.simulate.draws import customers
 from cim_router.simulate.runner import Run, run_all
-from tests.simulate.test_conservation import MIXED
+from tests.simulate.mixed import MIXED
 
 POLICY = dataclasses.replace(Policy(), exclusion_seconds=30.0)
 

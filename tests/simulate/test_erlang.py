@@ -20,7 +20,7 @@ from cim_router.simulate.erlang import (
     erlang_c_service_level,
 )
 from cim_router.simulate.results import Estimate
-from tests.simulate.helpers import fifo_totals, single_skill
+from tests.simulate.fifo import fifo_totals, single_skill
 
 
 def inside(value: float, e: Estimate | None) -> bool:

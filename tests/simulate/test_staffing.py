@@ -11,7 +11,7 @@ from cim_router.cli import main
 from cim_router.simulate.erlang import agents_for
 from cim_router.simulate.scenario import scenario_from_mapping
 from cim_router.simulate.staffing import erlang_seed, parse_target, staff_for, with_staffing
-from tests.simulate.helpers import FIFO
+from tests.simulate.fifo import FIFO
 
 DAY = scenario_from_mapping(
     {

@@ -1,4 +1,4 @@
-"""Scenarios and policies the simulator's tests share."""
+"""Single-skill FIFO centres, the setting of the queueing-theory comparisons."""
 
 from __future__ import annotations
 
