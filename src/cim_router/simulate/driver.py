@@ -117,6 +117,7 @@ class Day:
         self.agents: dict[str, Agentry] = {}
         self.stale = 0
         self.checks = 0
+        self.rejected = self.expired = 0  # offers the agents rejected, or let expire
         n = scenario.intervals
         self.step = scenario.interval_seconds
         self.window = (scenario.warmup_minutes * 60.0, scenario.duration_seconds)
@@ -148,6 +149,10 @@ class Day:
                 self._offered(e.interaction_id, e.agent_id, at)
             elif e.type == EventType.ACCEPTED:
                 self._accepted(e.interaction_id, e.agent_id, at)
+            elif e.type == EventType.REJECTED:
+                self.rejected += 1
+            elif e.type == EventType.OFFER_EXPIRED:
+                self.expired += 1
             elif e.type == EventType.CANCELLED:
                 # The customer hung up, or an overflow rule or the queue's maximum wait
                 # ended the interaction: its wait ends here.
@@ -448,6 +453,8 @@ class Day:
             total_max_wait=total_max,
             simulated_seconds=end,
             stale=self.stale,
+            rejected=self.rejected,
+            expired=self.expired,
             checks=self.checks,
         )
 
