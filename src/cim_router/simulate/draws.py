@@ -15,7 +15,7 @@ import numpy as np
 
 from cim_router.simulate.scenario import ArrivalStream, Scenario
 
-ARRIVALS, PATIENCE, HANDLE, AGENTS = 0, 1, 2, 3
+ARRIVALS, PATIENCE, HANDLE, AGENTS, TRANSFERS = 0, 1, 2, 3, 4
 
 
 def generator(seed: int, replication: int, *key: int) -> np.random.Generator:
@@ -31,6 +31,8 @@ class Customer:
     at: float  # seconds from the start of the day
     patience: float  # seconds; inf: never hangs up
     unit_work: float  # handle time over its mean (mean 1)
+    transfer_draw: float = 1.0  # uniform: transferred when below the stream's probability
+    unit_transfer_work: float = 1.0  # the second agent's handle time over its mean
 
 
 def unit_handle_times(stream: ArrivalStream, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -72,8 +74,19 @@ def customers(scenario: Scenario, seed: int, replication: int) -> list[Customer]
                 stream.patience_mean_seconds, n
             )
         work = unit_handle_times(stream, generator(seed, replication, s, HANDLE), n)
+        transfer_rng = generator(seed, replication, s, TRANSFERS)
+        transfer = transfer_rng.random(n)
+        second = unit_handle_times(stream, transfer_rng, n)
         found.extend(
-            Customer(f"s{s}-{k}", s, float(times[k]), float(patience[k]), float(work[k]))
+            Customer(
+                f"s{s}-{k}",
+                s,
+                float(times[k]),
+                float(patience[k]),
+                float(work[k]),
+                float(transfer[k]),
+                float(second[k]),
+            )
             for k in range(n)
         )
     found.sort(key=lambda c: c.at)

@@ -26,11 +26,11 @@ from cim_router.simulate.draws import AGENTS, AgentAnswers, Customer, customers,
 from cim_router.simulate.figures import DayFigures
 from cim_router.simulate.scenario import AgentGroup, Scenario
 from cim_router.store.memory import MemoryStore
-from cim_router.tenant import agents, interactions
+from cim_router.tenant import agents, interactions, transfers
 from cim_router.tenant.clock import ManualClock
 from cim_router.tenant.errors import ServiceError
 from cim_router.tenant.measures import Tally
-from cim_router.tenant.records import EventType, Transition
+from cim_router.tenant.records import EventType, TransferMode, Transition
 from cim_router.tenant.registry import Tenants
 from cim_router.tenant.router import TenantRouter
 from cim_router.tenant.tallies import BUCKET_SECONDS, parse_field
@@ -69,6 +69,7 @@ class Fate:
     answered_at: float | None = None
     left_at: float | None = None  # hung up before an answer
     measured: bool = True  # arrived after the warm-up
+    transferred: bool = False  # the first agent asked for a transfer
 
 
 def _overlap(a: float, b: float, lo: float, hi: float) -> float:
@@ -198,9 +199,14 @@ class Day:
         if fate.answered_at is None:
             fate.answered_at = at
         stream = self.scenario.arrivals[fate.customer.stream]
-        work = stream.handle_time_mean_seconds * fate.customer.unit_work
-        if stream.handle_time_by_level and stream.required:
-            level = max(a.skills.get(s, 0) for s in stream.required)
+        if fate.transferred:  # the agent the call was transferred to
+            mean = stream.transfer_handle_time_mean_seconds or stream.handle_time_mean_seconds
+            work, skills = mean * fate.customer.unit_transfer_work, stream.transfer_required
+        else:
+            work = stream.handle_time_mean_seconds * fate.customer.unit_work
+            skills = stream.required
+        if stream.handle_time_by_level and skills:
+            level = max(a.skills.get(s, 0) for s in skills)
             work *= stream.handle_time_by_level.get(level, 1.0)
         self.push(at + work, COMPLETE, (iid, agent_id))
 
@@ -327,8 +333,7 @@ class Day:
             else:
                 await self._op(lambda r: interactions.reject(r, iid, agent_id, ""))
         elif kind == COMPLETE:
-            iid, agent_id = key
-            await self._op(lambda r: interactions.complete(r, iid, agent_id, "", 0))
+            await self._complete(*key)
         elif kind == ABANDON:
             await self._abandon(key)
         elif kind == DUTY:
@@ -347,6 +352,18 @@ class Day:
         if math.isfinite(c.patience):
             self.push(c.at + c.patience, ABANDON, c.id)
         await self._op(lambda r: interactions.enqueue(r, i, b""))
+
+    async def _complete(self, iid: str, agent_id: str) -> None:
+        """The agent's part ends: the call is done, or the agent transfers it (once)."""
+        fate = self.fates[iid]
+        stream = self.scenario.arrivals[fate.customer.stream]
+        if not fate.transferred and fate.customer.transfer_draw < stream.transfer_probability:
+            fate.transferred = True
+            mode = TransferMode.WARM if stream.transfer_mode == "warm" else TransferMode.COLD
+            needs = tuple(SkillRequirement(s, n) for s, n in stream.transfer_required.items())
+            await self._op(lambda r: transfers.transfer(r, iid, mode, "", needs, None, ""))
+            return
+        await self._op(lambda r: interactions.complete(r, iid, agent_id, "", 0))
 
     async def _abandon(self, iid: str) -> None:
         r = self.router

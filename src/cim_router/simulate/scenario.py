@@ -25,6 +25,10 @@ handle_time_distribution = "exponential"   # or "lognormal"
 handle_time_cv = 1.0          # lognormal only: standard deviation over mean
 handle_time_by_level = { 5 = 0.8 }         # optional: factor by the agent's level
 patience_mean_seconds = 120   # exponential; absent: the customer never hangs up
+transfer_probability = 0.1    # optional: the first agent transfers the call...
+transfer_required = { tech = 2 }           # ... to these skills
+transfer_mode = "cold"        # or "warm": the first agent stays until the next accepts
+transfer_handle_time_mean_seconds = 300    # the second agent's (default: as the first)
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 T = TypeVar("T")
 DISTRIBUTIONS = ("exponential", "lognormal")
+TRANSFER_MODES = ("cold", "warm")
 MAX_AGENTS = 100_000
 
 
@@ -97,6 +102,10 @@ class ArrivalStream:
     queue: str = "default"
     priority: int = 0
     name: str = ""
+    transfer_probability: float = 0.0
+    transfer_required: Mapping[str, int] = field(default_factory=dict)
+    transfer_mode: str = "cold"
+    transfer_handle_time_mean_seconds: float = 0.0  # 0: as handle_time_mean_seconds
 
     def rate(self, interval: int) -> float:
         return self.rates_per_hour[min(interval, len(self.rates_per_hour) - 1)]
@@ -335,7 +344,15 @@ def _arrival_stream(raw: Any, k: int, intervals: int, source: str) -> ArrivalStr
         queue=t.get("queue", "default", _text),
         priority=t.get("priority", 0, _integer(0, MAX_PRIORITY)),
         name=t.get("name", f"arrivals{k}", _text),
+        transfer_probability=t.get("transfer_probability", 0.0, _number(0.0, 1.0)),
+        transfer_required=t.get("transfer_required", {}, _levels("minimum level")),
+        transfer_mode=t.get("transfer_mode", "cold", _choice(*TRANSFER_MODES)),
+        transfer_handle_time_mean_seconds=t.get(
+            "transfer_handle_time_mean_seconds", 0.0, _number(0.0, 86400.0, above=True)
+        ),
     )
+    if stream.transfer_probability > 0 and not stream.transfer_required:
+        raise t.fail("transfer_required", "is required with a transfer_probability")
     if dist == "exponential" and "handle_time_cv" in t.table:
         raise t.fail("handle_time_cv", "applies to the lognormal distribution only")
     t.finish()
