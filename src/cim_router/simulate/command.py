@@ -15,7 +15,7 @@ from cim_router.domain.policy import Policy, PolicyError, load_policy
 from cim_router.simulate.baselines import BASELINES, longest_idle
 from cim_router.simulate.report import as_json, interval_table, table
 from cim_router.simulate.runner import Run, run_all
-from cim_router.simulate.scenario import Scenario, ScenarioError, load_scenario
+from cim_router.simulate.scenario import Scenario, ScenarioError, check_queues, load_scenario
 from cim_router.simulate.staffing import parse_target, staff_for
 
 COMMAND = "simulate"
@@ -135,6 +135,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         scenario = load_scenario(args.scenario)
         runs = runs_of(list(args.policy), args.baseline)
+        for r in runs:
+            check_queues(scenario, r.policy.queues, f"policy {r.name!r}")
     except (ScenarioError, PolicyError) as exc:
         print(f"cim-router simulate: {exc}", file=sys.stderr)
         return 2

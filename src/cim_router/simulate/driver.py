@@ -119,6 +119,7 @@ class Day:
         self.stale = 0
         self.checks = 0
         self.rejected = self.expired = 0  # offers the agents rejected, or let expire
+        self.blocked = 0  # arrivals the router refused (a full queue)
         n = scenario.intervals
         self.step = scenario.interval_seconds
         self.window = (scenario.warmup_minutes * 60.0, scenario.duration_seconds)
@@ -216,12 +217,15 @@ class Day:
         self._seq += 1
         heapq.heappush(self.events, (at, self._seq, kind, key))
 
-    async def _op(self, fn: Callable[[TenantRouter], Awaitable[Any]]) -> None:
+    async def _op(self, fn: Callable[[TenantRouter], Awaitable[Any]]) -> bool:
+        """One tenant operation, as the service calls it; False if the router refused it."""
         try:
             async with self.tenants.use(TENANT) as r:
                 await fn(r)
         except ServiceError:
             self.stale += 1
+            return False
+        return True
 
     async def start(self) -> None:
         await self.store.start()
@@ -349,9 +353,14 @@ class Day:
             priority=stream.priority,
             queue_id=stream.queue,
         )
+        if not await self._op(lambda r: interactions.enqueue(r, i, b"")):
+            # Refused (a full queue): the customer never got in line.
+            del self.fates[c.id]
+            self.stale -= 1
+            self.blocked += 1
+            return
         if math.isfinite(c.patience):
             self.push(c.at + c.patience, ABANDON, c.id)
-        await self._op(lambda r: interactions.enqueue(r, i, b""))
 
     async def _complete(self, iid: str, agent_id: str) -> None:
         """The agent's part ends: the call is done, or the agent transfers it (once)."""
@@ -471,6 +480,7 @@ class Day:
             simulated_seconds=end,
             stale=self.stale,
             rejected=self.rejected,
+            blocked=self.blocked,
             expired=self.expired,
             checks=self.checks,
         )

@@ -30,6 +30,7 @@ class DayFigures:
     total_max_wait: float  # ... the longest wait
     simulated_seconds: float
     stale: int  # operations the router refused (an answer to an offer already gone)
+    blocked: int = 0  # arrivals refused (a full queue), in no other figure
     rejected: int = 0  # offers rejected
     expired: int = 0  # offers left to expire
     checks: int = 0  # work-conservation checks made

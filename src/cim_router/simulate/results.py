@@ -13,7 +13,7 @@ during the simulation. The simulator adds what the router does not count:
 - `max_wait_seconds`: the longest wait of a measured arrival (until answered, hung up, or
   the end of the simulation);
 - `queue_length`: interactions waiting, averaged over time;
-- `interactions`: measured arrivals (after the warm-up).
+- `interactions`: measured arrivals (after the warm-up) that got in line.
 
 Intervals: Student t over replications (half-width of the 95% interval); differences
 between runs are paired, replication by replication, on common random numbers.

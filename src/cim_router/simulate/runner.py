@@ -13,7 +13,7 @@ from cim_router.domain.policy import Policy
 from cim_router.simulate.driver import simulate_day
 from cim_router.simulate.figures import DayFigures
 from cim_router.simulate.results import RunSummary, compare, summarize
-from cim_router.simulate.scenario import Scenario
+from cim_router.simulate.scenario import Scenario, check_queues
 
 PROGRESS_SECONDS = 5.0  # a long day says how far it has come this often
 
@@ -49,6 +49,8 @@ def run_all(
 ) -> Outcome:
     """Simulate each run `replications` times; the runs are compared with `baseline` (its
     name), else with the first run."""
+    for run in runs:
+        check_queues(scenario, run.policy.queues, f"policy {run.name!r}")
     days: dict[str, list[DayFigures]] = {run.name: [] for run in runs}
     start = time.perf_counter()
     total = 0

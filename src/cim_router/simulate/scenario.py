@@ -49,6 +49,7 @@ from cim_router.domain.limits import (
     MIN_TIER,
     is_skill_name,
 )
+from cim_router.domain.queues import DEFAULT_QUEUE, Queue
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -410,3 +411,16 @@ def load_scenario(path: str | Path) -> Scenario:
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError("(syntax)", str(exc), str(p)) from None
     return scenario_from_mapping(data, str(p))
+
+
+def check_queues(scenario: Scenario, queues: Mapping[str, Queue], policy: str) -> None:
+    """Each stream's queue exists in the policy (or is "default") and takes its channel."""
+    for k, stream in enumerate(scenario.arrivals):
+        queue = queues.get(stream.queue)
+        if queue is None and stream.queue != DEFAULT_QUEUE:
+            raise ScenarioError(f"arrivals[{k}].queue", f"no queue {stream.queue!r} in {policy}")
+        if queue is not None and not queue.accepts(stream.channel):
+            raise ScenarioError(
+                f"arrivals[{k}].queue",
+                f"queue {stream.queue!r} of {policy} does not take {stream.channel.name.lower()}",
+            )
