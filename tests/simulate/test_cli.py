@@ -74,6 +74,8 @@ def test_json_has_one_run_per_policy_then_the_baseline(
         assert 0 <= run["service_level"] <= 1 and 0 <= run["occupancy"] <= 1
         assert len(run["intervals"]) == 2
         assert run["groups"]["team"]["occupancy"] == pytest.approx(run["occupancy"])
+        for iv in run["intervals"]:  # one group: its occupancy is the interval's
+            assert iv["groups"]["team"]["occupancy"] == pytest.approx(iv["occupancy"], abs=1e-5)
     tuned, baseline = data["runs"]
     assert tuned["interactions"] == baseline["interactions"]  # the same customers
     assert tuned["difference"]["against"] == "longest-idle"

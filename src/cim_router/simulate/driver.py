@@ -127,6 +127,7 @@ class Day:
         self.measured = Tally()
         self.busy_now = 0
         self.busy = [0.0] * n
+        self.group_busy = [[0.0] * n for _ in scenario.agents]  # per group, per interval
         self.queue = [0.0] * n
         self._last = 0.0  # simulated seconds integrated so far
         self.router: TenantRouter | None = None
@@ -144,6 +145,7 @@ class Day:
             load = sum(arec.agent.load.values())
             if load != a.load:
                 a.busy += a.load * _overlap(a.since, at, *self.window)
+                self._group_busy(a, at)
                 self.busy_now += load - a.load
                 a.load, a.since = load, at
         for e in t.events:
@@ -163,6 +165,18 @@ class Day:
                     fate.left_at = at
         if t.tallies:
             self._tally(t.tallies)
+
+    def _group_busy(self, a: Agentry, upto: float) -> None:
+        """The agent's seats held since its last change, into its group's intervals."""
+        if not a.load:
+            return
+        bins = self.group_busy[a.group]
+        lo, hi = a.since, min(upto, self.scenario.duration_seconds)
+        k = int(lo // self.step)
+        while lo < hi and k < len(bins):
+            end = min(hi, (k + 1) * self.step)
+            bins[k] += a.load * (end - lo)
+            lo, k = end, k + 1
 
     def _tally(self, counts: dict[tuple[int, str], float]) -> None:
         lo = self.window[0]
@@ -424,6 +438,7 @@ class Day:
         end = self._last
         for a in self.agents.values():
             a.busy += a.load * _overlap(a.since, end, *self.window)
+            self._group_busy(a, end)
             a.since = end
         waited, outcomes, max_wait = [0] * n, [0] * n, [0.0] * n
         count = total_waited = total_outcomes = 0
@@ -446,6 +461,7 @@ class Day:
         staffed = [0.0] * n
         group_busy = [0.0] * len(s.agents)
         group_staffed = [0.0] * len(s.agents)
+        staffed_by_group = [[0.0] * n for _ in s.agents]
         occupancy: dict[int, list[float]] = {}
         for a in self.agents.values():
             group = s.agents[a.group]
@@ -454,6 +470,7 @@ class Day:
                 if a.index < group.on_duty(k):
                     lo, hi = k * self.step, min(s.duration_seconds, (k + 1) * self.step)
                     staffed[k] += a.seats * (hi - lo)
+                    staffed_by_group[a.group][k] += a.seats * (hi - lo)
                     mine += a.seats * _overlap(lo, hi, *self.window)
             group_busy[a.group] += a.busy
             group_staffed[a.group] += mine
@@ -473,6 +490,8 @@ class Day:
             group_busy=group_busy,
             group_staffed=group_staffed,
             agent_occupancy=occupancy,
+            busy_by_group=self.group_busy,
+            staffed_by_group=staffed_by_group,
             interactions=count,
             total_waited=total_waited,
             total_outcomes=total_outcomes,

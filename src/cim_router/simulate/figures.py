@@ -24,6 +24,8 @@ class DayFigures:
     group_busy: list[float]
     group_staffed: list[float]
     agent_occupancy: dict[int, list[float]]  # group -> each agent's occupancy
+    busy_by_group: list[list[float]]  # [group][interval] seat-seconds held or offered
+    staffed_by_group: list[list[float]]  # [group][interval] seat-seconds on duty
     interactions: int  # measured arrivals
     total_waited: int  # measured arrivals that waited
     total_outcomes: int  # ... that were answered, hung up or ended by a rule

@@ -49,6 +49,9 @@ def as_json(runs: list[RunSummary], replications: int, interrupted: bool) -> dic
             iv: dict[str, Any] = {"interval": k}
             for fig, e in figs.items():
                 _figure(iv, fig, e)
+            iv["groups"] = {}
+            for gname, e in run.interval_groups[k].items():
+                _figure(iv["groups"].setdefault(gname, {}), "occupancy", e)
             o["intervals"].append(iv)
         if run.compared_with:
             d: dict[str, Any] = {"against": run.compared_with}

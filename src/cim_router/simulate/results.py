@@ -147,6 +147,8 @@ class RunSummary:
     per_day: dict[str, list[float | None]] = field(default_factory=dict)
     intervals: list[dict[str, Estimate | None]] = field(default_factory=list)
     groups: dict[str, dict[str, Estimate | None]] = field(default_factory=dict)
+    # Per interval: each group's occupancy.
+    interval_groups: list[dict[str, Estimate | None]] = field(default_factory=list)
     differences: dict[str, Estimate | None] = field(default_factory=dict)
     compared_with: str = ""
 
@@ -162,6 +164,14 @@ def summarize(name: str, days: list[DayFigures], group_names: Sequence[str]) -> 
         for k in range(days[0].intervals):
             s.intervals.append(
                 {fig: estimate([p[k][fig] for p in per]) for fig in INTERVAL_FIGURES}
+            )
+            s.interval_groups.append(
+                {
+                    gname: estimate(
+                        [_ratio(d.busy_by_group[g][k], d.staffed_by_group[g][k]) for d in days]
+                    )
+                    for g, gname in enumerate(group_names)
+                }
             )
     for g, gname in enumerate(group_names):
         spread = []
