@@ -14,7 +14,6 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from cim_router.domain.agent import Agent, AgentState
@@ -25,6 +24,7 @@ from cim_router.simulate.baselines import RandomChoice
 from cim_router.simulate.draws import AGENTS, AgentAnswers, Customer, customers, generator
 from cim_router.simulate.figures import DayFigures
 from cim_router.simulate.scenario import AgentGroup, Scenario
+from cim_router.simulate.tracking import Agentry, Fate, duty, overlap, waits
 from cim_router.store.memory import MemoryStore
 from cim_router.tenant import agents, interactions, transfers
 from cim_router.tenant.clock import ManualClock
@@ -43,37 +43,6 @@ ARRIVE, ANSWER, ABANDON, COMPLETE, DUTY = range(5)
 
 class WorkNotConserved(AssertionError):
     """An interaction waited while an agent eligible for it was free."""
-
-
-@dataclass
-class Agentry:
-    """What the driver knows of one simulated agent."""
-
-    id: str
-    group: int
-    index: int  # within its group: the first `on_duty(k)` of a group work interval k
-    skills: dict[str, int]
-    seats: int
-    answers: AgentAnswers
-    load: int = 0
-    since: float = 0.0  # when `load` last changed
-    busy: float = 0.0  # seat-seconds held or offered, within the measured window
-
-
-@dataclass
-class Fate:
-    """One customer's outcome."""
-
-    customer: Customer
-    at: float  # enqueued, on the simulated clock (seconds from the start of the day)
-    answered_at: float | None = None
-    left_at: float | None = None  # hung up before an answer
-    measured: bool = True  # arrived after the warm-up
-    transferred: bool = False  # the first agent asked for a transfer
-
-
-def _overlap(a: float, b: float, lo: float, hi: float) -> float:
-    return max(0.0, min(b, hi) - max(a, lo))
 
 
 class _Observer:
@@ -144,7 +113,7 @@ class Day:
                 continue
             load = sum(arec.agent.load.values())
             if load != a.load:
-                a.busy += a.load * _overlap(a.since, at, *self.window)
+                a.busy += a.load * overlap(a.since, at, *self.window)
                 self._group_busy(a, at)
                 self.busy_now += load - a.load
                 a.load, a.since = load, at
@@ -434,68 +403,33 @@ class Day:
 
     def _figures(self) -> DayFigures:
         s = self.scenario
-        n = s.intervals
         end = self._last
         for a in self.agents.values():
-            a.busy += a.load * _overlap(a.since, end, *self.window)
+            a.busy += a.load * overlap(a.since, end, *self.window)
             self._group_busy(a, end)
             a.since = end
-        waited, outcomes, max_wait = [0] * n, [0] * n, [0.0] * n
-        count = total_waited = total_outcomes = 0
-        total_max = 0.0
-        for fate in self.fates.values():
-            c = fate.customer
-            k = min(n - 1, int(c.at // self.step))
-            done = fate.answered_at if fate.answered_at is not None else fate.left_at
-            wait = (end if done is None else done) - fate.at
-            max_wait[k] = max(max_wait[k], wait)
-            if done is not None:
-                outcomes[k] += 1
-                waited[k] += wait > 0
-            if fate.measured:
-                count += 1
-                total_max = max(total_max, wait)
-                if done is not None:
-                    total_outcomes += 1
-                    total_waited += wait > 0
-        staffed = [0.0] * n
-        group_busy = [0.0] * len(s.agents)
-        group_staffed = [0.0] * len(s.agents)
-        staffed_by_group = [[0.0] * n for _ in s.agents]
-        occupancy: dict[int, list[float]] = {}
-        for a in self.agents.values():
-            group = s.agents[a.group]
-            mine = 0.0
-            for k in range(n):
-                if a.index < group.on_duty(k):
-                    lo, hi = k * self.step, min(s.duration_seconds, (k + 1) * self.step)
-                    staffed[k] += a.seats * (hi - lo)
-                    staffed_by_group[a.group][k] += a.seats * (hi - lo)
-                    mine += a.seats * _overlap(lo, hi, *self.window)
-            group_busy[a.group] += a.busy
-            group_staffed[a.group] += mine
-            if mine > 0:
-                occupancy.setdefault(a.group, []).append(a.busy / mine)
+        w = waits(self.fates.values(), s.intervals, self.step, end)
+        d = duty(s, self.agents.values(), self.window)
         return DayFigures(
-            intervals=n,
+            intervals=s.intervals,
             tallies=self.tallies,
             measured=self.measured,
-            waited=waited,
-            outcomes=outcomes,
-            max_wait=max_wait,
+            waited=w.waited,
+            outcomes=w.outcomes,
+            max_wait=w.max_wait,
             busy=self.busy,
-            staffed=staffed,
+            staffed=d.staffed,
             queue=self.queue,
             interval_seconds=self.step,
-            group_busy=group_busy,
-            group_staffed=group_staffed,
-            agent_occupancy=occupancy,
+            group_busy=d.group_busy,
+            group_staffed=d.group_staffed,
+            agent_occupancy=d.occupancy,
             busy_by_group=self.group_busy,
-            staffed_by_group=staffed_by_group,
-            interactions=count,
-            total_waited=total_waited,
-            total_outcomes=total_outcomes,
-            total_max_wait=total_max,
+            staffed_by_group=d.staffed_by_group,
+            interactions=w.count,
+            total_waited=w.total_waited,
+            total_outcomes=w.total_outcomes,
+            total_max_wait=w.total_max,
             simulated_seconds=end,
             stale=self.stale,
             rejected=self.rejected,
