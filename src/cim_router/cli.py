@@ -24,6 +24,7 @@ from cim_router import access_cli, ops_cli
 from cim_router.domain.policy import Policy, PolicyError, load_policy
 from cim_router.loadgen import command as loadgen_command
 from cim_router.observability.logs import configure_logging
+from cim_router.simulate import command as simulate_command
 from cim_router.store.settings import RedisSettings
 
 if TYPE_CHECKING:
@@ -118,6 +119,7 @@ def parser() -> argparse.ArgumentParser:
     ops_cli.register(sub)
     access_cli.register(sub)
     loadgen_command.register(sub)
+    simulate_command.register(sub)
     return p
 
 
@@ -382,6 +384,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return access_cli.run(args)
     if args.command == loadgen_command.COMMAND:
         return loadgen_command.run(args)
+    if args.command == simulate_command.COMMAND:
+        return simulate_command.run(args)
     try:
         configure_logging(str(args.log_level), str(args.log_format))
     except ValueError as exc:
