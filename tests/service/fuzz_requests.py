@@ -64,8 +64,14 @@ class Builder:
         self.interactions = snap.present()
 
     def pick(self, items: list[str] | tuple[str, ...]) -> str:
-        value: str = self.draw(st.sampled_from(sorted(items)))
-        return value
+        return sorted(items)[self.index(len(items))]
+
+    def index(self, n: int) -> int:
+        """A place among `n` things, drawn from a range that is the same whatever `n` is: a
+        replay on a server whose clock has moved on may find more or fewer things, and a
+        draw whose range followed them would make Hypothesis call the example flaky."""
+        k: int = self.draw(st.integers(0, 2**20 - 1))
+        return k % n
 
     def queues(self) -> tuple[str, ...]:
         """Mostly the queues that exist, now and then one that does not."""
@@ -92,7 +98,7 @@ class Builder:
             (3, True, self.upsert_agent),
             (2, True, self.set_agent_state),
             (1, True, self.get_agent),
-            (1, True, self.list_agents),
+            (2, True, self.list_agents),
             (1, True, self.remove_agent),
             (4, True, self.enqueue),
             (2, True, self.assign_agent),
@@ -100,7 +106,7 @@ class Builder:
             (12, offered, self.accept),
             (3, offered, self.reject),
             (6, held, self.complete),
-            (1, any_, self.cancel),
+            (3, any_, self.cancel),
             (10, assigned, self.transfer),
             (3, open_, self.escalate),
             (10, transferring, self.cancel_transfer),
@@ -110,14 +116,14 @@ class Builder:
             (1, True, self.get_stats),
             (1, True, self.watch),
             (1, True, self.forget_customer),
-            (1, True, self.create_tenant),
+            (2, True, self.create_tenant),
             (1, True, self.list_tenants),
             (1, True, self.delete_tenant),
             (1, True, self.list_audit),
             (2, True, self.upsert_queue),
-            (1, True, self.get_queue),
+            (2, True, self.get_queue),
             (1, True, self.list_queues),
-            (1, True, self.remove_queue),
+            (2, True, self.remove_queue),
             (1, True, self.list_interactions),
             (2, any_, self.request_callback),
             (1, True, self.watch_events),
@@ -128,7 +134,7 @@ class Builder:
             (1, True, self.submit_feedback),
         ]
         weighted = [make for weight, ok, make in options if ok for _ in range(weight)]
-        made = self.draw(st.sampled_from(weighted))()
+        made = weighted[self.index(len(weighted))]()
         assert made is not None
         method, request = made
         timeout = 5.0
@@ -400,7 +406,7 @@ class Builder:
         return "UpsertQueue", pb.UpsertQueueRequest(queue=queue)
 
     def get_queue(self) -> Build:
-        return "GetQueue", pb.GetQueueRequest(queue_id=self.pick(self.queues()))
+        return "GetQueue", pb.GetQueueRequest(queue_id=self.pick(("default", *self.queues())))
 
     def list_queues(self) -> Build:
         return "ListQueues", pb.ListQueuesRequest()

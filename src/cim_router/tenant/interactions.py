@@ -90,8 +90,10 @@ def _enter_queue(r: TenantRouter, interaction: Interaction) -> None:
             "channel", f"queue {queue.id!r} does not take {interaction.channel.name}"
         )
     _take_queue_defaults(interaction, queue)
+    if not queue.max_size:
+        return  # no limit: nothing to count (the count scans the queue's live work)
     waiting = len(queues.waiting_in(r, queue.id))
-    if queue.max_size and waiting >= queue.max_size and not overflow.sheds(queue, waiting + 1):
+    if waiting >= queue.max_size and not overflow.sheds(queue, waiting + 1):
         raise ResourceExhausted(
             f"queue {queue.id!r} is full: {queue.max_size} interactions wait in it"
         )
