@@ -369,3 +369,27 @@ def test_an_undecodable_queue_is_quarantined_and_the_others_load() -> None:
     finally:
         raw.close()
         drop_prefix(settings.prefix)
+
+
+def test_close_ends_whatever_its_tasks_were_doing() -> None:
+    """Closing while the store's loops are inside Redis calls (the epoch watch checking
+    all the time here) ends them: a cancelled call that comes back as a connection error
+    must not keep a loop going, or close (and a server's stop) would wait for ever."""
+    settings = RedisSettings.from_url(
+        redis_url(), prefix=unique_prefix(), fence_check_seconds=0.0, reconnect_seconds=0.0
+    )
+
+    async def body() -> int:
+        closed = 0
+        for _ in range(60):
+            store = RedisStore(settings)
+            await store.start()
+            await asyncio.sleep(0.002)
+            await asyncio.wait_for(store.close(), 10)
+            closed += 1
+        return closed
+
+    try:
+        assert asyncio.run(body()) == 60
+    finally:
+        drop_prefix(settings.prefix)

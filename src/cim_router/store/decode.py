@@ -68,3 +68,7 @@ def decode_queue(snap: Snapshot, field: str, value: bytes) -> None:
         snap.quarantined.append((f"queue:{field}", reason(exc)))
         return
     snap.queues.append(queue)
+
+
+class WrongType(Exception):
+    """Redis refused a read of a key holding another type: bad data, not an outage."""

@@ -27,6 +27,7 @@ from redis.retry import Retry
 
 from cim_router.store import codec, customers, event_reads
 from cim_router.store.decode import (
+    WrongType,
     counters_in,
     decode_agent,
     decode_interaction,
@@ -61,10 +62,7 @@ log = logging.getLogger(__name__)
 
 LOAD_CHUNK = 1000  # records per MGET while loading
 FAILURES = (RedisError, OSError, asyncio.TimeoutError)
-
-
-class WrongType(Exception):
-    """Redis refused a read of a key holding another type: bad data, not an outage."""
+CLOSE_SECONDS = 5.0  # how long close waits for the store's own tasks to end
 
 
 async def _let_others_run() -> None:
@@ -115,6 +113,7 @@ class RedisStore:
         self._listeners: list[StoreListener] = []
         self._healthy = False
         self._fenced = False
+        self._closing = False  # the loops stop on it: a cancelled call may raise as an outage
         self._fence_watch: asyncio.Task[None] | None = None
         self._seq = 0
         self._durable_seq = 0
@@ -164,11 +163,12 @@ class RedisStore:
                 await asyncio.wait_for(self.durable(self._seq), self.settings.command_timeout)
             except (Unavailable, asyncio.TimeoutError):
                 log.warning("closing with unwritten changes")
-        running = (self._flusher, self._reconnect, self._reader, self._fence_watch)
-        tasks = [t for t in running if t is not None]
+        self._closing = True
+        tasks = [t for t in (self._flusher, self._reconnect, self._reader, self._fence_watch) if t]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:  # one still running after this does not hold the shutdown up
+            await asyncio.wait(tasks, timeout=CLOSE_SECONDS)
         self._healthy = False
         for conn in (self._writer, self._reader_conn):
             await conn.disconnect()
@@ -254,7 +254,7 @@ class RedisStore:
         return await fut
 
     async def _read_forever(self) -> None:
-        while True:
+        while not self._closing:
             await self._read_wake.wait()
             await _let_others_run()
             self._read_wake.clear()
@@ -368,7 +368,7 @@ class RedisStore:
                 fut.set_result(None)
 
     async def _flush_forever(self) -> None:
-        while True:
+        while not self._closing:
             await self._wake.wait()
             await _let_others_run()
             self._wake.clear()
@@ -457,14 +457,14 @@ class RedisStore:
     async def _watch_epoch(self) -> None:
         """Notice a takeover even while idle: a fenced server must stop serving at once,
         not at its next write."""
-        while not self._fenced:
+        while not self._fenced and not self._closing:
             await asyncio.sleep(self.settings.fence_check_seconds)
             if not self._healthy:
                 continue  # the reconnect loop checks the epoch before serving again
             try:
                 epoch = await self.redis.get(self.keys.epoch())
             except FAILURES:
-                continue  # a failed read is the reads' and writes' business
+                continue  # a failed read is the reads' and writes' business (or closing)
             if epoch is not None and epoch != self._epoch.encode():
                 self._fence()
 
@@ -478,7 +478,7 @@ class RedisStore:
             listener.on_fenced()
 
     async def _reconnect_forever(self) -> None:
-        while True:
+        while not self._closing:
             await asyncio.sleep(self.settings.reconnect_seconds)
             try:
                 epoch = await self.redis.get(self.keys.epoch())
