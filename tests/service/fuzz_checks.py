@@ -217,7 +217,10 @@ def check_consistent(tenant: str, snap: Snap) -> None:
         by_state[agent.state] += 1
     stats = snap.stats
     queued = [i for i in found.values() if i.state == pb.INTERACTION_STATE_QUEUED]
+    held = [i for i in queued if i.HasField("not_before")]  # scheduled: not waiting yet
+    queued = [i for i in queued if not i.HasField("not_before")]
     assert stats.waiting == len(queued), f"{tenant}: {_text(stats)}"
+    assert stats.held == len(held), f"{tenant}: {_text(stats)}"
     by_channel = Counter(i.channel for i in queued)
     assert {c.channel: c.count for c in stats.waiting_by_channel} == by_channel, tenant
     by_skill = Counter(r.skill for i in queued for r in i.required_skills)

@@ -206,3 +206,16 @@ def test_forgetting_the_customer_erases_the_callback_address() -> None:
         assert kept.max_attempts == 2  # the callback itself stays
 
     run(body)
+
+
+def test_held_work_is_in_no_waiting_count() -> None:
+    async def body() -> None:
+        h = await Harness(POLICY).start()
+        await enqueue(h, "later", Channel.EMAIL, callbacks.Terms(False, h.clock() + 600))
+        await enqueue(h, "now", Channel.EMAIL)
+        stats = await reports.stats(h.router())
+        assert (stats["waiting"], stats["held"]) == (1, 1)
+        rows = [m for m in stats["measures"] if m.window == "15m" and m.channel is None]
+        assert all(m.waiting == 1 for m in rows), rows
+
+    run(body)

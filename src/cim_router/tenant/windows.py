@@ -73,7 +73,7 @@ def _now(r: TenantRouter, now: float) -> dict[Pair, tuple[int, float]]:
     out: dict[Pair, tuple[int, float]] = {}
     for rec in r.open.values():
         i = rec.interaction
-        if i.state not in WAITING_STATES:
+        if i.state not in WAITING_STATES or rec.not_before:  # held work does not wait yet
             continue
         n, longest = out.get((i.queue_id, i.channel), (0, 0.0))
         out[i.queue_id, i.channel] = (n + 1, max(longest, now - i.enqueued_at))
