@@ -123,8 +123,16 @@ def expected_min_level(policy: Policy, level: int, waited: float) -> int:
     return max(1, level - drop)
 
 
-def expected_urgency(policy: Policy, base: float, sla: float, waited: float) -> float:
-    return base + min(policy.aging_rate * max(waited, 0.0) / sla, policy.aging_cap)
+def expected_urgency(
+    policy: Policy, base: float, sla: float, waited: float, channel: int = CHAT
+) -> float:
+    """Priority plus capped aging; from the channel's wait bound less its lead on, 1e9 plus
+    the wait, above any priority (no queue boost: these interactions have no queue)."""
+    waited = max(waited, 0.0)
+    bound = policy.wait_bound_seconds[Channel(channel)]
+    if bound > 0 and waited >= max(0.0, bound - policy.wait_bound_lead_seconds):
+        return 1e9 + waited
+    return base + min(policy.aging_rate * waited / sla, policy.aging_cap)
 
 
 @dataclass

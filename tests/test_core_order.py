@@ -13,6 +13,7 @@ from cim_router._core_common import (
     STATE_AVAILABLE,
 )
 from cim_router.domain import (
+    Channel,
     Policy,
 )
 
@@ -44,8 +45,9 @@ def test_urgency_formula(make_core: MakeCore, policy: Policy) -> None:
         )
     # Not enqueued yet: no aging, and no negative aging either.
     assert core.urgency("i", ENQ - 50.0) == 10.0
-    # Bounded by the cap, reached and kept.
-    assert core.urgency("i", ENQ + 1e12) == pytest.approx(10.0 + policy.aging_cap)
+    # Bounded by the cap, reached and kept (until the wait bound: chat's is 1800 s).
+    assert core.urgency("i", ENQ + 1500.0) == pytest.approx(10.0 + policy.aging_cap)
+    assert core.urgency("i", ENQ + 1e12) == 1e9 + 1e12
     waits = [0.0, 5.0, 50.0, 500.0, 5000.0]
     values = [core.urgency("i", ENQ + w) for w in waits]
     assert values == sorted(values)
@@ -57,9 +59,14 @@ def test_urgency_is_relative_to_sla(make_core: MakeCore) -> None:
     add_interaction(core, "voice", channel=VOICE, sla=20.0, enqueued_at=0.0)
     add_interaction(core, "email", channel=EMAIL, sla=3600.0, enqueued_at=0.0)
     for now in (10.0, 100.0):
-        assert core.urgency("voice", now) == pytest.approx(expected_urgency(policy, 0, 20, now))
-        assert core.urgency("email", now) == pytest.approx(expected_urgency(policy, 0, 3600, now))
+        voice = expected_urgency(policy, 0, 20, now, VOICE)
+        assert core.urgency("voice", now) == pytest.approx(voice)
+        email = expected_urgency(policy, 0, 3600, now, EMAIL)
+        assert core.urgency("email", now) == pytest.approx(email)
     assert core.queue_order(10.0) == ["voice", "email"]
+
+
+NO_BOUND = {c: 0.0 for c in Channel}
 
 
 # With an SLA of 64 s the aging per second (20 / 64) is exact in binary, so equal urgencies
@@ -86,7 +93,7 @@ def test_aging_overtakes_priority_exactly_when_it_makes_up_the_gap(
 
 
 def test_bounded_aging_never_overtakes_a_larger_gap(make_core: MakeCore) -> None:
-    policy = Policy(aging_cap=5.0)
+    policy = Policy(aging_cap=5.0, wait_bound_seconds=NO_BOUND)
     core = make_core(policy)
     add_agent(core, "a")
     add_interaction(core, "low", priority=0.0, enqueued_at=0.0)
@@ -96,6 +103,34 @@ def test_bounded_aging_never_overtakes_a_larger_gap(make_core: MakeCore) -> None
     # ...but the cap is reached: a gap smaller than it is made up.
     add_interaction(core, "mid", priority=4.0, enqueued_at=1e6)
     assert core.queue_order(1e6) == ["high", "low", "mid"]
+
+
+@pytest.mark.parametrize("lead", [0.0, 30.0])
+def test_past_its_wait_bound_an_interaction_outranks_any_priority(
+    make_core: MakeCore, lead: float
+) -> None:
+    bound = {c: 300.0 if c == Channel.CHAT else 0.0 for c in Channel}
+    policy = Policy(aging_cap=5.0, wait_bound_seconds=bound, wait_bound_lead_seconds=lead)
+    core = make_core(policy)
+    add_agent(core, "a")
+    add_interaction(core, "low", priority=0.0, enqueued_at=0.0)
+    add_interaction(core, "older-low", priority=0.0, enqueued_at=-10.0)
+    add_interaction(core, "high", priority=1000.0, enqueued_at=100.0)
+    add_interaction(core, "voice", channel=VOICE, priority=0.0, enqueued_at=-1e6)
+    at = 300.0 - lead
+    # Just before: priority first, and the voice call (no bound on voice) never passes it.
+    assert core.queue_order(at - 20.0) == ["high", "voice", "older-low", "low"]
+    assert core.best_interaction("a", at - 20.0) == "high"
+    # From the bound's start: the older first, then the other, ahead of any priority.
+    assert core.queue_order(at - 10.0) == ["older-low", "high", "voice", "low"]
+    assert core.queue_order(at) == ["older-low", "low", "high", "voice"]
+    assert core.best_interaction("a", at) == "older-low"
+    assert core.urgency("low", at) == 1e9 + at
+    assert core.urgency_terms("low", at) == (0.0, 0.0, 0.0, at)
+    assert core.urgency_terms("high", at)[3] == -1.0
+    core.remove_interaction("older-low")
+    assert core.best_interaction("a", at) == "low"  # not pruned by the gap to "high"
+    assert core.queue_position("low", at) == 1
 
 
 def test_customer_tier_and_escalation_bonuses(make_core: MakeCore) -> None:

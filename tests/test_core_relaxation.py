@@ -114,9 +114,10 @@ def test_preferred_term_stops_counting_after_drop_preferred(make_core: MakeCore)
             + w.idle * t[3]
             + w.handle_time * t[4]
             + w.sticky * t[5]
+            + w.scarcity * t[6]
         )
-        assert t[6] == pytest.approx(total)
-    drop = core.score_terms("i", "a", ENQ + 35.0)[6] - core.score_terms("i", "a", ENQ + 65.0)[6]
+        assert t[7] == pytest.approx(total)
+    drop = core.score_terms("i", "a", ENQ + 35.0)[7] - core.score_terms("i", "a", ENQ + 65.0)[7]
     idle_gain = w.idle * 30.0 / RELAXING.idle_cap_seconds
     assert drop == pytest.approx(w.preferred_skill * pref - idle_gain)
 

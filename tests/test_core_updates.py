@@ -67,13 +67,14 @@ def test_score_terms_follow_the_rules(make_core: MakeCore) -> None:
     )
     add_interaction(core, "none", required=(), enqueued_at=395.0)
     now = 400.0
-    skill, pref, tier, idle, aht, sticky, total = core.score_terms("i", "a", now)
+    skill, pref, tier, idle, aht, sticky, scarcity, total = core.score_terms("i", "a", now)
     assert skill == pytest.approx((6 + 3) / 20)
     assert pref == pytest.approx((9 + 0) / 20)
     assert tier == pytest.approx(1.0 - 2 / 4)
     assert idle == pytest.approx(300.0 / policy.idle_cap_seconds)
     assert aht == pytest.approx(ref / (ref + seed))
     assert sticky == 1.0
+    assert scarcity == 1.0  # its other skill (2) is needed by no work
     w = policy.weights
     assert total == pytest.approx(
         w.skill * skill
@@ -82,6 +83,7 @@ def test_score_terms_follow_the_rules(make_core: MakeCore) -> None:
         + w.idle * idle
         + w.handle_time * aht
         + w.sticky * sticky
+        + w.scarcity * scarcity
     )
     assert core.score_terms("none", "a", now)[0] == 1.0
     assert core.score_terms("none", "a", now)[5] == 0.0

@@ -54,7 +54,9 @@ cdef struct AgentHot:
 cdef class Core:
     cdef readonly object params
     # policy, flattened
-    cdef double w_skill, w_pref, w_tier, w_idle, w_aht, w_sticky, w_urgency
+    cdef double w_skill, w_pref, w_tier, w_idle, w_aht, w_sticky, w_urgency, w_scarcity
+    cdef double scarcity_horizon, sl_weight, sl_horizon
+    cdef double promote_after[NCH]  # per channel: the wait from which urgency is PROMOTED+
     cdef double idle_cap, aht_ref, aging_rate, aging_cap, esc_bonus, inv_idle_cap
     cdef double inv_mean[MAXSK + 1]   # 1 / (10 n): mean proficiency over n skills
     cdef int n_relax
@@ -81,6 +83,7 @@ cdef class Core:
     cdef uint64_t* a_tier_ge[NTIER + 1]   # [t]: tier >= t
     cdef uint64_t* a_scratch
     cdef int32_t** a_gate_list     # [slot]: NULL, or [n, gate, ...] of the gates it serves
+    cdef int32_t** a_skill_list    # [slot]: NULL, or [n, skill, ...] in the order given
 
     # --- per skill, grown as skill ids appear
     cdef int n_skills
@@ -91,6 +94,15 @@ cdef class Core:
     cdef int32_t* demand           # [s * (NLEV + 1) + level]: waiting count by effective level
     cdef uint8_t* max_need         # [s]: highest effective level any waiting one needs
     cdef uint64_t** block_buf      # scratch: the need bitsets one decision masks with
+    # Demand (core_c/demand.pxi): agents holding each skill, waiting work needing it, and
+    # its recent arrivals as a count decaying over the scarcity horizon, as of a time.
+    cdef int32_t* sk_agents
+    cdef int32_t* sk_waiting
+    cdef double* sk_arrivals
+    cdef double* sk_arrived_at
+    cdef double* sk_press          # a decision's memo of each skill's pressure
+    cdef int64_t* sk_press_stamp   # the decision it was computed for
+    cdef int64_t press_stamp
 
     # --- per queue gate, grown as gate ids appear (core_c/gates.pxi)
     cdef int n_gates
@@ -100,6 +112,13 @@ cdef class Core:
     cdef uint64_t** g_waiting      # [g]: waiting interactions behind gate g
     cdef list gate_delay_count     # [g]: {delay: agents serving g with it}
     cdef list gate_delays          # [g]: those delays, sorted
+    # [g]: recent answers within target, recent outcomes (both decaying over the service-
+    # level horizon, as of g_as_of), the target share, and the urgency boost they give.
+    cdef double* g_hits
+    cdef double* g_total
+    cdef double* g_as_of
+    cdef double* g_share
+    cdef double* g_boost
 
     # --- waiting interactions
     cdef int i_cap, i_words, i_hi, n_waiting
@@ -122,6 +141,7 @@ cdef class Core:
     cdef double* i_base
     cdef double* i_sla             # aging_rate / SLA seconds: aging points per second
     cdef double* i_enq
+    cdef double* i_target          # the service-level target, seconds
     cdef int64_t* i_seq
     cdef int32_t* i_gate           # gate id, -1 = none
     cdef uint64_t* i_gated         # waiting ones that have a gate

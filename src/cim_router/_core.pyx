@@ -17,7 +17,7 @@ so the parts are module-level cdef functions that take the Core as `self`: plain
 as a final class's cdef methods are. `_core.pxd` declares the fields they share.
 """
 
-from libc.math cimport INFINITY, fabs
+from libc.math cimport INFINITY, exp, fabs
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memset
@@ -25,13 +25,20 @@ from libc.string cimport memset
 import numpy as np
 
 
-from cim_router._core_common import CoreParams, check_gate, check_gates
+from cim_router._core_common import PROMOTED as _PROMOTED
+from cim_router._core_common import SERVICE_LEVEL_PRIOR as _PRIOR
+from cim_router._core_common import (
+    CoreParams, check_gate, check_gate_id, check_gates, check_share)
+
+cdef double PROMOTED = _PROMOTED
+cdef double SERVICE_LEVEL_PRIOR = _PRIOR
 
 include "core_c/bitsets.pxi"
 include "core_c/storage.pxi"
 include "core_c/index.pxi"
 include "core_c/relaxation.pxi"
 include "core_c/gates.pxi"
+include "core_c/demand.pxi"
 include "core_c/rules.pxi"
 include "core_c/decisions.pxi"
 include "core_c/invariants.pxi"
@@ -87,7 +94,9 @@ cdef class Core:
         self.params = p
         self.w_skill, self.w_pref, self.w_tier = p.w_skill, p.w_pref, p.w_tier
         self.w_idle, self.w_aht, self.w_sticky = p.w_idle, p.w_aht, p.w_sticky
-        self.w_urgency = p.w_urgency
+        self.w_urgency, self.w_scarcity = p.w_urgency, p.w_scarcity
+        self.scarcity_horizon, self.sl_weight, self.sl_horizon = (
+            p.scarcity_horizon, p.sl_weight, p.sl_horizon)
         self.idle_cap, self.aht_ref = p.idle_cap, p.aht_ref
         # Reciprocals, so the scoring loop multiplies instead of dividing (the twin does too).
         self.inv_idle_cap = 1.0 / p.idle_cap
@@ -107,6 +116,7 @@ cdef class Core:
         for k in range(NCH):
             self.exclusive[k] = p.exclusive[k]
             self.aht_seed[k] = p.aht_seed[k]
+            self.promote_after[k] = p.promote_after[k]
         self.joint_limit = p.joint_limit
 
     def __dealloc__(self):
@@ -224,6 +234,30 @@ cdef class Core:
             self.inter_excluded[i] = set()
         self.inter_excluded[i].add(agent_id)
 
+    def count_arrival(self, str interaction_id, double at):
+        """Count a waiting interaction as a new arrival at `at`, in the demand for its skills
+        that the scarcity term weighs (an interaction indexed again is not counted again)."""
+        _count_arrival(self, _inter_slot(self, interaction_id), at)
+
+    def count_outcome(self, str interaction_id, double now, bint answered):
+        """Count a waiting interaction's outcome in its queue gate's recent service level:
+        answered (within its target or not), or abandoned (a miss once past its target)."""
+        _count_outcome(self, _inter_slot(self, interaction_id), now, answered)
+
+    def set_gate_target(self, int gate, double share):
+        """The share of a gate's work to answer within its target (0: no target)."""
+        check_gate_id(gate)
+        check_share(share)
+        _ensure_gate(self, gate)
+        self.g_share[gate] = share
+        _refresh_boost(self, gate)
+
+    def gate_boost(self, int gate):
+        """The urgency points a gate's work gets for being behind its target."""
+        if 0 <= gate < self.n_gates:
+            return self.g_boost[gate]
+        return 0.0
+
     def waiting_count(self):
         return self.n_waiting
 
@@ -238,16 +272,24 @@ cdef class Core:
                             _agent_slot(self, agent_id), now)
 
     def score_terms(self, str interaction_id, str agent_id, double now):
-        """(skill, preferred, tier, idle, handle_time, sticky, total) for one pair."""
-        cdef double terms[7]
+        """(skill, preferred, tier, idle, handle_time, sticky, scarcity, total) for a pair."""
+        cdef double terms[8]
         cdef int i = _inter_slot(self, interaction_id), a = _agent_slot(self, agent_id)
         pref = self.inter_pref_agent[i]
+        self.press_stamp += 1
         _score(self, i, a, now, _step_at(self, i, now),
                self.agent_index.get(pref, -1) if pref else -1, terms)
-        return tuple([terms[k] for k in range(7)])
+        return tuple([terms[k] for k in range(8)])
 
     def urgency(self, str interaction_id, double now):
         return _urgency(self, _inter_slot(self, interaction_id), now)
+
+    def urgency_terms(self, str interaction_id, double now):
+        """(base, aging, service-level boost, wait past the bound's start or -1): urgency is
+        base + aging + boost, or PROMOTED + the wait once the wait bound is reached."""
+        cdef double t[4]
+        _urgency_terms(self, _inter_slot(self, interaction_id), now, t)
+        return (t[0], t[1], t[2], t[3])
 
     def relaxation_step(self, str interaction_id, double now):
         return _step_at(self, _inter_slot(self, interaction_id), now)
@@ -296,6 +338,7 @@ cdef class Core:
         if _eligibility(self, i, a, now) != ELIGIBLE:
             return 0.0
         pref = self.inter_pref_agent[i]
+        self.press_stamp += 1
         return (1.0 + _score(self, i, a, now, _step_at(self, i, now),
                              self.agent_index.get(pref, -1) if pref else -1, NULL)
                 + self.w_urgency * _urgency(self, i, now) / 100.0)

@@ -51,6 +51,33 @@ REASONS = (
 )
 
 
+# A queue's recent service level counts this many answers at its target besides its own, so
+# that its first few answers do not swing the boost from nothing to the whole weight.
+SERVICE_LEVEL_PRIOR = 5.0
+
+
+def check_gate_id(gate: int) -> int:
+    """A gate id for a gate's own settings: 0..MAX_GATE_ID."""
+    if not 0 <= gate <= MAX_GATE_ID:
+        raise ValueError(f"gate must be 0..{MAX_GATE_ID}, got {gate}")
+    return int(gate)
+
+
+def check_share(share: float) -> float:
+    """A service-level target share: 0 (none) .. 1."""
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"share must be 0..1, got {share}")
+    return float(share)
+
+
+def sum_urgency(terms: tuple[float, float, float, float]) -> float:
+    """Urgency from `urgency_terms`: base + aging + boost, or PROMOTED + the wait once the
+    interaction has reached its wait bound (terms[3] >= 0)."""
+    if terms[3] >= 0.0:
+        return PROMOTED + terms[3]
+    return terms[0] + terms[1] + terms[2]
+
+
 def check_gates(gates: Iterable[tuple[int, int, float]]) -> tuple[tuple[int, int, float], ...]:
     """An agent's queue gates as (gate id, rank, delay seconds), checked; both cores use it."""
     out = tuple((int(g), int(rank), float(delay)) for g, rank, delay in gates)
@@ -99,6 +126,8 @@ class _WeightsLike(Protocol):
     def sticky(self) -> float: ...
     @property
     def urgency(self) -> float: ...
+    @property
+    def scarcity(self) -> float: ...
 
 
 class PolicyLike(Protocol):
@@ -126,6 +155,16 @@ class PolicyLike(Protocol):
     def handle_time_seconds(self) -> object: ...
     @property
     def joint_batch_limit(self) -> int: ...
+    @property
+    def scarcity_horizon_seconds(self) -> float: ...
+    @property
+    def service_level_weight(self) -> float: ...
+    @property
+    def service_level_horizon_seconds(self) -> float: ...
+    @property
+    def wait_bound_seconds(self) -> object: ...
+    @property
+    def wait_bound_lead_seconds(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -153,11 +192,18 @@ class CoreParams:
     exclusive: tuple[bool, ...]  # per channel
     aht_seed: tuple[float, ...]  # per channel
     joint_limit: int
+    w_scarcity: float = 0.0
+    scarcity_horizon: float = 300.0
+    sl_weight: float = 0.0
+    sl_horizon: float = 1800.0
+    # Per channel: the wait after which an interaction outranks any priority (inf: never).
+    promote_after: tuple[float, ...] = (math.inf,) * N_CHANNELS
 
     @classmethod
     def from_policy(cls, policy: PolicyLike) -> CoreParams:
         w = policy.weights
         seeds = policy.handle_time_seconds
+        bounds = policy.wait_bound_seconds
         drop_pref: list[bool] = []
         for step in policy.relaxation:
             drop_pref.append(step.drop_preferred or (bool(drop_pref) and drop_pref[-1]))
@@ -181,4 +227,26 @@ class CoreParams:
             exclusive=tuple(c in policy.exclusive_channels for c in range(N_CHANNELS)),
             aht_seed=tuple(float(seeds[c]) for c in range(N_CHANNELS)),  # type: ignore[index]
             joint_limit=policy.joint_batch_limit,
+            w_scarcity=w.scarcity,
+            scarcity_horizon=policy.scarcity_horizon_seconds,
+            sl_weight=policy.service_level_weight,
+            sl_horizon=policy.service_level_horizon_seconds,
+            promote_after=tuple(
+                _promote_after(float(bounds[c]), policy.wait_bound_lead_seconds)  # type: ignore[index]
+                for c in range(N_CHANNELS)
+            ),
         )
+
+
+# Urgency of an interaction past its wait bound: above any priority, bonus and aging (each
+# at most a few thousand points), and growing with the wait so that those past it go first
+# come, first served.
+PROMOTED = 1e9
+
+
+def _promote_after(bound: float, lead: float) -> float:
+    """The wait from which an interaction outranks any priority: its channel's bound less
+    the lead (so that the next agent to free up takes it before the bound), inf for none."""
+    if bound <= 0.0:
+        return math.inf
+    return max(0.0, bound - lead)

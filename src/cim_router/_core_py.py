@@ -8,7 +8,6 @@ agents or waiting interactions using `eligibility()` and `score_terms()`. The co
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -20,9 +19,7 @@ from cim_router._core_common import (
     MAX_ESCALATION_TIERS,
     MAX_LEVEL,
     MAX_RELAX_STEPS,
-    MAX_SKILL_ID,
     MAX_SKILLS,
-    MAX_STATE,
     MAX_TIER,
     N_CHANNELS,
     NO_CAPACITY,
@@ -36,63 +33,21 @@ from cim_router._core_common import (
     CoreParams,
     PolicyLike,
     check_gate,
+    check_gate_id,
     check_gates,
+    check_share,
+    sum_urgency,
+)
+from cim_router._core_py_demand import Demand, ServiceLevels
+from cim_router._core_py_model import (
+    AgentEntry,
+    WaitingEntry,
+    check_channel,
+    check_skills,
+    check_state,
 )
 
 IMPLEMENTATION = "python"
-
-
-@dataclass
-class _Agent:
-    id: str
-    tier: int
-    skills: dict[int, int]
-    capacity: list[int]
-    state: int
-    load: list[int]
-    idle_since: float
-    aht_channel: list[float] = field(default_factory=lambda: [0.0] * N_CHANNELS)
-    aht_skill: dict[tuple[int, int], float] = field(default_factory=dict)
-    gates: dict[int, tuple[int, float]] = field(default_factory=dict)  # gate -> rank, delay
-
-
-@dataclass
-class _Interaction:
-    id: str
-    seq: int
-    channel: int
-    required: tuple[tuple[int, int], ...]
-    preferred: tuple[tuple[int, int], ...]
-    base: float  # priority + customer-tier bonus + escalation bonus
-    target_tier: int
-    min_tier: int
-    aging_per_second: float  # aging_rate / SLA seconds
-    enqueued_at: float
-    preferred_agent: str
-    excluded: set[str]
-    gate: int = -1
-
-
-def _check_state(state: int) -> None:
-    if not 0 <= state <= MAX_STATE:
-        raise ValueError(f"state must be 0..{MAX_STATE}, got {state}")
-
-
-def _check_channel(channel: int) -> None:
-    if not 0 <= channel < N_CHANNELS:
-        raise ValueError(f"channel must be 0..{N_CHANNELS - 1}, got {channel}")
-
-
-def _check_skills(what: str, skills: Sequence[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
-    out = tuple((int(s), int(level)) for s, level in skills)
-    for s, level in out:
-        if s > MAX_SKILL_ID:
-            raise ValueError(f"skill id {s} is too large")
-        if s < 0 or not 1 <= level <= MAX_LEVEL:
-            raise ValueError(f"{what}: skill ids are >= 0 and levels 1..{MAX_LEVEL}")
-    if len({s for s, _ in out}) != len(out):
-        raise ValueError(f"{what}: a skill is listed twice")
-    return out
 
 
 class Core:
@@ -105,9 +60,11 @@ class Core:
                 f"at most {MAX_RELAX_STEPS} relaxation steps"
                 f" and {MAX_ESCALATION_TIERS} escalation tiers"
             )
-        self._agents: dict[str, _Agent] = {}
-        self._waiting: dict[str, _Interaction] = {}
+        self._agents: dict[str, AgentEntry] = {}
+        self._waiting: dict[str, WaitingEntry] = {}
         self._seq = 0
+        self._demand = Demand(p.scarcity_horizon)
+        self._service = ServiceLevels(p.sl_weight, p.sl_horizon)
 
     # --- agents ---------------------------------------------------------------------------
 
@@ -127,17 +84,17 @@ class Core:
         `gates`: the queues it serves, as (gate id, rank 1..255, delay seconds)."""
         if not 1 <= tier <= MAX_TIER:
             raise ValueError(f"tier must be 1..{MAX_TIER}, got {tier}")
-        _check_state(state)
+        check_state(state)
         if len(capacity) != N_CHANNELS or len(load) != N_CHANNELS:
             raise ValueError(f"capacity and load need {N_CHANNELS} values")
         if any(not 0 <= int(x) <= 255 for x in (*capacity, *load)):
             raise ValueError("capacity and load must be 0..255")
         checked_gates = check_gates(gates)
         old = self._agents.get(agent_id)
-        agent = _Agent(
+        agent = AgentEntry(
             agent_id,
             tier,
-            dict(_check_skills("skills", skills)),
+            dict(check_skills("skills", skills)),
             [int(x) for x in capacity],
             int(state),
             [int(x) for x in load],
@@ -146,25 +103,30 @@ class Core:
         agent.gates = {g: (rank, delay) for g, rank, delay in checked_gates}
         if old is not None:
             agent.aht_channel, agent.aht_skill = old.aht_channel, old.aht_skill
+            self._demand.staff(old.skills, -1)
+        self._demand.staff(agent.skills, 1)
         self._agents[agent_id] = agent
 
     def remove_agent(self, agent_id: str) -> bool:
-        return self._agents.pop(agent_id, None) is not None
+        old = self._agents.pop(agent_id, None)
+        if old is not None:
+            self._demand.staff(old.skills, -1)
+        return old is not None
 
     def set_agent_state(self, agent_id: str, state: int, idle_since: float) -> None:
         a = self._agent(agent_id)
-        _check_state(state)
+        check_state(state)
         a.state, a.idle_since = int(state), float(idle_since)
 
     def set_agent_load(self, agent_id: str, channel: int, load: int) -> None:
-        _check_channel(channel)
+        check_channel(channel)
         if not 0 <= load <= 255:
             raise ValueError("load must be 0..255")
         self._agent(agent_id).load[channel] = int(load)
 
     def set_handle_time(self, agent_id: str, channel: int, skill: int, seconds: float) -> None:
         """Set the predicted handle time for a channel (skill -1) or a skill on a channel."""
-        _check_channel(channel)
+        check_channel(channel)
         if not seconds > 0:
             raise ValueError("seconds must be > 0")
         a = self._agent(agent_id)
@@ -185,7 +147,7 @@ class Core:
     def agent_idle_since(self, agent_id: str) -> float:
         return self._agent(agent_id).idle_since
 
-    def _agent(self, agent_id: str) -> _Agent:
+    def _agent(self, agent_id: str) -> AgentEntry:
         try:
             return self._agents[agent_id]
         except KeyError:
@@ -211,7 +173,7 @@ class Core:
     ) -> None:
         """Put an interaction in the waiting set (replacing one with the same id); `gate`
         is its queue's gate id, -1 for none."""
-        _check_channel(channel)
+        check_channel(channel)
         check_gate(gate)
         if not sla_seconds > 0:
             raise ValueError("sla_seconds must be > 0")
@@ -219,15 +181,16 @@ class Core:
             raise ValueError(
                 f"target_tier must be 1..{MAX_TIER} and escalation 0..{MAX_ESCALATION}"
             )
-        req = _check_skills("required", required)
-        pref = _check_skills("preferred", preferred)
+        req = check_skills("required", required)
+        pref = check_skills("preferred", preferred)
         if len(req) > MAX_SKILLS or len(pref) > MAX_SKILLS:
             raise ValueError(f"at most {MAX_SKILLS} required and {MAX_SKILLS} preferred skills")
         p = self.params
         min_tier = p.esc_min_tier[min(escalation, len(p.esc_min_tier) - 1)]
-        self._waiting.pop(interaction_id, None)
+        self.remove_interaction(interaction_id)
         self._seq += 1
-        self._waiting[interaction_id] = _Interaction(
+        self._demand.wait(req, 1)
+        self._waiting[interaction_id] = WaitingEntry(
             interaction_id,
             self._seq,
             channel,
@@ -241,10 +204,14 @@ class Core:
             preferred_agent,
             set(excluded),
             int(gate),
+            float(sla_seconds),
         )
 
     def remove_interaction(self, interaction_id: str) -> bool:
-        return self._waiting.pop(interaction_id, None) is not None
+        i = self._waiting.pop(interaction_id, None)
+        if i is not None:
+            self._demand.wait(i.required, -1)
+        return i is not None
 
     def reserve(self, interaction_id: str, agent_id: str) -> None:
         """Take a waiting interaction out of the queue and count it in the agent's load."""
@@ -252,10 +219,30 @@ class Core:
         if a.load[i.channel] >= 255:
             raise ValueError("load must be 0..255")
         a.load[i.channel] += 1
-        del self._waiting[interaction_id]
+        self.remove_interaction(interaction_id)
 
     def exclude_agent(self, interaction_id: str, agent_id: str) -> None:
         self._interaction(interaction_id).excluded.add(agent_id)
+
+    def count_arrival(self, interaction_id: str, at: float) -> None:
+        """Count a waiting interaction as a new arrival at `at`, in the demand for its skills
+        that the scarcity term weighs (an interaction indexed again is not counted again)."""
+        self._demand.arrive(self._interaction(interaction_id).required, at)
+
+    def count_outcome(self, interaction_id: str, now: float, answered: bool) -> None:
+        """Count a waiting interaction's outcome in its queue gate's recent service level:
+        answered (within its target or not), or abandoned (a miss once past its target)."""
+        i = self._interaction(interaction_id)
+        if i.gate >= 0:
+            self._service.count(i.gate, now - i.enqueued_at <= i.sla, answered, now)
+
+    def set_gate_target(self, gate: int, share: float) -> None:
+        """The share of a gate's work to answer within its target (0: no target)."""
+        self._service.target(check_gate_id(gate), check_share(share))
+
+    def gate_boost(self, gate: int) -> float:
+        """The urgency points a gate's work gets for being behind its target."""
+        return self._service.boost(gate)
 
     def waiting_count(self) -> int:
         return len(self._waiting)
@@ -263,7 +250,7 @@ class Core:
     def is_waiting(self, interaction_id: str) -> bool:
         return interaction_id in self._waiting
 
-    def _interaction(self, interaction_id: str) -> _Interaction:
+    def _interaction(self, interaction_id: str) -> WaitingEntry:
         try:
             return self._waiting[interaction_id]
         except KeyError:
@@ -271,14 +258,14 @@ class Core:
 
     # --- the rules ------------------------------------------------------------------------
 
-    def _step(self, i: _Interaction, now: float) -> int:
+    def _step(self, i: WaitingEntry, now: float) -> int:
         step = 0
         for after in self.params.relax_after:
             if now >= i.enqueued_at + after:
                 step += 1
         return step
 
-    def _can_take(self, a: _Agent, channel: int) -> bool:
+    def _can_take(self, a: AgentEntry, channel: int) -> bool:
         if a.load[channel] >= a.capacity[channel]:
             return False
         excl = self.params.exclusive
@@ -286,7 +273,7 @@ class Core:
             return sum(a.load) == 0
         return all(a.load[c] == 0 for c in range(N_CHANNELS) if excl[c])
 
-    def _eligibility(self, i: _Interaction, a: _Agent, now: float) -> int:
+    def _eligibility(self, i: WaitingEntry, a: AgentEntry, now: float) -> int:
         if a.state != STATE_AVAILABLE:
             return NOT_AVAILABLE
         if not self._can_take(a, i.channel):
@@ -311,7 +298,7 @@ class Core:
             return EXCLUDED
         return ELIGIBLE
 
-    def _terms(self, i: _Interaction, a: _Agent, now: float) -> tuple[float, ...]:
+    def _terms(self, i: WaitingEntry, a: AgentEntry, now: float) -> tuple[float, ...]:
         p = self.params
         skill = 0.0
         for s, _level in i.required:
@@ -335,6 +322,11 @@ class Core:
             h = p.aht_seed[i.channel]
         aht = p.aht_ref / (p.aht_ref + h)
         sticky = 1.0 if i.preferred_agent and i.preferred_agent == a.id else 0.0
+        scarcity = 1.0
+        if p.w_scarcity > 0.0:
+            needed = {s for s, _level in i.required}
+            others = [s for s in a.skills if s not in needed]
+            scarcity = self._demand.scarcity(others, now)
         total = (
             p.w_skill * skill
             + p.w_pref * pref
@@ -342,29 +334,40 @@ class Core:
             + p.w_idle * idle
             + p.w_aht * aht
             + p.w_sticky * sticky
+            + p.w_scarcity * scarcity
         )
-        return (skill, pref, tier, idle, aht, sticky, total)
+        return (skill, pref, tier, idle, aht, sticky, scarcity, total)
 
-    def _urgency(self, i: _Interaction, now: float) -> float:
+    def _urgency(self, i: WaitingEntry, now: float) -> float:
+        return sum_urgency(self._urgency_terms(i, now))
+
+    def _urgency_terms(self, i: WaitingEntry, now: float) -> tuple[float, float, float, float]:
         p = self.params
         wait = now - i.enqueued_at
         if wait < 0.0:
             wait = 0.0
+        if wait >= p.promote_after[i.channel]:
+            return (i.base, 0.0, 0.0, wait)
         aging = i.aging_per_second * wait
         if aging > p.aging_cap:
             aging = p.aging_cap
-        return i.base + aging
+        return (i.base, aging, self._service.boost(i.gate) if i.gate >= 0 else 0.0, -1.0)
 
     def eligibility(self, interaction_id: str, agent_id: str, now: float) -> int:
         """0 if the agent may take the interaction now, else the first failing rule's code."""
         return self._eligibility(self._interaction(interaction_id), self._agent(agent_id), now)
 
     def score_terms(self, interaction_id: str, agent_id: str, now: float) -> tuple[float, ...]:
-        """(skill, preferred, tier, idle, handle_time, sticky, total) for one pair."""
+        """(skill, preferred, tier, idle, handle_time, sticky, scarcity, total) for a pair."""
         return self._terms(self._interaction(interaction_id), self._agent(agent_id), now)
 
     def urgency(self, interaction_id: str, now: float) -> float:
         return self._urgency(self._interaction(interaction_id), now)
+
+    def urgency_terms(self, interaction_id: str, now: float) -> tuple[float, float, float, float]:
+        """(base, aging, service-level boost, wait past the bound's start or -1): urgency is
+        base + aging + boost, or PROMOTED + the wait once the wait bound is reached."""
+        return self._urgency_terms(self._interaction(interaction_id), now)
 
     def relaxation_step(self, interaction_id: str, now: float) -> int:
         return self._step(self._interaction(interaction_id), now)
@@ -374,7 +377,7 @@ class Core:
     def best_agent(self, interaction_id: str, now: float) -> str | None:
         """The eligible agent with the highest score; ties: longest idle, then lowest id."""
         i = self._interaction(interaction_id)
-        best: _Agent | None = None
+        best: AgentEntry | None = None
         best_key = (0.0, 0.0)
         for a in self._agents.values():
             if self._eligibility(i, a, now) != ELIGIBLE:
@@ -388,7 +391,7 @@ class Core:
         """The waiting interaction the agent may take whose gate it ranks first (no gate
         ranks 0, before any), then the first of those in service order."""
         a = self._agent(agent_id)
-        best: _Interaction | None = None
+        best: WaitingEntry | None = None
         best_key = (0, 0.0, 0.0, 0)
         for i in self._waiting.values():
             if self._eligibility(i, a, now) != ELIGIBLE:
@@ -440,7 +443,7 @@ class Core:
         """1-based place of a waiting interaction in service order."""
         me = self._interaction(interaction_id)
 
-        def key(i: _Interaction) -> tuple[float, float, int]:
+        def key(i: WaitingEntry) -> tuple[float, float, int]:
             return (-self._urgency(i, now), i.enqueued_at, i.seq)
 
         mine = key(me)

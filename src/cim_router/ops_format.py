@@ -253,7 +253,7 @@ def explanation(e: pb.Explanation) -> str:
                 ("agents considered", e.agents_considered),
                 ("eligible", e.eligible),
                 ("relaxation step", e.relaxation_step),
-                ("urgency", f"{e.urgency:.1f}"),
+                ("urgency", urgency_text(e)),
             ]
         )
     ]
@@ -270,6 +270,16 @@ def explanation(e: pb.Explanation) -> str:
         ]
         parts.append(table(("", "AGENT", "SCORE", *(t.upper() for t in terms)), rows))
     return "\n\n".join(parts)
+
+
+def urgency_text(e: pb.Explanation) -> str:
+    """Urgency with its parts: past the wait bound, that it outranks any priority."""
+    if e.wait_bound_reached:
+        return f"{e.urgency:.1f} (wait bound reached: ahead of any priority)"
+    parts = f"priority {e.urgency_base:.1f} + aging {e.aging:.1f}"
+    if e.service_level_boost:
+        parts += f" + queue behind target {e.service_level_boost:.1f}"
+    return f"{e.urgency:.1f} ({parts})"
 
 
 def forgotten(f: pb.ForgetCustomerResponse) -> str:

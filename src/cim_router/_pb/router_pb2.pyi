@@ -1628,7 +1628,7 @@ class Candidate(_message.Message):
     score: _builtins.float
     @_builtins.property
     def terms(self) -> _containers.ScalarMap[_builtins.str, _builtins.float]:
-        """Score terms by name: skill, preferred_skill, tier, idle, handle_time, sticky."""
+        """Score terms by name: skill, preferred_skill, tier, idle, handle_time, sticky, scarcity."""
 
     def __init__(
         self,
@@ -1683,6 +1683,10 @@ class Explanation(_message.Message):
     QUEUE_ID_FIELD_NUMBER: _builtins.int
     QUEUE_OPEN_FIELD_NUMBER: _builtins.int
     RULES_FIRED_FIELD_NUMBER: _builtins.int
+    URGENCY_BASE_FIELD_NUMBER: _builtins.int
+    AGING_FIELD_NUMBER: _builtins.int
+    SERVICE_LEVEL_BOOST_FIELD_NUMBER: _builtins.int
+    WAIT_BOUND_REACHED_FIELD_NUMBER: _builtins.int
     interaction_id: _builtins.str
     live: _builtins.bool
     """False for a decision recorded when it was made; true when the interaction is waiting
@@ -1696,6 +1700,14 @@ class Explanation(_message.Message):
     queue_id: _builtins.str
     queue_open: _builtins.bool
     """Whether the queue is open now, and the overflow rules that fired for it, oldest first."""
+    urgency_base: _builtins.float
+    """What urgency is made of: priority with its bonuses, aging, and the boost of a queue
+    behind its service-level target. Once the wait bound is reached the interaction
+    outranks any priority (urgency 1e9 + its wait) and these no longer count.
+    """
+    aging: _builtins.float
+    service_level_boost: _builtins.float
+    wait_bound_reached: _builtins.bool
     @_builtins.property
     def at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -1725,10 +1737,14 @@ class Explanation(_message.Message):
         queue_id: _builtins.str = ...,
         queue_open: _builtins.bool = ...,
         rules_fired: _abc.Iterable[_builtins.str] | None = ...,
+        urgency_base: _builtins.float = ...,
+        aging: _builtins.float = ...,
+        service_level_boost: _builtins.float = ...,
+        wait_bound_reached: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "runner_up", b"runner_up", "winner", b"winner"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents_considered", b"agents_considered", "at", b"at", "chosen_agent_id", b"chosen_agent_id", "eligible", b"eligible", "exclusions", b"exclusions", "interaction_id", b"interaction_id", "live", b"live", "queue_id", b"queue_id", "queue_open", b"queue_open", "relaxation_step", b"relaxation_step", "rules_fired", b"rules_fired", "runner_up", b"runner_up", "urgency", b"urgency", "winner", b"winner"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agents_considered", b"agents_considered", "aging", b"aging", "at", b"at", "chosen_agent_id", b"chosen_agent_id", "eligible", b"eligible", "exclusions", b"exclusions", "interaction_id", b"interaction_id", "live", b"live", "queue_id", b"queue_id", "queue_open", b"queue_open", "relaxation_step", b"relaxation_step", "rules_fired", b"rules_fired", "runner_up", b"runner_up", "service_level_boost", b"service_level_boost", "urgency", b"urgency", "urgency_base", b"urgency_base", "wait_bound_reached", b"wait_bound_reached", "winner", b"winner"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -40,6 +40,7 @@ cdef int _best_agent(Core self, int i, double now) except -2:
         _check_waiting(self, i)
     nw = _eligible_agents(self, i, now)
     step = _step_at(self, i, now)
+    self.press_stamp += 1
     pref = self.inter_pref_agent[i]
     if pref:
         pref_slot = self.agent_index.get(pref, -1)
@@ -105,7 +106,7 @@ cdef int _best_interaction(Core self, int a, double now) except -2:
         while x:
             i = (w << 6) + cim_ctz(x)
             x &= x - 1
-            if best >= 0 and self.i_base[i] + self.aging_cap < best_u:
+            if best >= 0 and _urgency_bound(self, i, now) < best_u:
                 continue  # cannot win even with full aging
             u = _urgency(self, i, now)
             if best >= 0 and (u < best_u or (u == best_u and (
@@ -165,6 +166,7 @@ cdef object _score_matrix(Core self, interaction_ids, agent_ids, double now):
     cdef int[::1] cols = np.empty(nc, dtype=np.intc)
     for c in range(nc):
         cols[c] = _agent_slot(self, agent_ids[c])
+    self.press_stamp += 1
     for r in range(nr):
         i = _inter_slot(self, interaction_ids[r])
         _eligible_agents(self, i, now)

@@ -18,7 +18,13 @@ cdef void _ensure_gate(Core self, int g) except *:
     self.g_delay = <double**>_xrealloc(self.g_delay, old * sizeof(void*), new * sizeof(void*))
     self.g_waiting = <uint64_t**>_xrealloc(
         self.g_waiting, old * sizeof(void*), new * sizeof(void*))
+    self.g_hits = <double*>_xrealloc(self.g_hits, old * 8, new * 8)
+    self.g_total = <double*>_xrealloc(self.g_total, old * 8, new * 8)
+    self.g_as_of = <double*>_xrealloc(self.g_as_of, old * 8, new * 8)
+    self.g_share = <double*>_xrealloc(self.g_share, old * 8, new * 8)
+    self.g_boost = <double*>_xrealloc(self.g_boost, old * 8, new * 8)
     for k in range(old, new):
+        self.g_as_of[k] = -INFINITY
         self.g_agents[k] = <uint64_t*>_xrealloc(NULL, 0, self.a_words * 8)
         self.g_rank[k] = <uint8_t*>_xrealloc(NULL, 0, self.a_cap)
         self.g_delay[k] = <double*>_xrealloc(NULL, 0, self.a_cap * sizeof(double))
@@ -138,7 +144,7 @@ cdef int _pick_gated(Core self, int a, double now, int nw) except -2:
                 if now < self.i_enq[i] + self.g_delay[g][a]:
                     continue
             if best >= 0 and rank == best_rank:
-                if self.i_base[i] + self.aging_cap < best_u:
+                if _urgency_bound(self, i, now) < best_u:
                     continue  # cannot win even with full aging
                 u = _urgency(self, i, now)
                 if u < best_u or (u == best_u and (

@@ -35,6 +35,7 @@ cdef void _put_agent(Core self, str agent_id, int tier, tuple sk, list caps, lis
                     self.aht_skill[k][a * NCH + ch] = 0.0
     else:
         _set_agent_skills(self, a, self.agent_skills[a], False)
+        _set_skill_list(self, a, (), -1)
     self.a_hot[a].tier = tier
     for k in range(1, tier + 1):
         _set_bit(self.a_tier_ge[k], a)
@@ -42,6 +43,7 @@ cdef void _put_agent(Core self, str agent_id, int tier, tuple sk, list caps, lis
         _clear_bit(self.a_tier_ge[k], a)
     self.agent_skills[a] = sk
     _set_agent_skills(self, a, sk, True)
+    _set_skill_list(self, a, sk, 1)
     _set_agent_gates(self, a, gates)
     for ch in range(NCH):
         self.a_capacity[a * NCH + ch] = caps[ch]
@@ -69,6 +71,7 @@ cdef bint _remove_agent(Core self, str agent_id) except? -1:
     if a < 0:
         return False
     _set_agent_skills(self, a, self.agent_skills[a], False)
+    _set_skill_list(self, a, (), -1)
     _set_agent_gates(self, a, ())
     for k in range(NTIER + 1):
         _clear_bit(self.a_tier_ge[k], a)
@@ -168,7 +171,9 @@ cdef void _put_interaction(Core self, str interaction_id, int channel, tuple req
     # Stored as aging points per second waited, so ordering needs no division.
     self.i_sla[i] = self.aging_rate / sla_seconds
     self.i_enq[i] = enqueued_at
+    self.i_target[i] = sla_seconds
     self.i_gate[i] = gate
+    _count_waiting(self, i, 1)
     _index_gate(self, i, True)
     step = _step_at(self, i, self.clock)
     self.i_step[i] = step
@@ -188,6 +193,7 @@ cdef bint _remove_interaction(Core self, str interaction_id) except? -1:
     if i < 0:
         return False
     _index_needs(self, i, self.i_step[i], False)
+    _count_waiting(self, i, -1)
     _clear_bit(self.i_waiting_ch[self.i_channel[i]], i)
     _index_gate(self, i, False)
     self.i_gate[i] = -1

@@ -33,7 +33,7 @@ cdef double _score(Core self, int i, int a, double now, int step, int pref_slot,
                    double* terms) noexcept:
     cdef int k, n, ch = self.i_channel[i]
     cdef int32_t* sk
-    cdef double skill = 0.0, pref = 0.0, tier, idle, aht = 0.0, sticky, total
+    cdef double skill = 0.0, pref = 0.0, tier, idle, aht = 0.0, sticky, scarcity, total
     cdef double* hs
     n = self.i_nreq[i]
     sk = self.i_req_skill + i * MAXSK
@@ -61,19 +61,50 @@ cdef double _score(Core self, int i, int a, double now, int step, int pref_slot,
     if aht <= 0.0:
         aht = self.a_hot[a].aht[ch]
     sticky = 1.0 if a == pref_slot else 0.0
+    scarcity = _scarcity(self, i, a, now) if self.w_scarcity > 0.0 else 1.0
     total = (self.w_skill * skill + self.w_pref * pref + self.w_tier * tier
-             + self.w_idle * idle + self.w_aht * aht + self.w_sticky * sticky)
+             + self.w_idle * idle + self.w_aht * aht + self.w_sticky * sticky
+             + self.w_scarcity * scarcity)
     if terms != NULL:
         terms[0] = skill; terms[1] = pref; terms[2] = tier; terms[3] = idle
-        terms[4] = aht; terms[5] = sticky; terms[6] = total
+        terms[4] = aht; terms[5] = sticky; terms[6] = scarcity; terms[7] = total
     return total
 
 
 cdef double _urgency(Core self, int i, double now) noexcept:
+    cdef double t[4]
+    _urgency_terms(self, i, now, t)
+    if t[3] >= 0.0:
+        return PROMOTED + t[3]
+    return t[0] + t[1] + t[2]
+
+
+cdef void _urgency_terms(Core self, int i, double now, double* t) noexcept:
+    """(base, aging, queue boost, -1), or (base, 0, 0, wait) once the wait has reached the
+    channel's bound, from which the interaction outranks any priority."""
     cdef double wait = now - self.i_enq[i], aging
+    cdef int g = self.i_gate[i]
     if wait < 0.0:
         wait = 0.0
+    t[0] = self.i_base[i]
+    if wait >= self.promote_after[self.i_channel[i]]:
+        t[1] = 0.0; t[2] = 0.0; t[3] = wait
+        return
     aging = self.i_sla[i] * wait
     if aging > self.aging_cap:
         aging = self.aging_cap
-    return self.i_base[i] + aging
+    t[1] = aging
+    t[2] = self.g_boost[g] if g >= 0 else 0.0
+    t[3] = -1.0
+
+
+cdef double _urgency_bound(Core self, int i, double now) noexcept:
+    """The most urgency `i` can have at `now` without knowing its wait: full aging, its
+    queue's boost, or past the bound, infinity (it cannot be passed over unseen)."""
+    cdef int g = self.i_gate[i]
+    cdef double wait = now - self.i_enq[i]
+    if wait < 0.0:
+        wait = 0.0
+    if wait >= self.promote_after[self.i_channel[i]]:
+        return INFINITY
+    return self.i_base[i] + self.aging_cap + (self.g_boost[g] if g >= 0 else 0.0)

@@ -29,6 +29,7 @@ cdef void _allocate(Core self) except *:
     self.a_scratch = <uint64_t*>_xrealloc(NULL, 0, 8)
     self.i_scratch = <uint64_t*>_xrealloc(NULL, 0, 8)
     self.a_gate_list = <int32_t**>_xrealloc(NULL, 0, self.a_cap * sizeof(void*))
+    self.a_skill_list = <int32_t**>_xrealloc(NULL, 0, self.a_cap * sizeof(void*))
     self.i_gate = <int32_t*>_xrealloc(NULL, 0, self.i_cap * 4)
     self.i_gated = <uint64_t*>_xrealloc(NULL, 0, 8)
     self.gate_delay_count = []
@@ -45,6 +46,7 @@ cdef void _allocate(Core self) except *:
     self.i_base = <double*>_xrealloc(NULL, 0, self.i_cap * sizeof(double))
     self.i_sla = <double*>_xrealloc(NULL, 0, self.i_cap * sizeof(double))
     self.i_enq = <double*>_xrealloc(NULL, 0, self.i_cap * sizeof(double))
+    self.i_target = <double*>_xrealloc(NULL, 0, self.i_cap * sizeof(double))
     self.i_seq = <int64_t*>_xrealloc(NULL, 0, self.i_cap * sizeof(int64_t))
     self.heap_cap = 64
     self.heap = <HeapItem*>_xrealloc(NULL, 0, self.heap_cap * sizeof(HeapItem))
@@ -66,10 +68,17 @@ cdef void _release(Core self) noexcept:
         free(self.g_agents[k]); free(self.g_rank[k]); free(self.g_delay[k])
         free(self.g_waiting[k])
     free(self.g_agents); free(self.g_rank); free(self.g_delay); free(self.g_waiting)
+    free(self.g_hits); free(self.g_total); free(self.g_as_of); free(self.g_share)
+    free(self.g_boost)
     if self.a_gate_list != NULL:
         for k in range(self.a_cap):
             free(self.a_gate_list[k])
-    free(self.a_gate_list); free(self.i_gate); free(self.i_gated)
+    if self.a_skill_list != NULL:
+        for k in range(self.a_cap):
+            free(self.a_skill_list[k])
+    free(self.a_gate_list); free(self.a_skill_list); free(self.i_gate); free(self.i_gated)
+    free(self.sk_agents); free(self.sk_waiting); free(self.sk_arrivals)
+    free(self.sk_arrived_at); free(self.sk_press); free(self.sk_press_stamp)
     free(self.prof); free(self.has); free(self.aht_skill); free(self.need)
     free(self.demand); free(self.max_need); free(self.block_buf)
     for k in range(NCH):
@@ -82,7 +91,7 @@ cdef void _release(Core self) noexcept:
     free(self.i_channel); free(self.i_nreq); free(self.i_npref); free(self.i_min_tier)
     free(self.i_target_tier); free(self.i_step); free(self.i_req_skill)
     free(self.i_req_level); free(self.i_pref_skill); free(self.i_base); free(self.i_sla)
-    free(self.i_enq); free(self.i_seq); free(self.heap)
+    free(self.i_enq); free(self.i_target); free(self.i_seq); free(self.heap)
 
 
 cdef void _grow_agents(Core self) except *:
@@ -100,6 +109,8 @@ cdef void _grow_agents(Core self) except *:
     self.a_scratch = <uint64_t*>_xrealloc(self.a_scratch, ow, nw)
     self.a_gate_list = <int32_t**>_xrealloc(
         self.a_gate_list, old * sizeof(void*), new * sizeof(void*))
+    self.a_skill_list = <int32_t**>_xrealloc(
+        self.a_skill_list, old * sizeof(void*), new * sizeof(void*))
     for k in range(self.n_gates):
         self.g_agents[k] = <uint64_t*>_xrealloc(self.g_agents[k], ow, nw)
         self.g_rank[k] = <uint8_t*>_xrealloc(self.g_rank[k], old, new)
@@ -133,6 +144,7 @@ cdef void _grow_interactions(Core self) except *:
     self.i_base = <double*>_xrealloc(self.i_base, old * 8, new * 8)
     self.i_sla = <double*>_xrealloc(self.i_sla, old * 8, new * 8)
     self.i_enq = <double*>_xrealloc(self.i_enq, old * 8, new * 8)
+    self.i_target = <double*>_xrealloc(self.i_target, old * 8, new * 8)
     self.i_seq = <int64_t*>_xrealloc(self.i_seq, old * 8, new * 8)
     self.i_gate = <int32_t*>_xrealloc(self.i_gate, old * 4, new * 4)
     self.i_gated = <uint64_t*>_xrealloc(self.i_gated, ow, nw)
@@ -171,7 +183,14 @@ cdef void _ensure_skill(Core self, int s) except *:
     self.max_need = <uint8_t*>_xrealloc(self.max_need, old, new)
     self.block_buf = <uint64_t**>_xrealloc(
         self.block_buf, (old + 1) * sizeof(void*), (new + 1) * sizeof(void*))
+    self.sk_agents = <int32_t*>_xrealloc(self.sk_agents, old * 4, new * 4)
+    self.sk_waiting = <int32_t*>_xrealloc(self.sk_waiting, old * 4, new * 4)
+    self.sk_arrivals = <double*>_xrealloc(self.sk_arrivals, old * 8, new * 8)
+    self.sk_arrived_at = <double*>_xrealloc(self.sk_arrived_at, old * 8, new * 8)
+    self.sk_press = <double*>_xrealloc(self.sk_press, old * 8, new * 8)
+    self.sk_press_stamp = <int64_t*>_xrealloc(self.sk_press_stamp, old * 8, new * 8)
     for k in range(old, new):
+        self.sk_arrived_at[k] = -INFINITY
         self.prof[k] = <uint8_t*>_xrealloc(NULL, 0, self.a_cap)
         for lv in range(NLEV):
             self.has[k * NLEV + lv] = <uint64_t*>_xrealloc(NULL, 0, self.a_words * 8)

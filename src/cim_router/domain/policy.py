@@ -49,6 +49,9 @@ class Weights:
     handle_time: float = 0.25
     sticky: float = 1.0
     urgency: float = 1.0  # joint matching: how much the interaction's urgency counts
+    # Keeps versatile agents for work only they can do: 1 for an agent with no skill beyond
+    # the interaction's, less the more its other skills are in demand (docs/routing.md).
+    scarcity: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,21 @@ class Policy:
     handle_time_alpha: float = 0.2
     aging_rate: float = 20.0
     aging_cap: float = 40.0
+    # Scarcity: demand for a skill is its waiting work plus its arrivals over this horizon.
+    scarcity_horizon_seconds: float = 300.0
+    # A queue behind its service-level target (over this horizon) has its work's urgency
+    # raised by up to `service_level_weight` points: a freed agent favours it.
+    service_level_weight: float = 20.0
+    service_level_horizon_seconds: float = 1800.0
+    # The wait bound: from `wait_bound_seconds - wait_bound_lead_seconds` of waiting on, an
+    # interaction outranks any priority (0: no bound on that channel).
+    wait_bound_seconds: Mapping[Channel, float] = field(
+        default_factory=lambda: _per_channel(
+            {"voice": 600, "video": 600, "chat": 1800, "sms": 7200, "social": 14400}
+            | {"email": 172800}
+        )
+    )
+    wait_bound_lead_seconds: float = 30.0
     relaxation: tuple[RelaxationStep, ...] = (
         RelaxationStep(30.0, 1),
         RelaxationStep(90.0, 2, drop_preferred=True),
@@ -353,6 +371,21 @@ def policy_from_mapping(data: Mapping[str, Any], source: str = "policy") -> Poli
         handle_time_alpha=r.get("handle_time_alpha", d.handle_time_alpha, _number(0.0, 1.0)),
         aging_rate=r.get("aging_rate", d.aging_rate, _number(0.0, 1000.0)),
         aging_cap=r.get("aging_cap", d.aging_cap, _number(0.0, 1000.0)),
+        scarcity_horizon_seconds=r.get(
+            "scarcity_horizon_seconds", d.scarcity_horizon_seconds, _number(1.0, 86400.0)
+        ),
+        service_level_weight=r.get(
+            "service_level_weight", d.service_level_weight, _number(0.0, 1000.0)
+        ),
+        service_level_horizon_seconds=r.get(
+            "service_level_horizon_seconds", d.service_level_horizon_seconds, _number(1.0, 86400.0)
+        ),
+        wait_bound_seconds=_channel_table(
+            r, "wait_bound_seconds", d.wait_bound_seconds, _number(0.0, MAX_POLICY_SECONDS)
+        ),
+        wait_bound_lead_seconds=r.get(
+            "wait_bound_lead_seconds", d.wait_bound_lead_seconds, _number(0.0, 3600.0)
+        ),
         relaxation=_relaxation(r, d.relaxation),
         escalation_min_tier=tuple(min_tier),
         escalation_bonus=esc_bonus,

@@ -12,7 +12,13 @@ from cim_router.domain.agent import Agent, AgentState
 from cim_router.domain.channel import CHANNELS, Channel
 from cim_router.domain.interaction import Interaction
 from cim_router.domain.policy import Policy
-from cim_router.routing.explain import TERM_NAMES, Candidate, Explanation, explain
+from cim_router.routing.explain import (
+    TERM_NAMES,
+    Candidate,
+    Explanation,
+    explain,
+    urgency_parts,
+)
 from cim_router.routing.skills import NameRegistry, SkillRegistry
 
 
@@ -66,6 +72,7 @@ class Engine:
         # Queue ids, interned apart from skill names: the core keeps gates in their own
         # tables, so a queue and a skill of the same name never meet.
         self.queues = NameRegistry()
+        self._shares: dict[int, float] = {}  # gate -> the target share the core has
 
     # --- agents ---------------------------------------------------------------------------
 
@@ -108,12 +115,29 @@ class Engine:
 
     # --- interactions ---------------------------------------------------------------------
 
-    def enqueue(self, interaction: Interaction, queue: str | None = None) -> None:
+    def enqueue(
+        self,
+        interaction: Interaction,
+        queue: str | None = None,
+        *,
+        target: tuple[float, float] | None = None,
+        arrival: bool = False,
+    ) -> None:
         """Index a waiting interaction (again, after a reject, with its original enqueue time),
-        in the named queue if one is given (see `upsert_agent`'s `queues`)."""
+        in the named queue if one is given (see `upsert_agent`'s `queues`).
+
+        `target` is the queue's service-level target, (seconds, share): the seconds age the
+        interaction unless it has its own, and the queue's recent service level against the
+        share raises its work's urgency. `arrival` counts it in the demand the scarcity term
+        weighs: true once per interaction, when it first enters routing."""
         policy = self.policy
         tier = policy.customer_tier(interaction.customer_tier)
-        sla = interaction.sla_seconds or policy.sla_seconds[interaction.channel]
+        seconds = target[0] if target is not None else policy.sla_seconds[interaction.channel]
+        sla = interaction.sla_seconds or seconds
+        gate = -1 if queue is None else self.queues.id(queue)
+        if gate >= 0 and target is not None and self._shares.get(gate) != target[1]:
+            self.core.set_gate_target(gate, target[1])
+            self._shares[gate] = target[1]
         self.core.add_interaction(
             interaction.id,
             int(interaction.channel),
@@ -127,10 +151,20 @@ class Engine:
             interaction.enqueued_at,
             interaction.preferred_agent,
             interaction.excluded_agents,
-            -1 if queue is None else self.queues.id(queue),
+            gate,
         )
+        if arrival:
+            self.core.count_arrival(interaction.id, interaction.enqueued_at)
 
     def remove(self, interaction_id: str) -> bool:
+        return self.core.remove_interaction(interaction_id)
+
+    def abandon(self, interaction_id: str, now: float) -> bool:
+        """Take out a waiting interaction whose customer left, counting it in its queue's
+        recent service level (a miss once it has waited past its target)."""
+        if not self.core.is_waiting(interaction_id):
+            return False
+        self.core.count_outcome(interaction_id, now, False)
         return self.core.remove_interaction(interaction_id)
 
     def exclude(self, interaction_id: str, agent_id: str) -> None:
@@ -171,6 +205,7 @@ class Engine:
 
     def _reserve(self, interaction_id: str, agent_id: str, now: float) -> Decision:
         explanation = self.capture(interaction_id, agent_id, now)
+        self.core.count_outcome(interaction_id, now, True)
         self.core.reserve(interaction_id, agent_id)
         return Decision(interaction_id, agent_id, explanation)
 
@@ -190,6 +225,17 @@ class Engine:
         best = self._timed(self.core.best_interaction, agent_id, now)
         return None if best is None else self._reserve(best, agent_id, now)
 
+    def joint_due(self) -> bool:
+        """Whether an arrival or a freed agent should be matched jointly: the policy asks for
+        joint matching and several interactions wait with several agents free (with one of
+        either, the greedy decision is the joint one)."""
+        core = self.core
+        return (
+            self.policy.matching == "joint"
+            and core.waiting_count() > 1
+            and core.agents_with_room() > 1
+        )
+
     def match_waiting(self, now: float) -> list[Decision]:
         """Match waiting interactions to agents with room, and reserve each pair in the index.
 
@@ -206,6 +252,7 @@ class Engine:
             # (chats) takes part again until nothing more matches.
             while pairs := joint_assignment(self.core, now):
                 for interaction_id, agent_id in pairs:
+                    self.core.count_outcome(interaction_id, now, True)
                     self.core.reserve(interaction_id, agent_id)
                 decisions.extend(Decision(i, a, None) for i, a in pairs)
             return decisions
@@ -228,10 +275,11 @@ class Engine:
             interaction_id=interaction_id,
             at=now,
             relaxation_step=core.relaxation_step(interaction_id, now),
-            urgency=core.urgency(interaction_id, now),
             agents_considered=core.agent_count(),
             eligible=0,
             winner=Candidate(agent_id, terms[-1], dict(zip(TERM_NAMES, terms[:-1], strict=True))),
+            urgency=core.urgency(interaction_id, now),
+            parts=urgency_parts(core, interaction_id, now),
         )
 
     def check_target(

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from cim_router._core_common import ELIGIBLE, REASONS
 from cim_router.core import Core
 
-TERM_NAMES = ("skill", "preferred_skill", "tier", "idle", "handle_time", "sticky")
+TERM_NAMES = ("skill", "preferred_skill", "tier", "idle", "handle_time", "sticky", "scarcity")
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,24 @@ class Explanation:
     exclusions: dict[str, int] = field(default_factory=dict)
     winner: Candidate | None = None
     runner_up: Candidate | None = None
+    parts: UrgencyParts = field(default_factory=lambda: UrgencyParts())
+
+
+@dataclass(frozen=True)
+class UrgencyParts:
+    """What `urgency` is made of: priority with its bonuses (base), aging, the queue's
+    service-level boost; once the wait bound is reached, urgency is PROMOTED + the wait,
+    above any priority, and the other parts no longer count."""
+
+    base: float = 0.0
+    aging: float = 0.0
+    service_level_boost: float = 0.0
+    wait_bound_reached: bool = False
+
+
+def urgency_parts(core: Core, interaction_id: str, now: float) -> UrgencyParts:
+    base, aging, boost, past = core.urgency_terms(interaction_id, now)
+    return UrgencyParts(base, aging, boost, past >= 0.0)
 
 
 def explain(core: Core, interaction_id: str, now: float) -> Explanation:
@@ -59,10 +77,11 @@ def explain(core: Core, interaction_id: str, now: float) -> Explanation:
         interaction_id=interaction_id,
         at=now,
         relaxation_step=core.relaxation_step(interaction_id, now),
-        urgency=core.urgency(interaction_id, now),
         agents_considered=len(agents),
         eligible=len(ranked),
         exclusions=exclusions,
         winner=candidate(0),
         runner_up=candidate(1),
+        urgency=core.urgency(interaction_id, now),
+        parts=urgency_parts(core, interaction_id, now),
     )

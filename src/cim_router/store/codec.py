@@ -21,7 +21,7 @@ from cim_router.domain.interaction import (
 )
 from cim_router.domain.queue_tables import queue_from_mapping, queue_to_mapping
 from cim_router.domain.queues import Membership, Queue
-from cim_router.routing.explain import Candidate, Explanation
+from cim_router.routing.explain import Candidate, Explanation, UrgencyParts
 from cim_router.tenant.records import (
     AgentRecord,
     Callback,
@@ -140,6 +140,12 @@ def _explanation_out(e: Explanation | None) -> dict[str, Any] | None:
         "excl": e.exclusions,
         "win": _candidate_out(e.winner),
         "run": _candidate_out(e.runner_up),
+        "parts": [
+            e.parts.base,
+            e.parts.aging,
+            e.parts.service_level_boost,
+            e.parts.wait_bound_reached,
+        ],
     }
 
 
@@ -156,7 +162,15 @@ def _explanation_in(interaction_id: str, d: dict[str, Any] | None) -> Explanatio
         exclusions={str(k): int(v) for k, v in d.get("excl", {}).items()},
         winner=_candidate_in(d.get("win")),
         runner_up=_candidate_in(d.get("run")),
+        parts=_parts_in(d.get("parts")),
     )
+
+
+def _parts_in(p: list[Any] | None) -> UrgencyParts:
+    """Recorded before the parts were: all zero."""
+    if p is None:
+        return UrgencyParts()
+    return UrgencyParts(float(p[0]), float(p[1]), float(p[2]), bool(p[3]))
 
 
 def interaction_out(rec: InteractionRecord) -> bytes:

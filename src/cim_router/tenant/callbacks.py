@@ -92,7 +92,7 @@ def start(r: TenantRouter, rec: InteractionRecord, first: bool) -> None:
     looked at, then offered to the best free agent."""
     if first:
         counting.offered(r, rec)
-    offers.index_interaction(r, rec)
+    offers.index_interaction(r, rec, arrival=first)
     overflow.entered(r, rec)
     automation.review(r, rec, Trigger.ENQUEUED)
     if overflow.waiting(r, rec):

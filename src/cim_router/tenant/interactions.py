@@ -425,7 +425,7 @@ async def cancel(
             r.count("abandoned")
             if not rec.answered:
                 counting.abandoned(r, rec, r.clock())
-        r.engine.remove(interaction_id)
+        r.engine.abandon(interaction_id, r.clock())
         i.state = InteractionState.CANCELLED
         rec.agent_id, rec.offer, rec.transfer = "", None, None  # nobody holds it any more
         r.event(rec, EventType.CANCELLED, reason=reason)

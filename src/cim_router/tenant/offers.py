@@ -15,7 +15,7 @@ from cim_router.domain.interaction import Interaction, InteractionState
 from cim_router.domain.policy import Policy
 from cim_router.routing.explain import Explanation
 from cim_router.tenant.records import AgentRecord, EventType, InteractionRecord, Offer
-from cim_router.tenant.router import TenantRouter
+from cim_router.tenant.router import DEFAULT_TARGET, TenantRouter
 from cim_router.tenant.timers import Due
 from cim_router.tenant.watch import NoticeType
 
@@ -56,10 +56,15 @@ def next_relaxation(policy: Policy, enqueued_at: float, now: float) -> float | N
     return None
 
 
-def index_interaction(r: TenantRouter, rec: InteractionRecord) -> None:
+def index_interaction(r: TenantRouter, rec: InteractionRecord, arrival: bool = False) -> None:
     """Put a waiting interaction (or a pending transfer) in the routing index, and have
-    the next relaxation step re-route it: relaxation makes agents eligible with time."""
-    r.engine.enqueue(routing_view(rec), rec.interaction.queue_id)
+    the next relaxation step re-route it: relaxation makes agents eligible with time.
+    `arrival`: it enters routing for the first time (the demand the scarcity term reads)."""
+    view = routing_view(rec)
+    queue = r.queues.get(view.queue_id)
+    share = (queue.service_level if queue is not None else DEFAULT_TARGET).share
+    seconds = r.queue_clock(view.queue_id, view.channel).sla_seconds
+    r.engine.enqueue(view, view.queue_id, target=(seconds, share), arrival=arrival)
     schedule_gates(r, rec)
     due = next_relaxation(r.policy, rec.interaction.enqueued_at, r.clock())
     if due is not None:
@@ -117,14 +122,22 @@ def offer(
 
 
 def route_interaction(r: TenantRouter, rec: InteractionRecord) -> None:
-    """Offer a waiting interaction to its best eligible agent, if one is free."""
+    """Offer a waiting interaction to its best eligible agent, if one is free; under joint
+    matching, with others waiting and several agents free, match them all together."""
+    if r.engine.joint_due():
+        match_all(r)
+        return
     decision = r.engine.route_arrival(rec.id, r.clock())
     if decision is not None:
         offer(r, rec, decision.agent_id, decision.explanation)
 
 
 def route_agent(r: TenantRouter, agent_id: str) -> None:
-    """Offer an agent with room the best waiting interactions it may take."""
+    """Offer an agent with room the best waiting interactions it may take (under joint
+    matching, with others free too, match every waiting interaction together)."""
+    if r.engine.joint_due():
+        match_all(r)
+        return
     while (decision := r.engine.route_freed(agent_id, r.clock())) is not None:
         offer(r, r.open[decision.interaction_id], agent_id, decision.explanation)
 
