@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import itertools
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cim_router.domain.automation import AutomationRule
@@ -17,13 +16,7 @@ from cim_router.domain.errors import ValidationError
 from cim_router.domain.limits import MAX_CONTEXT_KEY_LENGTH, MAX_TIER, MIN_TIER
 from cim_router.domain.queue_tables import queue_from_mapping
 from cim_router.domain.queues import DEFAULT_QUEUE, MAX_QUEUES, Queue, check_queues
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
-
-T = TypeVar("T")
+from cim_router.domain.toml_reader import TableReader, boolean, choice, integer, load_toml, number
 
 MAX_SENSITIVE_KEYS = 256
 MAX_POLICY_SECONDS = 366 * 24 * 3600.0  # a year: the bound of hold and feedback windows
@@ -176,89 +169,6 @@ class Policy:
 # --- loading -------------------------------------------------------------------------------
 
 
-class _Reader:
-    """Walks one TOML table, remembering which keys were used so leftovers are errors."""
-
-    def __init__(self, table: Mapping[str, Any], prefix: str, source: str) -> None:
-        self.table = table
-        self.prefix = prefix
-        self.source = source
-        self.used: set[str] = set()
-
-    def key(self, name: str) -> str:
-        return f"{self.prefix}{name}"
-
-    def fail(self, name: str, reason: str) -> PolicyError:
-        return PolicyError(self.key(name), reason, self.source)
-
-    def get(self, name: str, default: T, check: Callable[[Any], T]) -> T:
-        self.used.add(name)
-        if name not in self.table:
-            return default
-        try:
-            return check(self.table[name])
-        except (TypeError, ValueError) as exc:
-            raise self.fail(name, str(exc)) from None
-
-    def sub(self, name: str) -> _Reader:
-        self.used.add(name)
-        value = self.table.get(name, {})
-        if not isinstance(value, Mapping):
-            raise self.fail(name, "must be a table")
-        return _Reader(value, f"{self.key(name)}.", self.source)
-
-    def finish(self) -> None:
-        for name in self.table:
-            if name not in self.used:
-                raise self.fail(name, "unknown key")
-
-
-def _number(
-    lo: float | None = None, hi: float | None = None, *, above: float | None = None
-) -> Callable[[Any], float]:
-    def check(v: Any) -> float:
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            raise TypeError(f"must be a number, got {type(v).__name__}")
-        f = float(v)
-        if f != f or f in (float("inf"), float("-inf")):
-            raise ValueError("must be finite")
-        if lo is not None and f < lo:
-            raise ValueError(f"must be >= {lo:g}, got {f:g}")
-        if hi is not None and f > hi:
-            raise ValueError(f"must be <= {hi:g}, got {f:g}")
-        if above is not None and f <= above:
-            raise ValueError(f"must be > {above:g}, got {f:g}")
-        return f
-
-    return check
-
-
-def _integer(lo: int, hi: int) -> Callable[[Any], int]:
-    def check(v: Any) -> int:
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise TypeError(f"must be an integer, got {type(v).__name__}")
-        if not lo <= v <= hi:
-            raise ValueError(f"must be {lo}..{hi}, got {v}")
-        return v
-
-    return check
-
-
-def _boolean(v: Any) -> bool:
-    if not isinstance(v, bool):
-        raise TypeError(f"must be true or false, got {type(v).__name__}")
-    return v
-
-
-def _choice(*options: str) -> Callable[[Any], str]:
-    def check(v: Any) -> str:
-        if v not in options:
-            raise ValueError(f"must be one of {', '.join(options)}, got {v!r}")
-        return str(v)
-
-    return check
-
-
 def _channel_set(v: Any) -> frozenset[Channel]:
     if not isinstance(v, list):
         raise TypeError("must be a list of channel names")
@@ -279,7 +189,7 @@ def _key_list(v: Any) -> frozenset[str]:
 
 
 def _channel_table(
-    r: _Reader, name: str, default: Mapping[Channel, float], check: Callable[[Any], float]
+    r: TableReader, name: str, default: Mapping[Channel, float], check: Callable[[Any], float]
 ) -> dict[Channel, float]:
     sub = r.sub(name)
     out = dict(default)
@@ -289,7 +199,7 @@ def _channel_table(
     return out
 
 
-def _relaxation(r: _Reader, default: tuple[RelaxationStep, ...]) -> tuple[RelaxationStep, ...]:
+def _relaxation(r: TableReader, default: tuple[RelaxationStep, ...]) -> tuple[RelaxationStep, ...]:
     r.used.add("relaxation")
     if "relaxation" not in r.table:
         return default
@@ -298,14 +208,10 @@ def _relaxation(r: _Reader, default: tuple[RelaxationStep, ...]) -> tuple[Relaxa
         raise r.fail("relaxation", "must be an array of tables ([[relaxation]])")
     steps: list[RelaxationStep] = []
     for i, item in enumerate(raw):
-        if not isinstance(item, Mapping):
-            raise r.fail(f"relaxation[{i}]", "must be a table")
-        s = _Reader(item, f"{r.key('relaxation')}[{i}].", r.source)
-        after = s.get("after_seconds", -1.0, _number(0.0))
-        if after < 0:
-            raise s.fail("after_seconds", "is required")
+        s = r.element("relaxation", i, item)
+        after = s.get("after_seconds", -1.0, number(0.0), required=True)
         step = RelaxationStep(
-            after, s.get("level_drop", 0, _integer(0, 9)), s.get("drop_preferred", False, _boolean)
+            after, s.get("level_drop", 0, integer(0, 9)), s.get("drop_preferred", False, boolean)
         )
         s.finish()
         if steps and step.after_seconds <= steps[-1].after_seconds:
@@ -316,7 +222,7 @@ def _relaxation(r: _Reader, default: tuple[RelaxationStep, ...]) -> tuple[Relaxa
     return tuple(steps)
 
 
-def _customer_tiers(r: _Reader, default: Mapping[str, CustomerTier]) -> dict[str, CustomerTier]:
+def _customer_tiers(r: TableReader, default: Mapping[str, CustomerTier]) -> dict[str, CustomerTier]:
     sub = r.sub("customer_tiers")
     if not sub.table:
         return dict(default)
@@ -324,8 +230,8 @@ def _customer_tiers(r: _Reader, default: Mapping[str, CustomerTier]) -> dict[str
     for name in sub.table:
         t = sub.sub(name)
         out[name] = CustomerTier(
-            t.get("bonus", 0.0, _number(0.0, 1000.0)),
-            t.get("target_agent_tier", 1, _integer(MIN_TIER, MAX_TIER)),
+            t.get("bonus", 0.0, number(0.0, 1000.0)),
+            t.get("target_agent_tier", 1, integer(MIN_TIER, MAX_TIER)),
         )
         t.finish()
     if "standard" not in out:
@@ -336,70 +242,70 @@ def _customer_tiers(r: _Reader, default: Mapping[str, CustomerTier]) -> dict[str
 def policy_from_mapping(data: Mapping[str, Any], source: str = "policy") -> Policy:
     """Build a Policy from parsed TOML, raising PolicyError on the first bad key."""
     d = Policy()
-    r = _Reader(data, "", source)
+    r = TableReader(data, "", source, PolicyError)
     w = r.sub("weights")
     dw = d.weights
-    nonneg = _number(0.0, 1000.0)
+    nonneg = number(0.0, 1000.0)
     weights = Weights(**{k: w.get(k, getattr(dw, k), nonneg) for k in vars(dw)})
     w.finish()
     esc = r.sub("escalation")
     min_tier = esc.get("min_agent_tier", list(d.escalation_min_tier), _tier_list)
-    esc_bonus = esc.get("priority_bonus", d.escalation_bonus, _number(0.0, 1000.0))
+    esc_bonus = esc.get("priority_bonus", d.escalation_bonus, number(0.0, 1000.0))
     esc.finish()
     cb = r.sub("callbacks")
-    callback_attempts = cb.get("max_attempts", d.callback_attempts, _integer(1, 20))
-    callback_retry = cb.get("retry_seconds", d.callback_retry_seconds, _number(1.0, 7 * 86400.0))
+    callback_attempts = cb.get("max_attempts", d.callback_attempts, integer(1, 20))
+    callback_retry = cb.get("retry_seconds", d.callback_retry_seconds, number(1.0, 7 * 86400.0))
     callback_retry_on = cb.get(
         "retry_dispositions", d.callback_retry_dispositions, _disposition_set
     )
     cb.finish()
     policy = Policy(
-        matching=r.get("matching", d.matching, _choice("greedy", "joint")),
-        joint_batch_limit=r.get("joint_batch_limit", d.joint_batch_limit, _integer(1, 100_000)),
+        matching=r.get("matching", d.matching, choice("greedy", "joint")),
+        joint_batch_limit=r.get("joint_batch_limit", d.joint_batch_limit, integer(1, 100_000)),
         offer_timeout_seconds=r.get(
-            "offer_timeout_seconds", d.offer_timeout_seconds, _number(above=0.0)
+            "offer_timeout_seconds", d.offer_timeout_seconds, number(above=0.0)
         ),
-        max_missed_offers=r.get("max_missed_offers", d.max_missed_offers, _integer(1, 1000)),
-        exclusion_seconds=r.get("exclusion_seconds", d.exclusion_seconds, _number(above=0.0)),
-        sticky_agent_seconds=r.get("sticky_agent_seconds", d.sticky_agent_seconds, _number(0.0)),
+        max_missed_offers=r.get("max_missed_offers", d.max_missed_offers, integer(1, 1000)),
+        exclusion_seconds=r.get("exclusion_seconds", d.exclusion_seconds, number(above=0.0)),
+        sticky_agent_seconds=r.get("sticky_agent_seconds", d.sticky_agent_seconds, number(0.0)),
         exclusive_channels=r.get("exclusive_channels", d.exclusive_channels, _channel_set),
         weights=weights,
-        idle_cap_seconds=r.get("idle_cap_seconds", d.idle_cap_seconds, _number(above=0.0)),
+        idle_cap_seconds=r.get("idle_cap_seconds", d.idle_cap_seconds, number(above=0.0)),
         handle_time_reference_seconds=r.get(
-            "handle_time_reference_seconds", d.handle_time_reference_seconds, _number(above=0.0)
+            "handle_time_reference_seconds", d.handle_time_reference_seconds, number(above=0.0)
         ),
-        handle_time_alpha=r.get("handle_time_alpha", d.handle_time_alpha, _number(0.0, 1.0)),
-        aging_rate=r.get("aging_rate", d.aging_rate, _number(0.0, 1000.0)),
-        aging_cap=r.get("aging_cap", d.aging_cap, _number(0.0, 1000.0)),
+        handle_time_alpha=r.get("handle_time_alpha", d.handle_time_alpha, number(0.0, 1.0)),
+        aging_rate=r.get("aging_rate", d.aging_rate, number(0.0, 1000.0)),
+        aging_cap=r.get("aging_cap", d.aging_cap, number(0.0, 1000.0)),
         scarcity_horizon_seconds=r.get(
-            "scarcity_horizon_seconds", d.scarcity_horizon_seconds, _number(1.0, 86400.0)
+            "scarcity_horizon_seconds", d.scarcity_horizon_seconds, number(1.0, 86400.0)
         ),
         service_level_weight=r.get(
-            "service_level_weight", d.service_level_weight, _number(0.0, 1000.0)
+            "service_level_weight", d.service_level_weight, number(0.0, 1000.0)
         ),
         service_level_horizon_seconds=r.get(
-            "service_level_horizon_seconds", d.service_level_horizon_seconds, _number(1.0, 86400.0)
+            "service_level_horizon_seconds", d.service_level_horizon_seconds, number(1.0, 86400.0)
         ),
         wait_bound_seconds=_channel_table(
-            r, "wait_bound_seconds", d.wait_bound_seconds, _number(0.0, MAX_POLICY_SECONDS)
+            r, "wait_bound_seconds", d.wait_bound_seconds, number(0.0, MAX_POLICY_SECONDS)
         ),
         wait_bound_lead_seconds=r.get(
-            "wait_bound_lead_seconds", d.wait_bound_lead_seconds, _number(0.0, 3600.0)
+            "wait_bound_lead_seconds", d.wait_bound_lead_seconds, number(0.0, 3600.0)
         ),
         relaxation=_relaxation(r, d.relaxation),
         escalation_min_tier=tuple(min_tier),
         escalation_bonus=esc_bonus,
         customer_tiers=_customer_tiers(r, d.customer_tiers),
-        sla_seconds=_channel_table(r, "sla_seconds", d.sla_seconds, _number(above=0.0)),
-        wrap_up_seconds=_channel_table(r, "wrap_up_seconds", d.wrap_up_seconds, _number(0.0)),
+        sla_seconds=_channel_table(r, "sla_seconds", d.sla_seconds, number(above=0.0)),
+        wrap_up_seconds=_channel_table(r, "wrap_up_seconds", d.wrap_up_seconds, number(0.0)),
         handle_time_seconds=_channel_table(
-            r, "handle_time_seconds", d.handle_time_seconds, _number(above=0.0)
+            r, "handle_time_seconds", d.handle_time_seconds, number(above=0.0)
         ),
         sensitive_context_keys=r.get("sensitive_context_keys", d.sensitive_context_keys, _key_list),
         short_abandon_seconds=r.get(
-            "short_abandon_seconds", d.short_abandon_seconds, _number(0.0, 3600.0)
+            "short_abandon_seconds", d.short_abandon_seconds, number(0.0, 3600.0)
         ),
-        fcr_window_days=r.get("fcr_window_days", d.fcr_window_days, _integer(1, 365)),
+        fcr_window_days=r.get("fcr_window_days", d.fcr_window_days, integer(1, 365)),
         time_zone=r.get("time_zone", d.time_zone, _time_zone),
         queues=(queues := _queues(r)),
         rules=_rules(r, queues),
@@ -407,12 +313,12 @@ def policy_from_mapping(data: Mapping[str, Any], source: str = "policy") -> Poli
         callback_retry_seconds=callback_retry,
         callback_retry_dispositions=callback_retry_on,
         hold_limit_seconds=r.get(
-            "hold_limit_seconds", d.hold_limit_seconds, _number(0.0, MAX_POLICY_SECONDS)
+            "hold_limit_seconds", d.hold_limit_seconds, number(0.0, MAX_POLICY_SECONDS)
         ),
         feedback_window_seconds=r.get(
             "feedback_window_seconds",
             d.feedback_window_seconds,
-            _number(above=0.0, hi=MAX_POLICY_SECONDS),
+            number(above=0.0, hi=MAX_POLICY_SECONDS),
         ),
     )
     r.finish()
@@ -429,33 +335,30 @@ def _time_zone(v: Any) -> str:
     return v
 
 
-def _queues(r: _Reader) -> dict[str, Queue]:
+def _queues(r: TableReader) -> dict[str, Queue]:
     """`[queues.ID]` tables, checked together (moves name queues that exist, no cycle)."""
     sub = r.sub("queues")
-    out: dict[str, Queue] = {}
-    try:
+
+    def read() -> dict[str, Queue]:
+        out: dict[str, Queue] = {}
         for queue_id, table in sub.table.items():
             out[queue_id] = queue_from_mapping(queue_id, table, f"queues.{queue_id}")
         everything = {DEFAULT_QUEUE: Queue(DEFAULT_QUEUE), **out}
         if len(everything) > MAX_QUEUES:
             raise ValidationError("queues", f"at most {MAX_QUEUES} queues, 'default' included")
         check_queues(everything, "queues")
-    except ValidationError as exc:
-        raise PolicyError(exc.field, exc.reason, r.source) from None
-    return out
+        return out
+
+    return r.validated(read)
 
 
-def _rules(r: _Reader, queues: Mapping[str, Queue]) -> tuple[AutomationRule, ...]:
+def _rules(r: TableReader, queues: Mapping[str, Queue]) -> tuple[AutomationRule, ...]:
     """`[[rules]]`: automation rules, checked against the file's queues."""
     r.used.add("rules")
     if "rules" not in r.table:
         return ()
-    try:
-        return rules_from_list(
-            r.table["rules"], "rules", {DEFAULT_QUEUE: Queue(DEFAULT_QUEUE), **queues}
-        )
-    except ValidationError as exc:
-        raise PolicyError(exc.field, exc.reason, r.source) from None
+    everything = {DEFAULT_QUEUE: Queue(DEFAULT_QUEUE), **queues}
+    return r.validated(lambda: rules_from_list(r.table["rules"], "rules", everything))
 
 
 def _disposition_set(v: Any) -> frozenset[str]:
@@ -467,7 +370,7 @@ def _disposition_set(v: Any) -> frozenset[str]:
 def _tier_list(v: Any) -> list[int]:
     if not isinstance(v, list) or not v:
         raise TypeError("must be a non-empty array of agent tiers")
-    tiers = [_integer(MIN_TIER, MAX_TIER)(x) for x in v]
+    tiers = [integer(MIN_TIER, MAX_TIER)(x) for x in v]
     if any(b < a for a, b in itertools.pairwise(tiers)):
         raise ValueError("must not decrease with the escalation level")
     return tiers
@@ -478,10 +381,4 @@ def load_policy(path: str | Path | None = None) -> Policy:
     if path is None:
         return Policy()
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PolicyError("(file)", f"cannot read: {exc.strerror}", str(p)) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise PolicyError("(syntax)", str(exc), str(p)) from None
-    return policy_from_mapping(data, str(p))
+    return policy_from_mapping(load_toml(p, PolicyError), str(p))

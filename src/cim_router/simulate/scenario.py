@@ -34,7 +34,6 @@ transfer_handle_time_mean_seconds = 300    # the second agent's (default: as the
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,11 +49,7 @@ from cim_router.domain.limits import (
     is_skill_name,
 )
 from cim_router.domain.queues import DEFAULT_QUEUE, Queue
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+from cim_router.domain.toml_reader import TableReader, choice, integer, load_toml, number, text
 
 T = TypeVar("T")
 DISTRIBUTIONS = ("exponential", "lognormal")
@@ -141,83 +136,10 @@ class Scenario:
 # --- reading ---------------------------------------------------------------------------------
 
 
-class _Table:
-    """One TOML table; keys it does not use are errors."""
-
-    def __init__(self, table: Any, prefix: str, source: str) -> None:
-        if not isinstance(table, Mapping):
-            raise ScenarioError(prefix.rstrip(".") or "(file)", "must be a table", source)
-        self.table = table
-        self.prefix = prefix
-        self.source = source
-        self.used: set[str] = set()
-
-    def fail(self, name: str, reason: str) -> ScenarioError:
-        return ScenarioError(f"{self.prefix}{name}", reason, self.source)
-
-    def get(self, name: str, default: T, check: Callable[[Any], T], required: bool = False) -> T:
-        self.used.add(name)
-        if name not in self.table:
-            if required:
-                raise self.fail(name, "is required")
-            return default
-        try:
-            return check(self.table[name])
-        except (TypeError, ValueError) as exc:
-            raise self.fail(name, str(exc)) from None
-
-    def finish(self) -> None:
-        for name in self.table:
-            if name not in self.used:
-                raise self.fail(name, "unknown key")
-
-
-def _number(lo: float = 0.0, hi: float = math.inf, above: bool = False) -> Callable[[Any], float]:
-    def check(v: Any) -> float:
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            raise TypeError(f"must be a number, got {type(v).__name__}")
-        f = float(v)
-        if not math.isfinite(f):
-            raise ValueError("must be finite")
-        if f < lo or (above and f <= lo):
-            raise ValueError(f"must be {'>' if above else '>='} {lo:g}, got {f:g}")
-        if f > hi:
-            raise ValueError(f"must be <= {hi:g}, got {f:g}")
-        return f
-
-    return check
-
-
-def _integer(lo: int, hi: int) -> Callable[[Any], int]:
-    def check(v: Any) -> int:
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise TypeError(f"must be an integer, got {type(v).__name__}")
-        if not lo <= v <= hi:
-            raise ValueError(f"must be {lo}..{hi}, got {v}")
-        return v
-
-    return check
-
-
-def _text(v: Any) -> str:
-    if not isinstance(v, str):
-        raise TypeError(f"must be a string, got {type(v).__name__}")
-    return v
-
-
 def _channel(v: Any) -> Channel:
     if not isinstance(v, str):
         raise TypeError(f"must be a channel name, got {type(v).__name__}")
     return Channel.parse(v)
-
-
-def _choice(*options: str) -> Callable[[Any], str]:
-    def check(v: Any) -> str:
-        if v not in options:
-            raise ValueError(f"must be one of {', '.join(options)}, got {v!r}")
-        return str(v)
-
-    return check
 
 
 def _levels(what: str) -> Callable[[Any], dict[str, int]]:
@@ -229,7 +151,7 @@ def _levels(what: str) -> Callable[[Any], dict[str, int]]:
             if not is_skill_name(skill):
                 raise ValueError(f"{skill!r} is not a skill name")
             try:
-                out[skill] = _integer(MIN_PROFICIENCY, MAX_PROFICIENCY)(level)
+                out[skill] = integer(MIN_PROFICIENCY, MAX_PROFICIENCY)(level)
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"{skill}: {exc}") from None
         return out
@@ -243,7 +165,7 @@ def _capacity(v: Any) -> dict[Channel, int]:
     out = {}
     for name, seats in v.items():
         try:
-            out[Channel.parse(name)] = _integer(0, 100)(seats)
+            out[Channel.parse(name)] = integer(0, 100)(seats)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{name}: {exc}") from None
     return out
@@ -261,7 +183,7 @@ def _factors(v: Any) -> dict[int, float]:
         if not MIN_PROFICIENCY <= level <= MAX_PROFICIENCY:
             raise ValueError(f"level {level} is not {MIN_PROFICIENCY}..{MAX_PROFICIENCY}")
         try:
-            out[level] = _number(0.0, 100.0, above=True)(factor)
+            out[level] = number(hi=100.0, above=0.0)(factor)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{name}: {exc}") from None
     return out
@@ -282,7 +204,7 @@ def _list_of(check: Callable[[Any], T]) -> Callable[[Any], tuple[T, ...]]:
     return each
 
 
-def _array(data: _Table, name: str) -> list[Any]:
+def _array(data: TableReader, name: str) -> list[Any]:
     data.used.add(name)
     raw = data.table.get(name)
     if raw is None:
@@ -292,28 +214,27 @@ def _array(data: _Table, name: str) -> list[Any]:
     return raw
 
 
-def _agent_group(raw: Any, k: int, intervals: int, source: str) -> AgentGroup:
-    t = _Table(raw, f"agents[{k}].", source)
-    count = t.get("count", 0, _integer(0, MAX_AGENTS), required=True)
+def _agent_group(t: TableReader, k: int, intervals: int) -> AgentGroup:
+    count = t.get("count", 0, integer(0, MAX_AGENTS), required=True)
     no_skills: dict[str, int] = {}
     skills = t.get("skills", no_skills, _levels("level"), required=True)
     no_counts: tuple[int, ...] = ()
-    by_interval = t.get("count_by_interval", no_counts, _list_of(_integer(0, MAX_AGENTS)))
+    by_interval = t.get("count_by_interval", no_counts, _list_of(integer(0, MAX_AGENTS)))
     if by_interval and len(by_interval) != intervals:
         raise t.fail("count_by_interval", f"must have one entry per interval ({intervals})")
     if any(n > count for n in by_interval):
         raise t.fail("count_by_interval", f"no entry may exceed count ({count})")
-    prob = _number(0.0, 1.0)
+    prob = number(0.0, 1.0)
     group = AgentGroup(
         count=count,
         skills=skills,
-        tier=t.get("tier", 1, _integer(MIN_TIER, MAX_TIER)),
+        tier=t.get("tier", 1, integer(MIN_TIER, MAX_TIER)),
         capacity=t.get("capacity", {}, _capacity),
         count_by_interval=by_interval,
-        accept_delay_seconds=t.get("accept_delay_seconds", 0.0, _number(0.0, 3600.0)),
+        accept_delay_seconds=t.get("accept_delay_seconds", 0.0, number(0.0, 3600.0)),
         reject_probability=t.get("reject_probability", 0.0, prob),
         no_answer_probability=t.get("no_answer_probability", 0.0, prob),
-        name=t.get("name", f"group{k}", _text),
+        name=t.get("name", f"group{k}", text),
     )
     if group.reject_probability + group.no_answer_probability > 1.0:
         raise t.fail("no_answer_probability", "with reject_probability, must not exceed 1")
@@ -321,35 +242,34 @@ def _agent_group(raw: Any, k: int, intervals: int, source: str) -> AgentGroup:
     return group
 
 
-def _arrival_stream(raw: Any, k: int, intervals: int, source: str) -> ArrivalStream:
-    t = _Table(raw, f"arrivals[{k}].", source)
+def _arrival_stream(t: TableReader, k: int, intervals: int) -> ArrivalStream:
     channel = t.get("channel", Channel.VOICE, _channel, required=True)
     no_rates: tuple[float, ...] = ()
     rates = t.get("rate_per_hour", no_rates, _rates, required=True)
     if len(rates) not in (1, intervals):
         raise t.fail("rate_per_hour", f"must be a number or one rate per interval ({intervals})")
-    dist = t.get("handle_time_distribution", "exponential", _choice(*DISTRIBUTIONS))
+    dist = t.get("handle_time_distribution", "exponential", choice(*DISTRIBUTIONS))
     stream = ArrivalStream(
         channel=channel,
         rates_per_hour=rates,
         required=t.get("required", {}, _levels("minimum level"), required=True),
         handle_time_mean_seconds=t.get(
-            "handle_time_mean_seconds", 0.0, _number(0.0, 86400.0, above=True), required=True
+            "handle_time_mean_seconds", 0.0, number(hi=86400.0, above=0.0), required=True
         ),
         handle_time_distribution=dist,
-        handle_time_cv=t.get("handle_time_cv", 1.0, _number(0.0, 10.0, above=True)),
+        handle_time_cv=t.get("handle_time_cv", 1.0, number(hi=10.0, above=0.0)),
         handle_time_by_level=t.get("handle_time_by_level", {}, _factors),
         patience_mean_seconds=t.get(
-            "patience_mean_seconds", None, _number(0.0, 7 * 86400.0, above=True)
+            "patience_mean_seconds", None, number(hi=7 * 86400.0, above=0.0)
         ),
-        queue=t.get("queue", "default", _text),
-        priority=t.get("priority", 0, _integer(0, MAX_PRIORITY)),
-        name=t.get("name", f"arrivals{k}", _text),
-        transfer_probability=t.get("transfer_probability", 0.0, _number(0.0, 1.0)),
+        queue=t.get("queue", "default", text),
+        priority=t.get("priority", 0, integer(0, MAX_PRIORITY)),
+        name=t.get("name", f"arrivals{k}", text),
+        transfer_probability=t.get("transfer_probability", 0.0, number(0.0, 1.0)),
         transfer_required=t.get("transfer_required", {}, _levels("minimum level")),
-        transfer_mode=t.get("transfer_mode", "cold", _choice(*TRANSFER_MODES)),
+        transfer_mode=t.get("transfer_mode", "cold", choice(*TRANSFER_MODES)),
         transfer_handle_time_mean_seconds=t.get(
-            "transfer_handle_time_mean_seconds", 0.0, _number(0.0, 86400.0, above=True)
+            "transfer_handle_time_mean_seconds", 0.0, number(hi=86400.0, above=0.0)
         ),
     )
     if stream.transfer_probability > 0 and not stream.transfer_required:
@@ -361,7 +281,7 @@ def _arrival_stream(raw: Any, k: int, intervals: int, source: str) -> ArrivalStr
 
 
 def _rates(v: Any) -> tuple[float, ...]:
-    rate = _number(0.0, 1e7)
+    rate = number(0.0, 1e7)
     if isinstance(v, list):
         return _list_of(rate)(v)
     return (rate(v),)
@@ -369,15 +289,19 @@ def _rates(v: Any) -> tuple[float, ...]:
 
 def scenario_from_mapping(data: Mapping[str, Any], source: str = "scenario") -> Scenario:
     """Build a Scenario from parsed TOML, raising ScenarioError on the first bad key."""
-    t = _Table(data, "", source)
-    hours = t.get("duration_hours", 0.0, _number(0.0, 24.0 * 31, above=True), required=True)
-    minutes = t.get("interval_minutes", 60.0, _number(1.0, 24.0 * 60))
+    if not isinstance(data, Mapping):
+        raise ScenarioError("(file)", "must be a table", source)
+    t = TableReader(data, "", source, ScenarioError)
+    hours = t.get("duration_hours", 0.0, number(hi=24.0 * 31, above=0.0), required=True)
+    minutes = t.get("interval_minutes", 60.0, number(1.0, 24.0 * 60))
     intervals = max(1, math.ceil(hours * 60.0 / minutes - 1e-9))
     agents = tuple(
-        _agent_group(raw, k, intervals, source) for k, raw in enumerate(_array(t, "agents"))
+        _agent_group(t.element("agents", k, raw), k, intervals)
+        for k, raw in enumerate(_array(t, "agents"))
     )
     arrivals = tuple(
-        _arrival_stream(raw, k, intervals, source) for k, raw in enumerate(_array(t, "arrivals"))
+        _arrival_stream(t.element("arrivals", k, raw), k, intervals)
+        for k, raw in enumerate(_array(t, "arrivals"))
     )
     if sum(g.count for g in agents) > MAX_AGENTS:
         raise t.fail("agents", f"at most {MAX_AGENTS} agents in all")
@@ -386,8 +310,8 @@ def scenario_from_mapping(data: Mapping[str, Any], source: str = "scenario") -> 
         agents=agents,
         arrivals=arrivals,
         interval_minutes=minutes,
-        warmup_minutes=t.get("warmup_minutes", 0.0, _number(0.0, hours * 60.0)),
-        name=t.get("name", "", _text),
+        warmup_minutes=t.get("warmup_minutes", 0.0, number(0.0, hours * 60.0)),
+        name=t.get("name", "", text),
     )
     t.finish()
     for k, group in enumerate(agents):
@@ -404,13 +328,7 @@ def scenario_from_mapping(data: Mapping[str, Any], source: str = "scenario") -> 
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file."""
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ScenarioError("(file)", f"cannot read: {exc.strerror}", str(p)) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError("(syntax)", str(exc), str(p)) from None
-    return scenario_from_mapping(data, str(p))
+    return scenario_from_mapping(load_toml(p, ScenarioError), str(p))
 
 
 def check_queues(scenario: Scenario, queues: Mapping[str, Queue], policy: str) -> None:

@@ -54,6 +54,7 @@ def review(r: TenantRouter, rec: InteractionRecord, trigger: Trigger) -> None:
     rules = r.policy.rules
     if not rules or rec.interaction.state not in OPEN:
         return
+    known: dict[str, Any] | None = None  # the facts, read again once a rule has fired
     with acting_as(ROUTER):
         for rule in rules:
             if rec.interaction.state not in OPEN:
@@ -62,12 +63,14 @@ def review(r: TenantRouter, rec: InteractionRecord, trigger: Trigger) -> None:
                 continue
             if not rule.repeat and rule.name in rec.rules_fired:
                 continue
-            known = facts(r, rec)
+            if known is None:
+                known = facts(r, rec)
             context = rec.interaction.context
             if not all(holds(c, known, context) for c in rule.conditions):
                 continue
             if _can_apply(r, rec, rule):
                 _fire(r, rec, rule)
+                known = None
 
 
 def schedule(r: TenantRouter, rec: InteractionRecord) -> None:
