@@ -1,8 +1,8 @@
 """The baselines a policy is compared with: what Asterisk and FreeSWITCH queues do.
 
 - `longest-idle`: a `Policy`, no code of its own. Every score weight is 0 but idle time's
-  (with the idle cap out of reach, so that idle time never saturates), aging is off and
-  there is no relaxation: the core then offers an arrival to the eligible agent idle the
+  (with the idle cap out of reach, so that idle time never saturates), aging, the queue
+  boost and the wait bound are off and there is no relaxation: the core then offers an arrival to the eligible agent idle the
   longest (its tie-break is longest idle, then agent id), and a freed agent takes the
   waiting interaction first in service order, which with equal priorities and no aging
   is enqueue time: FIFO.
@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from cim_router._core_common import ELIGIBLE
+from cim_router.domain.channel import Channel
 from cim_router.domain.policy import Policy, Weights
 
 BASELINES = ("longest-idle", "random")
@@ -37,6 +38,7 @@ def longest_idle(policy: Policy) -> Policy:
         handle_time=0.0,
         sticky=0.0,
         urgency=0.0,
+        scarcity=0.0,
     )
     return dataclasses.replace(
         policy,
@@ -45,6 +47,8 @@ def longest_idle(policy: Policy) -> Policy:
         idle_cap_seconds=IDLE_CAP_SECONDS,
         aging_rate=0.0,
         relaxation=(),
+        service_level_weight=0.0,
+        wait_bound_seconds={c: 0.0 for c in Channel},
     )
 
 
