@@ -149,7 +149,11 @@ def test_explain_live_for_waiting_and_recorded_after_the_decision(client: Client
     assert not e.live and e.chosen_agent_id == "a1" and e.winner.agent_id == "a1"
     assert e.agents_considered == 3 and e.eligible == 1
     assert dict(e.exclusions) == {"not_available": 1, "skill_missing": 1}
-    assert set(e.winner.terms) >= {"skill", "idle", "sticky"}
+    assert set(e.winner.terms) >= {"skill", "idle", "sticky", "scarcity"}
+    assert e.winner.terms["scarcity"] == 1.0  # a1's only skill is the one i1 needs
+    assert e.urgency == e.urgency_base + e.aging + e.service_level_boost
+    assert not e.wait_bound_reached
     client.Reject(pb.RejectRequest(interaction_id="i1", agent_id="a1"))
     live = client.Explain(pb.ExplainRequest(interaction_id="i1"))
     assert live.live and live.chosen_agent_id == "" and live.exclusions["excluded"] == 1
+    assert live.aging > 0.0 and live.urgency >= live.aging
