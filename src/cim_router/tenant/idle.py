@@ -1,0 +1,24 @@
+"""Where an agent's `idle_since` moves: its place in line for longest-idle fairness (the
+core's idle score term and its tie-break). The rule, per event, is in docs/service.md
+("Idle time"); each function here is one kind of event, and its caller indexes the agent.
+"""
+
+from __future__ import annotations
+
+from cim_router.domain.agent import AgentState
+from cim_router.tenant.records import AgentRecord
+
+
+def finished_work(arec: AgentRecord, now: float) -> None:
+    """A seat came back (work completed, cancelled, transferred away, a failed callback
+    attempt): an AVAILABLE agent is free again from now; in another state its idle time
+    starts when it becomes AVAILABLE."""
+    if arec.agent.state == AgentState.AVAILABLE:
+        arec.agent.idle_since = now
+
+
+def became_available(arec: AgentRecord, since: float) -> None:
+    """NOT_READY, OFFLINE or WRAP_UP to AVAILABLE: free from `since` (the end of wrap-up by
+    its timer, else now). AVAILABLE again keeps its place."""
+    if arec.agent.state != AgentState.AVAILABLE:
+        arec.agent.idle_since = since
