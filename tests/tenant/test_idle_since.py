@@ -66,6 +66,23 @@ def test_available_from_not_ready_or_offline_starts_idle_time_again() -> None:
     run(body)
 
 
+def test_acceptance_and_complete_without_wrap_up() -> None:
+    async def body() -> None:
+        h = await Harness(POLICY).start()
+        await h.agent("ann")
+        t0 = h.clock()
+        await h.enqueue("c1", Channel.VOICE)
+        assert idle(h, "ann") == at(t0)  # an offer alone changes nothing
+        await h.advance(3)
+        await h.accept("c1", "ann")
+        assert idle(h, "ann") == at(t0 + 3)  # it took work
+        await h.advance(100)
+        await h.complete("c1", "ann")
+        assert idle(h, "ann") == at(t0 + 103)  # free again now
+
+    run(body)
+
+
 def test_end_of_wrap_up_by_its_timer_or_by_a_second_complete() -> None:
     async def body() -> None:
         h = await Harness(WRAPPING).start()
@@ -107,6 +124,32 @@ def test_cancel_keeps_an_offered_agent_idle_and_frees_a_holder_now() -> None:
         await h.advance(40)
         await h.cancel("c2")
         assert idle(h, "ann") == at(t0 + 45)
+
+    run(body)
+
+
+def test_a_transfer_away_frees_the_holder_when_it_lets_go() -> None:
+    async def body() -> None:
+        h = await Harness(POLICY).start()
+        await h.agent("ann", {"billing": 5})
+        await h.agent("bo", {"sales": 5})
+        await h.agent("cy", {"care": 5})
+        await h.enqueue("c1", Channel.VOICE, required={"billing": 1})
+        await h.accept("c1", "ann")
+        await h.advance(30)
+        cold = h.clock()
+        await h.transfer("c1", TransferMode.COLD, required={"sales": 1})
+        assert idle(h, "ann") == at(cold)
+        await h.advance(2)
+        await h.accept("c1", "bo")
+        await h.advance(10)
+        await h.transfer("c1", TransferMode.WARM, required={"care": 1})
+        assert h.get("c1").offer.agent_id == "cy"  # type: ignore[union-attr]
+        assert idle(h, "bo") == at(cold + 2)  # still holds it while the transfer is pending
+        await h.advance(4)
+        await h.accept("c1", "cy")
+        assert idle(h, "bo") == at(cold + 16)  # released when cy accepted
+        assert idle(h, "cy") == at(cold + 16)
 
     run(body)
 
@@ -159,6 +202,36 @@ def test_a_failed_callback_attempt_frees_the_agent_at_once() -> None:
         assert h.get("v0").interaction.state == InteractionState.QUEUED  # held for a retry
         assert h.agent_record("ann").agent.state == AgentState.AVAILABLE  # no wrap-up
         assert idle(h, "ann") == at(t1)
+
+    run(body)
+
+
+def test_a_multi_seat_agent_moves_back_in_line_each_time_it_takes_or_ends_work() -> None:
+    async def body() -> None:
+        h = await Harness(POLICY).start()
+        t0 = h.clock()
+        two = {Channel.CHAT: 2}
+        await h.agent("ann", capacity=two)
+        await h.advance(10)
+        await h.agent("bo", capacity=two)
+        await h.advance(10)
+        await h.enqueue("c1", Channel.CHAT)
+        assert h.get("c1").offer.agent_id == "ann"  # type: ignore[union-attr]
+        await h.accept("c1", "ann")
+        assert idle(h, "ann") == at(t0 + 20)
+        # ann has a seat left, but bo has waited longer since it last took work.
+        await h.enqueue("c2", Channel.CHAT)
+        assert h.get("c2").offer.agent_id == "bo"  # type: ignore[union-attr]
+        await h.advance(1)
+        await h.accept("c2", "bo")
+        await h.advance(4)
+        await h.enqueue("c3", Channel.CHAT)
+        assert h.get("c3").offer.agent_id == "ann"  # type: ignore[union-attr]
+        await h.accept("c3", "ann")
+        await h.advance(30)
+        await h.complete("c1", "ann")  # one seat back, one chat still held
+        assert h.load("ann") == {Channel.CHAT: 1}
+        assert idle(h, "ann") == at(t0 + 55)
 
     run(body)
 

@@ -9,6 +9,12 @@ from cim_router.domain.agent import AgentState
 from cim_router.tenant.records import AgentRecord
 
 
+def took_work(arec: AgentRecord, now: float) -> None:
+    """The agent accepted an offer: behind those who have not taken work since. Only a
+    multi-seat agent can be offered more meanwhile; it then goes round in turn."""
+    arec.agent.idle_since = now
+
+
 def finished_work(arec: AgentRecord, now: float) -> None:
     """A seat came back (work completed, cancelled, transferred away, a failed callback
     attempt): an AVAILABLE agent is free again from now; in another state its idle time

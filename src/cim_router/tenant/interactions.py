@@ -18,6 +18,7 @@ from cim_router.tenant import (
     counting,
     feedback,
     holds,
+    idle,
     offers,
     overflow,
     queues,
@@ -242,6 +243,7 @@ def take_offer(r: TenantRouter, rec: InteractionRecord) -> InteractionRecord:
     prev = r.agent(released) if released else None
     r.put(rec)
     r.put_agent(arec).missed_offers = 0
+    idle.took_work(arec, now)
     r.event(rec, EventType.ACCEPTED, agent_id)
     if rec.transfer is not None:
         holds.end_hold(r, rec, holds.ENDED_BY_TRANSFER)
