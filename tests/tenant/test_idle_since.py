@@ -110,6 +110,32 @@ def test_end_of_wrap_up_by_its_timer_or_by_a_second_complete() -> None:
     run(body)
 
 
+def test_a_reject_or_a_missed_offer_halves_the_idle_time_earned() -> None:
+    async def body() -> None:
+        h = await Harness(POLICY).start()
+        t0 = h.clock()
+        await h.agent("ann")
+        await h.advance(120)
+        await h.agent("bo")
+        await h.advance(80)  # ann idle 200 s, bo 80 s
+        await h.enqueue("c1", Channel.VOICE)
+        assert h.get("c1").offer.agent_id == "ann"  # type: ignore[union-attr]
+        await h.reject("c1", "ann")
+        # 200 s earned, 100 s kept: still ahead of bo (idle since t0 + 120), not last.
+        assert idle(h, "ann") == at(t0 + 100)
+        assert h.get("c1").offer.agent_id == "bo"  # type: ignore[union-attr]
+        assert idle(h, "bo") == at(t0 + 120)  # offered, not answered yet: unchanged
+        await h.accept("c1", "bo")
+        await h.enqueue("c2", Channel.VOICE)
+        assert h.get("c2").offer.agent_id == "ann"  # type: ignore[union-attr]
+        await h.advance(15)  # missed: 115 s earned, half kept
+        assert h.get("c2").offer is None
+        assert idle(h, "ann") == at(t0 + 100 + 57.5)
+        assert h.agent_record("ann").missed_offers == 1
+
+    run(body)
+
+
 def test_cancel_keeps_an_offered_agent_idle_and_frees_a_holder_now() -> None:
     async def body() -> None:
         h = await Harness(POLICY).start()

@@ -158,6 +158,8 @@ def end_offer(r: TenantRouter, rec: InteractionRecord, type: EventType, reason: 
     r.put(rec)
     agent = arec.agent
     add_load(arec, offer_.channel, -1)
+    if type != EventType.OFFER_WITHDRAWN:
+        idle.declined(arec, r.clock())
     if type == EventType.OFFER_EXPIRED:
         arec.missed_offers += 1
         if arec.missed_offers >= r.policy.max_missed_offers and agent.state in (
