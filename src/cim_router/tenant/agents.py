@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from cim_router.domain.agent import Agent, AgentState
 from cim_router.domain.channel import Channel
-from cim_router.tenant import offers, overflow
+from cim_router.tenant import idle, offers, overflow
 from cim_router.tenant.errors import FailedPrecondition, InvalidArgument
 from cim_router.tenant.records import AgentRecord, RequestKey, RequestOutcome
 from cim_router.tenant.router import TenantRouter
@@ -33,13 +33,19 @@ def check_state_change(arec: AgentRecord, state: AgentState) -> None:
         )
 
 
-def change_state(r: TenantRouter, arec: AgentRecord, state: AgentState, reason: str) -> None:
+def change_state(
+    r: TenantRouter,
+    arec: AgentRecord,
+    state: AgentState,
+    reason: str,
+    since: float | None = None,
+) -> None:
     """Move an agent to `state` (checked by `check_state_change`) and route it if it now
-    has room."""
+    has room. `since`: when an end of wrap-up fired by its timer made it AVAILABLE (a timer
+    late after a restart still dates its idle time from the wrap-up's end)."""
     agent = r.put_agent(arec).agent
     if state == AgentState.AVAILABLE:
-        if agent.state != AgentState.AVAILABLE:
-            agent.idle_since = r.clock()
+        idle.became_available(arec, r.clock() if since is None else since)
         arec.missed_offers = 0
         arec.wrap_up_until = 0.0
     agent.not_ready_reason = reason if state == AgentState.NOT_READY else ""

@@ -31,7 +31,7 @@ def _fire(r: TenantRouter, kind: Due, key: str, due: float) -> None:
     if kind == Due.AGENT_WRAP:
         arec = r.agents.get(key)
         if arec and arec.agent.state == AgentState.WRAP_UP and arec.wrap_up_until == due:
-            agents.change_state(r, arec, AgentState.AVAILABLE, "")
+            agents.change_state(r, arec, AgentState.AVAILABLE, "", since=due)
         return
     if kind == Due.MATCH:
         overflow.review_all(r)
@@ -48,7 +48,7 @@ def _fire(r: TenantRouter, kind: Due, key: str, due: float) -> None:
             offers.end_offer(r, rec, EventType.OFFER_EXPIRED, "no answer")
     elif kind == Due.WRAP:
         if rec.interaction.state == InteractionState.WRAP_UP and rec.wrap_up_until == due:
-            interactions.finish_wrap_up(r, rec)
+            interactions.finish_wrap_up(r, rec, at=due)
     elif kind == Due.RELAX:
         offers.relax(r, rec)
     elif kind == Due.LAPSE:

@@ -12,7 +12,17 @@ from cim_router.domain.channel import Channel
 from cim_router.domain.interaction import Interaction, InteractionState
 from cim_router.domain.limits import MAX_PRIORITY, MAX_SKILLS_PER_INTERACTION
 from cim_router.domain.queues import Queue
-from cim_router.tenant import agents, callbacks, counting, feedback, holds, offers, overflow, queues
+from cim_router.tenant import (
+    agents,
+    callbacks,
+    counting,
+    feedback,
+    holds,
+    idle,
+    offers,
+    overflow,
+    queues,
+)
 from cim_router.tenant.contexts import context_fits
 from cim_router.tenant.errors import (
     AlreadyExists,
@@ -233,6 +243,7 @@ def take_offer(r: TenantRouter, rec: InteractionRecord) -> InteractionRecord:
     prev = r.agent(released) if released else None
     r.put(rec)
     r.put_agent(arec).missed_offers = 0
+    idle.took_work(arec, now)
     r.event(rec, EventType.ACCEPTED, agent_id)
     if rec.transfer is not None:
         holds.end_hold(r, rec, holds.ENDED_BY_TRANSFER)
@@ -377,10 +388,14 @@ def _learn_handle_time(
 
 
 def finish_wrap_up(
-    r: TenantRouter, rec: InteractionRecord, disposition: str = "", csat: int = 0
+    r: TenantRouter,
+    rec: InteractionRecord,
+    disposition: str = "",
+    csat: int = 0,
+    at: float | None = None,
 ) -> None:
-    """Wrap-up of `rec` ends: it is COMPLETED, and its agent free again once no other
-    interaction of theirs is still in wrap-up."""
+    """Wrap-up of `rec` ends (`at`: its timer's time, else now): it is COMPLETED, and its
+    agent free again from then once no other interaction of theirs is still in wrap-up."""
     r.put(rec)
     counting.wrapped(r, rec, r.clock())
     counting.csat_given(r, rec, csat)
@@ -397,7 +412,7 @@ def finish_wrap_up(
         and arec.agent.state == AgentState.WRAP_UP
         and not r.wrapping.get(rec.agent_id)
     ):
-        agents.change_state(r, arec, AgentState.AVAILABLE, "")
+        agents.change_state(r, arec, AgentState.AVAILABLE, "", since=at)
 
 
 async def cancel(

@@ -14,6 +14,7 @@ from cim_router.domain.channel import Channel
 from cim_router.domain.interaction import Interaction, InteractionState
 from cim_router.domain.policy import Policy
 from cim_router.routing.explain import Explanation
+from cim_router.tenant import idle
 from cim_router.tenant.records import AgentRecord, EventType, InteractionRecord, Offer
 from cim_router.tenant.router import DEFAULT_TARGET, TenantRouter
 from cim_router.tenant.timers import Due
@@ -29,8 +30,7 @@ def free_agent(r: TenantRouter, arec: AgentRecord, channel: Channel) -> None:
     so that longest-idle fairness sees the work it just did."""
     r.put_agent(arec)
     add_load(arec, channel, -1)
-    if arec.agent.state == AgentState.AVAILABLE:
-        arec.agent.idle_since = r.clock()
+    idle.finished_work(arec, r.clock())
 
 
 # --- the waiting index ----------------------------------------------------------------------
@@ -171,6 +171,8 @@ def end_offer(r: TenantRouter, rec: InteractionRecord, type: EventType, reason: 
     r.put(rec)
     agent = arec.agent
     add_load(arec, offer_.channel, -1)
+    if type != EventType.OFFER_WITHDRAWN:
+        idle.declined(arec, r.clock())
     if type == EventType.OFFER_EXPIRED:
         arec.missed_offers += 1
         if arec.missed_offers >= r.policy.max_missed_offers and agent.state in (
