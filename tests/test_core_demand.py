@@ -14,7 +14,7 @@ from cim_router.domain.policy import Weights
 
 if TYPE_CHECKING:
     from tests.conftest import MakeCore
-from tests.core_rules import add_agent, add_interaction
+from tests.core_rules import NOT_READY, add_agent, add_interaction
 
 A, B, C = 0, 1, 2
 H = 300.0  # the default scarcity horizon
@@ -40,14 +40,18 @@ def test_scarcity_is_one_for_a_specialist_and_falls_with_demand_on_other_skills(
     core.count_arrival("j", 0.0)
     assert scarcity(core, "i", "expert", 0.0) == pytest.approx(1 / (1 + 2))
     assert scarcity(core, "i", "expert", H) == pytest.approx(1 / (1 + 1 + math.exp(-1)))
-    # Two agents holding B halve the pressure on it.
+    # Arrivals count per agent holding the skill, and the pressure is shared among the
+    # holders free to take work: a second B agent, free, more than halves it.
     add_agent(core, "b-specialist", ((B, 2),))
-    assert scarcity(core, "i", "expert", 0.0) == pytest.approx(1 / (1 + 2 / 2))
+    assert scarcity(core, "i", "expert", 0.0) == pytest.approx(1 / (1 + (1 + 1 / 2) / 2))
     # A skill the interaction requires is not an "other" skill.
     add_interaction(core, "k", ((A, 1),), enqueued_at=0.0)
-    assert scarcity(core, "i", "expert", 0.0) == pytest.approx(1 / (1 + 2 / 2))
-    # Work taken out of the queue is no longer waiting.
+    assert scarcity(core, "i", "expert", 0.0) == pytest.approx(1 / (1 + (1 + 1 / 2) / 2))
+    # Work taken out of the queue is no longer waiting (the B agent has a chat seat left).
     core.reserve("j", "b-specialist")
+    assert scarcity(core, "i", "expert", 0.0) == pytest.approx(1 / (1 + (1 / 2) / 2))
+    # A B agent that is not free does not share the pressure.
+    core.set_agent_state("b-specialist", NOT_READY, 0.0)
     assert scarcity(core, "i", "expert", 0.0) == pytest.approx(1 / (1 + 1 / 2))
     core.remove_agent("b-specialist")
     assert scarcity(core, "i", "expert", 0.0) == pytest.approx(1 / (1 + 1))

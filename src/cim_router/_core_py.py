@@ -273,6 +273,14 @@ class Core:
             return sum(a.load) == 0
         return all(a.load[c] == 0 for c in range(N_CHANNELS) if excl[c])
 
+    def _idle_holders(self, s: int, channel: int) -> int:
+        """Agents holding skill `s` that are free to take work on `channel` now."""
+        return sum(
+            1
+            for b in self._agents.values()
+            if s in b.skills and b.state == STATE_AVAILABLE and self._can_take(b, channel)
+        )
+
     def _eligibility(self, i: WaitingEntry, a: AgentEntry, now: float) -> int:
         if a.state != STATE_AVAILABLE:
             return NOT_AVAILABLE
@@ -325,7 +333,7 @@ class Core:
         scarcity = 1.0
         if p.w_scarcity > 0.0:
             needed = {s for s, _level in i.required}
-            others = [s for s in a.skills if s not in needed]
+            others = [(s, self._idle_holders(s, i.channel)) for s in a.skills if s not in needed]
             scarcity = self._demand.scarcity(others, now)
         total = (
             p.w_skill * skill

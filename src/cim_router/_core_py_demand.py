@@ -36,20 +36,22 @@ class Demand:
             else:
                 entry[0] = entry[0] + math.exp(-(entry[1] - at) / self.horizon)
 
-    def pressure(self, s: int, now: float) -> float:
-        """Work needing skill `s` (waiting, and expected over the horizon) per agent holding it."""
+    def pressure(self, s: int, now: float, idle: int) -> float:
+        """How much skill `s` needs the agents free for it now: its waiting work plus its
+        expected arrivals per agent holding it, over the `idle` holders free to take it."""
         expected = 0.0
         entry = self.arrivals.get(s)
         if entry is not None and entry[0] > 0.0:
             dt = now - entry[1]
             expected = entry[0] * math.exp(-dt / self.horizon) if dt > 0.0 else entry[0]
-        return (self.waiting.get(s, 0) + expected) / max(1, self.agents.get(s, 0))
+        return (self.waiting.get(s, 0) + expected / max(1, self.agents.get(s, 0))) / max(1, idle)
 
-    def scarcity(self, others: Iterable[int], now: float) -> float:
-        """1 / (1 + the pressure on an agent's other skills): 1 when they are not needed."""
+    def scarcity(self, others: Iterable[tuple[int, int]], now: float) -> float:
+        """1 / (1 + the pressure on an agent's other skills, given as (skill, idle holders)):
+        1 when they are not needed."""
         total = 0.0
-        for s in others:
-            total += self.pressure(s, now)
+        for s, idle in others:
+            total += self.pressure(s, now, idle)
         return 1.0 / (1.0 + total)
 
 

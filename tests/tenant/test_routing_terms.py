@@ -39,8 +39,9 @@ def test_an_arrival_goes_to_the_specialist_while_the_experts_other_skill_is_need
             engine = h.router().engine
             await h.enqueue("b2", Channel.VOICE, {"billing": 1})  # only the expert is free
             terms = h.get("b2").explanation.winner.terms  # type: ignore[union-attr]
-            # Pressure on tech: t1 waiting and its arrival, over the two agents holding tech.
-            assert terms["scarcity"] == pytest.approx(1 / (1 + 2 / 2), rel=1e-3)
+            # Pressure on tech: t1 waiting, plus its arrival over the two agents holding
+            # tech, over the one free to take work (the expert).
+            assert terms["scarcity"] == pytest.approx(1 / (1 + (1 + 1 / 2) / 1), rel=1e-3)
             assert not engine.is_waiting("b2")
 
     run(body)

@@ -169,6 +169,7 @@ cdef object _score_matrix(Core self, interaction_ids, agent_ids, double now):
     self.press_stamp += 1
     for r in range(nr):
         i = _inter_slot(self, interaction_ids[r])
+        self.press_stamp += 1  # the pressure memo holds for one interaction's channel
         _eligible_agents(self, i, now)
         step = _step_at(self, i, now)
         pref = self.inter_pref_agent[i]

@@ -44,11 +44,14 @@ cdef void _count_arrival(Core self, int i, double at) noexcept:
                                    + exp(-(self.sk_arrived_at[s] - at) / self.scarcity_horizon))
 
 
-cdef double _pressure(Core self, int s, double now) noexcept:
-    """Work needing skill `s` (waiting, and expected over the horizon) per agent holding it,
-    memoised for the decision in progress (press_stamp)."""
+cdef double _pressure(Core self, int s, double now, int ch) noexcept:
+    """How much skill `s` needs the agents free for it now: its waiting work plus its
+    expected arrivals per agent holding it, over the holders free to take work on `ch`;
+    memoised for the decision in progress (press_stamp: one interaction, so one channel)."""
     cdef double expected = 0.0, dt
-    cdef int n
+    cdef int n, w, idle = 0
+    cdef uint64_t* held = self.has[s * NLEV]
+    cdef uint64_t* free_ = self.a_avail[ch]
     if self.sk_press_stamp[s] == self.press_stamp:
         return self.sk_press[s]
     if self.sk_arrivals[s] > 0.0:
@@ -60,7 +63,11 @@ cdef double _pressure(Core self, int s, double now) noexcept:
     n = self.sk_agents[s]
     if n < 1:
         n = 1
-    self.sk_press[s] = (self.sk_waiting[s] + expected) / n
+    for w in range((self.a_hi + 63) >> 6):
+        idle += __builtin_popcountll(held[w] & free_[w])
+    if idle < 1:
+        idle = 1
+    self.sk_press[s] = (self.sk_waiting[s] + expected / n) / idle
     self.sk_press_stamp[s] = self.press_stamp
     return self.sk_press[s]
 
@@ -82,7 +89,7 @@ cdef double _scarcity(Core self, int i, int a, double now) noexcept:
                 needed = True
                 break
         if not needed:
-            total += _pressure(self, s, now)
+            total += _pressure(self, s, now, self.i_channel[i])
     return 1.0 / (1.0 + total)
 
 
