@@ -24,7 +24,7 @@ from cim_router.simulate.baselines import RandomChoice
 from cim_router.simulate.draws import AGENTS, AgentAnswers, Customer, customers, generator
 from cim_router.simulate.figures import DayFigures
 from cim_router.simulate.scenario import AgentGroup, Scenario
-from cim_router.simulate.tracking import Agentry, Fate, duty, overlap, waits
+from cim_router.simulate.tracking import Agentry, Fate, duty, overlap, sum_tallies, waits
 from cim_router.store.memory import MemoryStore
 from cim_router.tenant import agents, interactions, transfers
 from cim_router.tenant.clock import ManualClock
@@ -93,8 +93,7 @@ class Day:
         self.step = scenario.interval_seconds
         self.window = (scenario.warmup_minutes * 60.0, scenario.duration_seconds)
         self.tallies = [Tally() for _ in range(n)]
-        self.measured = Tally()
-        self.queue_tallies: dict[str, Tally] = {}  # queue -> measured, every channel
+        self.queue_tallies: dict[str, Tally] = {}  # queue -> after the warm-up, every channel
         self.busy_now = 0
         self.busy = [0.0] * n
         self.group_busy = [[0.0] * n for _ in scenario.agents]  # per group, per interval
@@ -165,7 +164,6 @@ class Day:
             target = self.tallies[k]
             setattr(target, count, getattr(target, count) + n)
             if at >= lo - 1e-9:
-                setattr(self.measured, count, getattr(self.measured, count) + n)
                 mine = self.queue_tallies.get(queue)
                 if mine is None:
                     mine = self.queue_tallies[queue] = Tally()
@@ -419,7 +417,7 @@ class Day:
         return DayFigures(
             intervals=s.intervals,
             tallies=self.tallies,
-            measured=self.measured,
+            measured=sum_tallies(self.queue_tallies.values()),
             waited=w.waited,
             outcomes=w.outcomes,
             max_wait=w.max_wait,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from cim_router.simulate.draws import AgentAnswers, Customer
 from cim_router.simulate.scenario import Scenario
+from cim_router.tenant.measures import Tally
 
 
 @dataclass
@@ -35,6 +36,14 @@ class Fate:
     left_at: float | None = None  # hung up before an answer
     measured: bool = True  # arrived after the warm-up
     transferred: bool = False  # the first agent asked for a transfer
+
+
+def sum_tallies(tallies: Iterable[Tally]) -> Tally:
+    """The day's tally after the warm-up: its queues' together."""
+    out = Tally()
+    for t in tallies:
+        out.add(t)
+    return out
 
 
 def overlap(a: float, b: float, lo: float, hi: float) -> float:
