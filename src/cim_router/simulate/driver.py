@@ -24,7 +24,7 @@ from cim_router.simulate.baselines import RandomChoice
 from cim_router.simulate.draws import AGENTS, AgentAnswers, Customer, customers, generator
 from cim_router.simulate.figures import DayFigures
 from cim_router.simulate.scenario import AgentGroup, Scenario
-from cim_router.simulate.tracking import Agentry, Fate, duty, overlap, waits
+from cim_router.simulate.tracking import Agentry, Fate, duty, overlap, sum_tallies, waits
 from cim_router.store.memory import MemoryStore
 from cim_router.tenant import agents, interactions, transfers
 from cim_router.tenant.clock import ManualClock
@@ -93,7 +93,7 @@ class Day:
         self.step = scenario.interval_seconds
         self.window = (scenario.warmup_minutes * 60.0, scenario.duration_seconds)
         self.tallies = [Tally() for _ in range(n)]
-        self.measured = Tally()
+        self.queue_tallies: dict[str, Tally] = {}  # queue -> after the warm-up, every channel
         self.busy_now = 0
         self.busy = [0.0] * n
         self.group_busy = [[0.0] * n for _ in scenario.agents]  # per group, per interval
@@ -101,7 +101,7 @@ class Day:
         self._last = 0.0  # simulated seconds integrated so far
         self.router: TenantRouter | None = None
         self._channels = scenario.channels
-        self._names: dict[str, str] = {}  # tally field name -> its count's name
+        self._names: dict[str, tuple[str, str]] = {}  # tally field -> (queue, count name)
 
     # --- the tenant's news ----------------------------------------------------------------
 
@@ -152,18 +152,22 @@ class Day:
         last = len(self.tallies) - 1
         names = self._names
         for (bucket, name), n in counts.items():
-            count = names.get(name)
-            if count is None:
+            found = names.get(name)
+            if found is None:
                 parsed = parse_field(name)
                 if parsed is None:
                     continue
-                count = names[name] = parsed[2]
+                found = names[name] = (parsed[0], parsed[2])
+            queue, count = found
             at = bucket * BUCKET_SECONDS - DAY_START
             k = min(last, max(0, int(at // self.step)))
             target = self.tallies[k]
             setattr(target, count, getattr(target, count) + n)
             if at >= lo - 1e-9:
-                setattr(self.measured, count, getattr(self.measured, count) + n)
+                mine = self.queue_tallies.get(queue)
+                if mine is None:
+                    mine = self.queue_tallies[queue] = Tally()
+                setattr(mine, count, getattr(mine, count) + n)
 
     def _offered(self, iid: str, agent_id: str, at: float) -> None:
         a = self.agents.get(agent_id)
@@ -408,12 +412,12 @@ class Day:
             a.busy += a.load * overlap(a.since, end, *self.window)
             self._group_busy(a, end)
             a.since = end
-        w = waits(self.fates.values(), s.intervals, self.step, end)
+        w = waits(self.fates.values(), s.intervals, self.step, end, [st.queue for st in s.arrivals])
         d = duty(s, self.agents.values(), self.window)
         return DayFigures(
             intervals=s.intervals,
             tallies=self.tallies,
-            measured=self.measured,
+            measured=sum_tallies(self.queue_tallies.values()),
             waited=w.waited,
             outcomes=w.outcomes,
             max_wait=w.max_wait,
@@ -430,6 +434,8 @@ class Day:
             total_waited=w.total_waited,
             total_outcomes=w.total_outcomes,
             total_max_wait=w.total_max,
+            queue_tallies=self.queue_tallies,
+            queue_max_wait=w.queue_max,
             simulated_seconds=end,
             stale=self.stale,
             rejected=self.rejected,

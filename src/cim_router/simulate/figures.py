@@ -31,6 +31,10 @@ class DayFigures:
     total_outcomes: int  # ... that were answered, hung up or ended by a rule
     total_max_wait: float  # ... the longest wait
     simulated_seconds: float
+    # Per queue (the router's tallies of each queue, every channel, after the warm-up) and
+    # the longest wait of the measured arrivals of each stream's queue.
+    queue_tallies: dict[str, Tally]
+    queue_max_wait: dict[str, float]
     stale: int  # operations the router refused (an answer to an offer already gone)
     blocked: int = 0  # arrivals refused (a full queue), in no other figure
     rejected: int = 0  # offers rejected

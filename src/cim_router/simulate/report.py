@@ -19,7 +19,13 @@ LABELS = {
     "max_wait_seconds": "longest wait s",
     "queue_length": "queue length",
     "interactions": "interactions",
+    "offered": "offered",
+    "answered": "answered",
+    "abandoned": "abandoned",
 }
+COUNTS = frozenset({"interactions", "offered", "answered", "abandoned"})
+# Each queue's rows in the table (every QUEUE_FIGURES is in --json).
+QUEUE_ROWS = ("service_level", "asa_seconds", "abandonment", "max_wait_seconds", "offered")
 
 
 def _num(x: float | None) -> float | None:
@@ -31,6 +37,13 @@ def _figure(out: dict[str, Any], name: str, e: Estimate | None) -> None:
     out[f"{name}_ci"] = None if e is None else _num(e.ci)
 
 
+def _figures(figs: dict[str, Estimate | None]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for fig, e in figs.items():
+        _figure(out, fig, e)
+    return out
+
+
 def as_json(runs: list[RunSummary], replications: int, interrupted: bool) -> dict[str, Any]:
     """`{"runs": [...]}`: one object per policy in the order given, then the baseline."""
     out: list[dict[str, Any]] = []
@@ -38,12 +51,8 @@ def as_json(runs: list[RunSummary], replications: int, interrupted: bool) -> dic
         o: dict[str, Any] = {"name": run.name, "replications": len(run.days)}
         for fig in JSON_FIGURES:
             _figure(o, fig, run.totals.get(fig))
-        o["groups"] = {}
-        for gname, figs in run.groups.items():
-            g: dict[str, Any] = {}
-            for fig, e in figs.items():
-                _figure(g, fig, e)
-            o["groups"][gname] = g
+        o["queues"] = {q: _figures(figs) for q, figs in run.queues.items()}
+        o["groups"] = {gname: _figures(figs) for gname, figs in run.groups.items()}
         o["intervals"] = []
         for k, figs in enumerate(run.intervals):
             iv: dict[str, Any] = {"interval": k}
@@ -57,6 +66,7 @@ def as_json(runs: list[RunSummary], replications: int, interrupted: bool) -> dic
             d: dict[str, Any] = {"against": run.compared_with}
             for fig, e in run.differences.items():
                 _figure(d, fig, e)
+            d["queues"] = {q: _figures(figs) for q, figs in run.queue_differences.items()}
             o["difference"] = d
         out.append(o)
     return {"runs": out, "replications": replications, "interrupted": interrupted}
@@ -66,7 +76,7 @@ def _cell(e: Estimate | None, fig: str) -> str:
     if e is None:
         return "-"
     scale = 100.0 if fig in PERCENT else 1.0
-    digits = 0 if fig == "interactions" else (2 if fig in PERCENT or fig == "queue_length" else 1)
+    digits = 0 if fig in COUNTS else (2 if fig in PERCENT or fig == "queue_length" else 1)
     text = f"{e.mean * scale:.{digits}f}"
     if e.ci is not None:
         text += f" ±{e.ci * scale:.{digits}f}"
@@ -83,6 +93,13 @@ def table(runs: list[RunSummary]) -> str:
         row = [LABELS[fig], *(_cell(r.totals.get(fig), fig) for r in runs)]
         row += [_cell(r.differences.get(fig), fig) for r in diffs]
         rows.append(row)
+    queues = list(dict.fromkeys(q for r in runs for q in r.queues))
+    for q in queues:
+        for fig in QUEUE_ROWS:
+            row = [f"{q} {LABELS[fig]}"]
+            row += [_cell(r.queues.get(q, {}).get(fig), fig) for r in runs]
+            row += [_cell(r.queue_differences.get(q, {}).get(fig), fig) for r in diffs]
+            rows.append(row)
     groups = list(runs[0].groups) if runs else []
     for gname in groups:
         for fig in ("occupancy", "occupancy_spread"):

@@ -15,6 +15,11 @@ during the simulation. The simulator adds what the router does not count:
 - `queue_length`: interactions waiting, averaged over time;
 - `interactions`: measured arrivals (after the warm-up) that got in line.
 
+Per queue (`QUEUE_FIGURES`): the router's measures of each queue's own tallies (every
+channel, after the warm-up), its counts of offered, answered and abandoned work, and the
+longest wait of the arrivals the scenario enqueues in it. The queues' tallies add up to the
+totals': the day's service level is the queues' pooled, not their mean.
+
 Intervals: Student t over replications (half-width of the 95% interval); differences
 between runs are paired, replication by replication, on common random numbers.
 """
@@ -55,6 +60,17 @@ INTERVAL_FIGURES = (
     "interactions",
 )
 
+QUEUE_FIGURES = (
+    "service_level",
+    "asa_seconds",
+    "abandonment",
+    "aht_seconds",
+    "max_wait_seconds",
+    "offered",
+    "answered",
+    "abandoned",
+)
+
 Values = dict[str, float | None]
 
 
@@ -92,6 +108,26 @@ def day_totals(f: DayFigures) -> Values:
     out["max_wait_seconds"] = f.total_max_wait
     out["queue_length"] = _ratio(sum(f.queue), f.intervals * f.interval_seconds)
     out["interactions"] = float(f.interactions)
+    return out
+
+
+def queue_names(f: DayFigures) -> list[str]:
+    """The day's queues: those the scenario's streams enqueue in, in their order, then any
+    other the router counted work in (an overflow rule's target)."""
+    return [*f.queue_max_wait, *(q for q in f.queue_tallies if q not in f.queue_max_wait)]
+
+
+def day_queues(f: DayFigures) -> dict[str, Values]:
+    """Each queue's figures for the whole day (after the warm-up)."""
+    out: dict[str, Values] = {}
+    for q in queue_names(f):
+        t = f.queue_tallies.get(q, Tally())
+        v = _router_measures(t)
+        v["max_wait_seconds"] = f.queue_max_wait.get(q)
+        v["offered"] = float(t.offered)
+        v["answered"] = float(t.answered)
+        v["abandoned"] = float(t.abandoned)
+        out[q] = v
     return out
 
 
@@ -151,6 +187,10 @@ class RunSummary:
     interval_groups: list[dict[str, Estimate | None]] = field(default_factory=list)
     differences: dict[str, Estimate | None] = field(default_factory=dict)
     compared_with: str = ""
+    # Per queue: the figures, each day's values, and the paired differences.
+    queues: dict[str, dict[str, Estimate | None]] = field(default_factory=dict)
+    per_day_queues: dict[str, dict[str, list[float | None]]] = field(default_factory=dict)
+    queue_differences: dict[str, dict[str, Estimate | None]] = field(default_factory=dict)
 
 
 def summarize(name: str, days: list[DayFigures], group_names: Sequence[str]) -> RunSummary:
@@ -159,6 +199,11 @@ def summarize(name: str, days: list[DayFigures], group_names: Sequence[str]) -> 
     for fig in FIGURES:
         s.per_day[fig] = [t[fig] for t in totals]
         s.totals[fig] = estimate(s.per_day[fig])
+    by_day = [day_queues(d) for d in days]
+    for q in dict.fromkeys(q for d in days for q in queue_names(d)):
+        values = {fig: [b[q][fig] if q in b else None for b in by_day] for fig in QUEUE_FIGURES}
+        s.per_day_queues[q] = values
+        s.queues[q] = {fig: estimate(values[fig]) for fig in QUEUE_FIGURES}
     if days:
         per = [day_intervals(d) for d in days]
         for k in range(days[0].intervals):
@@ -192,3 +237,9 @@ def compare(run: RunSummary, against: RunSummary) -> None:
     run.compared_with = against.name
     for fig in FIGURES:
         run.differences[fig] = paired(run.per_day[fig], against.per_day[fig])
+    for q, mine in run.per_day_queues.items():
+        theirs = against.per_day_queues.get(q)
+        if theirs is not None:
+            run.queue_differences[q] = {
+                fig: paired(mine[fig], theirs[fig]) for fig in QUEUE_FIGURES
+            }

@@ -3,11 +3,12 @@ made of it: waits and outcomes, seats on duty and held."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from cim_router.simulate.draws import AgentAnswers, Customer
 from cim_router.simulate.scenario import Scenario
+from cim_router.tenant.measures import Tally
 
 
 @dataclass
@@ -37,6 +38,14 @@ class Fate:
     transferred: bool = False  # the first agent asked for a transfer
 
 
+def sum_tallies(tallies: Iterable[Tally]) -> Tally:
+    """The day's tally after the warm-up: its queues' together."""
+    out = Tally()
+    for t in tallies:
+        out.add(t)
+    return out
+
+
 def overlap(a: float, b: float, lo: float, hi: float) -> float:
     return max(0.0, min(b, hi) - max(a, lo))
 
@@ -52,11 +61,16 @@ class Waits:
     total_waited: int = 0
     total_outcomes: int = 0
     total_max: float = 0.0
+    queue_max: dict[str, float] = field(default_factory=dict)  # by the stream's queue
 
 
-def waits(fates: Iterable[Fate], intervals: int, step: float, end: float) -> Waits:
-    """Each customer's wait: until answered, gone, or `end` (still waiting)."""
+def waits(
+    fates: Iterable[Fate], intervals: int, step: float, end: float, queues: Sequence[str]
+) -> Waits:
+    """Each customer's wait: until answered, gone, or `end` (still waiting); `queues` is
+    each stream's queue."""
     w = Waits([0] * intervals, [0] * intervals, [0.0] * intervals)
+    w.queue_max = dict.fromkeys(queues, 0.0)
     for fate in fates:
         k = min(intervals - 1, int(fate.customer.at // step))
         done = fate.answered_at if fate.answered_at is not None else fate.left_at
@@ -68,6 +82,8 @@ def waits(fates: Iterable[Fate], intervals: int, step: float, end: float) -> Wai
         if fate.measured:
             w.count += 1
             w.total_max = max(w.total_max, wait)
+            queue = queues[fate.customer.stream]
+            w.queue_max[queue] = max(w.queue_max[queue], wait)
             if done is not None:
                 w.total_outcomes += 1
                 w.total_waited += wait > 0
