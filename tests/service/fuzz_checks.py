@@ -20,6 +20,7 @@ from cim_router.domain.channel import Channel
 from cim_router.service.metadata import REQUEST_HEADER, TENANT_HEADER
 from cim_router.tenant.registry import TenantLimits
 from tests.service.conftest import fast_policy
+from tests.service.steady import RowKey, measures_differ, moved_windows
 from tests.service.test_bad_input import (
     AGENTS,
     INTERACTIONS,
@@ -141,6 +142,8 @@ class Snap:
     interactions: dict[str, pb.Interaction | None]
     stats: pb.Stats
     queues: dict[str, pb.Queue] = field(default_factory=dict)  # ListQueues, definitions only
+    # Each measures row's start, which `stats` leaves out: whether a window moved on.
+    starts: dict[RowKey, int] = field(default_factory=dict)
 
     def key(self) -> tuple[object, ...]:
         return (
@@ -152,6 +155,26 @@ class Snap:
 
     def same(self, other: Snap) -> bool:
         return self.key() == other.key()
+
+    def same_later(self, other: Snap) -> bool:
+        """`same`, read again later with nothing done in between: a measures window that
+        moved on meanwhile (the 15 minutes, every minute; "today", at a queue's midnight)
+        may have let counts go (tests/service/steady.py `measures_differ`)."""
+        return self.same(other) or self.why_not_same_later(other) is None
+
+    def why_not_same_later(self, other: Snap) -> str | None:
+        moved = moved_windows(self.starts, other.starts)
+        if self._without_measures(moved).key() != other._without_measures(moved).key():
+            return "more than the measures differ"
+        return measures_differ(self.stats, other.stats, moved)
+
+    def _without_measures(self, moved: set[str]) -> Snap:
+        stats = pb.Stats()
+        stats.CopyFrom(self.stats)
+        del stats.measures[:]
+        if "today" in moved:
+            stats.ClearField("service_level")  # the tenant's since midnight
+        return Snap(self.agents, self.interactions, stats, self.queues)
 
     def diff(self, other: Snap) -> str:
         """What differs from `other`, readably."""

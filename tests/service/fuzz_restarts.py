@@ -104,8 +104,9 @@ def restart_and_compare(world: World) -> None:
         after = world.snapshot(tenant, check=False)
         quarantined = [k.split(":", 1)[1] for k in after.stats.quarantined_records]
         held = [_text(before[tenant].interactions.get(k)) for k in quarantined]
-        assert before[tenant].same(after), (
-            f"{tenant!r} after a restart:\n{before[tenant].diff(after)}\n"
+        assert before[tenant].same_later(after), (
+            f"{tenant!r} after a restart: {before[tenant].why_not_same_later(after)}\n"
+            f"{before[tenant].diff(after)}\n"
             f"quarantined, as it was before: {held}\nagents: {list(before[tenant].agents)}"
         )
     # Request ids outlive the restart: a retry changes nothing, a reuse is refused.
@@ -118,7 +119,8 @@ def restart_and_compare(world: World) -> None:
         assert reply.code == ALREADY_EXISTS, f"reuse of {entry.request_id!r}: {reply}"
     for tenant in tenants:
         after = world.snapshot(tenant)
-        assert before[tenant].same(after), (
-            f"{tenant!r} after retries:\n{before[tenant].diff(after)}"
+        assert before[tenant].same_later(after), (
+            f"{tenant!r} after retries: {before[tenant].why_not_same_later(after)}\n"
+            f"{before[tenant].diff(after)}"
         )
     assert world.serving()

@@ -36,7 +36,7 @@ from tests.service.fuzz_checks import (
     check_consistent,
     steady_interaction,
 )
-from tests.service.steady import steady
+from tests.service.steady import steady, window_starts
 from tests.service.test_bad_input import (
     METHODS,
     SERVICE,
@@ -257,11 +257,12 @@ class World:
         body = self.read("GetStats", pb.GetStatsRequest(), tenant)
         assert body is not None
         stats = pb.Stats.FromString(body)
+        starts = window_starts(stats)
         steady(stats)
         body = self.read("ListQueues", pb.ListQueuesRequest(), tenant)
         assert body is not None
         listed = pb.ListQueuesResponse.FromString(body).queues
-        snap = Snap(agents, found, stats, {s.queue.id: s.queue for s in listed})
+        snap = Snap(agents, found, stats, {s.queue.id: s.queue for s in listed}, starts)
         if check:
             check_consistent(tenant, snap)
         return snap

@@ -125,7 +125,11 @@ class Keys:
         """HASH "queue|channel|name" -> count (integer, or float for seconds) of one minute
         (`bucket`, minutes since the epoch), for the measures; TTL two days from its last
         write."""
-        return f"{self._t(tenant)}:tally:{bucket}"
+        return f"{self.tallies_start(tenant)}{bucket}"
+
+    def tallies_start(self, tenant: str) -> str:
+        """What every tally bucket's key starts with: the key is this and the bucket."""
+        return f"{self._t(tenant)}:tally:"
 
     def quarantine(self, tenant: str) -> str:
         """SET of the records a load could not decode or index ("interaction:ID",
