@@ -9,9 +9,8 @@ on common random numbers, with 95% intervals and paired differences, then the ba
 1. overall service level at least `SERVICE_LEVEL_GAIN` above the baseline's (paired mean);
 2. no queue's service level more than `QUEUE_LOSS` below the baseline's for that queue;
 3. occupancy spread (across equally skilled agents) no wider than the baseline's;
-4. no wait of any replication above the policy's wait bound: the policy's own
-   `wait_bound_seconds` when it has one, else `wait_bound_seconds` of the scenario's
-   optional `NAME.bars.toml`; no bound, no bar.
+4. no wait of any replication above the policy's wait bound (`wait_bound_seconds` of the
+   channels the scenario uses, the largest); no bound, no bar.
 
 bench/test_bench_routing.py runs the same comparison under pytest-benchmark.
 """
@@ -34,11 +33,6 @@ from cim_router.simulate.results import Estimate, RunSummary
 from cim_router.simulate.runner import Run, run_all
 from cim_router.simulate.scenario import Scenario, load_scenario
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
-
 DIRECTORY = Path(__file__).parent / "scenarios"
 SCENARIOS = ("specialists_experts", "overlapping_pairs", "voice_chat_vip")
 REPLICATIONS = 10
@@ -56,7 +50,7 @@ class Bench:
     scenario: Scenario
     policy: Policy
     wait_bound_seconds: float | None
-    bound_from: str  # "policy", "NAME.bars.toml" or "none"
+    bound_from: str  # "policy" or "none"
 
 
 def shortened(scenario: Scenario, hours: float) -> Scenario:
@@ -81,22 +75,11 @@ def shortened(scenario: Scenario, hours: float) -> Scenario:
     )
 
 
-def wait_bound(policy: Policy, bars: Path) -> tuple[float | None, str]:
-    """The bound the fourth bar holds every wait to, and where it comes from."""
-    own = getattr(policy, "wait_bound_seconds", None)
-    if isinstance(own, int | float) and own > 0:
-        return float(own), "policy"
-    if bars.exists():
-        data = tomllib.loads(bars.read_text(encoding="utf-8"))
-        unknown = set(data) - {"wait_bound_seconds"}
-        if unknown:
-            raise ValueError(f"{bars}: unknown keys {sorted(unknown)}")
-        bound = data.get("wait_bound_seconds")
-        if bound is not None:
-            if not isinstance(bound, int | float) or isinstance(bound, bool) or bound <= 0:
-                raise ValueError(f"{bars}: wait_bound_seconds must be a positive number")
-            return float(bound), bars.name
-    return None, "none"
+def wait_bound(policy: Policy, scenario: Scenario) -> float | None:
+    """The bound the fourth bar holds every wait to: the policy's `wait_bound_seconds` of
+    the channels the scenario's arrivals use, the largest of them; none if none is set."""
+    bounds = [policy.wait_bound_seconds[a.channel] for a in scenario.arrivals]
+    return max(bounds) if bounds and min(bounds) > 0 else None
 
 
 def load_bench(name: str, hours: float | None = None) -> Bench:
@@ -104,8 +87,8 @@ def load_bench(name: str, hours: float | None = None) -> Bench:
     if hours is not None:
         scenario = shortened(scenario, hours)
     policy = load_policy(DIRECTORY / f"{name}.policy.toml")
-    bound, source = wait_bound(policy, DIRECTORY / f"{name}.bars.toml")
-    return Bench(name, scenario, policy, bound, source)
+    bound = wait_bound(policy, scenario)
+    return Bench(name, scenario, policy, bound, "policy" if bound is not None else "none")
 
 
 @dataclass
@@ -141,6 +124,8 @@ class Bars:
     baseline_spread: float | None
     max_wait_seconds: float  # the longest wait of any replication under the policy
     wait_bound_seconds: float | None
+    # Queues whose longest wait (any replication) passed the bound of their channel.
+    over_bound: tuple[str, ...] = ()
 
     def failures(self) -> list[str]:
         """The bars missed, each in a sentence; none when all are met."""
@@ -164,6 +149,8 @@ class Bars:
         bound = self.wait_bound_seconds
         if bound is not None and self.max_wait_seconds > bound:
             out.append(f"longest wait {self.max_wait_seconds:.0f} s > bound {bound:g} s")
+        if self.over_bound:
+            out.append(f"waits past their channel's bound in {', '.join(self.over_bound)}")
         return out
 
 
@@ -183,7 +170,18 @@ def bars(c: Comparison) -> Bars:
     present = {q: g for q, g in gains.items() if g is not None}
     worst = min(present, key=lambda q: present[q].mean) if present else ""
     waits = [w for w in c.policy.per_day["max_wait_seconds"] if w is not None]
+    channel = {a.queue or "default": a.channel for a in c.bench.scenario.arrivals}
+    bounds = c.bench.policy.wait_bound_seconds
+    over = tuple(
+        q
+        for q, days in c.policy.per_day_queues.items()
+        if q in channel
+        and bounds[channel[q]] > 0
+        and max((w for w in days.get("max_wait_seconds", []) if w is not None), default=0.0)
+        > bounds[channel[q]]
+    )
     return Bars(
+        over_bound=over,
         service_level_gain=c.policy.differences["service_level"],
         worst_queue=worst,
         worst_queue_gain=present.get(worst),

@@ -164,11 +164,11 @@ class Snap:
 
     def why_not_same_later(self, other: Snap) -> str | None:
         moved = moved_windows(self.starts, other.starts)
-        if self._without_measures(moved).key() != other._without_measures(moved).key():
+        if self.without_measures(moved).key() != other.without_measures(moved).key():
             return "more than the measures differ"
         return measures_differ(self.stats, other.stats, moved)
 
-    def _without_measures(self, moved: set[str]) -> Snap:
+    def without_measures(self, moved: set[str]) -> Snap:
         stats = pb.Stats()
         stats.CopyFrom(self.stats)
         del stats.measures[:]

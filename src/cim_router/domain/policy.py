@@ -84,13 +84,13 @@ class Policy:
     idle_cap_seconds: float = 600.0
     handle_time_reference_seconds: float = 300.0
     handle_time_alpha: float = 0.2
-    aging_rate: float = 20.0
-    aging_cap: float = 40.0
+    aging_rate: float = 10.0
+    aging_cap: float = 5.0
     # Scarcity: demand for a skill is its waiting work plus its arrivals over this horizon.
     scarcity_horizon_seconds: float = 300.0
     # A queue behind its service-level target (over this horizon) has its work's urgency
     # raised by up to `service_level_weight` points: a freed agent favours it.
-    service_level_weight: float = 20.0
+    service_level_weight: float = 5.0
     service_level_horizon_seconds: float = 1800.0
     # The wait bound: from `wait_bound_seconds - wait_bound_lead_seconds` of waiting on, an
     # interaction outranks any priority (0: no bound on that channel).
