@@ -76,6 +76,7 @@ POLICIES = [
         service_level_horizon_seconds=120.0,
         wait_bound_seconds={c: 40.0 * (1 + int(c) % 3) for c in Channel},
         wait_bound_lead_seconds=15.0,
+        on_time_first=True,
     ),
 ]
 

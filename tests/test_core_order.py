@@ -261,3 +261,34 @@ def test_best_interaction_tie_breaks(make_core: MakeCore) -> None:
     assert core.best_interaction("a", now) == "x"
     core.remove_interaction("x")
     assert core.best_interaction("a", now) == "low"
+
+
+def test_on_time_first_serves_work_within_its_target_before_work_past_it(
+    make_core: MakeCore,
+) -> None:
+    policy = Policy(on_time_first=True, wait_bound_seconds=NO_BOUND)
+    core = make_core(policy)
+    add_agent(core, "a")
+    add_interaction(core, "late", sla=60.0, enqueued_at=0.0)
+    add_interaction(core, "later", sla=60.0, enqueued_at=-30.0)
+    add_interaction(core, "on-time", sla=60.0, enqueued_at=50.0)
+    add_interaction(core, "vip-late", priority=20.0, sla=60.0, enqueued_at=0.0)
+    add_interaction(core, "gold-late", priority=10.0, sla=60.0, enqueued_at=0.0)
+    now = 100.0
+    # Of one priority, within target first; past it, the longest past it first. Late work
+    # drops aging_cap + service_level_weight + 1 points (11): a priority 20 points higher
+    # is still first, one 10 points higher falls behind work still within target.
+    assert core.queue_order(now) == ["vip-late", "on-time", "gold-late", "later", "late"]
+    core.remove_interaction("gold-late")
+    assert core.best_interaction("a", now) == "vip-late"
+    core.remove_interaction("vip-late")
+    assert core.best_interaction("a", now) == "on-time"
+    cap, boost = policy.aging_cap, policy.service_level_weight
+    assert core.urgency("late", now) == pytest.approx(-(cap + boost + 1.0) + 40.0 / 100.0)
+    assert core.urgency_terms("late", now)[1] < 0.0
+    # Off (the default): the longest waiting first.
+    plain = make_core(Policy(wait_bound_seconds=NO_BOUND))
+    add_agent(plain, "a")
+    add_interaction(plain, "late", sla=60.0, enqueued_at=0.0)
+    add_interaction(plain, "on-time", sla=60.0, enqueued_at=50.0)
+    assert plain.best_interaction("a", now) == "late"

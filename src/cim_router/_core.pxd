@@ -56,6 +56,7 @@ cdef class Core:
     # policy, flattened
     cdef double w_skill, w_pref, w_tier, w_idle, w_aht, w_sticky, w_urgency, w_scarcity
     cdef double scarcity_horizon, sl_weight, sl_horizon
+    cdef bint on_time_first
     cdef double promote_after[NCH]  # per channel: the wait from which urgency is PROMOTED+
     cdef double idle_cap, aht_ref, aging_rate, aging_cap, esc_bonus, inv_idle_cap
     cdef double inv_mean[MAXSK + 1]   # 1 / (10 n): mean proficiency over n skills

@@ -97,6 +97,7 @@ cdef class Core:
         self.w_urgency, self.w_scarcity = p.w_urgency, p.w_scarcity
         self.scarcity_horizon, self.sl_weight, self.sl_horizon = (
             p.scarcity_horizon, p.sl_weight, p.sl_horizon)
+        self.on_time_first = p.on_time_first
         self.idle_cap, self.aht_ref = p.idle_cap, p.aht_ref
         # Reciprocals, so the scoring loop multiplies instead of dividing (the twin does too).
         self.inv_idle_cap = 1.0 / p.idle_cap

@@ -165,6 +165,8 @@ class PolicyLike(Protocol):
     def wait_bound_seconds(self) -> object: ...
     @property
     def wait_bound_lead_seconds(self) -> float: ...
+    @property
+    def on_time_first(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,7 @@ class CoreParams:
     sl_horizon: float = 1800.0
     # Per channel: the wait after which an interaction outranks any priority (inf: never).
     promote_after: tuple[float, ...] = (math.inf,) * N_CHANNELS
+    on_time_first: bool = False
 
     @classmethod
     def from_policy(cls, policy: PolicyLike) -> CoreParams:
@@ -231,6 +234,7 @@ class CoreParams:
             scarcity_horizon=policy.scarcity_horizon_seconds,
             sl_weight=policy.service_level_weight,
             sl_horizon=policy.service_level_horizon_seconds,
+            on_time_first=policy.on_time_first,
             promote_after=tuple(
                 _promote_after(float(bounds[c]), policy.wait_bound_lead_seconds)  # type: ignore[index]
                 for c in range(N_CHANNELS)
@@ -242,6 +246,12 @@ class CoreParams:
 # at most a few thousand points), and growing with the wait so that those past it go first
 # come, first served.
 PROMOTED = 1e9
+
+
+def late_aging(p: CoreParams, wait: float, target: float) -> float:
+    """Aging of work past its target under `on_time_first`: below the most aging and boost
+    work of its priority still within target can have, the longest past it first."""
+    return -(p.aging_cap + p.sl_weight + 1.0) + (wait - target) / wait
 
 
 def _promote_after(bound: float, lead: float) -> float:

@@ -36,6 +36,7 @@ from cim_router._core_common import (
     check_gate_id,
     check_gates,
     check_share,
+    late_aging,
     sum_urgency,
 )
 from cim_router._core_py_demand import Demand, ServiceLevels
@@ -356,9 +357,12 @@ class Core:
             wait = 0.0
         if wait >= p.promote_after[i.channel]:
             return (i.base, 0.0, 0.0, wait)
-        aging = i.aging_per_second * wait
-        if aging > p.aging_cap:
-            aging = p.aging_cap
+        if p.on_time_first and wait > i.sla:
+            aging = late_aging(p, wait, i.sla)
+        else:
+            aging = i.aging_per_second * wait
+            if aging > p.aging_cap:
+                aging = p.aging_cap
         return (i.base, aging, self._service.boost(i.gate) if i.gate >= 0 else 0.0, -1.0)
 
     def eligibility(self, interaction_id: str, agent_id: str, now: float) -> int:

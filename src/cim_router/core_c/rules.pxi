@@ -90,9 +90,14 @@ cdef void _urgency_terms(Core self, int i, double now, double* t) noexcept:
     if wait >= self.promote_after[self.i_channel[i]]:
         t[1] = 0.0; t[2] = 0.0; t[3] = wait
         return
-    aging = self.i_sla[i] * wait
-    if aging > self.aging_cap:
-        aging = self.aging_cap
+    if self.on_time_first and wait > self.i_target[i]:
+        # Past its target: behind any work of its priority still within target (below the
+        # most aging and boost those can have), the longest past it first.
+        aging = -(self.aging_cap + self.sl_weight + 1.0) + (wait - self.i_target[i]) / wait
+    else:
+        aging = self.i_sla[i] * wait
+        if aging > self.aging_cap:
+            aging = self.aging_cap
     t[1] = aging
     t[2] = self.g_boost[g] if g >= 0 else 0.0
     t[3] = -1.0

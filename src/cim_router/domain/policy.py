@@ -101,6 +101,9 @@ class Policy:
         )
     )
     wait_bound_lead_seconds: float = 30.0
+    # A freed agent takes work still within its service-level target before work of the
+    # same priority already past it (which the wait bound still serves in time).
+    on_time_first: bool = False
     relaxation: tuple[RelaxationStep, ...] = (
         RelaxationStep(30.0, 1),
         RelaxationStep(90.0, 2, drop_preferred=True),
@@ -289,6 +292,7 @@ def policy_from_mapping(data: Mapping[str, Any], source: str = "policy") -> Poli
         wait_bound_seconds=_channel_table(
             r, "wait_bound_seconds", d.wait_bound_seconds, number(0.0, MAX_POLICY_SECONDS)
         ),
+        on_time_first=r.get("on_time_first", d.on_time_first, boolean),
         wait_bound_lead_seconds=r.get(
             "wait_bound_lead_seconds", d.wait_bound_lead_seconds, number(0.0, 3600.0)
         ),
