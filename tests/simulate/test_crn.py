@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from cim_router.domain.policy import Policy
+from cim_router.domain.channel import Channel
+from cim_router.domain.policy import Policy, Weights
 from cim_router.simulate.baselines import longest_idle
 from cim_router.simulate.draws import customers
 from cim_router.simulate.runner import Run, run_all
@@ -43,3 +44,22 @@ def test_draws_depend_on_seed_and_replication_only() -> None:
     times = [c.at for c in same]
     assert times == sorted(times)
     assert all(0 <= t < MIXED.duration_seconds for t in times)
+
+
+def test_the_longest_idle_baseline_turns_every_routing_term_off() -> None:
+    tuned = dataclasses.replace(
+        POLICY,
+        on_time_first=True,
+        service_level_weight=9.0,
+        aging_rate=30.0,
+        weights=Weights(scarcity=2.0, skill=3.0),
+        wait_bound_seconds={c: 60.0 for c in Channel},
+    )
+    base = longest_idle(tuned)
+    w = base.weights
+    assert (w.skill, w.preferred_skill, w.tier, w.handle_time, w.sticky) == (0, 0, 0, 0, 0)
+    assert (w.urgency, w.scarcity, w.idle) == (0.0, 0.0, 1.0)
+    assert (base.aging_rate, base.service_level_weight, base.on_time_first) == (0.0, 0.0, False)
+    assert set(base.wait_bound_seconds.values()) == {0.0}
+    assert base.relaxation == () and base.matching == "greedy"
+    assert base.queues == tuned.queues and base.wrap_up_seconds == tuned.wrap_up_seconds

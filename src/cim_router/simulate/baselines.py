@@ -2,7 +2,7 @@
 
 - `longest-idle`: a `Policy`, no code of its own. Every score weight is 0 but idle time's
   (with the idle cap out of reach, so that idle time never saturates), aging, the queue
-  boost and the wait bound are off and there is no relaxation: the core then offers an
+  boost, on-time-first and the wait bound are off and there is no relaxation: the core then offers an
   arrival to the eligible agent idle the longest (its tie-break is longest idle, then
   agent id), and a freed agent takes the
   waiting interaction first in service order, which with equal priorities and no aging
@@ -50,6 +50,7 @@ def longest_idle(policy: Policy) -> Policy:
         relaxation=(),
         service_level_weight=0.0,
         wait_bound_seconds={c: 0.0 for c in Channel},
+        on_time_first=False,
     )
 
 
