@@ -291,7 +291,7 @@ class RedisStore:
             return []
         for data in stored:
             try:
-                events.append(codec.event_in(data))
+                events.append(codec.history_event_in(data, interaction_id))
             except Exception:  # a bad entry must not hide the rest of the history
                 log.warning("undecodable history event left out", extra={"tenant": tenant})
         return events
