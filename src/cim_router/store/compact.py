@@ -8,7 +8,8 @@ Positions never change meaning: a later version appends, or takes a new version 
 Interaction records: the fields every record has, in `_CORE` order, then a map of the
 rarer ones (`X_*` keys) holding only those that are set. Floats that are whole numbers are
 written as integers (one byte for 0) and read back as floats. History events leave out
-their interaction's id (the history's key names it) and trailing empty strings.
+their interaction's id (the history's key names it) and trailing empty strings, and name
+the router, the caller of most, as nil.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from cim_router.tenant.records import (
 VERSION = 1  # the first byte of every record in this encoding
 _V = bytes([VERSION])
 _STANDARD = "standard"  # the customer tier most records have: written as nil
+_ROUTER = "router"  # the caller of most events (the router's own changes): written as nil
 _CORE = 25  # fields before the map of rare ones
 
 # The rarer fields of an interaction record, by their key in the trailing map.
@@ -344,7 +346,7 @@ def history_event_out(e: Event) -> bytes:
         int(e.channel),
         e.agent_id,
         e.reason,
-        e.caller,
+        None if e.caller == _ROUTER else e.caller,
         e.queue_id,
         e.rule,
     ]
@@ -358,6 +360,8 @@ def history_event_in(data: bytes, interaction_id: str) -> Event:
     at, type_, channel = fields[:3]
     rest = [str(f) for f in fields[3:8]]
     rest += [""] * (5 - len(rest))
+    if len(fields) > 5 and fields[5] is None:
+        rest[2] = _ROUTER
     return Event(float(at), _EVENT[type_], interaction_id, _CHANNEL[channel], *rest)
 
 
