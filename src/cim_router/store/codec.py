@@ -45,7 +45,17 @@ def _per_channel(values: dict[Channel, int]) -> list[int]:
 
 
 def _from_channels(values: list[int]) -> dict[Channel, int]:
-    return {c: int(v) for c, v in zip(CHANNELS, values, strict=False)}
+    # Few distinct: copying a dict made once skips hashing the enum keys again.
+    key = tuple(values)
+    found = _PER_CHANNEL.get(key)
+    if found is None:
+        found = {c: int(v) for c, v in zip(CHANNELS, values, strict=False)}
+        if len(_PER_CHANNEL) < 10_000:
+            _PER_CHANNEL[key] = found
+    return dict(found)
+
+
+_PER_CHANNEL: dict[tuple[int, ...], dict[Channel, int]] = {}
 
 
 # Enum members by value: indexing a tuple is several times cheaper than calling the enum,

@@ -14,6 +14,7 @@ the router, the caller of most, as nil.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, TypeGuard
 
 import msgpack
@@ -52,7 +53,16 @@ _CHANNEL = tuple(Channel)
 _ISTATE = tuple(InteractionState)
 _EVENT = {int(t): t for t in EventType}
 _TERMS = list(TERM_NAMES)
-_REQS: dict[tuple[str, int], SkillRequirement] = {}
+_REQS: dict[tuple[Any, ...], tuple[SkillRequirement, ...]] = {}
+
+_new = object.__new__
+# The record's fields that the core of the encoding does not hold, at their defaults
+# (those with a default factory are set per record).
+_RECORD_DEFAULTS: dict[str, Any] = {
+    f.name: f.default
+    for f in dataclasses.fields(InteractionRecord)
+    if f.default is not dataclasses.MISSING
+}
 
 _packb = msgpack.Packer(use_bin_type=True, autoreset=True).pack
 _unpackb = msgpack.unpackb
@@ -82,18 +92,20 @@ def _reqs_out(reqs: tuple[SkillRequirement, ...]) -> list[Any]:
 
 
 def _reqs_in(flat: list[Any]) -> tuple[SkillRequirement, ...]:
+    """Requirements are immutable and few distinct: decoded ones are shared."""
     if not flat:
         return ()
-    out = []
-    for n in range(0, len(flat), 2):
-        key = (flat[n], flat[n + 1])
-        found = _REQS.get(key)
-        if found is None:
-            found = SkillRequirement(str(key[0]), int(key[1]))
-            if len(_REQS) < 100_000:
-                _REQS[key] = found
-        out.append(found)
-    return tuple(out)
+    key = tuple(flat)
+    found = _REQS.get(key)
+    if found is None:
+        if len(flat) % 2:
+            raise ValueError("skill requirements: a skill without its level")
+        found = tuple(
+            SkillRequirement(str(flat[n]), int(flat[n + 1])) for n in range(0, len(flat), 2)
+        )
+        if len(_REQS) < 100_000:
+            _REQS[key] = found
+    return found
 
 
 # --- interactions -------------------------------------------------------------------------
@@ -207,37 +219,43 @@ def interaction_in(data: bytes, tenant: str) -> InteractionRecord:
     x: dict[int, Any] = d[_CORE] if len(d) > _CORE else {}
     if len(exu) != len(excl) or not isinstance(ctx, dict):
         raise ValueError("interaction record: malformed")
-    i = Interaction(
-        id=str(iid),
-        channel=_CHANNEL[ch],
-        tenant=tenant,
-        customer_id=str(cust),
-        required=_reqs_in(req),
-        preferred=_reqs_in(pref),
-        priority=int(prio),
-        customer_tier=_STANDARD if ctier is None else str(ctier),
-        sla_seconds=float(sla),
-        enqueued_at=float(enq),
-        escalation_level=int(esc),
-        preferred_agent=str(pagent),
-        excluded_agents=frozenset(excl),
-        context=ctx,
-        state=_ISTATE[state],
-        queue_id=DEFAULT_QUEUE if queue_id is None else str(queue_id),
-    )
-    rec = InteractionRecord(
-        interaction=i,
-        agent_id=str(agent_id),
-        linked_interaction_id=str(link),
-        disposition=str(disp),
-        csat=int(csat),
-        assigned_at=float(assigned),
-        answered=bool(answered),
-        wrap_up_until=float(wrap),
-        request_digest=bytes(digest),
-        arrival=int(arrival),
-        exclusions={str(a): float(u) for a, u in zip(excl, exu, strict=True)},
-    )
+    # Built as their __init__ would (every field set, defaults fresh), without its call:
+    # a restart decodes every open record, and the call is most of a record's cost.
+    i = _new(Interaction)
+    i.__dict__ = {
+        "id": str(iid),
+        "channel": _CHANNEL[ch],
+        "tenant": tenant,
+        "customer_id": str(cust),
+        "required": _reqs_in(req),
+        "preferred": _reqs_in(pref),
+        "priority": int(prio),
+        "customer_tier": _STANDARD if ctier is None else str(ctier),
+        "sla_seconds": float(sla),
+        "enqueued_at": float(enq),
+        "escalation_level": int(esc),
+        "preferred_agent": str(pagent),
+        "excluded_agents": frozenset(excl),
+        "context": ctx,
+        "state": _ISTATE[state],
+        "queue_id": DEFAULT_QUEUE if queue_id is None else str(queue_id),
+    }
+    rec = _new(InteractionRecord)
+    rec.__dict__ = {
+        **_RECORD_DEFAULTS,
+        "interaction": i,
+        "agent_id": str(agent_id),
+        "linked_interaction_id": str(link),
+        "disposition": str(disp),
+        "csat": int(csat),
+        "assigned_at": float(assigned),
+        "answered": bool(answered),
+        "wrap_up_until": float(wrap),
+        "request_digest": bytes(digest),
+        "arrival": int(arrival),
+        "exclusions": {str(a): float(u) for a, u in zip(excl, exu, strict=True)},
+        "feedback_fields": {},
+    }
     if x:
         _rare_in(rec, x)
     return rec
