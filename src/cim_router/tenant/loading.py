@@ -131,6 +131,7 @@ def _index(r: TenantRouter, bad: dict[str, str]) -> None:
     """Index what was admitted and schedule its timers; a record the index refuses is
     quarantined too."""
     now = r.clock()
+    rules = bool(r.policy.rules)  # no automation rules: no timers to look for
     for arec in list(r.agents.values()):
         try:
             r.index_agent(arec)
@@ -143,7 +144,8 @@ def _index(r: TenantRouter, bad: dict[str, str]) -> None:
         if arec.agent.state == AgentState.WRAP_UP:
             r.at(arec.wrap_up_until, Due.AGENT_WRAP, arec.agent.id)
     for rec in list(r.open.values()):
-        _lapse_unknown_exclusions(r, rec, now)
+        if rec.exclusions:
+            _lapse_unknown_exclusions(r, rec, now)
         try:
             if callbacks.held(r, rec):
                 r.at(rec.not_before, Due.RELEASE, rec.id)  # a time past fires at once
@@ -153,7 +155,8 @@ def _index(r: TenantRouter, bad: dict[str, str]) -> None:
                 offers.index_interaction(r, rec)
                 if rec.transfer is None:
                     overflow.schedule(r, rec)
-                    automation.schedule(r, rec)
+                    if rules:
+                        automation.schedule(r, rec)
         except ValueError:
             bad[f"interaction:{rec.id}"] = "index: refused by the routing core"
             r.open.pop(rec.id)
@@ -164,9 +167,11 @@ def _index(r: TenantRouter, bad: dict[str, str]) -> None:
             r.at(rec.offer.expires_at, Due.OFFER, rec.id)
         if rec.interaction.state == InteractionState.WRAP_UP:
             r.at(rec.wrap_up_until, Due.WRAP, rec.id)
-        for until in set(rec.exclusions.values()):
-            r.at(until, Due.LAPSE, rec.id)
-        holds.schedule_at_load(r, rec)
+        if rec.exclusions:
+            for until in set(rec.exclusions.values()):
+                r.at(until, Due.LAPSE, rec.id)
+        if rec.hold_started_at:
+            holds.schedule_at_load(r, rec)
 
 
 def _lapse_unknown_exclusions(r: TenantRouter, rec: InteractionRecord, now: float) -> None:
