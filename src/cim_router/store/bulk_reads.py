@@ -27,7 +27,7 @@ async def mget_many(redis: aioredis.Redis, keys: Sequence[bytes]) -> list[bytes 
     if not keys:
         return out
     pool = redis.connection_pool
-    conn = await pool.get_connection()
+    conn = pool.connection_class(**pool.connection_kwargs)  # its own, closed at the end
     try:
         step = CHUNK * DEPTH
         for start in range(0, len(keys), step):
@@ -36,9 +36,6 @@ async def mget_many(redis: aioredis.Redis, keys: Sequence[bytes]) -> list[bytes 
             await conn.send_packed_command(b"".join(commands))
             for _ in commands:
                 out.extend(await conn.read_response())
-    except BaseException:
-        await conn.disconnect()  # answers may be left unread: never reuse it
-        raise
     finally:
-        await pool.release(conn)
+        await conn.disconnect()
     return out

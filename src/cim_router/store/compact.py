@@ -64,7 +64,14 @@ _RECORD_DEFAULTS: dict[str, Any] = {
     if f.default is not dataclasses.MISSING
 }
 
-_packb = msgpack.Packer(use_bin_type=True, autoreset=True).pack
+_pack = msgpack.Packer(use_bin_type=True, autoreset=True).pack
+
+
+def _packb(value: Any) -> bytes:
+    data: bytes = _pack(value)
+    return data
+
+
 _unpackb = msgpack.unpackb
 
 
@@ -305,9 +312,7 @@ def _candidate_out(c: Candidate | None) -> list[Any] | None:
     if c is None:
         return None
     # The core's terms, in their fixed order, as a list; any other mapping as it is.
-    terms: Any = (
-        [_f(v) for v in c.terms.values()] if list(c.terms) == _TERMS else dict(c.terms)
-    )
+    terms: Any = [_f(v) for v in c.terms.values()] if list(c.terms) == _TERMS else dict(c.terms)
     return [c.agent_id, _f(c.score), terms]
 
 

@@ -231,8 +231,8 @@ class RedisStore:
         for field, value in sorted(queues.items()):
             decode_queue(snap, field.decode(errors="replace"), value)
         ids = [i.decode(errors="replace") for i in members]
-        names = [k.interaction(tenant, i).encode() for i in ids]
-        values = await self.round_trip("load", mget_many(self.redis, names))
+        wanted = [k.interaction(tenant, i).encode() for i in ids]
+        values = await self.round_trip("load", mget_many(self.redis, wanted))
         for interaction_id, value in zip(ids, values, strict=True):
             if value is not None:
                 decode_interaction(snap, tenant, interaction_id, value)
