@@ -2,10 +2,10 @@
 
 - `longest-idle`: a `Policy`, no code of its own. Every score weight is 0 but idle time's
   (with the idle cap out of reach, so that idle time never saturates), aging, the queue
-  boost and the wait bound are off and there is no relaxation: the core then offers an
-  arrival to the eligible agent idle the longest (its tie-break is longest idle, then agent
-  id), and a freed agent takes the waiting interaction first in service order, which with
-  equal priorities and no aging is enqueue time: FIFO.
+  boost and the wait bound are off and there is no relaxation: the core then offers an arrival to the eligible agent idle the
+  longest (its tie-break is longest idle, then agent id), and a freed agent takes the
+  waiting interaction first in service order, which with equal priorities and no aging
+  is enqueue time: FIFO.
 - `random`: the same policy, but the agent is drawn uniformly among those the core finds
   eligible (`RandomChoice`, below): no weights can express a random choice.
 
