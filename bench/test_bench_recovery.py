@@ -2,13 +2,14 @@
 
 100,000 waiting interactions and 10,000 agents (30% AVAILABLE, the rest NOT_READY), written
 to a real Redis through the store, then loaded by a fresh `TenantRouter` as at a restart:
-read, decode, index, recount loads, re-match. Bar: <= 5 s.
+read, decode, index, recount loads, re-match. Bar: <= 5 s; issue 16's: <= 2 s.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import statistics
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -103,7 +104,19 @@ def test_rebuild_from_redis(benchmark: Any, populated: RedisSettings) -> None:
         await store.close()
         return router
 
-    router = benchmark.pedantic(lambda: asyncio.run(load()), rounds=3)
+    cpu: list[float] = []
+
+    def timed() -> TenantRouter:
+        # This process's CPU as well as the wall clock: on a shared machine the wall clock
+        # also counts the time others' processes (and the hypervisor) take.
+        start = time.process_time()
+        out = asyncio.run(load())
+        cpu.append(time.process_time() - start)
+        return out
+
+    router = benchmark.pedantic(timed, rounds=3)
+    benchmark.extra_info["cpu_seconds"] = cpu
+    print(f"\nrebuild: CPU {statistics.median(cpu):.2f} s median of {len(cpu)}, {cpu}")
     assert len(router.agents) == N_AGENTS
     assert len(router.open) == N_WAITING
     assert (

@@ -3,10 +3,12 @@ another server, a write that hangs, and records that cannot be loaded."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import orjson
@@ -15,7 +17,8 @@ import redis
 from grpc_health.v1 import health_pb2
 
 from cim_router._pb import router_pb2 as pb
-from cim_router.store import EmbeddedRedis, RedisSettings
+from cim_router.domain.interaction import SkillRequirement
+from cim_router.store import EmbeddedRedis, RedisSettings, codec, compact
 from cim_router.store.embedded import free_port
 from cim_router.store.keys import Keys
 from tests.service.conftest import Running, fast_policy, start_server, wait_for
@@ -149,14 +152,23 @@ def _plant(own: EmbeddedRedis, settings: RedisSettings) -> None:
     r = redis.Redis.from_url(own.url)
     k, t = Keys(settings.prefix), "default"
     good = r.get(k.interaction(t, "good"))
-    assert good is not None
-    record = orjson.loads(good)
+    assert good is not None and compact.is_compact(good)
+    stored = codec.interaction_in(good, t)
+    record = orjson.loads(codec.interaction_out(stored))  # as versions before wrote it
+
+    def small(iid: str, **changes: Any) -> bytes:
+        i = dataclasses.replace(stored.interaction, id=iid, **changes)
+        return compact.interaction_out(dataclasses.replace(stored, interaction=i))
+
     bad = {
         "garbage": b"{not json",
         "wrong-type": orjson.dumps({**record, "id": "wrong-type", "ch": "chat"}),
         "level-11": orjson.dumps({**record, "id": "level-11", "req": [["billing", 11]]}),
         "orphan": orjson.dumps({**record, "id": "orphan", "state": 2, "agent": "nobody"}),
         "renamed": orjson.dumps({**record, "id": "someone-else"}),
+        "cut-short": good[: len(good) // 2],
+        "small-level-11": small("small-level-11", required=(SkillRequirement("billing", 11),)),
+        "small-renamed": small("someone-else-too"),
     }
     for iid, data in bad.items():
         r.set(k.interaction(t, iid), data)
@@ -189,7 +201,16 @@ def test_bad_stored_records_are_quarantined_and_the_rest_serves(own_redis: Embed
             "agent:tier-9",
             *(
                 f"interaction:{i}"
-                for i in ("garbage", "wrong-type", "level-11", "orphan", "renamed")
+                for i in (
+                    "garbage",
+                    "wrong-type",
+                    "level-11",
+                    "orphan",
+                    "renamed",
+                    "cut-short",
+                    "small-level-11",
+                    "small-renamed",
+                )
             ),
         }
         assert set(stats.quarantined_records) == expected

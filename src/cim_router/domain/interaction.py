@@ -51,6 +51,8 @@ def check_requirements(field: str, reqs: Sequence[SkillRequirement]) -> None:
     """The rules of every list of skill requirements, wherever it comes from: at most 8,
     names 1..64 printable characters, each skill once, min levels 1..10. The compiled
     core relies on them."""
+    if not reqs:  # most interactions prefer nothing: the one check that needs no loop
+        return
     check_count(field, reqs, MAX_SKILLS_PER_INTERACTION, "skills")
     first_at: dict[str, int] = {}
     for k, req in enumerate(reqs):

@@ -36,4 +36,6 @@ class SkillRegistry(NameRegistry):
     """Skill names; queue ids have a registry of their own (`Engine.queues`)."""
 
     def requirements(self, reqs: Iterable[SkillRequirement]) -> list[tuple[int, int]]:
+        if not reqs:
+            return []
         return [(self.id(r.skill), r.min_level) for r in reqs]

@@ -2,7 +2,9 @@
 
 Short keys keep the hot writes small; every record type has one `*_out` and one `*_in`.
 A field missing from stored JSON takes its default, so records written by an older version
-still load.
+still load. Interaction records, customer records and history events are written in the
+compact encoding (compact.py) unless the settings say JSON; their readers here take
+either, by the first byte.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from cim_router.domain.interaction import (
 from cim_router.domain.queue_tables import queue_from_mapping, queue_to_mapping
 from cim_router.domain.queues import Membership, Queue
 from cim_router.routing.explain import Candidate, Explanation, UrgencyParts
+from cim_router.store import compact
 from cim_router.tenant.records import (
     AgentRecord,
     Callback,
@@ -42,7 +45,17 @@ def _per_channel(values: dict[Channel, int]) -> list[int]:
 
 
 def _from_channels(values: list[int]) -> dict[Channel, int]:
-    return {c: int(v) for c, v in zip(CHANNELS, values, strict=False)}
+    # Few distinct: copying a dict made once skips hashing the enum keys again.
+    key = tuple(values)
+    found = _PER_CHANNEL.get(key)
+    if found is None:
+        found = {c: int(v) for c, v in zip(CHANNELS, values, strict=False)}
+        if len(_PER_CHANNEL) < 10_000:
+            _PER_CHANNEL[key] = found
+    return dict(found)
+
+
+_PER_CHANNEL: dict[tuple[int, ...], dict[Channel, int]] = {}
 
 
 # Enum members by value: indexing a tuple is several times cheaper than calling the enum,
@@ -240,6 +253,8 @@ def interaction_out(rec: InteractionRecord) -> bytes:
 
 
 def interaction_in(data: bytes | str, tenant: str) -> InteractionRecord:
+    if compact.is_compact(data):
+        return compact.interaction_in(data, tenant)
     d = orjson.loads(data)
     i = Interaction(
         id=d["id"],
@@ -326,7 +341,16 @@ def event_out(e: Event) -> bytes:
     return orjson.dumps(fields)
 
 
+def history_event_in(data: bytes | str, interaction_id: str) -> Event:
+    """An entry of `interaction_id`'s history, in either encoding."""
+    if compact.is_compact(data):
+        return compact.history_event_in(data, interaction_id)
+    return event_in(data)
+
+
 def event_in(data: bytes | str) -> Event:
+    """An event as JSON: the stream's entries, and history entries written before the
+    compact encoding."""
     fields = orjson.loads(data)
     at, type_, iid, channel, agent_id, reason = fields[:6]
     caller = str(fields[6]) if len(fields) > 6 else ""  # older events have none
@@ -367,6 +391,8 @@ def customer_out(c: CustomerRecord) -> bytes:
 
 
 def customer_in(customer_id: str, data: bytes | str) -> CustomerRecord:
+    if compact.is_compact(data):
+        return compact.customer_in(customer_id, data)
     last, agent_id, served = orjson.loads(data)
     return CustomerRecord(customer_id, last, agent_id, float(served))
 

@@ -85,13 +85,13 @@ class Keys:
         return f"{self._t(tenant)}:open"
 
     def interaction(self, tenant: str, interaction_id: str) -> str:
-        """STRING, the interaction record (JSON); no TTL while open, the retention once
-        COMPLETED or CANCELLED."""
+        """STRING, the interaction record (compact.py's encoding, or JSON as versions before
+        it wrote); no TTL while open, the retention once COMPLETED or CANCELLED."""
         return f"{self._t(tenant)}:ix:{interaction_id}"
 
     def history(self, tenant: str, interaction_id: str) -> str:
-        """LIST of the interaction's events (JSON), oldest first, the newest `history_max`
-        kept; TTL as its record."""
+        """LIST of the interaction's events (compact.py's encoding, or JSON), oldest first,
+        the newest `history_max` kept; TTL as its record."""
         return f"{self._t(tenant)}:hist:{interaction_id}"
 
     def customer_hash(self, tenant: str, customer_id: str) -> str:
@@ -102,8 +102,8 @@ class Keys:
         return hmac.new(self.customer_secret, message, hashlib.sha256).hexdigest()
 
     def customer(self, tenant: str, customer_id: str) -> str:
-        """STRING, the customer's last interaction and last agent (JSON); TTL the retention,
-        renewed at each write. Named by the customer's hash, never their id."""
+        """STRING, the customer's last interaction and last agent (compact or JSON); TTL the
+        retention, renewed at each write. Named by the customer's hash, never their id."""
         return f"{self._t(tenant)}:cu:{self.customer_hash(tenant, customer_id)}"
 
     def customer_interactions(self, tenant: str, customer_id: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import msgpack
 
 from cim_router.domain.interaction import InteractionState
-from cim_router.store import codec
+from cim_router.store import codec, compact
 from cim_router.store.keys import Keys
 from cim_router.store.settings import RedisSettings
 from cim_router.tenant.records import Erasure, Transition
@@ -23,9 +23,13 @@ Op = tuple[Any, ...]  # (opcode, key, args...)
 def encode(k: Keys, settings: RedisSettings, tenant: str, t: Transition) -> list[Op]:
     """The ops that write `t` (see scripts.COMMIT for each opcode)."""
     keep = settings.retention_seconds
+    small = settings.record_format == "compact"
+    record_out = compact.interaction_out if small else codec.interaction_out
+    event_out = compact.history_event_out if small else codec.event_out
+    customer_out = compact.customer_out if small else codec.customer_out
     ops: list[Op] = []
     for rec in t.interactions:
-        data = codec.interaction_out(rec)
+        data = record_out(rec)
         if rec.interaction.state in CLOSED:
             ops.append(("setex", k.interaction(tenant, rec.id), data, keep))
             ops.append(("srem", k.open(tenant), rec.id))
@@ -46,16 +50,17 @@ def encode(k: Keys, settings: RedisSettings, tenant: str, t: Transition) -> list
     for queue_id in t.removed_queues:
         ops.append(("hdel", k.queues(tenant), queue_id))
     for e in t.events:
+        # The stream's entries stay JSON, whatever the format: its readers are others' too.
         data = codec.event_out(e)
         history = k.history(tenant, e.interaction_id)
-        ops.append(("rpushcap", history, data, settings.history_max))
+        ops.append(("rpushcap", history, event_out(e) if small else data, settings.history_max))
         ops.append(("xadd", k.events(tenant), settings.stream_maxlen, data))
     for name, n in t.counters.items():
         ops.append(("hincr", k.counters(tenant), name, n))
     if t.tallies:
         ops.extend(_tallies(k, tenant, t.tallies))
     for c in t.customers:
-        ops.append(("setex", k.customer(tenant, c.customer_id), codec.customer_out(c), keep))
+        ops.append(("setex", k.customer(tenant, c.customer_id), customer_out(c), keep))
         index = k.customer_interactions(tenant, c.customer_id)
         ops.append(("sadd", index, c.last_interaction_id))
         ops.append(("expire", index, keep))

@@ -26,6 +26,7 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.retry import Retry
 
 from cim_router.store import codec, customers, event_reads
+from cim_router.store.bulk_reads import mget_many
 from cim_router.store.decode import (
     WrongType,
     counters_in,
@@ -60,7 +61,6 @@ from cim_router.tenant.records import (
 
 log = logging.getLogger(__name__)
 
-LOAD_CHUNK = 1000  # records per MGET while loading
 FAILURES = (RedisError, OSError, asyncio.TimeoutError)
 CLOSE_SECONDS = 5.0  # how long close waits for the store's own tasks to end
 
@@ -231,18 +231,11 @@ class RedisStore:
         for field, value in sorted(queues.items()):
             decode_queue(snap, field.decode(errors="replace"), value)
         ids = [i.decode(errors="replace") for i in members]
-        for start in range(0, len(ids), LOAD_CHUNK * 8):  # 8 MGETs a round trip
-            pipe = self.redis.pipeline(transaction=False)
-            end = min(start + LOAD_CHUNK * 8, len(ids))
-            chunks = [ids[n : min(n + LOAD_CHUNK, end)] for n in range(start, end, LOAD_CHUNK)]
-            for chunk in chunks:
-                pipe.mget([k.interaction(tenant, i) for i in chunk])
-            for chunk, values in zip(
-                chunks, await self.round_trip("load", pipe.execute()), strict=True
-            ):
-                for interaction_id, value in zip(chunk, values, strict=True):
-                    if value is not None:
-                        decode_interaction(snap, tenant, interaction_id, value)
+        wanted = [k.interaction(tenant, i).encode() for i in ids]
+        values = await self.round_trip("load", mget_many(self.redis, wanted))
+        for interaction_id, value in zip(ids, values, strict=True):
+            if value is not None:
+                decode_interaction(snap, tenant, interaction_id, value)
         return snap
 
     async def _get(self, keys: list[str]) -> list[bytes | None]:
@@ -291,7 +284,7 @@ class RedisStore:
             return []
         for data in stored:
             try:
-                events.append(codec.event_in(data))
+                events.append(codec.history_event_in(data, interaction_id))
             except Exception:  # a bad entry must not hide the rest of the history
                 log.warning("undecodable history event left out", extra={"tenant": tenant})
         return events

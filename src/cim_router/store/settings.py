@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 DAY = 86_400
+RECORD_FORMATS = ("compact", "json")
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,10 @@ class RedisSettings:
     reconnect_seconds: float = 0.25  # between pings while Redis is unreachable
     fence_check_seconds: float = 1.0  # between looks at the epoch, to notice a takeover
     request_seconds: int = 3600  # how long the outcome of a call with a request id is kept
+    # How records and history events are written: "compact" (binary, a version byte first)
+    # or "json", which versions before the compact encoding read (for a rollback). Both
+    # are always read.
+    record_format: str = "compact"
     # rediss:// only: the CA to trust (default: the system's), and a client certificate
     ssl_ca_certs: str | None = None
     ssl_certfile: str | None = None
@@ -38,6 +43,8 @@ class RedisSettings:
             raise ValueError("TLS certificate files need a rediss:// URL")
         if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
             raise ValueError("a client certificate for Redis needs its key, and the other way")
+        if self.record_format not in RECORD_FORMATS:
+            raise ValueError(f"record_format: one of {', '.join(RECORD_FORMATS)}")
 
     def connection_kwargs(self) -> dict[str, Any]:
         """The TLS files given, as the Redis client's connection arguments."""
