@@ -14,6 +14,10 @@ from cim_router._pb import router_pb2 as pb
 from cim_router._pb import router_pb2_grpc
 
 
+class StreamEnded(AssertionError):
+    """The stream ended before what was waited for came."""
+
+
 class SyncSession:
     def __init__(
         self,
@@ -71,8 +75,10 @@ class SyncSession:
         with self._cond:
             while not predicate():
                 left = deadline - time.monotonic()
-                if left <= 0 or (self.code is not None and not predicate()):
-                    raise AssertionError(f"no {what} (stream: {self.code} {self.details!r})")
+                if self.code is not None:
+                    raise StreamEnded(f"no {what} (stream: {self.code} {self.details!r})")
+                if left <= 0:
+                    raise AssertionError(f"no {what} in {timeout} s")
                 self._cond.wait(left)
 
     def answer(self, correlation_id: str, timeout: float = 10.0) -> pb.SessionResponse:
