@@ -22,7 +22,7 @@ class SyncSession:
     def __init__(
         self,
         stub: router_pb2_grpc.RouterStub,
-        metadata: tuple[tuple[str, str], ...] = (),
+        metadata: tuple[tuple[str, str | bytes], ...] = (),
         timeout: float = 30.0,
     ) -> None:
         self._requests: queue.Queue[pb.SessionRequest | None] = queue.Queue()

@@ -5,6 +5,7 @@ goes on; a refused call changes nothing; admin calls made over a session are aud
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import grpc
 import pytest
@@ -69,7 +70,7 @@ def test_an_agent_key_calls_for_its_own_agent_only_each_call_checked(
 ) -> None:
     before = server.stored()
     s = open_session(server, keys["agent"])
-    refused = {
+    refused: dict[str, dict[str, Any]] = {
         "other agent": {"get_agent": pb.GetAgentRequest(agent_id="a2")},
         "not its role": {
             "enqueue": pb.EnqueueRequest(interaction_id="x2", channel=pb.CHANNEL_CHAT)
