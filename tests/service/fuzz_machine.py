@@ -367,7 +367,7 @@ class FuzzMachine(AnswerChecks, RuleBasedStateMachine):
         if decoded is None and not (step.session and step.tenant is None):
             assert code == INVALID, where
             assert reply.details == f"request: cannot be decoded as {descriptor.full_name}", where
-        elif code == INVALID:
+        elif code == INVALID and decoded is not None:
             check_names_a_field(METHODS[method], decoded, reply.details)
         if step.tenant is None or (step.bad_request_id and takes_request_id(method, decoded)):
             assert code == INVALID, f"{where}: the metadata is refused"

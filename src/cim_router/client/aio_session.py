@@ -131,6 +131,7 @@ class AsyncSession:
         required: Skills | None = None,
         priority: int = 0,
         customer_id: str = "",
+        sla_seconds: float = 0.0,
         queue_id: str = "",
         request_id: str | None = None,
     ) -> pb.EnqueueResponse:
@@ -142,7 +143,7 @@ class AsyncSession:
             priority=priority,
             customer_id=customer_id,
             customer_tier="",
-            sla_seconds=0.0,
+            sla_seconds=sla_seconds,
             preferred_agent_id="",
             context=None,
             queue_id=queue_id,
@@ -170,10 +171,11 @@ class AsyncSession:
         *,
         agent_id: str = "",
         disposition: str = "",
+        csat: int = 0,
         request_id: str | None = None,
     ) -> pb.Interaction:
         request = pb.CompleteRequest(
-            interaction_id=interaction_id, agent_id=agent_id, disposition=disposition
+            interaction_id=interaction_id, agent_id=agent_id, disposition=disposition, csat=csat
         )
         answer: pb.Interaction = await self.call(request, request_id=request_id)
         return answer
@@ -197,4 +199,8 @@ class AsyncSession:
             agent_id=agent_id, state=agent_state(state), reason=reason
         )
         answer: pb.Agent = await self.call(request, request_id=request_id)
+        return answer
+
+    async def get_agent(self, agent_id: str) -> pb.Agent:
+        answer: pb.Agent = await self.call(pb.GetAgentRequest(agent_id=agent_id))
         return answer
