@@ -10,7 +10,7 @@ import pytest
 
 from cim_router._pb import router_pb2 as pb
 from cim_router.domain.limits import MAX_SESSION_IN_FLIGHT
-from tests.service.conftest import Client, Running
+from tests.service.conftest import Client, Running, wait_for
 from tests.service.session_support import SyncSession
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT.value[0]
@@ -162,3 +162,20 @@ def test_a_server_stop_answers_what_it_read_then_ends_the_stream(running: Runnin
     s.wait(lambda: s.code is not None, what="the stream's end")
     assert s.code == grpc.StatusCode.UNAVAILABLE, (s.code, s.details)
     assert len(s.order) == len(set(s.order))
+
+
+def test_a_client_gone_mid_session_leaves_nothing_open(running: Running, client: Client) -> None:
+    s = session(client)
+    s.ok("sub", subscribe=pb.WatchAssignmentsRequest(agent_ids=["a1"]))
+    for k in range(30):
+        s.send(f"c{k}", enqueue=chat(f"i{k}"))
+    s.cancel()
+    servicer = running.server.servicer
+    wait_for(lambda: not servicer.sessions, what="the session to end on the server")
+
+    def unsubscribed() -> bool:
+        router = running.server.tenants.find("default")
+        return router is None or len(router.hub) == 0
+
+    wait_for(unsubscribed, what="its subscription to be dropped")
+    assert client.GetStats(pb.GetStatsRequest()).waiting <= 30  # and the server serves on

@@ -66,6 +66,7 @@ SUBSCRIBE = "subscribe"
 NO_CALL = "none"  # the metrics' method label of a request that names no call
 
 _OK = grpc.StatusCode.OK.name
+STOP_SECONDS = 5.0  # at a server stop, how long sessions may take to answer what they read
 
 
 class _CallContext:
@@ -125,7 +126,9 @@ class SessionRpc:
     async def end_sessions(self) -> None:
         """The server is stopping: each session reads no more, answers what it read, and
         ends with UNAVAILABLE."""
-        await asyncio.gather(*(s.stop() for s in list(self.sessions)))
+        stops = [asyncio.ensure_future(s.stop()) for s in list(self.sessions)]
+        if stops:  # a client that reads no answers holds its session's end: not for long
+            await asyncio.wait(stops, timeout=STOP_SECONDS)
 
 
 class Session:
@@ -145,6 +148,7 @@ class Session:
         self.reader: asyncio.Task[None] | None = None
         self.subscription: asyncio.Task[None] | None = None
         self.stopping = False
+        self.gone = False
 
     async def run(
         self, requests: AsyncIterator[pb.SessionRequest | Undecodable]
@@ -156,6 +160,7 @@ class Session:
             if self.stopping:
                 await self.context.abort(grpc.StatusCode.UNAVAILABLE, "the server is stopping")
         finally:
+            self.gone = True  # nobody reads `out` any more: nothing waits to put in it
             for task in (self.reader, self.subscription, *self.calls):
                 if task is not None:
                     task.cancel()
@@ -181,14 +186,18 @@ class Session:
                 self.calls.add(task)
                 task.add_done_callback(self.calls.discard)
         finally:
-            # Every call read is answered before the stream ends.
-            if self.calls:
-                await asyncio.wait(list(self.calls))
-            if self.subscription is not None:
-                self.subscription.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self.subscription
-            await self.out.put(None)
+            if not self.gone:
+                await self._drain()
+
+    async def _drain(self) -> None:
+        """Every call read is answered before the stream ends."""
+        if self.calls:
+            await asyncio.wait(list(self.calls))
+        if self.subscription is not None:
+            self.subscription.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.subscription
+        await self.out.put(None)
 
     async def _call(self, request: pb.SessionRequest | Undecodable) -> None:
         start = time.perf_counter()
