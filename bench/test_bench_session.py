@@ -28,6 +28,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import grpc
+
 from bench.test_bench_e2e_latency import cpu_seconds, serving
 from cim_router._pb import router_pb2 as pb
 from cim_router._pb import router_pb2_grpc
@@ -95,6 +97,7 @@ async def _round(target: str, pid: int, mode: str) -> float:
     tenant = f"bench-{uuid.uuid4().hex[:8]}"
     metadata = (("x-cim-tenant", tenant),)
     client = AsyncRouterClient(target, tenant=tenant, retry=Retry(attempts=1), timeout=30)
+    channel = grpc.aio.insecure_channel(target)  # the unary calls' own
     offers = Offers()
     try:
         agents = await _agents(client)
@@ -106,7 +109,7 @@ async def _round(target: str, pid: int, mode: str) -> float:
         else:
             follower = asyncio.create_task(offers.follow(client.watch(agents)))
             await _probe(client, offers, agents)
-            life = _unary_life(router_pb2_grpc.RouterStub(client._channel), metadata, offers)
+            life = _unary_life(router_pb2_grpc.RouterStub(channel), metadata, offers)
         await life("warm-1")
         before = cpu_seconds(pid)
         await _lives(life, tenant)
@@ -116,6 +119,7 @@ async def _round(target: str, pid: int, mode: str) -> float:
             await session.close()
     finally:
         await client.close()
+        await channel.close(None)
     assert before is not None and after is not None, "no /proc: no CPU figure"
     return (after - before) * 1e3 / LIVES
 
