@@ -28,6 +28,6 @@ def test_reads_carry_no_request_id_and_writes_do() -> None:
     reads = {"GetAgent", "ListAgents", "WatchAssignments", "GetInteraction", "Explain", "GetStats"}
     reads |= {"ListTenants", "ListAudit", "CreateTenant", "DeleteTenant"}  # no request id
     reads |= {"GetQueue", "ListQueues", "ListInteractions"}
-    reads |= {"WatchEvents", "GetCustomer"}
+    reads |= {"WatchEvents", "GetCustomer", "Session"}  # Session: ids in each envelope
     for rpc in RPCS:
         assert writes(rpc.request()) == (rpc.name not in reads), rpc.name

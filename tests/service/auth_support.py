@@ -140,6 +140,8 @@ class Caller:
     def call(self, method: str, request: Any, timeout: float = 5.0) -> tuple[grpc.StatusCode, Any]:
         fn = getattr(self.stub, method)
         try:
+            if SERVICE.methods_by_name[method].client_streaming:
+                return self._session_call(request, timeout)
             if SERVICE.methods_by_name[method].server_streaming:
                 events = fn(request, timeout=timeout, metadata=self.metadata())
                 for event in events:
@@ -149,6 +151,19 @@ class Caller:
         except grpc.RpcError as exc:
             assert isinstance(exc, grpc.Call)
             return exc.code(), exc.details()
+
+    def _session_call(self, request: Any, timeout: float) -> tuple[grpc.StatusCode, Any]:
+        """A Session with the one call `request` (a SessionRequest): the stream's status if
+        it failed, else its answer's (an error's code and message, or OK and the result)."""
+        answers = self.stub.Session(iter([request]), timeout=timeout, metadata=self.metadata())
+        for answer in answers:
+            if answer.WhichOneof("result") == "event":
+                continue
+            if answer.WhichOneof("result") != "error":
+                return OK, answer
+            code = next(c for c in grpc.StatusCode if c.value[0] == answer.error.code)
+            return code, answer.error.message
+        raise AssertionError("a Session ended without answering its call")
 
     def ok(self, method: str, request: Any) -> Any:
         code, reply = self.call(method, request)

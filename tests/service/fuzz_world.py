@@ -21,7 +21,7 @@ from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cim_router._pb import router_pb2 as pb
-from cim_router.service.metadata import TENANT_HEADER
+from cim_router.service.metadata import REQUEST_HEADER, TENANT_HEADER
 from cim_router.store.keys import Keys
 from tests.redis_server import drop_prefix, redis_url
 from tests.service.conftest import start_server, wait_for
@@ -50,6 +50,25 @@ class Reply:
     code: grpc.StatusCode
     details: str
     body: bytes | None = None  # a unary call's answer
+
+
+# The calls a Session makes: the unary RPC -> its field in SessionRequest's `call`.
+SESSION_FIELDS = {
+    f.message_type.name.removesuffix("Request"): f
+    for f in pb.SessionRequest.DESCRIPTOR.oneofs_by_name["call"].fields
+    if f.message_type is not None and f.name != "subscribe"
+}
+
+
+def _length_delimited(number: int, payload: bytes) -> bytes:
+    out = bytearray()
+    for n in (number << 3 | 2, len(payload)):
+        while True:
+            out.append(n & 0x7F | (0x80 if n > 0x7F else 0))
+            n >>= 7
+            if not n:
+                break
+    return bytes(out) + payload
 
 
 @dataclass
@@ -198,9 +217,16 @@ class World:
     # calls
 
     def call(
-        self, method: str, body: bytes, metadata: Metadata, timeout: float | None = 5.0
+        self,
+        method: str,
+        body: bytes,
+        metadata: Metadata,
+        timeout: float | None = 5.0,
+        session: bool = False,
     ) -> Reply:
         self.requests += 1
+        if session:
+            return self._session_call(method, body, metadata, timeout)
         path = f"/{SERVICE.full_name}/{method}"
         if any(isinstance(v, bytes) for _, v in metadata):
             port = self.running.server.port
@@ -222,6 +248,33 @@ class World:
             return Reply(OK, "", unary(body, timeout=timeout, metadata=metadata))
         except grpc.RpcError as exc:
             return Reply(exc.code(), exc.details() or "")
+
+    def _session_call(
+        self, method: str, body: bytes, metadata: Metadata, timeout: float | None
+    ) -> Reply:
+        """The call sent over a Session instead, as the one call of a stream: its request id
+        (the header's) in the envelope, `body` as it is (bytes that are no message too) in
+        the call's field; the answer as the unary call's Reply."""
+        request_ids = [v for k, v in metadata if k == REQUEST_HEADER]
+        rest = tuple((k, v) for k, v in metadata if k != REQUEST_HEADER)
+        field = SESSION_FIELDS[method]
+        envelope = pb.SessionRequest(correlation_id="s", request_id=str(*request_ids or ("",)))
+        raw = envelope.SerializeToString() + _length_delimited(field.number, body)
+        stream = self.channel.stream_stream(f"/{SERVICE.full_name}/Session", None, None)
+        try:
+            for b in stream(iter([raw]), timeout=timeout or 5.0, metadata=rest):
+                answer = pb.SessionResponse.FromString(b)
+                kind = answer.WhichOneof("result")
+                if kind == "event":
+                    continue
+                if kind == "error":
+                    code = next(c for c in grpc.StatusCode if c.value[0] == answer.error.code)
+                    return Reply(code, answer.error.message)
+                assert kind == field.name, f"{method} answered with {kind}"
+                return Reply(OK, "", getattr(answer, kind).SerializeToString())
+        except grpc.RpcError as exc:
+            return Reply(exc.code(), exc.details() or "")
+        raise AssertionError(f"a Session ended without answering its {method}")
 
     def read(self, method: str, request: Message, tenant: str) -> bytes | None:
         """A read that must answer (None for NOT_FOUND)."""

@@ -69,6 +69,9 @@ REQUESTS: dict[str, Any] = {
     "Hold": pb.HoldRequest(interaction_id="i1", agent_id="a1"),
     "Resume": pb.ResumeRequest(interaction_id="i1", agent_id="a1"),
     "SubmitFeedback": pb.SubmitFeedbackRequest(interaction_id="i1", csat=4),
+    # Every role may open a Session; its call is checked as that call (GetAgent: every
+    # role may, an agent key for its own agent).
+    "Session": pb.SessionRequest(correlation_id="c", get_agent=pb.GetAgentRequest(agent_id="a1")),
 }
 
 # Callers: name -> (how its key is made, or a fixed authorization value).

@@ -266,6 +266,8 @@ def _send(
     """The call's status; a watch stream that opened is ended by its deadline."""
     path = f"/{SERVICE.full_name}/{method.name}"
     try:
+        if method.client_streaming:
+            return _send_in_session(channel, path, body, metadata)
         if method.server_streaming:
             stream = channel.unary_stream(path, None, None)
             list(stream(body, timeout=0.3, metadata=metadata))
@@ -282,6 +284,48 @@ def _send(
     return grpc.StatusCode.OK
 
 
+def _send_in_session(
+    channel: grpc.Channel, path: str, body: bytes, metadata: tuple[Any, ...]
+) -> grpc.StatusCode:
+    """One message on a Session, then a half-close: its answer's status, the same rules
+    held to the error (INVALID_ARGUMENT names a field of the call's request, or of the
+    envelope)."""
+    stream = channel.stream_stream(path, None, None)
+    answers = [
+        pb.SessionResponse.FromString(b)
+        for b in stream(iter([body]), timeout=3.0, metadata=metadata)
+    ]
+    answers = [a for a in answers if a.WhichOneof("result") != "event"]
+    assert len(answers) == 1, answers
+    if answers[0].WhichOneof("result") != "error":
+        return grpc.StatusCode.OK
+    error = answers[0].error
+    code = next(c for c in grpc.StatusCode if c.value[0] == error.code)
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        assert error.message.startswith(f"{error.field}: "), error
+        try:
+            call = pb.SessionRequest.FromString(body).WhichOneof("call")
+        except Exception:
+            call = None
+        envelope = METHODS["Session"]
+        if call is None or error.field in {"correlation_id", "request_id", "request", "call"}:
+            _assert_names_a_field(envelope, error.message)
+        else:
+            inner = envelope.input_type.fields_by_name[call].message_type
+            assert inner is not None
+            _assert_names_a_field(_Call(inner), error.message)
+    assert code in ALLOWED, f"Session: {code} {error.message}"
+    return code
+
+
+class _Call:
+    """A Session call's request, where _assert_names_a_field takes a method."""
+
+    def __init__(self, input_type: Descriptor) -> None:
+        self.input_type = input_type
+        self.name = input_type.name
+
+
 def _may_wait(method: MethodDescriptor, body: bytes) -> bool:
     """A watch stream stays open; a waiting Assign answers at its deadline."""
     if method.server_streaming:
@@ -289,7 +333,7 @@ def _may_wait(method: MethodDescriptor, body: bytes) -> bool:
     return method.name == "Assign" and pb.AssignRequest.FromString(body).wait
 
 
-def _assert_names_a_field(method: MethodDescriptor, details: str) -> None:
+def _assert_names_a_field(method: MethodDescriptor | _Call, details: str) -> None:
     """`FIELD: reason`, FIELD starting with a field (or oneof) of the request, as spelled."""
     found = re.match(r"[A-Za-z_][A-Za-z0-9_-]*", details)
     assert found and ": " in details, details

@@ -1,5 +1,6 @@
 """Request bodies that are not the method's message, sent as raw bytes to every method of
-the Router service (its descriptor lists them, so a new RPC is covered by itself)."""
+the Router service (its descriptor lists them, so a new RPC is covered by itself). On the
+Session stream the one message is refused in its answer, and the stream goes on."""
 
 from __future__ import annotations
 
@@ -35,6 +36,29 @@ def raw_call(channel: grpc.Channel, method: MethodDescriptor, body: bytes) -> An
     return call(body, timeout=5, metadata=TENANT)
 
 
+def _code(value: int) -> grpc.StatusCode:
+    return next(c for c in grpc.StatusCode if c.value[0] == value)
+
+
+def refusal(channel: grpc.Channel, method: MethodDescriptor, body: bytes) -> tuple[Any, str]:
+    """The status `body` gets: the call's, or on a Session the error answering it (the
+    stream then goes on: a call after it is answered too)."""
+    if not method.client_streaming:
+        with pytest.raises(grpc.RpcError) as err:
+            raw_call(channel, method, body)
+        return err.value.code(), err.value.details() or ""
+    path = f"/{SERVICE.full_name}/{method.name}"
+    stream = channel.stream_stream(path, request_serializer=None, response_deserializer=None)
+    after = pb.SessionRequest(correlation_id="after", get_agent=pb.GetAgentRequest(agent_id="a1"))
+    raw = stream(iter([body, after.SerializeToString()]), timeout=5, metadata=TENANT)
+    answers = [pb.SessionResponse.FromString(b) for b in raw]
+    assert [a.correlation_id for a in answers] == ["", "after"], answers
+    assert answers[1].WhichOneof("result") in ("get_agent", "error")
+    error = answers[0].error
+    assert answers[0].WhichOneof("result") == "error" and error.field == "request"
+    return _code(error.code), error.message
+
+
 def invalid_utf8(method: MethodDescriptor) -> bytes | None:
     """A body whose first string field holds bytes that are not UTF-8; None if it has none."""
     for field in method.input_type.fields:
@@ -57,7 +81,9 @@ def channel(running: Running) -> grpc.Channel:
 
 
 def test_the_service_has_a_streaming_method_among_those_covered() -> None:
-    assert {m.name for m in METHODS if m.server_streaming} == {"WatchAssignments", "WatchEvents"}
+    streaming = {"WatchAssignments", "WatchEvents", "Session"}
+    assert {m.name for m in METHODS if m.server_streaming} == streaming
+    assert {m.name for m in METHODS if m.client_streaming} == {"Session"}
     assert {"Enqueue", "Transfer", "CancelTransfer", "GetStats"} <= {m.name for m in METHODS}
 
 
@@ -69,10 +95,9 @@ def test_undecodable_bytes_are_invalid_argument_on_every_method(
     client.agent("a1")
     client.enqueue("i1")
     before = world(client)
-    with pytest.raises(grpc.RpcError) as err:
-        raw_call(channel, method, GARBAGE[kind])
-    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
-    assert err.value.details() == f"request: cannot be decoded as {method.input_type.full_name}"
+    code, details = refusal(channel, method, GARBAGE[kind])
+    assert code == grpc.StatusCode.INVALID_ARGUMENT, details
+    assert details == f"request: cannot be decoded as {method.input_type.full_name}"
     assert world(client) == before
 
 
@@ -88,10 +113,9 @@ def test_invalid_utf8_in_a_string_field_is_invalid_argument(
     before = world(client)
     body = invalid_utf8(method)
     assert body is not None
-    with pytest.raises(grpc.RpcError) as err:
-        raw_call(channel, method, body)
-    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
-    assert (err.value.details() or "").startswith("request: cannot be decoded as ")
+    code, details = refusal(channel, method, body)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT, details
+    assert details.startswith("request: cannot be decoded as ")
     assert world(client) == before
 
 

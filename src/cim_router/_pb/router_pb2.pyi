@@ -3021,3 +3021,262 @@ class SubmitFeedbackRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SubmitFeedbackRequest: _TypeAlias = SubmitFeedbackRequest  # noqa: Y015
+
+@_typing.final
+class SessionRequest(_message.Message):
+    """One call of a Session: the request of the unary RPC of the same name."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CORRELATION_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    ENQUEUE_FIELD_NUMBER: _builtins.int
+    ACCEPT_FIELD_NUMBER: _builtins.int
+    REJECT_FIELD_NUMBER: _builtins.int
+    COMPLETE_FIELD_NUMBER: _builtins.int
+    CANCEL_FIELD_NUMBER: _builtins.int
+    TRANSFER_FIELD_NUMBER: _builtins.int
+    ESCALATE_FIELD_NUMBER: _builtins.int
+    CANCEL_TRANSFER_FIELD_NUMBER: _builtins.int
+    UPDATE_CONTEXT_FIELD_NUMBER: _builtins.int
+    SET_AGENT_STATE_FIELD_NUMBER: _builtins.int
+    UPSERT_AGENT_FIELD_NUMBER: _builtins.int
+    HOLD_FIELD_NUMBER: _builtins.int
+    RESUME_FIELD_NUMBER: _builtins.int
+    SUBMIT_FEEDBACK_FIELD_NUMBER: _builtins.int
+    REQUEST_CALLBACK_FIELD_NUMBER: _builtins.int
+    GET_INTERACTION_FIELD_NUMBER: _builtins.int
+    GET_AGENT_FIELD_NUMBER: _builtins.int
+    SUBSCRIBE_FIELD_NUMBER: _builtins.int
+    correlation_id: _builtins.str
+    """Echoed in the answer; chosen by the client (at most 128 characters; may be empty)."""
+    request_id: _builtins.str
+    """The call's request id, as x-cim-request-id on the unary call (optional id)."""
+    @_builtins.property
+    def enqueue(self) -> Global___EnqueueRequest: ...
+    @_builtins.property
+    def accept(self) -> Global___AcceptRequest: ...
+    @_builtins.property
+    def reject(self) -> Global___RejectRequest: ...
+    @_builtins.property
+    def complete(self) -> Global___CompleteRequest: ...
+    @_builtins.property
+    def cancel(self) -> Global___CancelRequest: ...
+    @_builtins.property
+    def transfer(self) -> Global___TransferRequest: ...
+    @_builtins.property
+    def escalate(self) -> Global___EscalateRequest: ...
+    @_builtins.property
+    def cancel_transfer(self) -> Global___CancelTransferRequest: ...
+    @_builtins.property
+    def update_context(self) -> Global___UpdateContextRequest: ...
+    @_builtins.property
+    def set_agent_state(self) -> Global___SetAgentStateRequest: ...
+    @_builtins.property
+    def upsert_agent(self) -> Global___UpsertAgentRequest: ...
+    @_builtins.property
+    def hold(self) -> Global___HoldRequest: ...
+    @_builtins.property
+    def resume(self) -> Global___ResumeRequest: ...
+    @_builtins.property
+    def submit_feedback(self) -> Global___SubmitFeedbackRequest: ...
+    @_builtins.property
+    def request_callback(self) -> Global___RequestCallbackRequest: ...
+    @_builtins.property
+    def get_interaction(self) -> Global___GetInteractionRequest: ...
+    @_builtins.property
+    def get_agent(self) -> Global___GetAgentRequest: ...
+    @_builtins.property
+    def subscribe(self) -> Global___WatchAssignmentsRequest:
+        """Follow these agents' offers and assignments on this stream, as WatchAssignments
+        (empty: every agent); a second subscribe replaces the first.
+        """
+
+    def __init__(
+        self,
+        *,
+        correlation_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        enqueue: Global___EnqueueRequest | None = ...,
+        accept: Global___AcceptRequest | None = ...,
+        reject: Global___RejectRequest | None = ...,
+        complete: Global___CompleteRequest | None = ...,
+        cancel: Global___CancelRequest | None = ...,
+        transfer: Global___TransferRequest | None = ...,
+        escalate: Global___EscalateRequest | None = ...,
+        cancel_transfer: Global___CancelTransferRequest | None = ...,
+        update_context: Global___UpdateContextRequest | None = ...,
+        set_agent_state: Global___SetAgentStateRequest | None = ...,
+        upsert_agent: Global___UpsertAgentRequest | None = ...,
+        hold: Global___HoldRequest | None = ...,
+        resume: Global___ResumeRequest | None = ...,
+        submit_feedback: Global___SubmitFeedbackRequest | None = ...,
+        request_callback: Global___RequestCallbackRequest | None = ...,
+        get_interaction: Global___GetInteractionRequest | None = ...,
+        get_agent: Global___GetAgentRequest | None = ...,
+        subscribe: Global___WatchAssignmentsRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["accept", b"accept", "call", b"call", "cancel", b"cancel", "cancel_transfer", b"cancel_transfer", "complete", b"complete", "enqueue", b"enqueue", "escalate", b"escalate", "get_agent", b"get_agent", "get_interaction", b"get_interaction", "hold", b"hold", "reject", b"reject", "request_callback", b"request_callback", "resume", b"resume", "set_agent_state", b"set_agent_state", "submit_feedback", b"submit_feedback", "subscribe", b"subscribe", "transfer", b"transfer", "update_context", b"update_context", "upsert_agent", b"upsert_agent"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accept", b"accept", "call", b"call", "cancel", b"cancel", "cancel_transfer", b"cancel_transfer", "complete", b"complete", "correlation_id", b"correlation_id", "enqueue", b"enqueue", "escalate", b"escalate", "get_agent", b"get_agent", "get_interaction", b"get_interaction", "hold", b"hold", "reject", b"reject", "request_callback", b"request_callback", "request_id", b"request_id", "resume", b"resume", "set_agent_state", b"set_agent_state", "submit_feedback", b"submit_feedback", "subscribe", b"subscribe", "transfer", b"transfer", "update_context", b"update_context", "upsert_agent", b"upsert_agent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_call: _TypeAlias = _typing.Literal["enqueue", "accept", "reject", "complete", "cancel", "transfer", "escalate", "cancel_transfer", "update_context", "set_agent_state", "upsert_agent", "hold", "resume", "submit_feedback", "request_callback", "get_interaction", "get_agent", "subscribe"]  # noqa: Y015
+    _WhichOneofArgType_call: _TypeAlias = _typing.Literal["call", b"call"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_call) -> _WhichOneofReturnType_call | None: ...
+
+Global___SessionRequest: _TypeAlias = SessionRequest  # noqa: Y015
+
+@_typing.final
+class SessionError(_message.Message):
+    """A call's error: what the unary call's status would be."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    FIELD_FIELD_NUMBER: _builtins.int
+    code: _builtins.int
+    """The grpc.StatusCode value (3 INVALID_ARGUMENT, 5 NOT_FOUND, 7 PERMISSION_DENIED, ...)."""
+    message: _builtins.str
+    field: _builtins.str
+    """INVALID_ARGUMENT: the request field at fault, as the message names it; else empty."""
+    def __init__(
+        self,
+        *,
+        code: _builtins.int = ...,
+        message: _builtins.str = ...,
+        field: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "field", b"field", "message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SessionError: _TypeAlias = SessionError  # noqa: Y015
+
+@_typing.final
+class SubscribeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENT_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def agent_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The agents now followed; empty: every agent."""
+
+    def __init__(
+        self,
+        *,
+        agent_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_ids", b"agent_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubscribeResponse: _TypeAlias = SubscribeResponse  # noqa: Y015
+
+@_typing.final
+class SessionResponse(_message.Message):
+    """The answer to one SessionRequest (the result field named as its call), or an event."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CORRELATION_ID_FIELD_NUMBER: _builtins.int
+    ENQUEUE_FIELD_NUMBER: _builtins.int
+    ACCEPT_FIELD_NUMBER: _builtins.int
+    REJECT_FIELD_NUMBER: _builtins.int
+    COMPLETE_FIELD_NUMBER: _builtins.int
+    CANCEL_FIELD_NUMBER: _builtins.int
+    TRANSFER_FIELD_NUMBER: _builtins.int
+    ESCALATE_FIELD_NUMBER: _builtins.int
+    CANCEL_TRANSFER_FIELD_NUMBER: _builtins.int
+    UPDATE_CONTEXT_FIELD_NUMBER: _builtins.int
+    SET_AGENT_STATE_FIELD_NUMBER: _builtins.int
+    UPSERT_AGENT_FIELD_NUMBER: _builtins.int
+    HOLD_FIELD_NUMBER: _builtins.int
+    RESUME_FIELD_NUMBER: _builtins.int
+    SUBMIT_FEEDBACK_FIELD_NUMBER: _builtins.int
+    REQUEST_CALLBACK_FIELD_NUMBER: _builtins.int
+    GET_INTERACTION_FIELD_NUMBER: _builtins.int
+    GET_AGENT_FIELD_NUMBER: _builtins.int
+    SUBSCRIBE_FIELD_NUMBER: _builtins.int
+    EVENT_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    correlation_id: _builtins.str
+    """The request's; an event carries that of the subscribe that asked for it."""
+    @_builtins.property
+    def enqueue(self) -> Global___EnqueueResponse: ...
+    @_builtins.property
+    def accept(self) -> Global___Interaction: ...
+    @_builtins.property
+    def reject(self) -> Global___Interaction: ...
+    @_builtins.property
+    def complete(self) -> Global___Interaction: ...
+    @_builtins.property
+    def cancel(self) -> Global___Interaction: ...
+    @_builtins.property
+    def transfer(self) -> Global___Interaction: ...
+    @_builtins.property
+    def escalate(self) -> Global___Interaction: ...
+    @_builtins.property
+    def cancel_transfer(self) -> Global___Interaction: ...
+    @_builtins.property
+    def update_context(self) -> Global___Interaction: ...
+    @_builtins.property
+    def set_agent_state(self) -> Global___Agent: ...
+    @_builtins.property
+    def upsert_agent(self) -> Global___Agent: ...
+    @_builtins.property
+    def hold(self) -> Global___Interaction: ...
+    @_builtins.property
+    def resume(self) -> Global___Interaction: ...
+    @_builtins.property
+    def submit_feedback(self) -> Global___Interaction: ...
+    @_builtins.property
+    def request_callback(self) -> Global___Interaction: ...
+    @_builtins.property
+    def get_interaction(self) -> Global___Interaction: ...
+    @_builtins.property
+    def get_agent(self) -> Global___Agent: ...
+    @_builtins.property
+    def subscribe(self) -> Global___SubscribeResponse: ...
+    @_builtins.property
+    def event(self) -> Global___AssignmentEvent: ...
+    @_builtins.property
+    def error(self) -> Global___SessionError: ...
+    def __init__(
+        self,
+        *,
+        correlation_id: _builtins.str = ...,
+        enqueue: Global___EnqueueResponse | None = ...,
+        accept: Global___Interaction | None = ...,
+        reject: Global___Interaction | None = ...,
+        complete: Global___Interaction | None = ...,
+        cancel: Global___Interaction | None = ...,
+        transfer: Global___Interaction | None = ...,
+        escalate: Global___Interaction | None = ...,
+        cancel_transfer: Global___Interaction | None = ...,
+        update_context: Global___Interaction | None = ...,
+        set_agent_state: Global___Agent | None = ...,
+        upsert_agent: Global___Agent | None = ...,
+        hold: Global___Interaction | None = ...,
+        resume: Global___Interaction | None = ...,
+        submit_feedback: Global___Interaction | None = ...,
+        request_callback: Global___Interaction | None = ...,
+        get_interaction: Global___Interaction | None = ...,
+        get_agent: Global___Agent | None = ...,
+        subscribe: Global___SubscribeResponse | None = ...,
+        event: Global___AssignmentEvent | None = ...,
+        error: Global___SessionError | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["accept", b"accept", "cancel", b"cancel", "cancel_transfer", b"cancel_transfer", "complete", b"complete", "enqueue", b"enqueue", "error", b"error", "escalate", b"escalate", "event", b"event", "get_agent", b"get_agent", "get_interaction", b"get_interaction", "hold", b"hold", "reject", b"reject", "request_callback", b"request_callback", "result", b"result", "resume", b"resume", "set_agent_state", b"set_agent_state", "submit_feedback", b"submit_feedback", "subscribe", b"subscribe", "transfer", b"transfer", "update_context", b"update_context", "upsert_agent", b"upsert_agent"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accept", b"accept", "cancel", b"cancel", "cancel_transfer", b"cancel_transfer", "complete", b"complete", "correlation_id", b"correlation_id", "enqueue", b"enqueue", "error", b"error", "escalate", b"escalate", "event", b"event", "get_agent", b"get_agent", "get_interaction", b"get_interaction", "hold", b"hold", "reject", b"reject", "request_callback", b"request_callback", "result", b"result", "resume", b"resume", "set_agent_state", b"set_agent_state", "submit_feedback", b"submit_feedback", "subscribe", b"subscribe", "transfer", b"transfer", "update_context", b"update_context", "upsert_agent", b"upsert_agent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["enqueue", "accept", "reject", "complete", "cancel", "transfer", "escalate", "cancel_transfer", "update_context", "set_agent_state", "upsert_agent", "hold", "resume", "submit_feedback", "request_callback", "get_interaction", "get_agent", "subscribe", "event", "error"]  # noqa: Y015
+    _WhichOneofArgType_result: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_result) -> _WhichOneofReturnType_result | None: ...
+
+Global___SessionResponse: _TypeAlias = SessionResponse  # noqa: Y015

@@ -210,6 +210,11 @@ class RouterStub:
                 request_serializer=cim__router_dot_v1_dot_router__pb2.SubmitFeedbackRequest.SerializeToString,
                 response_deserializer=cim__router_dot_v1_dot_router__pb2.Interaction.FromString,
                 _registered_method=True)
+        self.Session = channel.stream_stream(
+                '/cim_router.v1.Router/Session',
+                request_serializer=cim__router_dot_v1_dot_router__pb2.SessionRequest.SerializeToString,
+                response_deserializer=cim__router_dot_v1_dot_router__pb2.SessionResponse.FromString,
+                _registered_method=True)
 
 
 class RouterServicer:
@@ -454,6 +459,20 @@ class RouterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Session(self, request_iterator, context):
+        """Many calls over one stream: each SessionRequest is one of the calls above, checked,
+        authorised and made durable exactly as that unary call; its SessionResponse carries
+        the same correlation_id and the call's result or its error, and the stream goes on.
+        Calls are served concurrently (at most MAX_SESSION_IN_FLIGHT at once; past that the
+        server reads no more until one is answered), so answers may come in any order. A
+        `subscribe` adds the AssignmentEvents of the agents it names, as WatchAssignments.
+        The stream ends after the client half-closes and every call has been answered; it
+        fails as a whole only when its credentials or x-cim-tenant are refused at its start.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -631,6 +650,11 @@ def add_RouterServicer_to_server(servicer, server):
                     servicer.SubmitFeedback,
                     request_deserializer=cim__router_dot_v1_dot_router__pb2.SubmitFeedbackRequest.FromString,
                     response_serializer=cim__router_dot_v1_dot_router__pb2.Interaction.SerializeToString,
+            ),
+            'Session': grpc.stream_stream_rpc_method_handler(
+                    servicer.Session,
+                    request_deserializer=cim__router_dot_v1_dot_router__pb2.SessionRequest.FromString,
+                    response_serializer=cim__router_dot_v1_dot_router__pb2.SessionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1578,6 +1602,33 @@ class Router:
             '/cim_router.v1.Router/SubmitFeedback',
             cim__router_dot_v1_dot_router__pb2.SubmitFeedbackRequest.SerializeToString,
             cim__router_dot_v1_dot_router__pb2.Interaction.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Session(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/cim_router.v1.Router/Session',
+            cim__router_dot_v1_dot_router__pb2.SessionRequest.SerializeToString,
+            cim__router_dot_v1_dot_router__pb2.SessionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -115,6 +115,16 @@ class RouterStub:
     """Feedback on a COMPLETED interaction, within the policy's feedback_window_seconds of its
     completion; a second call replaces the first (the CSAT is counted once).
     """
+    Session: _grpc.StreamStreamMultiCallable[_router_pb2.SessionRequest, _router_pb2.SessionResponse]
+    """Many calls over one stream: each SessionRequest is one of the calls above, checked,
+    authorised and made durable exactly as that unary call; its SessionResponse carries
+    the same correlation_id and the call's result or its error, and the stream goes on.
+    Calls are served concurrently (at most MAX_SESSION_IN_FLIGHT at once; past that the
+    server reads no more until one is answered), so answers may come in any order. A
+    `subscribe` adds the AssignmentEvents of the agents it names, as WatchAssignments.
+    The stream ends after the client half-closes and every call has been answered; it
+    fails as a whole only when its credentials or x-cim-tenant are refused at its start.
+    """
 
 @_typing.type_check_only
 class RouterAsyncStub(RouterStub):
@@ -192,6 +202,16 @@ class RouterAsyncStub(RouterStub):
     SubmitFeedback: _aio.UnaryUnaryMultiCallable[_router_pb2.SubmitFeedbackRequest, _router_pb2.Interaction]  # type: ignore[assignment]
     """Feedback on a COMPLETED interaction, within the policy's feedback_window_seconds of its
     completion; a second call replaces the first (the CSAT is counted once).
+    """
+    Session: _aio.StreamStreamMultiCallable[_router_pb2.SessionRequest, _router_pb2.SessionResponse]  # type: ignore[assignment]
+    """Many calls over one stream: each SessionRequest is one of the calls above, checked,
+    authorised and made durable exactly as that unary call; its SessionResponse carries
+    the same correlation_id and the call's result or its error, and the stream goes on.
+    Calls are served concurrently (at most MAX_SESSION_IN_FLIGHT at once; past that the
+    server reads no more until one is answered), so answers may come in any order. A
+    `subscribe` adds the AssignmentEvents of the agents it names, as WatchAssignments.
+    The stream ends after the client half-closes and every call has been answered; it
+    fails as a whole only when its credentials or x-cim-tenant are refused at its start.
     """
 
 class RouterServicer(metaclass=_abc_1.ABCMeta):
@@ -477,6 +497,22 @@ class RouterServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_router_pb2.Interaction, _abc.Awaitable[_router_pb2.Interaction]]:
         """Feedback on a COMPLETED interaction, within the policy's feedback_window_seconds of its
         completion; a second call replaces the first (the CSAT is counted once).
+        """
+
+    @_abc_1.abstractmethod
+    def Session(
+        self,
+        request_iterator: _MaybeAsyncIterator[_router_pb2.SessionRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_router_pb2.SessionResponse], _abc.AsyncIterator[_router_pb2.SessionResponse]]:
+        """Many calls over one stream: each SessionRequest is one of the calls above, checked,
+        authorised and made durable exactly as that unary call; its SessionResponse carries
+        the same correlation_id and the call's result or its error, and the stream goes on.
+        Calls are served concurrently (at most MAX_SESSION_IN_FLIGHT at once; past that the
+        server reads no more until one is answered), so answers may come in any order. A
+        `subscribe` adds the AssignmentEvents of the agents it names, as WatchAssignments.
+        The stream ends after the client half-closes and every call has been answered; it
+        fails as a whole only when its credentials or x-cim-tenant are refused at its start.
         """
 
 def add_RouterServicer_to_server(servicer: RouterServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -16,6 +16,7 @@ from cim_router.client import queue_requests, requests
 from cim_router.client.aio_events import AsyncEventCalls
 from cim_router.client.aio_holds import AsyncHoldCalls
 from cim_router.client.aio_queues import AsyncQueueCalls
+from cim_router.client.aio_session import AsyncSession
 from cim_router.client.calls import writes
 from cim_router.client.connection import (
     DEFAULT_TARGET,
@@ -75,6 +76,12 @@ class AsyncRouterClient(AsyncQueueCalls, AsyncEventCalls, AsyncHoldCalls):
 
     async def close(self) -> None:
         await self._channel.close(None)
+
+    def session(self, *, timeout: float | None = None) -> AsyncSession:
+        """A Session stream (client/aio_session.py): many calls over one stream, each
+        answered by its correlation id, and the subscribed agents' events. No deadline
+        unless `timeout`; in a running event loop."""
+        return AsyncSession(self._stub, self._metadata, timeout)
 
     async def __aenter__(self) -> AsyncRouterClient:
         return self

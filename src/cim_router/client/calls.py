@@ -55,6 +55,8 @@ RPCS: tuple[Rpc, ...] = (
     Rpc("Hold", "hold", pb.HoldRequest, writes=True),
     Rpc("Resume", "resume", pb.ResumeRequest, writes=True),
     Rpc("SubmitFeedback", "submit_feedback", pb.SubmitFeedbackRequest, writes=True),
+    # Each call on a session carries its own request id, in its envelope.
+    Rpc("Session", "session", pb.SessionRequest, writes=False),
 )
 BY_REQUEST: dict[type[Message], Rpc] = {rpc.request: rpc for rpc in RPCS}
 

@@ -35,6 +35,7 @@ from cim_router.client.retry import Attempts, Retry
 from cim_router.client.sync_events import EventCalls
 from cim_router.client.sync_holds import HoldCalls
 from cim_router.client.sync_queues import QueueCalls
+from cim_router.client.sync_session import Session
 
 Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp")
@@ -77,6 +78,12 @@ class RouterClient(QueueCalls, EventCalls, HoldCalls):
 
     def close(self) -> None:
         self._channel.close()
+
+    def session(self, *, timeout: float | None = None) -> Session:
+        """A Session stream (client/sync_session.py): many calls over one stream, each
+        answered by its correlation id, and the subscribed agents' events. No deadline
+        unless `timeout`."""
+        return Session(self._stub, self._metadata, timeout)
 
     def __enter__(self) -> RouterClient:
         return self

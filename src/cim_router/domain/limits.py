@@ -49,6 +49,8 @@ MAX_REMOVE_KEYS = 64
 
 # Lists.
 MAX_WATCHED_AGENTS = 1000
+# Calls of one Session stream served at once; past it the server reads no more of them.
+MAX_SESSION_IN_FLIGHT = 256
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 500
 DEFAULT_AUDIT_PAGE_SIZE = 100  # ListAudit's page when page_size is 0

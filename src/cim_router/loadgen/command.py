@@ -130,6 +130,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--grace", type=float, default=d.grace, help="seconds to wait for open interactions"
     )
     p.add_argument("--streams", type=int, default=d.streams, help="WatchAssignments streams")
+    p.add_argument(
+        "--session",
+        action="store_true",
+        help="make the interactions' calls and follow the agents over --streams Session "
+        "streams instead of unary calls and WatchAssignments",
+    )
     p.add_argument("--max-in-flight", type=int, default=d.max_in_flight, help="safety cap on calls")
     p.add_argument("--timeout", type=float, default=d.timeout, help="seconds per call")
     p.add_argument("--seed", type=int, help="random seed, for a repeatable workload")
@@ -168,6 +174,7 @@ def config_from(args: argparse.Namespace) -> LoadConfig:
         sla_seconds=args.sla,
         grace=args.grace,
         streams=args.streams,
+        session=args.session,
         max_in_flight=args.max_in_flight,
         timeout=args.timeout,
         seed=args.seed,

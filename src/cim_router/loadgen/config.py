@@ -101,7 +101,8 @@ class LoadConfig:
     think_time: float = 0.05  # seconds from the offer on the stream to Accept
     sla_seconds: float = 20.0  # answered within this counts towards the service level
     grace: float = 10.0
-    streams: int = 1  # WatchAssignments streams the agents are spread over
+    streams: int = 1  # WatchAssignments (or Session) streams the agents are spread over
+    session: bool = False  # the interactions' calls and events over Session streams
     max_in_flight: int = 10_000  # safety cap on concurrent calls; arrivals beyond are skipped
     timeout: float = 10.0  # per call
     seed: int | None = None

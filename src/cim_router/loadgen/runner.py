@@ -1,7 +1,8 @@
-"""One load run: agents on WatchAssignments streams, customers arriving open-loop, each
-interaction followed from Enqueue to Complete or Cancel. Agents accept, reject or let an
-offer expire (and make themselves available again when the router set them NOT_READY for
-it); customers hang up, give a CSAT score at Complete, come back, and name a queue."""
+"""One load run: agents on WatchAssignments streams (or Session streams, `--session`),
+customers arriving open-loop, each interaction followed from Enqueue to Complete or
+Cancel. Agents accept, reject or let an offer expire (and make themselves available again
+when the router set them NOT_READY for it); customers hang up, give a CSAT score at
+Complete, come back, and name a queue."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from cim_router.loadgen.config import LoadConfig
 from cim_router.loadgen.progress import Progress
 from cim_router.loadgen.recorder import Recorder
 from cim_router.loadgen.report import Outcome, build_report
+from cim_router.loadgen.sessions import SessionCalls
 from cim_router.loadgen.workload import AgentSpec, InteractionSpec, Offers, Workload
 
 T = TypeVar("T")
@@ -55,6 +57,8 @@ class LoadRun:
     """Drive one router with `config`; `await LoadRun(config).run()` returns the report."""
 
     client: AsyncRouterClient  # made in run(), on the event loop that runs it
+    # The interactions' calls: the client's unary calls, or over sessions (--session).
+    calls: AsyncRouterClient | SessionCalls
 
     def __init__(self, config: LoadConfig, *, progress_to: IO[str] | None = None) -> None:
         self.config = config
@@ -95,6 +99,9 @@ class LoadRun:
             token=cfg.token,
             tls=cfg.tls,
         )
+        self.calls = self.client
+        if cfg.session:
+            self.calls = SessionCalls(self.client, cfg.streams, cfg.timeout)
         started = perf_counter()
         agents = self.workload.agents()
         for a in agents:
@@ -130,6 +137,8 @@ class LoadRun:
             await asyncio.gather(*streams, return_exceptions=True)
             self._stop_all()
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            if isinstance(self.calls, SessionCalls):
+                await self.calls.close()
             await self.client.close()
         outcome = Outcome(
             setup_seconds=arrivals_started - started,
@@ -206,8 +215,13 @@ class LoadRun:
     # --- the stream -------------------------------------------------------------------------
 
     async def _watch(self, k: int, agent_ids: list[str]) -> None:
+        calls = self.calls
+        if isinstance(calls, SessionCalls):
+            events = calls.follow(k, agent_ids)
+        else:
+            events = self.client.watch(agent_ids)
         try:
-            async for event in self.client.watch(agent_ids):
+            async for event in events:
                 self.stream_events += 1
                 if event.type == pb.ASSIGNMENT_EVENT_TYPE_OFFERED:
                     self._offered(k, event, perf_counter())
@@ -246,11 +260,11 @@ class LoadRun:
 
     async def _ready_again(self, agent_id: str) -> None:
         """After an offer it let expire: back to AVAILABLE if the router set it NOT_READY."""
-        agent = await self._call("GetAgent", lambda: self.client.get_agent(agent_id))
+        agent = await self._call("GetAgent", lambda: self.calls.get_agent(agent_id))
         if agent is None or agent.state != pb.AGENT_STATE_NOT_READY:
             return
         ok = await self._call(
-            "SetAgentState", lambda: self.client.set_agent_state(agent_id, "available")
+            "SetAgentState", lambda: self.calls.set_agent_state(agent_id, "available")
         )
         if ok is not None:
             self.b.made_ready += 1
@@ -273,7 +287,7 @@ class LoadRun:
         c.sent_at = perf_counter()
         ok = await self._call(
             "Enqueue",
-            lambda: self.client.enqueue(
+            lambda: self.calls.enqueue(
                 spec.id,
                 channel=spec.channel,
                 required={spec.skill: spec.min_level},
@@ -296,7 +310,7 @@ class LoadRun:
         if c.done or c.leaving or c.accepting or c.answered_at is not None:
             return
         c.accepting = True
-        ok = await self._call("Accept", lambda: self.client.accept(c.spec.id, agent_id))
+        ok = await self._call("Accept", lambda: self.calls.accept(c.spec.id, agent_id))
         c.accepting = False
         if ok is None:
             if c.leaving:  # its patience ran out while the Accept was on its way
@@ -315,7 +329,7 @@ class LoadRun:
         if c.done or c.leaving or c.accepting or c.answered_at is not None:
             return
         ok = await self._call(
-            "Reject", lambda: self.client.reject(c.spec.id, agent_id, reason="loadgen")
+            "Reject", lambda: self.calls.reject(c.spec.id, agent_id, reason="loadgen")
         )
         if ok is not None:
             self.b.rejects += 1
@@ -323,7 +337,7 @@ class LoadRun:
     async def _complete(self, c: Customer) -> None:
         csat = c.spec.csat
         ok = await self._call(
-            "Complete", lambda: self.client.complete(c.spec.id, agent_id=c.agent_id, csat=csat)
+            "Complete", lambda: self.calls.complete(c.spec.id, agent_id=c.agent_id, csat=csat)
         )
         self.rec.occupancy.change(c.agent_id, -self._share(c), perf_counter())
         c.completed = ok is not None
@@ -340,7 +354,7 @@ class LoadRun:
             self._spawn(self._abandon, c)
 
     async def _abandon(self, c: Customer) -> None:
-        ok = await self._call("Cancel", lambda: self.client.cancel(c.spec.id, reason="left"))
+        ok = await self._call("Cancel", lambda: self.calls.cancel(c.spec.id, reason="left"))
         c.abandoned = ok is not None
         c.done = True
 

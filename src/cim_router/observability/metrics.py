@@ -142,6 +142,7 @@ class Observer:
         self._event_children: dict[tuple[EventType, str, str], Counter] = {}
         self._tally_children: dict[tuple[str, str], Counter | None] = {}
         self._rpc_children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
+        self._session_children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
         self._prepared: set[str] = set()  # tenant labels whose series exist at zero
         self._define_metrics(registry)
         self._scrape = ScrapeCollector(
@@ -202,6 +203,19 @@ class Observer:
         self._rpc_seconds = Histogram(
             PREFIX + "grpc_request_duration_seconds",
             "gRPC request latency (a stream's whole lifetime)",
+            ("method",),
+            buckets=RPC_BUCKETS,
+            registry=r,
+        )
+        self._session_total = Counter(
+            PREFIX + "session_messages",
+            "Calls made over Session streams, by method and status code",
+            ("method", "code"),
+            registry=r,
+        )
+        self._session_seconds = Histogram(
+            PREFIX + "session_message_duration_seconds",
+            "Latency of a call made over a Session stream, read to answered",
             ("method",),
             buckets=RPC_BUCKETS,
             registry=r,
@@ -299,6 +313,20 @@ class Observer:
         if children is None:
             children = (self._rpc_total.labels(method, code), self._rpc_seconds.labels(method))
             self._rpc_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def session_message(self, method: str, code: str, seconds: float) -> None:
+        """One call answered on a Session stream: its method (the unary RPC's name), the
+        status code name of its answer, and how long it took."""
+        key = (method, code)
+        children = self._session_children.get(key)
+        if children is None:
+            children = (
+                self._session_total.labels(method, code),
+                self._session_seconds.labels(method),
+            )
+            self._session_children[key] = children
         children[0].inc()
         children[1].observe(seconds)
 

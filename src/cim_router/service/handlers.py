@@ -4,8 +4,8 @@ grpc reports a deserializer's exception as UNKNOWN (or INTERNAL), so the generat
 `add_RouterServicer_to_server` turns bytes that are not the request (truncated, garbage,
 invalid UTF-8 in a string) into a status that blames the server. Here each method's
 deserializer returns an `Undecodable` marker instead, and its handler refuses it with
-INVALID_ARGUMENT. Built from the descriptor, every method of the service, present and
-future, gets the same treatment.
+INVALID_ARGUMENT (a Session refuses it in that message's answer, and goes on). Built from
+the descriptor, every method of the service, present and future, gets the same treatment.
 """
 
 from __future__ import annotations
@@ -72,12 +72,14 @@ def _message_class(descriptor: Any) -> type[Message]:
 
 
 def method_handler(servicer: object, method: MethodDescriptor) -> grpc.RpcMethodHandler[Any, Any]:
-    if method.client_streaming:
-        # No Router method streams requests; one that does needs its requests checked too.
-        raise NotImplementedError(f"{method.full_name}: client streaming is not wired")
     behavior = getattr(servicer, method.name)
     deserializer = _lenient(_message_class(method.input_type))
     serializer = _message_class(method.output_type).SerializeToString
+    if method.client_streaming:
+        if not method.server_streaming:
+            raise NotImplementedError(f"{method.full_name}: client streaming is not wired")
+        # Session: each request that does not decode is refused in its own answer.
+        return grpc.stream_stream_rpc_method_handler(behavior, deserializer, serializer)
     if method.server_streaming:
         return grpc.unary_stream_rpc_method_handler(
             _refusing_stream(behavior), deserializer, serializer

@@ -35,33 +35,45 @@ def refusal(exc: ServiceError | ValidationError) -> ServiceError:
     return convert.invalid(exc) if isinstance(exc, ValidationError) else exc
 
 
-def rpc(fn: Handler[Req, Resp]) -> Handler[Req, Resp]:
-    """Check the caller first (who, and whether they may), run the call on their behalf, and
-    report refusals with their status code; a client's mistake is never INTERNAL. Admin
-    actions, and refusals of them, go to the audit trail."""
-    method = fn.__name__
+# Every checked method by name: the unary RPC and a Session's call run the same function.
+CALLS: dict[str, Handler[Any, Any]] = {}
+
+
+async def checked_call(
+    self: Any, method: str, fn: Handler[Req, Resp], request: Req, context: Context
+) -> Resp:
+    """Check the caller first (who, and whether they may), run the call on their behalf;
+    admin actions, and refusals of them, go to the audit trail. Refusals are raised."""
+    principal: Principal | None = None
+    tenant = tenant_of(context)
     audited = method in AUDITED
+    try:
+        principal = await self.access.check(method, request, tenant, context)
+        token = current_principal.set(principal)
+        try:
+            with acting_as(principal.caller):
+                answer = await fn(self, request, context)
+        finally:
+            current_principal.reset(token)
+    except (ServiceError, ValidationError) as exc:
+        if audited:
+            await record_call(self.admin, method, request, tenant, principal, refusal(exc))
+        raise
+    if audited:
+        await record_call(self.admin, method, request, tenant, principal, None)
+    return answer
+
+
+def rpc(fn: Handler[Req, Resp]) -> Handler[Req, Resp]:
+    """A unary RPC: `checked_call`, with refusals reported with their status code; a
+    client's mistake is never INTERNAL."""
+    method = fn.__name__
+    CALLS[method] = fn
 
     @functools.wraps(fn)
     async def wrapper(self: Any, request: Req, context: Context) -> Resp:
-        principal: Principal | None = None
         try:
-            tenant = tenant_of(context)
-            try:
-                principal = await self.access.check(method, request, tenant, context)
-                token = current_principal.set(principal)
-                try:
-                    with acting_as(principal.caller):
-                        answer = await fn(self, request, context)
-                finally:
-                    current_principal.reset(token)
-            except (ServiceError, ValidationError) as exc:
-                if audited:
-                    await record_call(self.admin, method, request, tenant, principal, refusal(exc))
-                raise
-            if audited:
-                await record_call(self.admin, method, request, tenant, principal, None)
-            return answer
+            return await checked_call(self, method, fn, request, context)
         except (ServiceError, ValidationError) as exc:
             err = refusal(exc)
             await context.abort(STATUS[err.code], err.message)

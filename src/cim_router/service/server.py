@@ -87,7 +87,8 @@ class Server:
         self._server = grpc.aio.server(interceptors=interceptors)
         # None: no authentication (every caller may do everything; serve binds loopback).
         self.access = access
-        add_router_to_server(RouterServicer(self.tenants, access), self._server)
+        self.servicer = RouterServicer(self.tenants, access)
+        add_router_to_server(self.servicer, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         if reflection:
             names = (SERVICE_NAME, health.SERVICE_NAME, _reflection.SERVICE_NAME)
@@ -155,9 +156,11 @@ class Server:
         return self.tenants.fenced
 
     async def stop(self, grace: float = 10.0) -> None:
-        """Report NOT_SERVING, end watch streams, let in-flight calls finish, then stop."""
+        """Report NOT_SERVING, end watch streams and sessions, let in-flight calls finish, then
+        stop."""
         await self.health.enter_graceful_shutdown()
         await self.tenants.stop()
+        await self.servicer.end_sessions()
         await self._server.stop(grace)
         if self.observer is not None:
             self.observer.set_snapshot_source(None)

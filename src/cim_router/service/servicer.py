@@ -24,6 +24,8 @@ from cim_router.service.event_customer_rpcs import EventCustomerRpcs
 from cim_router.service.hold_rpcs import HoldRpcs
 from cim_router.service.queue_rpcs import QueueRpcs
 from cim_router.service.rpc import STATUS, Context, refusal, request_key, rpc, tenant_of
+from cim_router.service.session import SessionRpc
+from cim_router.service.watching import watching
 from cim_router.store.redis_store import RedisStore
 from cim_router.tenant import agents, forget, interactions, pull, queues, reports, transfers
 from cim_router.tenant.errors import (
@@ -62,7 +64,12 @@ def _wait_seconds(context: Context, wait: bool) -> float:
 
 
 class RouterServicer(
-    QueueRpcs, CallbackRpcs, EventCustomerRpcs, HoldRpcs, router_pb2_grpc.RouterServicer
+    QueueRpcs,
+    CallbackRpcs,
+    EventCustomerRpcs,
+    HoldRpcs,
+    SessionRpc,
+    router_pb2_grpc.RouterServicer,
 ):
     """Each RPC checks every field of its request before it touches a tenant, so that a
     refused request changes nothing."""
@@ -76,6 +83,7 @@ class RouterServicer(
         if admin is None and isinstance(store, RedisStore):
             admin = Admin(tenants, store.redis, store.keys, self.access)
         self.admin = admin  # None without Redis (the tenant and audit RPCs then refuse)
+        self.sessions = set()
 
     def _admin(self) -> Admin:
         if self.admin is None:
@@ -186,21 +194,9 @@ class RouterServicer(
         self, request: pb.WatchAssignmentsRequest, context: Context
     ) -> AsyncIterator[pb.AssignmentEvent]:
         try:
-            tenant = tenant_of(context)
-            principal = await self.access.check("WatchAssignments", request, tenant, context)
-            watched = convert.watched_agents_in(request.agent_ids)
-            quota = principal.quota
-            # The tenant may not exist yet: a desktop may watch before its agent is created.
-            with quota.watching() if quota is not None else no_quota():
-                async with self.tenants.use(tenant) as router:
-                    limit = self.tenants.limits.max_watch_streams
-                    watcher = router.hub.subscribe(watched, limit=limit)
-                    sensitive = router.policy.sensitive_context_keys
-                    try:
-                        while (notice := await watcher.next()) is not None:
-                            yield responses.notice_out(notice, sensitive, principal)
-                    finally:
-                        router.hub.unsubscribe(watcher)
+            async with watching(self, request, context) as watch:
+                while (event := await watch.next()) is not None:
+                    yield event
         except (ServiceError, ValidationError) as exc:
             err = refusal(exc)
             await context.abort(STATUS[err.code], err.message)

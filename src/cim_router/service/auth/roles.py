@@ -18,6 +18,9 @@ AGENT_WORK = frozenset(
     {"Accept", "Reject", "Complete", "Assign", "WatchAssignments", "Hold", "Resume"}
 )
 
+# Any key may open a Session; each call on it is checked as the unary call it is.
+SESSION = frozenset({"Session"})
+
 ROUTER_RPCS = frozenset(
     {
         "Enqueue",
@@ -34,6 +37,7 @@ ROUTER_RPCS = frozenset(
     | QUEUE_READS
     | AGENT_WORK
     | INTERACTION_READS
+    | SESSION
 )
 ADMIN_RPCS = ROUTER_RPCS | frozenset(
     {
@@ -48,8 +52,8 @@ ADMIN_RPCS = ROUTER_RPCS | frozenset(
         "RemoveQueue",
     }
 )
-AGENT_RPCS = AGENT_WORK | frozenset({"SetAgentState", "GetAgent"})
-VIEWER_RPCS = frozenset({"GetStats", "ListAgents", "Explain", "GetAgent"}) | QUEUE_READS
+AGENT_RPCS = AGENT_WORK | SESSION | frozenset({"SetAgentState", "GetAgent"})
+VIEWER_RPCS = frozenset({"GetStats", "ListAgents", "Explain", "GetAgent"}) | QUEUE_READS | SESSION
 
 ROLES: dict[Role, frozenset[str]] = {
     Role.ADMIN: ADMIN_RPCS,
@@ -59,7 +63,7 @@ ROLES: dict[Role, frozenset[str]] = {
 }
 
 # Calls an agent key may make for its own agent only (the request's agent_id field).
-AGENT_BOUND = AGENT_RPCS
+AGENT_BOUND = AGENT_RPCS - SESSION
 
 # Calls naming their tenant in the request (tenant_id), not in x-cim-tenant.
 TENANT_RPCS = frozenset({"CreateTenant", "ListTenants", "DeleteTenant"})
