@@ -2,8 +2,8 @@
 
 - `longest-idle`: a `Policy`, no code of its own. Every score weight is 0 but idle time's
   (with the idle cap out of reach, so that idle time never saturates), aging, the queue
-  boost, on-time-first and the wait bound are off and there is no relaxation: the core then offers an
-  arrival to the eligible agent idle the longest (its tie-break is longest idle, then
+  boost, on-time-first and the wait bound are off and there is no relaxation: the core
+  then offers an arrival to the eligible agent idle the longest (its tie-break is longest idle, then
   agent id), and a freed agent takes the
   waiting interaction first in service order, which with equal priorities and no aging
   is enqueue time: FIFO.
