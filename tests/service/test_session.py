@@ -111,7 +111,9 @@ def test_many_calls_in_flight_are_each_answered_once(client: Client) -> None:
 
 def test_a_durable_wait_does_not_hold_the_next_call(client: Client) -> None:
     """A read sent after a write is answered without waiting for the write's commit: the
-    calls run concurrently, so here the read's answer comes first."""
+    calls run concurrently, so the read's answer can come first. Calls run one after the
+    other would answer every write first; which comes first here is the scheduler's, so
+    the test asks only that some reads overtook their write."""
     client.agent("a1")
     s = session(client)
     seen_first = 0
@@ -120,7 +122,7 @@ def test_a_durable_wait_does_not_hold_the_next_call(client: Client) -> None:
         s.send(f"r{k}", get_agent=pb.GetAgentRequest(agent_id="a1"))
         s.wait(lambda k=k: f"w{k}" in s.answers and f"r{k}" in s.answers)
         seen_first += s.order.index(f"r{k}") < s.order.index(f"w{k}")
-    assert seen_first > 10, seen_first
+    assert seen_first >= 1, seen_first
     s.close()
 
 
