@@ -456,3 +456,40 @@ def test_a_queue_that_closed_while_the_router_was_down_is_looked_at_on_load() ->
         assert later.get("i1").disposition == "closed"
 
     run(body)
+
+
+def test_a_restart_fires_no_size_rule_that_running_on_would_not_have() -> None:
+    async def body() -> None:
+        # i1 entered alone; i2 made the queue's size 2 and fired the rule on entering. i1's
+        # condition holds too, but nothing looked at it; a restart must not either.
+        main = Queue(
+            "main", overflow=(rule("busy", When.SIZE, Then.RAISE_PRIORITY, 1, priority=5),)
+        )
+        h = await started(main)
+        await enqueue(h, "i1", "main")
+        await h.advance(1)
+        await enqueue(h, "i2", "main")
+        assert (fired(h, "i1"), fired(h, "i2")) == ((), ("main/busy",))
+        again = await h.restart()
+        assert (fired(again, "i1"), fired(again, "i2")) == ((), ("main/busy",))
+        assert again.get("i1").interaction.priority == h.get("i1").interaction.priority
+
+    run(body)
+
+
+def test_a_restart_looks_at_the_new_queue_of_work_a_waited_rule_moved_while_down() -> None:
+    async def body() -> None:
+        # While the router was down i1 waited past main's threshold: on the load it moves,
+        # and the queue it enters looks at all of its rules, size included, as any entry.
+        spill = Queue("spill", overflow=(rule("full", When.SIZE, Then.END, 0, disposition="full"),))
+        main = Queue("main", overflow=(rule("slow", When.WAITED, Then.MOVE, 30, queue="spill"),))
+        h = await started(spill, main)
+        await enqueue(h, "i1", "main")
+        await h.tenants.stop()
+        later = Harness(h.policy, h.store)
+        later.clock.set(MONDAY_8 + 60)
+        await later.start()
+        assert later.get("i1").rules_fired == ("main/slow", "spill/full")
+        assert later.get("i1").disposition == "full"
+
+    run(body)

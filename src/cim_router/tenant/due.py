@@ -34,7 +34,7 @@ def _fire(r: TenantRouter, kind: Due, key: str, due: float) -> None:
             agents.change_state(r, arec, AgentState.AVAILABLE, "", since=due)
         return
     if kind == Due.MATCH:
-        overflow.review_all(r)
+        overflow.after_load(r)
         offers.match_all(r)
         return
     if kind == Due.HOURS:

@@ -30,6 +30,11 @@ from cim_router.tenant.timers import Due
 
 MAX_WAIT_DISPOSITION = "max_wait"
 TIMED = (When.WAITED,)
+# What a load looks at: the conditions that come true with time alone (a threshold waited
+# past, hours that closed) while the router was down. The others (size, no agents, the
+# expected wait) are looked at when something changes them, as they were before the
+# restart; looking at them on a load would fire rules that running on would not.
+CLOCK_DRIVEN = frozenset({When.WAITED, When.CLOSED})
 # Moves one pass may make: each rule fires once, so a pass ends anyway; this bounds it
 # below the number of rules a tenant can hold.
 MAX_MOVES = 64
@@ -75,20 +80,21 @@ def entered(r: TenantRouter, rec: InteractionRecord) -> None:
         schedule(r, rec)
 
 
-def review(r: TenantRouter, rec: InteractionRecord) -> bool:
-    """Look at the rules of `rec`'s queue now; re-route it if a rule changed how it is
-    routed. Returns whether anything fired."""
+def review(r: TenantRouter, rec: InteractionRecord, only: frozenset[When] | None = None) -> bool:
+    """Look at the rules of `rec`'s queue now (those of the kinds in `only`, if given);
+    re-route it if a rule changed how it is routed. Returns whether anything fired."""
     fired = False
     changed = False
     for _ in range(MAX_MOVES):
         queue = r.queues.get(rec.interaction.queue_id)
         if queue is None or not waiting(r, rec):
             break
-        step = _pass(r, rec, queue)
+        step = _pass(r, rec, queue, only)
         fired = fired or step.fired
         changed = changed or step.changed
         if not step.moved:
             break
+        only = None  # work that entered a queue by a move is looked at as any entry is
     queue = r.queues.get(rec.interaction.queue_id)
     if queue is not None and _past_max_wait(r, rec, queue):
         end(r, rec, MAX_WAIT_DISPOSITION)
@@ -103,18 +109,20 @@ def _past_max_wait(r: TenantRouter, rec: InteractionRecord, queue: Queue) -> boo
     return limit > 0 and waiting(r, rec) and r.clock() - rec.interaction.enqueued_at >= limit
 
 
-def review_queue(r: TenantRouter, queue_id: str) -> None:
+def review_queue(r: TenantRouter, queue_id: str, only: frozenset[When] | None = None) -> None:
     """Look at the rules of every interaction waiting in one queue (its oldest first)."""
     recs = queues.waiting_in(r, queue_id)
     recs.sort(key=lambda x: (x.interaction.enqueued_at, x.arrival))
     for rec in recs:
-        review(r, rec)
+        review(r, rec, only)
 
 
-def review_all(r: TenantRouter) -> None:
+def after_load(r: TenantRouter) -> None:
+    """What came due while the router was down: the clock-driven rules and the maximum
+    wait of all waiting work."""
     for queue_id, queue in list(r.queues.items()):
         if has_work(queue):
-            review_queue(r, queue_id)
+            review_queue(r, queue_id, CLOCK_DRIVEN)
 
 
 def agents_changed(r: TenantRouter) -> None:
@@ -170,7 +178,7 @@ def hours_changed(r: TenantRouter, queue_id: str, due: float) -> None:
         return
     del r.hours_due[queue_id]
     if not queue.hours.is_open(r.clock()):
-        review_queue(r, queue_id)
+        review_queue(r, queue_id, CLOCK_DRIVEN)
     schedule_hours(r, queue)
 
 
@@ -232,11 +240,15 @@ class _Step:
         self.fired = self.moved = self.changed = False
 
 
-def _pass(r: TenantRouter, rec: InteractionRecord, queue: Queue) -> _Step:
+def _pass(
+    r: TenantRouter, rec: InteractionRecord, queue: Queue, only: frozenset[When] | None
+) -> _Step:
     step = _Step()
     for rule in queue.overflow:
         name = tag(queue.id, rule.name)
         if name in rec.rules_fired or not waiting(r, rec):
+            continue
+        if only is not None and rule.when not in only:
             continue
         if not holds(r, rec, queue, rule) or not _applies(r, rec, rule):
             continue
