@@ -82,8 +82,19 @@ def _url(prefix: str) -> str:
     return f"{url}{'&' if '?' in url else '?'}prefix={prefix}"
 
 
+KILL_POINTS = {
+    "default": (0.3, 0.8),
+    "soak": (0.3, 0.8, 1.5, *(round(random.uniform(0.1, 2.5), 2) for _ in range(6))),
+}
+
+
+@pytest.mark.parametrize(
+    "kill_points",
+    [KILL_POINTS["default"], pytest.param(KILL_POINTS["soak"], marks=pytest.mark.slow)],
+    ids=list(KILL_POINTS),
+)
 def test_kill_minus_nine_mid_session_loses_nothing_acknowledged(
-    tmp_path: Path, prefix: str
+    tmp_path: Path, prefix: str, kill_points: tuple[float, ...]
 ) -> None:
     policy = tmp_path / "policy.toml"
     policy.write_text("offer_timeout_seconds = 30\n[wrap_up_seconds]\nchat = 0\n")
@@ -97,7 +108,7 @@ def test_kill_minus_nine_mid_session_loses_nothing_acknowledged(
                 agent_id,
                 capacity=[pb.ChannelCount(channel=pb.CHANNEL_CHAT, count=CHAT_CAPACITY)],
             )
-        for kill_after in (0.3, 0.8, 1.5):
+        for kill_after in kill_points:
             stop = threading.Event()
             workers = [
                 threading.Thread(target=drive, args=(server, acks, w, stop))
