@@ -113,6 +113,10 @@ def assert_same(compiled: Core, python: Core, now: float) -> None:
         assert compiled.urgency_terms(iid, now) == python.urgency_terms(iid, now)
         assert compiled.relaxation_step(iid, now) == python.relaxation_step(iid, now)
         assert compiled.best_agent(iid, now) == python.best_agent(iid, now)
+        counts, ranked = python.rank_candidates(iid, now)
+        assert compiled.rank_candidates(iid, now) == (counts, ranked)
+        assert (ranked[0] if ranked else None) == python.best_agent(iid, now)  # Explain's winner
+        assert sum(counts) == len(agents) and counts[ELIGIBLE] >= len(ranked)
         for aid in agents:
             assert compiled.eligibility(iid, aid, now) == python.eligibility(iid, aid, now)
             assert compiled.score_terms(iid, aid, now) == python.score_terms(iid, aid, now)
@@ -178,6 +182,8 @@ def test_same_decisions_on_a_busy_centre(
         for iid in interactions:
             if python.is_waiting(iid):
                 assert compiled.best_agent(iid, now) == python.best_agent(iid, now)
+                ranking = python.rank_candidates(iid, now)
+                assert compiled.rank_candidates(iid, now) == ranking
         for aid in agents:
             if python.has_agent(aid):
                 assert compiled.best_interaction(aid, now) == python.best_interaction(aid, now)

@@ -26,12 +26,14 @@ import numpy as np
 
 
 from cim_router._core_common import PROMOTED as _PROMOTED
+from cim_router._core_common import REASONS as _REASONS
 from cim_router._core_common import SERVICE_LEVEL_PRIOR as _PRIOR
 from cim_router._core_common import (
     CoreParams, check_gate, check_gate_id, check_gates, check_share)
 
 cdef double PROMOTED = _PROMOTED
 cdef double SERVICE_LEVEL_PRIOR = _PRIOR
+cdef int N_REASONS = len(_REASONS)
 
 include "core_c/bitsets.pxi"
 include "core_c/storage.pxi"
@@ -281,6 +283,11 @@ cdef class Core:
         _score(self, i, a, now, _step_at(self, i, now),
                self.agent_index.get(pref, -1) if pref else -1, terms)
         return tuple([terms[k] for k in range(8)])
+
+    def rank_candidates(self, str interaction_id, double now):
+        """([how many agents each rule's code stops, by code; ELIGIBLE's: those it lets
+        through], [the best two eligible agents' ids by score, longest idle, lowest id])."""
+        return _rank_candidates(self, _inter_slot(self, interaction_id), now)
 
     def urgency(self, str interaction_id, double now):
         return _urgency(self, _inter_slot(self, interaction_id), now)

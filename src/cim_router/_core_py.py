@@ -47,6 +47,7 @@ from cim_router._core_py_model import (
     check_skills,
     check_state,
 )
+from cim_router._core_py_rank import rank_candidates
 
 IMPLEMENTATION = "python"
 
@@ -372,6 +373,8 @@ class Core:
     def score_terms(self, interaction_id: str, agent_id: str, now: float) -> tuple[float, ...]:
         """(skill, preferred, tier, idle, handle_time, sticky, scarcity, total) for a pair."""
         return self._terms(self._interaction(interaction_id), self._agent(agent_id), now)
+
+    rank_candidates = rank_candidates
 
     def urgency(self, interaction_id: str, now: float) -> float:
         return self._urgency(self._interaction(interaction_id), now)

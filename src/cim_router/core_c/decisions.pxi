@@ -193,3 +193,40 @@ cdef tuple _joint_candidates(Core self, double now):
                 break
     aids.sort()
     return iids, aids
+
+
+cdef object _rank_candidates(Core self, int i, double now):
+    """For Explain: per rule's code, how many agents it stops (ELIGIBLE's count: those it
+    lets through), and the ids of the best two eligible agents by score, then longest
+    idle, then lowest id (as `_best_agent` ranks them)."""
+    cdef int a, code, step, pref_slot = -1, first = -1, second = -1
+    cdef double s, first_score = 0.0, second_score = 0.0
+    counts = [0] * N_REASONS
+    step = _step_at(self, i, now)
+    self.press_stamp += 1
+    pref = self.inter_pref_agent[i]
+    if pref:
+        pref_slot = self.agent_index.get(pref, -1)
+    for a in range(self.a_hi):
+        if self.slot_agent[a] is None:
+            continue
+        code = _eligibility(self, i, a, now)
+        counts[code] += 1
+        if code != ELIGIBLE:
+            continue
+        s = _score(self, i, a, now, step, pref_slot, NULL)
+        if first < 0 or _ranks_ahead(self, s, a, first_score, first):
+            second, second_score = first, first_score
+            first, first_score = a, s
+        elif second < 0 or _ranks_ahead(self, s, a, second_score, second):
+            second, second_score = a, s
+    return counts, [self.slot_agent[x] for x in (first, second) if x >= 0]
+
+
+cdef bint _ranks_ahead(Core self, double s, int a, double t, int b):
+    """Whether agent `a` scoring `s` ranks before agent `b` scoring `t`."""
+    if s != t:
+        return s > t
+    if self.a_hot[a].idle != self.a_hot[b].idle:
+        return self.a_hot[a].idle < self.a_hot[b].idle
+    return self.slot_agent[a] < self.slot_agent[b]

@@ -51,25 +51,16 @@ def urgency_parts(core: Core, interaction_id: str, now: float) -> UrgencyParts:
 def explain(core: Core, interaction_id: str, now: float) -> Explanation:
     """Explain the arrival decision for a waiting interaction, as `best_agent` makes it.
 
-    A full scan over the tenant's agents: fine for an operator's question, not a hot path.
+    A full scan over the tenant's agents, in the core (Engine.capture makes it at each
+    decision in tenants of up to EXPLAIN_SCAN_LIMIT agents).
     """
-    exclusions: dict[str, int] = {}
-    ranked: list[tuple[float, float, str]] = []
-    agents = core.agent_ids()
-    for agent_id in agents:
-        reason = core.eligibility(interaction_id, agent_id, now)
-        if reason != ELIGIBLE:
-            exclusions[REASONS[reason]] = exclusions.get(REASONS[reason], 0) + 1
-            continue
-        total = core.score_terms(interaction_id, agent_id, now)[-1]
-        idle_since = core.agent_idle_since(agent_id)
-        ranked.append((-total, idle_since, agent_id))
-    ranked.sort()
+    counts, best = core.rank_candidates(interaction_id, now)
+    exclusions = {REASONS[code]: n for code, n in enumerate(counts) if n and code != ELIGIBLE}
 
     def candidate(k: int) -> Candidate | None:
-        if k >= len(ranked):
+        if k >= len(best):
             return None
-        agent_id = ranked[k][2]
+        agent_id = best[k]
         terms = core.score_terms(interaction_id, agent_id, now)
         return Candidate(agent_id, terms[-1], dict(zip(TERM_NAMES, terms[:-1], strict=True)))
 
@@ -77,8 +68,8 @@ def explain(core: Core, interaction_id: str, now: float) -> Explanation:
         interaction_id=interaction_id,
         at=now,
         relaxation_step=core.relaxation_step(interaction_id, now),
-        agents_considered=len(agents),
-        eligible=len(ranked),
+        agents_considered=sum(counts),
+        eligible=counts[ELIGIBLE],
         exclusions=exclusions,
         winner=candidate(0),
         runner_up=candidate(1),
