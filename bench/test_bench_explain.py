@@ -48,7 +48,7 @@ def cores() -> dict[str, Any]:
 def test_explanation_at_a_decision(benchmark: Any, cores: dict[str, Any], how: str) -> None:
     assert len(AGENTS) <= EXPLAIN_SCAN_LIMIT  # the size where every decision makes one
     ids = [i.id for i in PROBES]
-    made = [explain(cores[how], iid, NOW) for iid in ids]  # type: ignore[arg-type]
+    made = [explain(cores[how], iid, NOW) for iid in ids]
     assert made == [explain(cores["in the core"], iid, NOW) for iid in ids]
     assert sum(e.winner is not None for e in made) > len(ids) // 2
     assert any(e.exclusions for e in made) and any(e.runner_up for e in made)
@@ -56,6 +56,6 @@ def test_explanation_at_a_decision(benchmark: Any, cores: dict[str, Any], how: s
 
     def one() -> None:
         state["k"] = (state["k"] + 1) % len(ids)
-        explain(cores[how], ids[state["k"]], NOW)  # type: ignore[arg-type]
+        explain(cores[how], ids[state["k"]], NOW)
 
     benchmark.pedantic(one, rounds=300, iterations=5)
