@@ -124,6 +124,21 @@ def serving(tmp: Path) -> Iterator[Served]:
             drop_prefix(prefix)
 
 
+@contextlib.contextmanager
+def floor() -> Iterator[Served]:
+    """The transport floor: the no-op grpc.aio server of the same service
+    (`bench/noop_server.py`), as a child process."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.noop_server"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        yield Served(proc.stdout.readline().split()[-1], proc.pid)
+    finally:
+        proc.kill()
+        proc.wait(5)
+
+
 def measure(tmp: Path, rate: float, seconds: float) -> dict[str, Any]:
     """One load run on a router of its own, so that no run inherits another's backlog."""
     with serving(tmp) as server:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,6 +21,7 @@ from typing import Any
 import grpc
 import pytest
 
+from bench.test_bench_e2e_latency import floor
 from cim_router._pb import router_pb2 as pb
 from cim_router._pb import router_pb2_grpc
 from tests.redis_server import drop_prefix, redis_url, unique_prefix
@@ -38,22 +37,17 @@ CONCURRENCY = 64
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     policy = tmp_path_factory.mktemp("bench") / "policy.toml"
     policy.write_text("offer_timeout_seconds = 30\n")
-    noop = subprocess.Popen(
-        [sys.executable, "-m", "bench.noop_server"], stdout=subprocess.PIPE, text=True
-    )
     routers: list[ServerProcess] = []
     prefixes: list[str] = []
     try:
-        assert noop.stdout is not None
-        targets = {"noop": noop.stdout.readline().split()[-1]}
-        for name, query in (("group_commit", ""), ("no_group_commit", "&max_batch=1")):
-            prefixes.append(unique_prefix())
-            routers.append(start(f"{redis_url()}?prefix={prefixes[-1]}{query}", policy))
-            targets[name] = routers[-1].address
-        yield targets
+        with floor() as noop:
+            targets = {"noop": noop.address}
+            for name, query in (("group_commit", ""), ("no_group_commit", "&max_batch=1")):
+                prefixes.append(unique_prefix())
+                routers.append(start(f"{redis_url()}?prefix={prefixes[-1]}{query}", policy))
+                targets[name] = routers[-1].address
+            yield targets
     finally:
-        noop.kill()
-        noop.wait(5)
         for router in routers:
             router.terminate()
         for prefix in prefixes:
