@@ -7,10 +7,13 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
+import redis
 from google.protobuf import struct_pb2
 
 from cim_router._pb import router_pb2 as pb
-from tests.redis_server import drop_prefix
+from cim_router.store import compact
+from cim_router.store.keys import Keys
+from tests.redis_server import drop_prefix, redis_url
 from tests.service.conftest import Client, Running, start_server, wait_for
 from tests.service.redis_dump import dump, everything
 
@@ -52,8 +55,19 @@ def _left_of_the_customer(running: Running) -> list[str]:
     keys = dump(running.settings.prefix)
     found = [s for s in (CUSTOMER, *SECRETS, "ORD-55") if s in text]
     found += [k for k in keys if ":hist:c1" in k or ":hist:c2" in k]
+    found += [f"history in the record of {i}" for i in ("c1", "c2") if _folded(running, i)]
     found += [k for k, v in keys.items() if k.endswith(":events") and ("c1" in v or "c2" in v)]
     return found
+
+
+def _folded(running: Running, interaction_id: str) -> int:
+    """How many history entries the interaction's record holds (closed, compact records)."""
+    client = redis.Redis.from_url(redis_url())
+    try:
+        stored = client.get(Keys(running.settings.prefix).interaction("default", interaction_id))
+    finally:
+        client.close()
+    return len(compact.folded_history(stored)) if isinstance(stored, bytes) else 0
 
 
 @pytest.fixture
@@ -140,7 +154,7 @@ def test_no_customer_id_names_a_key(server: Running) -> None:
         client.enqueue(f"j{n}", customer_id=customer_id)  # a returning customer
     assert client.get("j3").linked_interaction_id == "i3"  # the index still finds them
     names = list(dump(server.settings.prefix))
-    assert any(":cu:" in name for name in names) and any(":cuix:" in name for name in names)
+    assert any(":cus:" in name for name in names)  # the customer's record and index
     assert [n for n in names if any(c in n for c in ids) or "mailbox" in n] == []
 
 

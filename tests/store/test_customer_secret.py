@@ -68,8 +68,11 @@ def test_a_secret_file_names_the_customer_keys(
         ).hexdigest()
         r = redis.Redis.from_url(redis_url())
         try:
-            assert r.exists(f"{prefix}:{{default}}:cu:{digest}") == 1
-            assert r.exists(f"{prefix}:{{default}}:cuix:{digest}") == 1
+            # The customer's record and index: one hash, named by the digest.
+            fields = r.hgetall(f"{prefix}:{{default}}:cus:{digest}")
+            assert set(fields) == {b"", b"i1"}
+            assert r.exists(f"{prefix}:{{default}}:cu:{digest}") == 0  # the layout before
+            assert r.exists(f"{prefix}:{{default}}:cuix:{digest}") == 0
             assert r.exists(f"{prefix}:customer-key") == 0  # not kept in Redis
         finally:
             r.close()

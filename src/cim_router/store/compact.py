@@ -5,6 +5,12 @@ JSON records start with `{` or `[`; these start with `VERSION` (a byte no JSON t
 with), so the readers in codec.py tell the two apart by the first byte and read both.
 Positions never change meaning: a later version appends, or takes a new version byte.
 
+A closed interaction's record may hold its history (version 2, `FOLDED`): the version byte,
+a msgpack array of the history's entries (each the bytes of one list entry, oldest first,
+as the commit script packs them: msgpack str), then the record's array as in version 1.
+The history comes first so that the commit script can find where the record starts
+without decoding it.
+
 Interaction records: the fields every record has, in `_CORE` order, then a map of the
 rarer ones (`X_*` keys) holding only those that are set. Floats that are whole numbers are
 written as integers (one byte for 0) and read back as floats. History events leave out
@@ -40,7 +46,9 @@ from cim_router.tenant.records import (
 )
 
 VERSION = 1  # the first byte of every record in this encoding
+FOLDED = 2  # the first byte of a closed interaction's record holding its history
 _V = bytes([VERSION])
+_VERSIONS = (VERSION, FOLDED)
 _STANDARD = "standard"  # the customer tier most records have: written as nil
 _ROUTER = "router"  # the caller of most events (the router's own changes): written as nil
 _CORE = 25  # fields before the map of rare ones
@@ -76,11 +84,29 @@ _unpackb = msgpack.unpackb
 
 
 def is_compact(data: bytes | str) -> TypeGuard[bytes]:
-    return isinstance(data, bytes) and data[:1] == _V
+    return isinstance(data, bytes) and len(data) > 0 and data[0] in _VERSIONS
 
 
 def _body(data: bytes) -> Any:
     return _unpackb(memoryview(data)[1:], raw=False, strict_map_key=False)
+
+
+def _split(data: bytes) -> tuple[list[bytes], memoryview]:
+    """A folded record's history entries, and the record's array after them."""
+    unpacker = msgpack.Unpacker(raw=True, max_buffer_size=len(data))
+    unpacker.feed(memoryview(data)[1:])
+    entries = unpacker.unpack()
+    if not isinstance(entries, list) or not all(isinstance(e, bytes) for e in entries):
+        raise ValueError("interaction record: malformed history")
+    return entries, memoryview(data)[1 + unpacker.tell() :]
+
+
+def folded_history(data: bytes | str) -> list[bytes]:
+    """The history entries a closed interaction's record holds, oldest first: none but in
+    a version 2 record."""
+    if isinstance(data, bytes) and data[:1] == bytes([FOLDED]):
+        return _split(data)[0]
+    return []
 
 
 def _f(x: float) -> float | int:
@@ -193,7 +219,10 @@ def _rare_out(rec: InteractionRecord) -> dict[int, Any]:
 
 
 def interaction_in(data: bytes, tenant: str) -> InteractionRecord:
-    d = _body(data)
+    if data[0] == FOLDED:
+        d = _unpackb(_split(data)[1], raw=False, strict_map_key=False)
+    else:
+        d = _body(data)
     if len(d) < _CORE:
         raise ValueError("interaction record: too few fields")
     (

@@ -86,12 +86,17 @@ class Keys:
 
     def interaction(self, tenant: str, interaction_id: str) -> str:
         """STRING, the interaction record (compact.py's encoding, or JSON as versions before
-        it wrote); no TTL while open, the retention once COMPLETED or CANCELLED."""
+        it wrote); no TTL while open, the retention once COMPLETED or CANCELLED. In the
+        compact encoding a closed one's record holds its history too (version 2): the
+        commit that closes it (or writes it again) moves the history list into it."""
         return f"{self._t(tenant)}:ix:{interaction_id}"
 
     def history(self, tenant: str, interaction_id: str) -> str:
         """LIST of the interaction's events (compact.py's encoding, or JSON), oldest first,
-        the newest `history_max` kept; TTL as its record."""
+        the newest `history_max` kept. While it is open: no TTL. Once closed, in the compact
+        encoding, the list is folded into the record and deleted; an event after that
+        (feedback) starts a new list, which takes the record's TTL, and is read after the
+        folded ones. JSON records keep the list, TTL as its record."""
         return f"{self._t(tenant)}:hist:{interaction_id}"
 
     def customer_hash(self, tenant: str, customer_id: str) -> str:
@@ -101,15 +106,27 @@ class Keys:
         message = tenant.encode() + b"\x00" + customer_id.encode()
         return hmac.new(self.customer_secret, message, hashlib.sha256).hexdigest()
 
+    def customer_fields(self, tenant: str, customer_id: str) -> str:
+        """HASH, the customer's record and index in one key (compact records): field "" the
+        customer's last interaction and last agent (compact.py's encoding), and one field
+        per id of their interactions (added at each customer write and when one closes;
+        value empty), what ForgetCustomer erases. Ids are never empty, so never "". TTL the
+        retention, renewed at each write. Named by the customer's hash, never their id.
+        Kept small, it stays a listpack (`hash-max-listpack-entries`, 128 by default, and
+        `hash-max-listpack-value`, 64 bytes: the record is about 30, ids up to 128)."""
+        return f"{self._t(tenant)}:cus:{self.customer_hash(tenant, customer_id)}"
+
     def customer(self, tenant: str, customer_id: str) -> str:
-        """STRING, the customer's last interaction and last agent (compact or JSON); TTL the
-        retention, renewed at each write. Named by the customer's hash, never their id."""
+        """STRING, the customer's last interaction and last agent (compact or JSON): written
+        with JSON records only, and by versions before `customer_fields`; read when that
+        has no record. TTL the retention, renewed at each write. Named by the customer's
+        hash."""
         return f"{self._t(tenant)}:cu:{self.customer_hash(tenant, customer_id)}"
 
     def customer_interactions(self, tenant: str, customer_id: str) -> str:
-        """SET of the ids of the customer's interactions (added at each customer write and
-        when one closes), what ForgetCustomer erases; TTL the retention, renewed at each
-        write. Named by the customer's hash."""
+        """SET of the ids of the customer's interactions, as `customer` (JSON records, and
+        versions before): read with `customer_fields`'s ids, both erased by ForgetCustomer;
+        TTL the retention, renewed at each write. Named by the customer's hash."""
         return f"{self._t(tenant)}:cuix:{self.customer_hash(tenant, customer_id)}"
 
     def legacy_customer(self, tenant: str, customer_id: str) -> str:

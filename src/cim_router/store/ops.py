@@ -18,6 +18,7 @@ from cim_router.tenant.tallies import BUCKET_SECONDS, FLOAT_COUNTS, KEEP_BUCKETS
 CLOSED = (InteractionState.COMPLETED, InteractionState.CANCELLED)
 TALLY_SECONDS = KEEP_BUCKETS * BUCKET_SECONDS  # a tally bucket's TTL
 Op = tuple[Any, ...]  # (opcode, key, args...)
+TWO_KEYS = frozenset({"fold", "hpush"})  # opcodes whose first argument is a key too
 
 
 def encode(k: Keys, settings: RedisSettings, tenant: str, t: Transition) -> list[Op]:
@@ -28,16 +29,15 @@ def encode(k: Keys, settings: RedisSettings, tenant: str, t: Transition) -> list
     event_out = compact.history_event_out if small else codec.event_out
     customer_out = compact.customer_out if small else codec.customer_out
     ops: list[Op] = []
+    closing: list[Op] = []  # written after the transition's events: they fold in with it
     for rec in t.interactions:
         data = record_out(rec)
         if rec.interaction.state in CLOSED:
-            ops.append(("setex", k.interaction(tenant, rec.id), data, keep))
+            key, history = k.interaction(tenant, rec.id), k.history(tenant, rec.id)
+            closing.append(("fold", key, history, data, keep, settings.history_max, int(small)))
             ops.append(("srem", k.open(tenant), rec.id))
-            ops.append(("expire", k.history(tenant, rec.id), keep))
             if rec.interaction.customer_id:
-                index = k.customer_interactions(tenant, rec.interaction.customer_id)
-                ops.append(("sadd", index, rec.id))
-                ops.append(("expire", index, keep))
+                ops.extend(_indexed(k, small, tenant, rec.interaction.customer_id, rec.id, keep))
         else:
             ops.append(("set", k.interaction(tenant, rec.id), data))
             ops.append(("sadd", k.open(tenant), rec.id))
@@ -52,18 +52,24 @@ def encode(k: Keys, settings: RedisSettings, tenant: str, t: Transition) -> list
     for e in t.events:
         # The stream's entries stay JSON, whatever the format: its readers are others' too.
         data = codec.event_out(e)
-        history = k.history(tenant, e.interaction_id)
-        ops.append(("rpushcap", history, event_out(e) if small else data, settings.history_max))
+        history, record = (
+            k.history(tenant, e.interaction_id),
+            k.interaction(tenant, e.interaction_id),
+        )
+        entry = event_out(e) if small else data
+        ops.append(("hpush", history, record, entry, settings.history_max))
         ops.append(("xadd", k.events(tenant), settings.stream_maxlen, data))
+    ops.extend(closing)
     for name, n in t.counters.items():
         ops.append(("hincr", k.counters(tenant), name, n))
     if t.tallies:
         ops.extend(_tallies(k, tenant, t.tallies))
     for c in t.customers:
-        ops.append(("setex", k.customer(tenant, c.customer_id), customer_out(c), keep))
-        index = k.customer_interactions(tenant, c.customer_id)
-        ops.append(("sadd", index, c.last_interaction_id))
-        ops.append(("expire", index, keep))
+        if small:
+            ops.append(("hset", k.customer_fields(tenant, c.customer_id), "", customer_out(c)))
+        else:
+            ops.append(("setex", k.customer(tenant, c.customer_id), customer_out(c), keep))
+        ops.extend(_indexed(k, small, tenant, c.customer_id, c.last_interaction_id, keep))
     for erased in t.erasures:
         ops.extend(_erase(k, tenant, erased))
     if t.request is not None:
@@ -75,6 +81,16 @@ def encode(k: Keys, settings: RedisSettings, tenant: str, t: Transition) -> list
     for key in t.quarantined:
         ops.append(("sadd", k.quarantine(tenant), key))
     return ops
+
+
+def _indexed(k: Keys, small: bool, tenant: str, customer_id: str, iid: str, keep: int) -> list[Op]:
+    """`iid` added to the customer's index, whose TTL starts again: the hash that holds their
+    record too (compact records), or the set (JSON, as versions before)."""
+    if small:
+        fields = k.customer_fields(tenant, customer_id)
+        return [("hset", fields, iid, ""), ("expire", fields, keep)]
+    index = k.customer_interactions(tenant, customer_id)
+    return [("sadd", index, iid), ("expire", index, keep)]
 
 
 def _tallies(k: Keys, tenant: str, tallies: dict[tuple[int, str], float]) -> list[Op]:
@@ -92,14 +108,18 @@ def _tallies(k: Keys, tenant: str, tallies: dict[tuple[int, str], float]) -> lis
 
 
 def _erase(k: Keys, tenant: str, e: Erasure) -> list[Op]:
-    """A customer forgotten: their records and index, their interactions' history, and
-    the stream's entries naming those interactions."""
+    """A customer forgotten: their records and index (in every layout), their interactions'
+    history (the lists, and what their records hold), and the stream's entries naming
+    those interactions."""
     ops: list[Op] = [
+        ("del", k.customer_fields(tenant, e.customer_id)),
         ("del", k.customer(tenant, e.customer_id)),
         ("del", k.customer_interactions(tenant, e.customer_id)),
         ("del", k.legacy_customer(tenant, e.customer_id)),
     ]
-    ops.extend(("del", k.history(tenant, iid)) for iid in e.interaction_ids)
+    for iid in e.interaction_ids:
+        ops.append(("del", k.history(tenant, iid)))
+        ops.append(("unfold", k.interaction(tenant, iid)))
     if e.interaction_ids:
         entries, ids = list(e.stream_entries), list(e.interaction_ids)
         ops.append(("xforget", k.events(tenant), entries, e.scanned_to, ids))
@@ -127,6 +147,10 @@ def script_args(
         for op in ops:
             flat.append(op[0])
             flat.append(ref(op[1]))
-            flat.extend(op[2:])
+            if op[0] in TWO_KEYS:
+                flat.append(ref(op[2]))
+                flat.extend(op[3:])
+            else:
+                flat.extend(op[2:])
     pack = msgpack.packb
     return keys, [epoch, pack(guards), pack(flat, use_bin_type=False)]

@@ -25,7 +25,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.retry import Retry
 
-from cim_router.store import codec, customers, event_reads
+from cim_router.store import codec, customers, event_reads, history_reads
 from cim_router.store.bulk_reads import mget_many
 from cim_router.store.decode import (
     WrongType,
@@ -123,8 +123,8 @@ class RedisStore:
         self._wake = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
         self._reconnect: asyncio.Task[None] | None = None
-        # Group reads: concurrent point reads share one MGET.
-        self._reads: list[tuple[list[str], asyncio.Future[list[bytes | None]]]] = []
+        # Group reads: concurrent point reads share one MGET (and the HGETs sent with it).
+        self._reads: list[tuple[list[str], list[str], asyncio.Future[list[bytes | None]]]] = []
         self._read_wake = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
 
@@ -238,13 +238,31 @@ class RedisStore:
                 decode_interaction(snap, tenant, interaction_id, value)
         return snap
 
-    async def _get(self, keys: list[str]) -> list[bytes | None]:
-        """Values of `keys`, read together with whatever other reads are waiting."""
+    async def _get(self, keys: list[str], hashes: Sequence[str] = ()) -> list[bytes | None]:
+        """Values of `keys`, then of each hash of `hashes` its field "", read together with
+        whatever other reads are waiting."""
         self._check()
         fut: asyncio.Future[list[bytes | None]] = asyncio.get_running_loop().create_future()
-        self._reads.append((keys, fut))
+        self._reads.append((keys, list(hashes), fut))
         self._read_wake.set()
         return await fut
+
+    async def _read_batch(self, keys: list[str], hashes: list[str]) -> list[bytes | None]:
+        """One MGET of `keys` and an HGET of each hash's field "", sent at once on the
+        reader's connection; a hash of the wrong type reads as missing, as MGET's keys."""
+        conn = self._reader_conn
+        if not hashes:
+            values: list[bytes | None] = await self._call(conn, "MGET", *keys)
+            return values
+        commands = [("MGET", *keys), *(("HGET", h, "") for h in hashes)]
+        await conn.send_packed_command(conn.pack_commands(commands))
+        values = list(await conn.read_response())
+        for _ in hashes:
+            try:
+                values.append(await conn.read_response())
+            except ResponseError:
+                values.append(None)
+        return values
 
     async def _read_forever(self) -> None:
         while not self._closing:
@@ -253,41 +271,29 @@ class RedisStore:
             self._read_wake.clear()
             while self._reads:
                 batch, self._reads = self._reads, []
-                keys = [k for wanted, _ in batch for k in wanted]
+                keys = [k for wanted, _, _ in batch for k in wanted]
+                hashes = [h for _, more, _ in batch for h in more]
                 try:
-                    values = await self.round_trip(
-                        "read", self._call(self._reader_conn, "MGET", *keys)
-                    )
+                    values = await self.round_trip("read", self._read_batch(keys, hashes))
                 except Unavailable as exc:
                     await self._reader_conn.disconnect()
-                    for _, fut in batch:
+                    for _, _, fut in batch:
                         if not fut.done():
                             fut.set_exception(exc)
                     continue
-                at = 0
-                for wanted, fut in batch:
+                at, at_hash = 0, len(keys)
+                for wanted, more, fut in batch:
                     if not fut.done():
-                        fut.set_result(values[at : at + len(wanted)])
-                    at += len(wanted)
+                        found = values[at : at + len(wanted)]
+                        fut.set_result(found + values[at_hash : at_hash + len(more)])
+                    at, at_hash = at + len(wanted), at_hash + len(more)
 
     async def read_interaction(self, tenant: str, interaction_id: str) -> InteractionRecord | None:
         (data,) = await self._get([self.keys.interaction(tenant, interaction_id)])
         return None if data is None else interaction_or_none(data, tenant, interaction_id)
 
     async def read_history(self, tenant: str, interaction_id: str) -> list[Event]:
-        key = self.keys.history(tenant, interaction_id)
-        events = []
-        try:
-            stored = await self.round_trip("read", self.redis.lrange(key, 0, -1))
-        except WrongType:
-            log.warning("history key of the wrong type", extra={"tenant": tenant})
-            return []
-        for data in stored:
-            try:
-                events.append(codec.history_event_in(data, interaction_id))
-            except Exception:  # a bad entry must not hide the rest of the history
-                log.warning("undecodable history event left out", extra={"tenant": tenant})
-        return events
+        return await history_reads.read_history(self, tenant, interaction_id)
 
     async def read_request(self, tenant: str, request_id: str) -> RequestOutcome | None:
         (data,) = await self._get([self.keys.request(tenant, request_id)])
@@ -302,19 +308,18 @@ class RedisStore:
     async def read_existing(
         self, tenant: str, interaction_id: str, customer_id: str
     ) -> tuple[InteractionRecord | None, CustomerRecord | None]:
-        """An interaction under this id, and the customer's record, in one round trip."""
-        keys = [self.keys.interaction(tenant, interaction_id)]
+        """An interaction under this id, and the customer's record (in the hash, else in
+        the key versions before wrote), in one round trip."""
+        k = self.keys
+        keys, hashes = [k.interaction(tenant, interaction_id)], []
         if customer_id:
-            keys.append(self.keys.customer(tenant, customer_id))
-        found = await self._get(keys)
+            keys.append(k.customer(tenant, customer_id))
+            hashes.append(k.customer_fields(tenant, customer_id))
+        found = await self._get(keys, hashes)
         rec = None if found[0] is None else interaction_or_none(found[0], tenant, interaction_id)
-        customer = None
-        if customer_id and found[1] is not None:
-            try:
-                customer = codec.customer_in(customer_id, found[1])
-            except Exception:  # a bad link only loses the link
-                log.warning("undecodable customer record ignored", extra={"tenant": tenant})
-        return rec, customer
+        if not customer_id:
+            return rec, None
+        return rec, customers.customer_or_none(tenant, customer_id, found[2], found[1])
 
     async def read_customer(self, tenant: str, customer_id: str) -> CustomerFootprint:
         return await customers.read_customer(self, tenant, customer_id)

@@ -32,6 +32,18 @@ local function apply(...)
     skipped = skipped + 1
   end
 end
+-- A closed interaction's record with its history (compact.py's version 2): the version
+-- byte, the history entries as one msgpack array, then the record's array.
+local function folded(record)
+  if type(record) ~= 'string' or string.byte(record, 1) ~= 2 then
+    return {}, nil
+  end
+  local ok, after, entries = pcall(cmsgpack.unpack_one, record, 1)
+  if not ok or type(entries) ~= 'table' or after < 0 then
+    return {}, nil
+  end
+  return entries, string.sub(record, after + 1)
+end
 local i = 1
 local last = #ops
 while i <= last do
@@ -75,6 +87,68 @@ while i <= last do
     apply('RPUSH', key, ops[i + 2])
     apply('LTRIM', key, -tonumber(ops[i + 3]), -1)
     i = i + 4
+  elseif op == 'hpush' then
+    -- a history entry: as rpushcap, and a list started after its interaction closed
+    -- (whose history the record holds) takes the record's TTL
+    local record = KEYS[tonumber(ops[i + 2])]
+    apply('RPUSH', key, ops[i + 3])
+    apply('LTRIM', key, -tonumber(ops[i + 4]), -1)
+    if redis.call('PTTL', key) == -1 then
+      local ttl = redis.call('PTTL', record)
+      if ttl > 0 then
+        apply('PEXPIRE', key, ttl)
+      end
+    end
+    i = i + 5
+  elseif op == 'fold' then
+    -- a closed record (ops[i + 3]), TTL ops[i + 4]: if ops[i + 6] is 1, written with the
+    -- history it held and the list's (KEYS[ops[i + 2]]) entries folded in, the newest
+    -- ops[i + 5] kept, and the list deleted; if 0 (a JSON record), what it held goes
+    -- back to the front of the list, which takes the TTL
+    local history = KEYS[tonumber(ops[i + 2])]
+    local data, keep, cap = ops[i + 3], ops[i + 4], tonumber(ops[i + 5])
+    local entries = folded(redis.pcall('GET', key))
+    if ops[i + 6] == 1 then
+      local listed = redis.pcall('LRANGE', history, 0, -1)
+      if type(listed) == 'table' and not listed.err and #listed > 0 then
+        for _, entry in ipairs(listed) do
+          entries[#entries + 1] = entry
+        end
+        apply('DEL', history)
+      end
+      if #entries > cap then
+        local newest = {}
+        for n = #entries - cap + 1, #entries do
+          newest[#newest + 1] = entries[n]
+        end
+        entries = newest
+      end
+      if #entries > 0 then
+        data = string.char(2) .. cmsgpack.pack(entries) .. string.sub(data, 2)
+      end
+    else
+      if #entries > 0 then
+        for n = #entries, 1, -1 do
+          apply('LPUSH', history, entries[n])
+        end
+        apply('LTRIM', history, -cap, -1)
+      end
+      apply('EXPIRE', history, keep)
+    end
+    apply('SET', key, data, 'EX', keep)
+    i = i + 7
+  elseif op == 'unfold' then
+    -- a record without the history it held, its TTL kept (ForgetCustomer)
+    local _, record = folded(redis.pcall('GET', key))
+    if record then
+      local ttl = redis.call('PTTL', key)
+      if ttl > 0 then
+        apply('SET', key, string.char(1) .. record, 'PX', ttl)
+      else
+        apply('SET', key, string.char(1) .. record)
+      end
+    end
+    i = i + 2
   elseif op == 'expire' then
     apply('EXPIRE', key, ops[i + 2])
     i = i + 3
