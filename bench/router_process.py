@@ -1,5 +1,6 @@
 """`cim-router serve` as a child process on the test Redis, under a key prefix of its own,
-and its CPU time from /proc. The end-to-end and Session benchmarks share it."""
+and what /proc tells about it (CPU time, resident memory). The end-to-end, Session and
+soak benchmarks share it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import os
 import resource
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,9 +50,25 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def rss_kib(pid: int) -> int | None:
+    """Resident set size of a process in KiB (VmRSS); None where /proc is not there."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])  # "VmRSS:   123456 kB"
+    return None
+
+
 @contextlib.contextmanager
-def serving(tmp: Path) -> Iterator[Served]:
-    """`cim-router serve` on the test Redis under a prefix of its own."""
+def serving(
+    tmp: Path, env: Mapping[str, str] | None = None, module: str = "cim_router.cli"
+) -> Iterator[Served]:
+    """`cim-router serve` on the test Redis under a prefix of its own; `env`: variables
+    added to the server's environment; `module`: what `python -m` runs (the router's CLI,
+    or a wrapper of it)."""
     policy = tmp / "policy.toml"
     policy.write_text(POLICY)
     prefix = unique_prefix()
@@ -62,10 +79,11 @@ def serving(tmp: Path) -> Iterator[Served]:
     log_path = tmp / f"server-{prefix}.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "cim_router.cli", *argv],
+            [sys.executable, "-m", module, *argv],
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
+            env={**os.environ, **(env or {})},
         )
         try:
             assert proc.stdout is not None
