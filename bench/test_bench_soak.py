@@ -24,7 +24,8 @@ marked `slow`, so it also needs `-m slow`:
 
 For finding what grows: CIM_BENCH_SOAK_SECONDS, CIM_BENCH_SOAK_WARMUP and CIM_BENCH_SOAK_RATE
 change the soak; CIM_BENCH_SOAK_TRACEMALLOC=1 runs the router under tracemalloc
-(bench/traced_serve.py) and prints the allocation sites that grew after the warm-up.
+(bench/traced_serve.py) and prints the allocation sites that grew after the warm-up;
+CIM_BENCH_SOAK_CAPS=N caps the router's bounded in-memory caches at N entries.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ FULL_SAMPLE = 5.0
 CHECK_SECONDS, CHECK_WARMUP, CHECK_SAMPLE = 6.0, 3.0, 1.0
 RATE = float(os.environ.get("CIM_BENCH_SOAK_RATE", "100"))
 TRACE = os.environ.get("CIM_BENCH_SOAK_TRACEMALLOC") == "1"
+CAPS = os.environ.get("CIM_BENCH_SOAK_CAPS", "")  # N: the router's caches capped at N
 AGENTS = 300
 HANDLE_MEAN = 1.0  # seconds: ~100 lives held at once, of ~600 agent slots
 # Flat: after the warm-up the RSS grows by no more than 4 MiB, and its least-squares trend
@@ -176,10 +178,13 @@ def soak(tmp: Path, seconds: float, warmup: float, every: float) -> dict[str, An
     far slower: give it a lower CIM_BENCH_SOAK_RATE) and what grew from the end of the
     warm-up to the end of the run is printed."""
     trace = tmp / "tracemalloc" if TRACE else None
-    env, module = {}, "cim_router.cli"
+    env: dict[str, str] = {}
     if trace is not None:
         trace.mkdir()
-        env, module = {traced_serve.DIR_VARIABLE: str(trace)}, "bench.traced_serve"
+        env[traced_serve.DIR_VARIABLE] = str(trace)
+    if CAPS:
+        env[traced_serve.CAPS_VARIABLE] = CAPS
+    module = "bench.traced_serve" if env else "cim_router.cli"
     with serving(tmp, env, module) as server:
         cpu_before = cpu_seconds(server.pid)
         result = asyncio.run(_soak(server.address, server.pid, seconds, warmup, every, trace))
