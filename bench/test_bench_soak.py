@@ -179,7 +179,9 @@ async def _soak(
             await _snapshot(pid, traced_serve.snapshot_path(trace, 2))
     finally:
         sampler.cancel()
-        await asyncio.gather(sampler, return_exceptions=True)
+        (stopped,) = await asyncio.gather(sampler, return_exceptions=True)
+    if isinstance(stopped, Exception):  # the sampler failed, not cancelled: no figures
+        raise stopped
     return {"report": report, "samples": samples}
 
 
