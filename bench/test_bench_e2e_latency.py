@@ -16,18 +16,12 @@ bar. `CIM_BENCH_FULL=1` runs the real measurement (about 2.5 minutes):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import resource
-import subprocess
-import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.router_process import cpu_seconds, own_cpu_seconds, serving
 from cim_router.loadgen import LoadConfig, run_load
-from tests.redis_server import drop_prefix, redis_url, unique_prefix
 
 FULL = os.environ.get("CIM_BENCH_FULL") == "1"
 AGENTS = 2_000 if FULL else 200
@@ -38,20 +32,6 @@ SWEEP_SECONDS = 8.0 if FULL else 1.0
 BAR_P99_MS = 10.0
 OVERLOAD_CODES = {"CANCELLED", "DEADLINE_EXCEEDED"}
 PLOT = Path(__file__).with_name("e2e_latency.png")
-
-# Offers stay open longer than any run, wrap-up is off: every offer is answered and every
-# agent is back at once, so the figures are the router's, not the simulated people's.
-POLICY = """\
-offer_timeout_seconds = 15
-
-[wrap_up_seconds]
-voice = 0
-video = 0
-chat = 0
-sms = 0
-social = 0
-email = 0
-"""
 
 
 def workload(target: str, rate: float, seconds: float) -> LoadConfig:
@@ -68,75 +48,6 @@ def workload(target: str, rate: float, seconds: float) -> LoadConfig:
         seed=1,
         progress=False,
     )
-
-
-@dataclass(frozen=True)
-class Served:
-    address: str
-    pid: int
-
-
-def own_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a child process; None where /proc is not there."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@contextlib.contextmanager
-def serving(tmp: Path) -> Iterator[Served]:
-    """`cim-router serve` on the test Redis under a prefix of its own."""
-    policy = tmp / "policy.toml"
-    policy.write_text(POLICY)
-    prefix = unique_prefix()
-    url = redis_url()
-    url += ("&" if "?" in url else "?") + f"prefix={prefix}"
-    argv = ["serve", "--host", "127.0.0.1", "--grpc-port", "0", "--metrics-port", "0",
-            "--redis-url", url, "--policy", str(policy), "--log-level", "WARNING"]  # fmt: skip
-    log_path = tmp / f"server-{prefix}.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cim_router.cli", *argv],
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-        )
-        try:
-            assert proc.stdout is not None
-            line = proc.stdout.readline()
-            if not line.startswith("cim-router listening on "):
-                raise RuntimeError(f"server did not start: {line!r} {log_path.read_text()}")
-            yield Served(line.split()[-1], proc.pid)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-            drop_prefix(prefix)
-
-
-@contextlib.contextmanager
-def floor() -> Iterator[Served]:
-    """The transport floor: the no-op grpc.aio server of the same service
-    (`bench/noop_server.py`), as a child process."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.noop_server"], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert proc.stdout is not None
-        yield Served(proc.stdout.readline().split()[-1], proc.pid)
-    finally:
-        proc.kill()
-        proc.wait(5)
 
 
 def measure(tmp: Path, rate: float, seconds: float) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from typing import Any
 import grpc
 import pytest
 
-from bench.test_bench_e2e_latency import floor
+from bench.router_process import floor
 from cim_router._pb import router_pb2 as pb
 from cim_router._pb import router_pb2_grpc
 from tests.redis_server import drop_prefix, redis_url, unique_prefix

@@ -33,7 +33,7 @@ from typing import Any
 
 import grpc
 
-from bench.test_bench_e2e_latency import cpu_seconds, floor, serving
+from bench.router_process import cpu_seconds, floor, serving
 from cim_router._pb import router_pb2 as pb
 from cim_router._pb import router_pb2_grpc
 from cim_router.client import AsyncRouterClient, Retry
