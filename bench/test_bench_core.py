@@ -46,6 +46,12 @@ def _rounds(impl: str) -> dict[str, Any]:
     )
 
 
+def _checked(impl: str) -> int:
+    """How many decisions a contender must agree on before it is timed (the twin scans
+    every agent in Python: five of its decisions take seconds)."""
+    return 5 if impl == "python" else 20
+
+
 def _cycle(items: list[str]) -> Callable[[], str]:
     state = {"k": 0}
 
@@ -83,7 +89,7 @@ def freed() -> dict[str, Any]:
 def test_arrival(benchmark: Any, arrival: dict[str, Any], impl: str) -> None:
     ids = [i.id for i in ARRIVAL_PROBES]
     reference = arrival["compiled"]
-    for iid in ids[:20]:
+    for iid in ids[: _checked(impl)]:
         assert arrival[impl].best_agent(iid, NOW) == reference.best_agent(iid, NOW)
     assert sum(reference.best_agent(iid, NOW) is not None for iid in ids) > len(ids) // 2
     core = arrival[impl]
@@ -103,7 +109,7 @@ def test_freed_agent(benchmark: Any, freed: dict[str, Any], impl: str) -> None:
             return core.best_interaction(ids.index(agent_id), NOW)  # type: ignore[no-any-return]
         return core.best_interaction(agent_id, NOW)  # type: ignore[no-any-return]
 
-    for aid in ids[:20]:
+    for aid in ids[: _checked(impl)]:
         assert decide(aid) == reference.best_interaction(aid, NOW)
     assert sum(reference.best_interaction(aid, NOW) is not None for aid in ids) > len(ids) // 2
     if impl == "numpy":
@@ -131,7 +137,7 @@ def test_arrival_with_every_term(
 ) -> None:
     ids = [i.id for i in ARRIVAL_PROBES]
     reference = arrival_defaults["compiled"]
-    for iid in ids[:5]:
+    for iid in ids[: 2 if impl == "python" else 5]:  # the twin: seconds each
         assert arrival_defaults[impl].best_agent(iid, NOW) == reference.best_agent(iid, NOW)
     core = arrival_defaults[impl]
     nxt = _cycle(ids)
