@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from cim_router.cli import main
+from cim_router.domain.limits import MAX_WATCHED_AGENTS
 from cim_router.loadgen import LoadConfig, run_load
 from cim_router.loadgen.percentiles import QUANTILES
 from cim_router.loadgen.recorder import RPCS
@@ -213,3 +214,23 @@ def test_cli_usage_errors_exit_2(target: str, capsys: pytest.CaptureFixture[str]
     assert exc.value.code == 2
     assert main(["loadgen", "--target", target, "--rate", "0", "--count", "1"]) == 2
     assert "rate" in capsys.readouterr().err
+
+
+def test_more_agents_than_one_watch_may_name_are_spread_over_streams(target: str) -> None:
+    # One stream may follow MAX_WATCHED_AGENTS agents; the run asks for one stream and
+    # gets as many as its agents (and its probe agent) need, so every offer is seen.
+    r = load(
+        target,
+        rate=100,
+        count=20,
+        duration=None,
+        agents=MAX_WATCHED_AGENTS,
+        handle_mean=0.05,
+        patience_mean=60,
+        grace=5.0,
+        seed=21,
+    )
+    check_consistent(r)
+    assert r["errors_total"] == 0, r["errors"]
+    assert r["offered"] == r["enqueued"] == 20
+    assert r["completed"] == 20

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from cim_router.cli import parser
+from cim_router.domain.limits import MAX_WATCHED_AGENTS
 from cim_router.loadgen import LoadConfig, pace, parse_mix, percentile, poisson_offsets, summary
 from cim_router.loadgen.command import config_from
 from cim_router.loadgen.recorder import Occupancy
@@ -161,3 +162,14 @@ def test_readme_loadgen_example_parses() -> None:
     for line in lines:
         args = parser().parse_args(shlex.split(line.split("#")[0])[1:])
         assert config_from(args).rate > 0
+
+
+def test_agents_beyond_one_watch_take_more_streams() -> None:
+    def streams(agents: int, asked: int = 1) -> int:
+        return LoadConfig(agents=agents, streams=asked).stream_count
+
+    # a stream follows the run's agents and its probe agent
+    assert streams(MAX_WATCHED_AGENTS - 1) == 1
+    assert streams(MAX_WATCHED_AGENTS) == 2
+    assert streams(2 * MAX_WATCHED_AGENTS + 5) == 3
+    assert streams(10, asked=4) == 4

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from cim_router.client.connection import DEFAULT_TARGET, Tls
 from cim_router.client.names import CHANNELS
+from cim_router.domain.limits import MAX_WATCHED_AGENTS
 
 DISTRIBUTIONS = ("exponential", "lognormal")
 MAX_QUEUE_ID = 128
@@ -107,6 +108,12 @@ class LoadConfig:
     timeout: float = 10.0  # per call
     seed: int | None = None
     progress: bool = True
+
+    @property
+    def stream_count(self) -> int:
+        """The streams the agents are spread over: `streams`, or more where one stream
+        would follow more agents (the run's and its probe agent) than a watch may name."""
+        return max(self.streams, math.ceil((self.agents + 1) / MAX_WATCHED_AGENTS))
 
     def __post_init__(self) -> None:
         checks = [

@@ -74,6 +74,7 @@ class LoadRun:
         self._timers: set[asyncio.TimerHandle] = set()
         self._probe_id = f"probe-{self.workload.run_id}"
         self._probe_seen: dict[int, asyncio.Event] = {}
+        self._stream_errors: list[str] = []  # why a stream ended, as the router said
         self._progress = Progress(self, progress_to or sys.stderr) if config.progress else None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False  # calls cut at the end are unfinished, not errors
@@ -101,14 +102,15 @@ class LoadRun:
         )
         self.calls = self.client
         if cfg.session:
-            self.calls = SessionCalls(self.client, cfg.streams, cfg.timeout)
+            self.calls = SessionCalls(self.client, cfg.stream_count, cfg.timeout)
         started = perf_counter()
         agents = self.workload.agents()
         for a in agents:
             self.capacity[a.id] = a.capacity
         streams: list[asyncio.Task[None]] = []
         try:
-            groups = [agents[k :: self.config.streams] for k in range(self.config.streams)]
+            n = self.config.stream_count
+            groups = [agents[k::n] for k in range(n)]
             for k, group in enumerate(groups):
                 self._probe_seen[k] = asyncio.Event()
                 ids = [a.id for a in group] + [self._probe_id]
@@ -208,7 +210,8 @@ class LoadRun:
             if not pending:
                 break
             if perf_counter() > deadline:
-                raise RuntimeError("WatchAssignments streams did not start")
+                why = f": {self._stream_errors[0]}" if self._stream_errors else ""
+                raise RuntimeError(f"WatchAssignments streams did not start{why}")
             attempt += 1
         await self.client.set_agent_state(self._probe_id, "offline")
 
@@ -229,6 +232,7 @@ class LoadRun:
                     self._offer_ended(event)
         except RouterError as exc:
             self.rec.error("WatchAssignments", exc.code.name)
+            self._stream_errors.append(f"{exc.code.name}: {exc}")
 
     def _offered(self, stream: int, event: pb.AssignmentEvent, now: float) -> None:
         iid = event.interaction.id
