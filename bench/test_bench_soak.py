@@ -28,7 +28,8 @@ change the soak; CIM_BENCH_SOAK_TRACEMALLOC=1 runs the router under tracemalloc
 CIM_BENCH_SOAK_CAPS=N caps the router's bounded in-memory caches at N entries;
 CIM_BENCH_SOAK_COUNTS=1 has the router count its live objects by type, pymalloc's blocks and
 glibc's heap (bench/traced_serve.py, cheap enough for the full rate) at the end of the
-warm-up and every minute after, and prints how they grew.
+warm-up and every minute after, and prints how they grew; CIM_BENCH_SOAK_DEFAULT_GC=1 runs
+the router with Python's default collector thresholds instead of `serve`'s.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ RATE = float(os.environ.get("CIM_BENCH_SOAK_RATE", "100"))
 TRACE = os.environ.get("CIM_BENCH_SOAK_TRACEMALLOC") == "1"
 CAPS = os.environ.get("CIM_BENCH_SOAK_CAPS", "")  # N: the router's caches capped at N
 COUNTS = os.environ.get("CIM_BENCH_SOAK_COUNTS") == "1"
+DEFAULT_GC = os.environ.get("CIM_BENCH_SOAK_DEFAULT_GC") == "1"  # Python's thresholds
 COUNT_EVERY = 60.0
 AGENTS = 300
 HANDLE_MEAN = 1.0  # seconds: ~100 lives held at once, of ~600 agent slots
@@ -233,6 +235,8 @@ def soak(tmp: Path, seconds: float, warmup: float, every: float) -> dict[str, An
         env[traced_serve.COUNTS_VARIABLE] = str(counting)
     if CAPS:
         env[traced_serve.CAPS_VARIABLE] = CAPS
+    if DEFAULT_GC:
+        env[traced_serve.GC_VARIABLE] = "1"
     module = "bench.traced_serve" if env else "cim_router.cli"
     with serving(tmp, env, module) as server:
         cpu_before = cpu_seconds(server.pid)

@@ -7,7 +7,9 @@ their defaults, so that a soak of minutes reaches the caps that take the default
 quarter of an hour at 100/s. With `CIM_BENCH_COUNTS_DIR` set every SIGUSR2 writes counts-1.json,
 counts-2.json, ... there: the live objects by type (`gc.get_objects()`), pymalloc's
 allocated blocks and glibc's heap in use and free (`mallinfo2`), without tracemalloc's
-cost, so the router keeps up at the full rate; `count_growth` compares two."""
+cost, so the router keeps up at the full rate; `count_growth` compares two. With
+`CIM_BENCH_SERVE_DEFAULT_GC=1` the router freezes its start-up heap as `serve` does but keeps
+Python's default collector thresholds instead of its own."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from typing import Any
 FRAMES = 8
 DIR_VARIABLE = "CIM_BENCH_TRACEMALLOC_DIR"
 COUNTS_VARIABLE = "CIM_BENCH_COUNTS_DIR"
+GC_VARIABLE = "CIM_BENCH_SERVE_DEFAULT_GC"
 CAPS_VARIABLE = "CIM_BENCH_SERVE_CAPS"
 
 
@@ -166,6 +169,9 @@ if __name__ == "__main__":
 
     if os.environ.get(CAPS_VARIABLE):
         _cap(int(os.environ[CAPS_VARIABLE]))
+    if os.environ.get(GC_VARIABLE) == "1":
+        # `serve` freezes its start-up heap, then sets its thresholds: that call is ignored.
+        gc.set_threshold = lambda *thresholds: None
     if os.environ.get(DIR_VARIABLE):
         tracemalloc.start(FRAMES)
         _dump_on_sigusr1(Path(os.environ[DIR_VARIABLE]))
