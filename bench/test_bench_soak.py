@@ -25,13 +25,18 @@ marked `slow`, so it also needs `-m slow`:
 For finding what grows: CIM_BENCH_SOAK_SECONDS, CIM_BENCH_SOAK_WARMUP and CIM_BENCH_SOAK_RATE
 change the soak; CIM_BENCH_SOAK_TRACEMALLOC=1 runs the router under tracemalloc
 (bench/traced_serve.py) and prints the allocation sites that grew after the warm-up;
-CIM_BENCH_SOAK_CAPS=N caps the router's bounded in-memory caches at N entries.
+CIM_BENCH_SOAK_CAPS=N caps the router's bounded in-memory caches at N entries;
+CIM_BENCH_SOAK_COUNTS=1 has the router count its live objects by type, pymalloc's blocks and
+glibc's heap (bench/traced_serve.py, cheap enough for the full rate) at the end of the
+warm-up and every minute after, and prints how they grew; CIM_BENCH_SOAK_DEFAULT_GC=1 runs
+the router with Python's default collector thresholds instead of `serve`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import math
 import os
 import signal
@@ -57,6 +62,9 @@ CHECK_SECONDS, CHECK_WARMUP, CHECK_SAMPLE = 6.0, 3.0, 1.0
 RATE = float(os.environ.get("CIM_BENCH_SOAK_RATE", "100"))
 TRACE = os.environ.get("CIM_BENCH_SOAK_TRACEMALLOC") == "1"
 CAPS = os.environ.get("CIM_BENCH_SOAK_CAPS", "")  # N: the router's caches capped at N
+COUNTS = os.environ.get("CIM_BENCH_SOAK_COUNTS") == "1"
+DEFAULT_GC = os.environ.get("CIM_BENCH_SOAK_DEFAULT_GC") == "1"  # Python's thresholds
+COUNT_EVERY = 60.0
 AGENTS = 300
 HANDLE_MEAN = 1.0  # seconds: ~100 lives held at once, of ~600 agent slots
 # Flat: after the warm-up the RSS grows by no more than 4 MiB, and its least-squares trend
@@ -148,10 +156,11 @@ async def _sample(run: LoadRun, pid: int, every: float, out: list[Sample]) -> No
         await asyncio.sleep(every - (perf_counter() - started) % every)
 
 
-async def _snapshot(pid: int, path: Path, after: float = 0.0) -> None:
-    """Ask a server under bench.traced_serve for a snapshot; wait until it is written."""
+async def _snapshot(pid: int, path: Path, after: float = 0.0, signum: int = signal.SIGUSR1) -> None:
+    """Ask a server under bench.traced_serve for a snapshot (SIGUSR1) or its counts
+    (SIGUSR2); wait until it is written."""
     await asyncio.sleep(after)
-    os.kill(pid, signal.SIGUSR1)
+    os.kill(pid, signum)
     size = -1
     for _ in range(600):
         await asyncio.sleep(0.5)
@@ -161,8 +170,28 @@ async def _snapshot(pid: int, path: Path, after: float = 0.0) -> None:
     raise RuntimeError(f"no snapshot {path}")
 
 
+async def _count(pid: int, directory: Path, warmup: float, seconds: float) -> int:
+    """The router's counts at the end of the warm-up and every COUNT_EVERY s after, until
+    the run's end; how many were taken."""
+    started = perf_counter()
+    n = 0
+    for at in itertools.count(warmup, COUNT_EVERY):
+        if at > seconds:
+            break
+        n += 1
+        wait = max(0.0, at - (perf_counter() - started))
+        await _snapshot(pid, traced_serve.counts_path(directory, n), wait, signal.SIGUSR2)
+    return n
+
+
 async def _soak(
-    target: str, pid: int, seconds: float, warmup: float, every: float, trace: Path | None
+    target: str,
+    pid: int,
+    seconds: float,
+    warmup: float,
+    every: float,
+    trace: Path | None,
+    counting: Path | None = None,
 ) -> dict[str, Any]:
     run = LoadRun(workload(target, seconds))
     samples: list[Sample] = []
@@ -172,8 +201,13 @@ async def _soak(
         if trace is None
         else asyncio.create_task(_snapshot(pid, traced_serve.snapshot_path(trace, 1), warmup))
     )
+    counted = (
+        None if counting is None else asyncio.create_task(_count(pid, counting, warmup, seconds))
+    )
     try:
         report = await run.run()
+        if counted is not None:
+            await counted
         if warm is not None and trace is not None:
             await warm
             await _snapshot(pid, traced_serve.snapshot_path(trace, 2))
@@ -191,21 +225,31 @@ def soak(tmp: Path, seconds: float, warmup: float, every: float) -> dict[str, An
     far slower: give it a lower CIM_BENCH_SOAK_RATE) and what grew from the end of the
     warm-up to the end of the run is printed."""
     trace = tmp / "tracemalloc" if TRACE else None
+    counting = tmp / "counts" if COUNTS else None
     env: dict[str, str] = {}
     if trace is not None:
         trace.mkdir()
         env[traced_serve.DIR_VARIABLE] = str(trace)
+    if counting is not None:
+        counting.mkdir()
+        env[traced_serve.COUNTS_VARIABLE] = str(counting)
     if CAPS:
         env[traced_serve.CAPS_VARIABLE] = CAPS
+    if DEFAULT_GC:
+        env[traced_serve.GC_VARIABLE] = "1"
     module = "bench.traced_serve" if env else "cim_router.cli"
     with serving(tmp, env, module) as server:
         cpu_before = cpu_seconds(server.pid)
-        result = asyncio.run(_soak(server.address, server.pid, seconds, warmup, every, trace))
+        result = asyncio.run(
+            _soak(server.address, server.pid, seconds, warmup, every, trace, counting)
+        )
         cpu_after = cpu_seconds(server.pid)
         final = rss_kib(server.pid)
     if trace is not None:
         one, two = (traced_serve.snapshot_path(trace, n) for n in (1, 2))
         print("\n" + "\n".join(traced_serve.growth(one, two)))
+    if counting is not None:
+        print("\n" + "\n".join(traced_serve.count_series(counting)))
     samples: list[Sample] = result["samples"]
     report: dict[str, Any] = result["report"]
     figures = flatness(samples, warmup)
@@ -295,6 +339,22 @@ def test_flatness_tells_growth_from_noise() -> None:
     assert not flatness(step, 60.0)["bar_met"]  # +5.9 MiB after the warm-up
     with pytest.raises(ValueError):
         flatness(flat[:12], 60.0)  # nothing after the warm-up
+
+
+def test_counts_name_what_grew(tmp_path: Path) -> None:
+    """The router's counts (bench/traced_serve.py) as the soak prints them: a line per
+    count, and the type that grew between the first and the last named with its growth."""
+    first = traced_serve.counts()
+    assert first["blocks"] > 0 and first["objects"]
+    traced_serve.counts_path(tmp_path, 1).write_text(json.dumps(first))
+    later = json.loads(json.dumps(first))
+    later["objects"]["Leaky"] = 500
+    later["blocks"] += 1000
+    traced_serve.counts_path(tmp_path, 2).write_text(json.dumps(later))
+    lines = traced_serve.count_series(tmp_path)
+    assert lines[1].split()[0] == "counts-1" and lines[2].split()[0] == "counts-2"
+    assert lines[3].startswith("pymalloc blocks +1000 ")
+    assert "+500 Leaky (500)" in [line.strip() for line in lines]
 
 
 def test_rss_sampled_under_load(benchmark: Any, tmp_path: Path) -> None:
