@@ -58,7 +58,7 @@ FULL = os.environ.get("CIM_BENCH_FULL") == "1"
 FULL_SECONDS = float(os.environ.get("CIM_BENCH_SOAK_SECONDS", "300"))
 FULL_WARMUP = float(os.environ.get("CIM_BENCH_SOAK_WARMUP", "60"))
 FULL_SAMPLE = 5.0
-CHECK_SECONDS, CHECK_WARMUP, CHECK_SAMPLE = 6.0, 3.0, 1.0
+CHECK_SECONDS, CHECK_WARMUP, CHECK_SAMPLE = 4.0, 2.0, 0.5
 RATE = float(os.environ.get("CIM_BENCH_SOAK_RATE", "100"))
 TRACE = os.environ.get("CIM_BENCH_SOAK_TRACEMALLOC") == "1"
 CAPS = os.environ.get("CIM_BENCH_SOAK_CAPS", "")  # N: the router's caches capped at N

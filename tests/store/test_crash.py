@@ -117,7 +117,7 @@ def check(server: ServerProcess, acks: Acks, prefix: str) -> None:
 
 
 KILL_POINTS = {
-    "default": (0.3, 0.8, 1.5),
+    "default": (0.3, 1.0),
     "soak": tuple(round(random.uniform(0.1, 2.0), 2) for _ in range(12)),
 }
 
