@@ -7,7 +7,7 @@ open-loop Poisson arrivals at 500 interactions/s for 20 s. Bar: p99 <= 10 ms. Th
 of arrival rates draws latency against achieved throughput into bench/e2e_latency.png.
 
 By default (the test suite, `--benchmark-disable`) this is a check of a few seconds: 200
-agents, 200/s for 1.5 s, a sweep of 100 and 200/s, the plot in a temporary directory, no
+agents, 200/s for 1.5 s, a sweep of 100/s alone, the plot in a temporary directory, no
 bar. `CIM_BENCH_FULL=1` runs the real measurement (about 2.5 minutes):
 
     CIM_BENCH_FULL=1 .venv/bin/pytest bench/test_bench_e2e_latency.py --benchmark-enable -s
