@@ -138,7 +138,7 @@ def _fuzz(
 
 def test_fuzz_every_rpc_over_a_live_server(world: World) -> None:
     # The default suite's run: a restart every other example (each costs most of a second).
-    _fuzz(world, examples=24, steps=30, fuzzed_at_least=170, missed_at_most=7, restart_every=2)
+    _fuzz(world, examples=30, steps=30, fuzzed_at_least=200, missed_at_most=8, restart_every=2)
 
 
 @pytest.mark.slow
