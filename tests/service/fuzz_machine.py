@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from google.protobuf.descriptor import FieldDescriptor
 from hypothesis import note
 from hypothesis import strategies as st
+from hypothesis.errors import FlakyStrategyDefinition
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
@@ -91,6 +92,8 @@ def first_failure(method: F) -> F:
     def wrapper(self: FuzzMachine, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
+        except FlakyStrategyDefinition:  # the generator's, not the server's (see _fuzz)
+            raise
         except Exception as exc:  # not hypothesis's own StopTest, a BaseException
             self.failed = True
             if self.world.first_failure is None:
